@@ -1,0 +1,921 @@
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "series.h"
+
+enum cfg_type {
+    T_STRING,
+    T_URL,      /* http:// or https:// */
+    T_FILE,     /* a path whose content (a secret) is loaded into aux_offset */
+    T_INT,      /* non-negative integer */
+    T_BOOL,
+    T_DURATION, /* 30s, 5m, 1h */
+    T_SIZE,     /* 512MiB */
+    T_LIST,     /* comma-separated */
+    T_LABELS,   /* k=v,k=v with valid label names */
+    T_REGEX,    /* POSIX extended regular expression */
+    T_LEVEL,    /* debug|info|warning|error */
+    T_CHOICE,   /* one of the words in `choices` */
+};
+
+#define REQUIRED 1u
+
+enum section_kind { SEC_ALWAYS, SEC_OPTIONAL, SEC_NAMED };
+
+struct section_desc {
+    const char *name;
+    enum section_kind kind;
+    size_t size;      /* size of the section struct */
+    size_t cfg_off;   /* offset in struct config: struct (ALWAYS), pointer (OPTIONAL), array (NAMED) */
+    size_t count_off; /* NAMED: offset of the size_t count */
+    ssize_t line_off; /* offset of `int line` in the section struct, -1 if none */
+    const char *help;
+};
+
+struct key_desc {
+    const char *section;
+    const char *key;
+    enum cfg_type type;
+    const char *def;     /* default value as text, NULL = none */
+    size_t off;          /* offset in the section struct */
+    size_t aux_off;      /* T_FILE: offset of the loaded content */
+    unsigned flags;
+    const char *example; /* shown in the template when there is no default */
+    const char *choices; /* T_CHOICE: "a|b|c" */
+    const char *help;
+};
+
+#define SEC_ONE(n, field, type_, help_)                                                          \
+    {n, SEC_OPTIONAL, sizeof(type_), offsetof(struct config, field), 0, offsetof(type_, line),    \
+     help_}
+
+static const struct section_desc sections[] = {
+    {"shipper", SEC_ALWAYS, sizeof(struct cfg_shipper), offsetof(struct config, shipper), 0, -1,
+     "The daemon itself: cadence, identity, spool, logging, buffer limits."},
+    {"remote_write", SEC_NAMED, sizeof(struct cfg_remote_write), offsetof(struct config, rw),
+     offsetof(struct config, n_rw), offsetof(struct cfg_remote_write, line),
+     "A Prometheus remote-write 1.0 receiver (Prometheus, VictoriaMetrics, Mimir, vmagent).\n"
+     "Repeat as [remote_write NAME] for several targets; each is delivered independently."},
+    SEC_ONE("pushgateway", pushgateway, struct cfg_pushgateway,
+            "A Prometheus Pushgateway for batch runs (cleanup, skopeo) and `once --pushgateway`."),
+    SEC_ONE("nexus", nexus, struct cfg_nexus,
+            "The Sonatype Nexus Repository to monitor over its REST API."),
+};
+
+#define SH(f) offsetof(struct cfg_shipper, f)
+#define RW(f) offsetof(struct cfg_remote_write, f)
+#define PG(f) offsetof(struct cfg_pushgateway, f)
+#define NX(f) offsetof(struct cfg_nexus, f)
+
+static const struct key_desc keys[] = {
+    /* [shipper] */
+    {"shipper", "interval", T_DURATION, "30s", SH(interval_ms), 0, 0, NULL, NULL,
+     "How often collectors run and samples are shipped."},
+    {"shipper", "instance", T_STRING, NULL, SH(instance), 0, 0, "nexus-01", NULL,
+     "Value of the `instance` label on every series (default: the host name)."},
+    {"shipper", "external_labels", T_LABELS, "", SH(external_labels), 0, 0, "env=prod,dc=eu1", NULL,
+     "Labels added to every series (k=v,k=v); a series' own label of the same name wins."},
+    {"shipper", "spool_dir", T_STRING, "/var/lib/nexus-shipper/spool", SH(spool_dir), 0, 0, NULL,
+     NULL, "Directory of the disk spool that keeps batches not yet delivered."},
+    {"shipper", "spool_max_size", T_SIZE, "1GiB", SH(spool_max_size), 0, 0, NULL, NULL,
+     "Past this size the oldest spooled batches are dropped (and counted)."},
+    {"shipper", "spool_max_age", T_DURATION, "7d", SH(spool_max_age_ms), 0, 0, NULL, NULL,
+     "Spooled batches older than this are dropped (and counted)."},
+    {"shipper", "spool_only", T_BOOL, "false", SH(spool_only), 0, 0, NULL, NULL,
+     "Air-gapped sites: write every batch to the spool, send nothing."},
+    {"shipper", "replay_rate", T_INT, "50", SH(replay_rate), 0, 0, NULL, NULL,
+     "Batches per second replayed from the spool after an outage (0 = unlimited)."},
+    {"shipper", "shutdown_timeout", T_DURATION, "10s", SH(shutdown_timeout_ms), 0, 0, NULL, NULL,
+     "On SIGTERM, time allowed to deliver what is buffered before spooling it and exiting."},
+    {"shipper", "state_dir", T_STRING, "/var/lib/nexus-shipper", SH(state_dir), 0, 0, NULL, NULL,
+     "Directory for lock files and small state."},
+    {"shipper", "log_file", T_STRING, "", SH(log_file), 0, 0, "/var/log/nexus-shipper.log", NULL,
+     "Also write log lines to this file (reopened on SIGUSR1)."},
+    {"shipper", "log_level", T_LEVEL, "info", SH(log_level), 0, 0, NULL, NULL,
+     "debug, info, warning or error. DEBUG=true in the environment forces debug."},
+    {"shipper", "log_format", T_CHOICE, "text", SH(log_format), 0, 0, NULL, "text|json",
+     "text: `YYYY-MM-DD HH:MM:SS [LEVEL] message`; json: one object per line."},
+    {"shipper", "collector_timeout", T_DURATION, "20s", SH(collector_timeout_ms), 0, 0, NULL, NULL,
+     "Deadline of one collector in one cycle; past it the collector is marked down."},
+    {"shipper", "buffer_max_size", T_SIZE, "64MiB", SH(buffer_max_size), 0, 0, NULL, NULL,
+     "Hard memory cap of the series buffer; new series past it are refused and counted."},
+    {"shipper", "drop_metrics", T_REGEX, "", SH(drop_metrics), 0, 0, "^nexus_health_check_info$", NULL,
+     "Series whose metric name matches this regex are not shipped."},
+    {"shipper", "keep_metrics", T_REGEX, "", SH(keep_metrics), 0, 0, "^nexus_", NULL,
+     "If set, only series whose metric name matches are shipped (self-metrics always are)."},
+
+    /* [remote_write] */
+    {"remote_write", "url", T_URL, NULL, RW(url), 0, REQUIRED, "http://127.0.0.1:8428/api/v1/write",
+     NULL, "Remote-write endpoint (Prometheus: /api/v1/write with --web.enable-remote-write-receiver)."},
+    {"remote_write", "timeout", T_DURATION, "30s", RW(timeout_ms), 0, 0, NULL, NULL,
+     "Total time allowed for one send."},
+    {"remote_write", "basic_auth_user", T_STRING, "", RW(basic_auth_user), 0, 0, NULL, NULL,
+     "HTTP basic auth user."},
+    {"remote_write", "basic_auth_password_file", T_FILE, "", RW(basic_auth_password_file),
+     RW(basic_auth_password), 0, "/etc/nexus-shipper/rw-password", NULL,
+     "File holding the basic auth password."},
+    {"remote_write", "bearer_token_file", T_FILE, "", RW(bearer_token_file), RW(bearer_token), 0,
+     "/etc/nexus-shipper/rw-token", NULL, "File holding a bearer token (Authorization: Bearer)."},
+    {"remote_write", "tenant", T_STRING, "", RW(tenant), 0, 0, "team-a", NULL,
+     "Sent as X-Scope-OrgID (Mimir, Cortex)."},
+    {"remote_write", "ca_file", T_STRING, "", RW(ca_file), 0, 0, "/etc/ssl/certs/my-ca.pem", NULL,
+     "CA bundle to verify the receiver's certificate."},
+    {"remote_write", "cert_file", T_STRING, "", RW(cert_file), 0, 0, NULL, NULL,
+     "Client certificate (PEM) for mutual TLS."},
+    {"remote_write", "key_file", T_STRING, "", RW(key_file), 0, 0, NULL, NULL,
+     "Client key (PEM) for mutual TLS."},
+    {"remote_write", "insecure_skip_verify", T_BOOL, "false", RW(insecure_skip_verify), 0, 0, NULL,
+     NULL, "Do not verify the receiver's TLS certificate (logged at start-up)."},
+    {"remote_write", "headers", T_LIST, "", RW(headers), 0, 0, "X-Team: nexus", NULL,
+     "Extra HTTP headers, comma-separated `Name: value` items."},
+    {"remote_write", "max_samples_per_send", T_INT, "2000", RW(max_samples_per_send), 0, 0, NULL,
+     NULL, "Largest number of samples in one request."},
+    {"remote_write", "min_backoff", T_DURATION, "500ms", RW(min_backoff_ms), 0, 0, NULL, NULL,
+     "First retry delay; doubles per failure with full jitter."},
+    {"remote_write", "max_backoff", T_DURATION, "1m", RW(max_backoff_ms), 0, 0, NULL, NULL,
+     "Cap of the retry delay (Retry-After from the receiver is honoured up to 10x this)."},
+
+    /* [pushgateway] */
+    {"pushgateway", "url", T_URL, NULL, PG(url), 0, REQUIRED, "http://127.0.0.1:9091", NULL,
+     "Pushgateway base URL (without /metrics)."},
+    {"pushgateway", "job", T_STRING, "nexus-shipper", PG(job), 0, 0, NULL, NULL,
+     "The `job` grouping key."},
+    {"pushgateway", "timeout", T_DURATION, "30s", PG(timeout_ms), 0, 0, NULL, NULL,
+     "Total time allowed for one push."},
+    {"pushgateway", "basic_auth_user", T_STRING, "", PG(basic_auth_user), 0, 0, NULL, NULL,
+     "HTTP basic auth user."},
+    {"pushgateway", "basic_auth_password_file", T_FILE, "", PG(basic_auth_password_file),
+     PG(basic_auth_password), 0, NULL, NULL, "File holding the basic auth password."},
+    {"pushgateway", "ca_file", T_STRING, "", PG(ca_file), 0, 0, NULL, NULL, "CA bundle."},
+    {"pushgateway", "insecure_skip_verify", T_BOOL, "false", PG(insecure_skip_verify), 0, 0, NULL,
+     NULL, "Do not verify the Pushgateway's TLS certificate."},
+
+    /* [nexus] */
+    {"nexus", "url", T_URL, NULL, NX(url), 0, REQUIRED, "http://127.0.0.1:8081", NULL,
+     "Nexus base URL (the REST API is under /service/rest)."},
+    {"nexus", "username", T_STRING, "", NX(username), 0, 0, "metrics", NULL,
+     "Read-only user (nx-metrics-all and browse privileges)."},
+    {"nexus", "password_file", T_FILE, "", NX(password_file), NX(password), 0,
+     "/etc/nexus-shipper/nexus-password", NULL, "File holding that user's password."},
+    {"nexus", "timeout", T_DURATION, "10s", NX(timeout_ms), 0, 0, NULL, NULL,
+     "Total time allowed for one REST request."},
+    {"nexus", "ca_file", T_STRING, "", NX(ca_file), 0, 0, NULL, NULL, "CA bundle for https Nexus."},
+    {"nexus", "insecure_skip_verify", T_BOOL, "false", NX(insecure_skip_verify), 0, 0, NULL, NULL,
+     "Do not verify Nexus's TLS certificate."},
+};
+
+/* ---- value storage -------------------------------------------------- */
+
+static void *field(void *sec, size_t off)
+{
+    return (char *)sec + off;
+}
+
+static void free_section_values(const struct section_desc *sd, void *sec)
+{
+    if (!sec)
+        return;
+    for (size_t i = 0; i < NS_ARRAY_LEN(keys); i++) {
+        const struct key_desc *k = &keys[i];
+        if (strcmp(k->section, sd->name) != 0)
+            continue;
+        switch (k->type) {
+        case T_LIST:
+        case T_LABELS: {
+            struct strlist *l = field(sec, k->off);
+            strv_free(l->v, l->n);
+            l->v = NULL;
+            l->n = 0;
+            break;
+        }
+        case T_FILE:
+            free(*(char **)field(sec, k->aux_off));
+            /* fall through */
+        case T_STRING:
+        case T_URL:
+        case T_REGEX:
+        case T_LEVEL:
+        case T_CHOICE:
+            free(*(char **)field(sec, k->off));
+            *(char **)field(sec, k->off) = NULL;
+            break;
+        default:
+            break;
+        }
+    }
+    if (strcmp(sd->name, "remote_write") == 0)
+        free(((struct cfg_remote_write *)sec)->name);
+}
+
+/* Parses `val` into the field of key `k`; -1 with e->msg (no location). */
+static int set_value(const struct key_desc *k, void *sec, const char *val, struct err *e)
+{
+    switch (k->type) {
+    case T_URL:
+        if (*val && !str_has_prefix(val, "http://") && !str_has_prefix(val, "https://")) {
+            err_set(e, "%s: \"%s\" is not an http:// or https:// URL", k->key, val);
+            return -1;
+        }
+        /* fall through */
+    case T_STRING:
+    case T_FILE: {
+        char *s = strdup(val);
+        if (!s)
+            goto oom;
+        free(*(char **)field(sec, k->off));
+        *(char **)field(sec, k->off) = s;
+        return 0;
+    }
+    case T_REGEX: {
+        if (*val) {
+            regex_t re;
+            int rc = regcomp(&re, val, REG_EXTENDED | REG_NOSUB);
+            if (rc) {
+                char m[200];
+                regerror(rc, &re, m, sizeof m);
+                err_set(e, "%s: bad regular expression \"%s\": %s", k->key, val, m);
+                return -1;
+            }
+            regfree(&re);
+        }
+        char *s = strdup(val);
+        if (!s)
+            goto oom;
+        free(*(char **)field(sec, k->off));
+        *(char **)field(sec, k->off) = s;
+        return 0;
+    }
+    case T_LEVEL:
+    case T_CHOICE: {
+        bool ok = false;
+        if (k->type == T_LEVEL) {
+            enum log_level l;
+            ok = log_level_parse(val, &l) == 0;
+        } else {
+            size_t n = strlen(val);
+            for (const char *c = k->choices; c && *c;) {
+                const char *bar = strchr(c, '|');
+                size_t cl = bar ? (size_t)(bar - c) : strlen(c);
+                if (cl == n && strncmp(c, val, n) == 0)
+                    ok = true;
+                c = bar ? bar + 1 : c + cl;
+            }
+        }
+        if (!ok) {
+            err_set(e, "%s: \"%s\" is not one of %s", k->key, val,
+                    k->type == T_LEVEL ? "debug|info|warning|error" : k->choices);
+            return -1;
+        }
+        char *s = strdup(val);
+        if (!s)
+            goto oom;
+        free(*(char **)field(sec, k->off));
+        *(char **)field(sec, k->off) = s;
+        return 0;
+    }
+    case T_INT: {
+        int64_t v;
+        if (parse_int64(val, &v) < 0 || v < 0) {
+            err_set(e, "%s: \"%s\" is not a non-negative integer", k->key, val);
+            return -1;
+        }
+        *(int64_t *)field(sec, k->off) = v;
+        return 0;
+    }
+    case T_BOOL:
+        if (parse_bool(val, (bool *)field(sec, k->off)) < 0) {
+            err_set(e, "%s: \"%s\" is not a boolean (true/false)", k->key, val);
+            return -1;
+        }
+        return 0;
+    case T_DURATION:
+        if (parse_duration_ms(val, (int64_t *)field(sec, k->off)) < 0) {
+            err_set(e, "%s: \"%s\" is not a duration (e.g. 30s, 5m, 1h)", k->key, val);
+            return -1;
+        }
+        return 0;
+    case T_SIZE:
+        if (parse_size(val, (uint64_t *)field(sec, k->off)) < 0) {
+            err_set(e, "%s: \"%s\" is not a size (e.g. 512MiB, 1GiB)", k->key, val);
+            return -1;
+        }
+        return 0;
+    case T_LIST:
+    case T_LABELS: {
+        struct strlist l = {0};
+        if (split_list(val, &l.v, &l.n) < 0)
+            goto oom;
+        if (k->type == T_LABELS) {
+            for (size_t i = 0; i < l.n; i++) {
+                char *eq = strchr(l.v[i], '=');
+                if (!eq) {
+                    err_set(e, "%s: \"%s\" is not name=value", k->key, l.v[i]);
+                    strv_free(l.v, l.n);
+                    return -1;
+                }
+                *eq = '\0';
+                char *name = str_trim(l.v[i]);
+                char *value = str_trim(eq + 1);
+                if (!label_name_valid(name) || name[0] == '_' || !*value) {
+                    err_set(e, "%s: \"%s\" is not a valid label name=value", k->key, name);
+                    strv_free(l.v, l.n);
+                    return -1;
+                }
+                size_t nl = strlen(name), vl = strlen(value);
+                memmove(l.v[i], name, nl);
+                l.v[i][nl] = '=';
+                memmove(l.v[i] + nl + 1, value, vl + 1);
+            }
+        }
+        struct strlist *dst = field(sec, k->off);
+        strv_free(dst->v, dst->n);
+        *dst = l;
+        return 0;
+    }
+    }
+    return 0;
+oom:
+    err_set(e, "out of memory");
+    return -1;
+}
+
+/* ---- parsing --------------------------------------------------------- */
+
+struct parse_state {
+    struct config *cfg;
+    const char *file;
+    struct err *e;
+    /* keys already set in the current section, to reject duplicates */
+    const struct section_desc *sd;
+    void *sec;
+    unsigned char seen[NS_ARRAY_LEN(keys)];
+    int seen_line[NS_ARRAY_LEN(keys)];
+    /* where each section instance and key came from, for later errors */
+};
+
+static const struct section_desc *find_section(const char *name, size_t len)
+{
+    for (size_t i = 0; i < NS_ARRAY_LEN(sections); i++)
+        if (strlen(sections[i].name) == len && strncasecmp(sections[i].name, name, len) == 0)
+            return &sections[i];
+    return NULL;
+}
+
+static const struct key_desc *find_key(const char *section, const char *key, size_t klen)
+{
+    for (size_t i = 0; i < NS_ARRAY_LEN(keys); i++)
+        if (strcmp(keys[i].section, section) == 0 && strlen(keys[i].key) == klen &&
+            strncasecmp(keys[i].key, key, klen) == 0)
+            return &keys[i];
+    return NULL;
+}
+
+static int apply_defaults(const struct section_desc *sd, void *sec, struct err *e)
+{
+    for (size_t i = 0; i < NS_ARRAY_LEN(keys); i++) {
+        const struct key_desc *k = &keys[i];
+        if (strcmp(k->section, sd->name) != 0 || !k->def)
+            continue;
+        if (set_value(k, sec, k->def, e) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Creates (or finds, for ALWAYS) the section instance; NULL on error. */
+static void *open_section(struct config *cfg, const struct section_desc *sd, const char *name,
+                          int line, struct err *e)
+{
+    void *slot = (char *)cfg + sd->cfg_off;
+    if (sd->kind == SEC_ALWAYS) {
+        if (name && *name) {
+            err_set(e, "section [%s] takes no name", sd->name);
+            return NULL;
+        }
+        return slot;
+    }
+    if (sd->kind == SEC_OPTIONAL && name && *name) {
+        err_set(e, "section [%s] takes no name", sd->name);
+        return NULL;
+    }
+    if (sd->kind == SEC_OPTIONAL && *(void **)slot) {
+        err_set(e, "section [%s] appears twice", sd->name);
+        return NULL;
+    }
+    void *sec = calloc(1, sd->size);
+    if (!sec) {
+        err_set(e, "out of memory");
+        return NULL;
+    }
+    if (sd->line_off >= 0)
+        *(int *)field(sec, (size_t)sd->line_off) = line;
+    if (apply_defaults(sd, sec, e) < 0) {
+        free_section_values(sd, sec);
+        free(sec);
+        return NULL;
+    }
+    if (sd->kind == SEC_OPTIONAL) {
+        *(void **)slot = sec;
+        return sec;
+    }
+    /* SEC_NAMED */
+    struct cfg_remote_write ***arr = slot;
+    size_t *count = (size_t *)((char *)cfg + sd->count_off);
+    for (size_t i = 0; i < *count; i++) {
+        if (strcmp((*arr)[i]->name, name ? name : "") == 0) {
+            err_set(e, "section [%s%s%s] appears twice", sd->name, name && *name ? " " : "",
+                    name ? name : "");
+            goto fail;
+        }
+    }
+    struct cfg_remote_write *rw = sec;
+    if (!(rw->name = strdup(name ? name : "")))
+        goto oom;
+    for (const char *p = rw->name; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '_' && *p != '-') {
+            err_set(e, "section name \"%s\" may only hold letters, digits, '-' and '_'", rw->name);
+            goto fail;
+        }
+    struct cfg_remote_write **na = realloc(*arr, (*count + 1) * sizeof **arr);
+    if (!na)
+        goto oom;
+    *arr = na;
+    na[(*count)++] = rw;
+    return sec;
+oom:
+    err_set(e, "out of memory");
+fail:
+    free_section_values(sd, sec);
+    free(sec);
+    return NULL;
+}
+
+/* Expands ${VAR} and ${VAR:-default}; "$$" is a literal '$'. */
+static int expand_env(const char *in, char **out, struct err *e)
+{
+    struct buf b;
+    buf_init(&b, 1 << 20);
+    for (const char *p = in; *p;) {
+        if (p[0] == '$' && p[1] == '$') {
+            buf_append(&b, "$", 1);
+            p += 2;
+            continue;
+        }
+        if (p[0] == '$' && p[1] == '{') {
+            const char *end = strchr(p, '}');
+            if (!end) {
+                err_set(e, "unterminated ${ in \"%s\"", in);
+                goto fail;
+            }
+            char name[256];
+            size_t n = (size_t)(end - p - 2);
+            if (n >= sizeof name || n == 0) {
+                err_set(e, "bad variable reference in \"%s\"", in);
+                goto fail;
+            }
+            memcpy(name, p + 2, n);
+            name[n] = '\0';
+            const char *def = NULL;
+            char *colon = strstr(name, ":-");
+            if (colon) {
+                *colon = '\0';
+                def = colon + 2;
+            }
+            const char *v = getenv(name);
+            if (!v || (!*v && def))
+                v = def;
+            if (!v) {
+                err_set(e, "environment variable %s is not set (use ${%s:-default})", name, name);
+                goto fail;
+            }
+            if (buf_puts(&b, v) < 0)
+                goto oom;
+            p = end + 1;
+            continue;
+        }
+        if (buf_append(&b, p, 1) < 0)
+            goto oom;
+        p++;
+    }
+    if (!buf_cstr(&b))
+        goto oom;
+    *out = b.data;
+    return 0;
+oom:
+    err_set(e, "out of memory");
+fail:
+    buf_free(&b);
+    return -1;
+}
+
+static int parse_line(struct parse_state *ps, char *line, int lineno)
+{
+    char *s = str_trim(line);
+    if (!*s || *s == '#' || *s == ';')
+        return 0;
+    if (*s == '[') {
+        char *end = strchr(s, ']');
+        if (!end || str_trim(end + 1)[0] != '\0') {
+            err_set(ps->e, "%s:%d: malformed section header \"%s\"", ps->file, lineno, s);
+            return -1;
+        }
+        *end = '\0';
+        char *inner = str_trim(s + 1);
+        char *sp = inner;
+        while (*sp && !isspace((unsigned char)*sp))
+            sp++;
+        size_t nlen = (size_t)(sp - inner);
+        char *name = str_trim(sp);
+        const struct section_desc *sd = find_section(inner, nlen);
+        if (!sd) {
+            err_set(ps->e, "%s:%d: unknown section [%.*s]", ps->file, lineno, (int)nlen, inner);
+            return -1;
+        }
+        struct err e2;
+        void *sec = open_section(ps->cfg, sd, name, lineno, &e2);
+        if (!sec) {
+            err_set(ps->e, "%s:%d: %s", ps->file, lineno, e2.msg);
+            return -1;
+        }
+        ps->sd = sd;
+        ps->sec = sec;
+        memset(ps->seen, 0, sizeof ps->seen);
+        return 0;
+    }
+    char *eq = strchr(s, '=');
+    if (!eq) {
+        err_set(ps->e, "%s:%d: expected `key = value`, got \"%s\"", ps->file, lineno, s);
+        return -1;
+    }
+    if (!ps->sd) {
+        err_set(ps->e, "%s:%d: key outside of any section (start with [shipper])", ps->file, lineno);
+        return -1;
+    }
+    *eq = '\0';
+    char *key = str_trim(s);
+    char *val = str_trim(eq + 1);
+    /* Values may be quoted to keep leading/trailing spaces or a '#'. */
+    size_t vl = strlen(val);
+    if (vl >= 2 && ((val[0] == '"' && val[vl - 1] == '"') || (val[0] == '\'' && val[vl - 1] == '\''))) {
+        val[vl - 1] = '\0';
+        val++;
+    }
+    const struct key_desc *k = find_key(ps->sd->name, key, strlen(key));
+    if (!k) {
+        err_set(ps->e, "%s:%d: unknown key \"%s\" in section [%s]", ps->file, lineno, key,
+                ps->sd->name);
+        return -1;
+    }
+    size_t ki = (size_t)(k - keys);
+    if (ps->seen[ki]) {
+        err_set(ps->e, "%s:%d: key \"%s\" already set on line %d", ps->file, lineno, key,
+                ps->seen_line[ki]);
+        return -1;
+    }
+    ps->seen[ki] = 1;
+    ps->seen_line[ki] = lineno;
+    char *exp = NULL;
+    struct err e2;
+    if (expand_env(val, &exp, &e2) < 0 || set_value(k, ps->sec, exp, &e2) < 0) {
+        free(exp);
+        err_set(ps->e, "%s:%d: %s", ps->file, lineno, e2.msg);
+        return -1;
+    }
+    free(exp);
+    return 0;
+}
+
+/* ---- environment overrides ------------------------------------------ */
+
+static void upper_copy(char *dst, size_t n, const char *src)
+{
+    size_t i = 0;
+    for (; src[i] && i + 1 < n; i++)
+        dst[i] = (char)(src[i] == '-' ? '_' : toupper((unsigned char)src[i]));
+    dst[i] = '\0';
+}
+
+extern char **environ;
+
+static int apply_env(struct config *cfg, struct err *e)
+{
+    static const char prefix[] = "NEXUS_SHIPPER_";
+    for (char **ev = environ; ev && *ev; ev++) {
+        if (!str_has_prefix(*ev, prefix))
+            continue;
+        const char *eqp = strchr(*ev, '=');
+        if (!eqp)
+            continue;
+        char name[256];
+        size_t nlen = (size_t)(eqp - *ev);
+        if (nlen >= sizeof name)
+            continue;
+        memcpy(name, *ev, nlen);
+        name[nlen] = '\0';
+        const char *val = eqp + 1;
+        const char *rest = name + sizeof prefix - 1;
+        bool done = false;
+        for (size_t si = 0; si < NS_ARRAY_LEN(sections) && !done; si++) {
+            const struct section_desc *sd = &sections[si];
+            char up[64];
+            upper_copy(up, sizeof up, sd->name);
+            size_t ul = strlen(up);
+            if (strncmp(rest, up, ul) != 0 || rest[ul] != '_')
+                continue;
+            const char *tail = rest + ul + 1;
+            const char *inst_name = NULL;
+            const struct key_desc *k = find_key(sd->name, tail, strlen(tail));
+            void *sec = NULL;
+            if (sd->kind == SEC_NAMED) {
+                /* NEXUS_SHIPPER_REMOTE_WRITE_<NAME>_<KEY> for a named instance */
+                size_t *count = (size_t *)((char *)cfg + sd->count_off);
+                struct cfg_remote_write **arr = *(struct cfg_remote_write ***)((char *)cfg + sd->cfg_off);
+                for (size_t i = 0; i < *count && !sec; i++) {
+                    char iu[128];
+                    upper_copy(iu, sizeof iu, arr[i]->name);
+                    size_t il = strlen(iu);
+                    if (il && strncmp(tail, iu, il) == 0 && tail[il] == '_') {
+                        const struct key_desc *k2 = find_key(sd->name, tail + il + 1, strlen(tail + il + 1));
+                        if (k2) {
+                            k = k2;
+                            sec = arr[i];
+                        }
+                    }
+                }
+                if (!sec && k) {
+                    for (size_t i = 0; i < *count; i++)
+                        if (!arr[i]->name[0])
+                            sec = arr[i];
+                    inst_name = "";
+                }
+            } else if (k) {
+                sec = sd->kind == SEC_ALWAYS ? (char *)cfg + sd->cfg_off
+                                             : *(void **)((char *)cfg + sd->cfg_off);
+            }
+            if (!k)
+                continue;
+            if (!sec) {
+                struct err e2;
+                sec = open_section(cfg, sd, inst_name, 0, &e2);
+                if (!sec) {
+                    err_set(e, "environment %s: %s", name, e2.msg);
+                    return -1;
+                }
+            }
+            struct err e2;
+            if (set_value(k, sec, val, &e2) < 0) {
+                err_set(e, "environment %s: %s", name, e2.msg);
+                return -1;
+            }
+            done = true;
+        }
+        if (!done) {
+            err_set(e, "environment %s: no such configuration key", name);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---- validation ------------------------------------------------------- */
+
+static int section_line(const struct section_desc *sd, void *sec)
+{
+    return sd->line_off >= 0 ? *(int *)field(sec, (size_t)sd->line_off) : 0;
+}
+
+static int validate_section(struct config *cfg, const struct section_desc *sd, void *sec,
+                            struct err *e)
+{
+    int line = section_line(sd, sec);
+    for (size_t i = 0; i < NS_ARRAY_LEN(keys); i++) {
+        const struct key_desc *k = &keys[i];
+        if (strcmp(k->section, sd->name) != 0)
+            continue;
+        char *sv = (k->type == T_STRING || k->type == T_URL || k->type == T_FILE)
+                       ? *(char **)field(sec, k->off)
+                       : NULL;
+        if ((k->flags & REQUIRED) && (!sv || !*sv)) {
+            if (line)
+                err_set(e, "%s:%d: section [%s] needs \"%s\"", cfg->path, line, sd->name, k->key);
+            else
+                err_set(e, "environment: section [%s] needs NEXUS_SHIPPER_%s_%s", sd->name,
+                        sd->name, k->key);
+            return -1;
+        }
+        if (k->type == T_FILE && sv && *sv) {
+            struct err e2;
+            char *content = NULL;
+            if (read_file(sv, 64 * 1024, true, &content, &e2) < 0) {
+                err_set(e, "%s:%d: %s: %s", cfg->path, line, k->key, e2.msg);
+                return -1;
+            }
+            free(*(char **)field(sec, k->aux_off));
+            *(char **)field(sec, k->aux_off) = content;
+            struct stat st;
+            if (stat(sv, &st) == 0 && (st.st_mode & S_IROTH))
+                cfg->world_readable_secrets = true;
+        }
+    }
+    return 0;
+}
+
+static int validate(struct config *cfg, struct err *e)
+{
+    for (size_t si = 0; si < NS_ARRAY_LEN(sections); si++) {
+        const struct section_desc *sd = &sections[si];
+        void *slot = (char *)cfg + sd->cfg_off;
+        if (sd->kind == SEC_ALWAYS) {
+            if (validate_section(cfg, sd, slot, e) < 0)
+                return -1;
+        } else if (sd->kind == SEC_OPTIONAL) {
+            if (*(void **)slot && validate_section(cfg, sd, *(void **)slot, e) < 0)
+                return -1;
+        } else {
+            size_t n = *(size_t *)((char *)cfg + sd->count_off);
+            for (size_t i = 0; i < n; i++)
+                if (validate_section(cfg, sd, (*(void ***)slot)[i], e) < 0)
+                    return -1;
+        }
+    }
+    struct cfg_shipper *sh = &cfg->shipper;
+    if (sh->interval_ms < 1000) {
+        err_set(e, "%s: [shipper] interval must be at least 1s", cfg->path);
+        return -1;
+    }
+    for (size_t i = 0; i < cfg->n_rw; i++) {
+        struct cfg_remote_write *rw = cfg->rw[i];
+        if (rw->max_samples_per_send < 1) {
+            err_set(e, "%s:%d: max_samples_per_send must be at least 1", cfg->path, rw->line);
+            return -1;
+        }
+        if (rw->min_backoff_ms > rw->max_backoff_ms) {
+            err_set(e, "%s:%d: min_backoff is larger than max_backoff", cfg->path, rw->line);
+            return -1;
+        }
+        if ((rw->cert_file[0] != 0) != (rw->key_file[0] != 0)) {
+            err_set(e, "%s:%d: cert_file and key_file go together", cfg->path, rw->line);
+            return -1;
+        }
+        if (rw->basic_auth_user[0] && rw->bearer_token_file[0]) {
+            err_set(e, "%s:%d: basic_auth_user and bearer_token_file exclude each other",
+                    cfg->path, rw->line);
+            return -1;
+        }
+        for (size_t h = 0; h < rw->headers.n; h++)
+            if (!strchr(rw->headers.v[h], ':')) {
+                err_set(e, "%s:%d: header \"%s\" is not `Name: value`", cfg->path, rw->line,
+                        rw->headers.v[h]);
+                return -1;
+            }
+    }
+    if (!sh->instance || !*sh->instance) {
+        char host[256] = "localhost";
+        gethostname(host, sizeof host - 1);
+        host[sizeof host - 1] = '\0';
+        free(sh->instance);
+        if (!(sh->instance = strdup(host))) {
+            err_set(e, "out of memory");
+            return -1;
+        }
+    }
+    if (sh->drop_metrics[0]) {
+        if (regcomp(&cfg->drop_re, sh->drop_metrics, REG_EXTENDED | REG_NOSUB) != 0) {
+            err_set(e, "%s: drop_metrics: bad regex", cfg->path);
+            return -1;
+        }
+        cfg->has_drop_re = true;
+    }
+    if (sh->keep_metrics[0]) {
+        if (regcomp(&cfg->keep_re, sh->keep_metrics, REG_EXTENDED | REG_NOSUB) != 0) {
+            err_set(e, "%s: keep_metrics: bad regex", cfg->path);
+            return -1;
+        }
+        cfg->has_keep_re = true;
+    }
+    return 0;
+}
+
+struct config *config_load(const char *path, struct err *e)
+{
+    struct config *cfg = calloc(1, sizeof *cfg);
+    char *text = NULL;
+    if (!cfg || !(cfg->path = strdup(path))) {
+        err_set(e, "out of memory");
+        goto fail;
+    }
+    if (apply_defaults(&sections[0], &cfg->shipper, e) < 0)
+        goto fail;
+    struct err e2;
+    if (read_file(path, 1 << 20, false, &text, &e2) < 0) {
+        err_set(e, "%s:0: %s", path, e2.msg);
+        goto fail;
+    }
+    struct parse_state ps = {.cfg = cfg, .file = path, .e = e};
+    int lineno = 0;
+    for (char *line = text; line;) {
+        char *nl = strchr(line, '\n');
+        if (nl)
+            *nl = '\0';
+        lineno++;
+        if (parse_line(&ps, line, lineno) < 0)
+            goto fail;
+        line = nl ? nl + 1 : NULL;
+    }
+    free(text);
+    text = NULL;
+    if (apply_env(cfg, e) < 0 || validate(cfg, e) < 0)
+        goto fail;
+    return cfg;
+fail:
+    free(text);
+    config_free(cfg);
+    return NULL;
+}
+
+void config_free(struct config *cfg)
+{
+    if (!cfg)
+        return;
+    for (size_t si = 0; si < NS_ARRAY_LEN(sections); si++) {
+        const struct section_desc *sd = &sections[si];
+        void *slot = (char *)cfg + sd->cfg_off;
+        if (sd->kind == SEC_ALWAYS) {
+            free_section_values(sd, slot);
+        } else if (sd->kind == SEC_OPTIONAL) {
+            free_section_values(sd, *(void **)slot);
+            free(*(void **)slot);
+        } else {
+            size_t n = *(size_t *)((char *)cfg + sd->count_off);
+            void **arr = *(void ***)slot;
+            for (size_t i = 0; i < n; i++) {
+                free_section_values(sd, arr[i]);
+                free(arr[i]);
+            }
+            free(arr);
+        }
+    }
+    if (cfg->has_drop_re)
+        regfree(&cfg->drop_re);
+    if (cfg->has_keep_re)
+        regfree(&cfg->keep_re);
+    free(cfg->path);
+    free(cfg);
+}
+
+static void write_help(FILE *f, const char *help)
+{
+    const char *p = help;
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) : strlen(p);
+        fprintf(f, "# %.*s\n", (int)n, p);
+        p += n + (nl ? 1 : 0);
+    }
+}
+
+void config_write_template(FILE *f)
+{
+    fputs("# nexus-shipper.conf: every key, its default and what it does.\n"
+          "# Generated by `nexus-shipper config-template`; `nexus-shipper check-config` validates.\n"
+          "# Values may use ${VAR} or ${VAR:-default}; any key can be overridden by the\n"
+          "# environment as NEXUS_SHIPPER_<SECTION>_<KEY> (named sections:\n"
+          "# NEXUS_SHIPPER_REMOTE_WRITE_<NAME>_<KEY>). Durations: 500ms, 30s, 5m, 1h, 7d.\n"
+          "# Sizes: 64KiB, 512MiB, 1GiB. Lists are comma-separated. A section that is\n"
+          "# absent (commented out) switches its collectors or targets off.\n",
+          f);
+    /* Sections enabled in the shipped file: the ones a first run needs. */
+    static const char *enabled[] = {"shipper", "remote_write", "nexus"};
+    for (size_t si = 0; si < NS_ARRAY_LEN(sections); si++) {
+        const struct section_desc *sd = &sections[si];
+        bool on = false;
+        for (size_t j = 0; j < NS_ARRAY_LEN(enabled); j++)
+            on |= strcmp(enabled[j], sd->name) == 0;
+        const char *c = on ? "" : "#";
+        fputs("\n", f);
+        write_help(f, sd->help);
+        fprintf(f, "%s[%s]\n", c, sd->name);
+        for (size_t i = 0; i < NS_ARRAY_LEN(keys); i++) {
+            const struct key_desc *k = &keys[i];
+            if (strcmp(k->section, sd->name) != 0)
+                continue;
+            fputs("\n", f);
+            write_help(f, k->help);
+            if (k->flags & REQUIRED)
+                fprintf(f, "%s%s = %s\n", c, k->key, k->example ? k->example : "");
+            else if (k->def && *k->def)
+                fprintf(f, "#%s = %s\n", k->key, k->def);
+            else
+                fprintf(f, "#%s = %s\n", k->key, k->example ? k->example : "");
+        }
+    }
+}

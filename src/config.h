@@ -1,0 +1,112 @@
+/* config: nexus-shipper.conf (INI style) driven by one declarative table.
+ *
+ * The table in config.c lists every section and key with its type,
+ * default, example and help text. From it come parsing, validation,
+ * environment overrides (NEXUS_SHIPPER_<SECTION>_<KEY>, and
+ * NEXUS_SHIPPER_<SECTION>_<NAME>_<KEY> for named sections), `${VAR}` /
+ * `${VAR:-default}` expansion, loading of `*_file` secrets, and the
+ * annotated default file printed by config_write_template().
+ *
+ * config_load() returns a fully validated configuration or NULL with
+ * e->msg = "FILE:LINE: message" (or "environment NAME: message"). The
+ * caller owns the result and frees it with config_free(). */
+#ifndef NS_CONFIG_H
+#define NS_CONFIG_H
+
+#include <regex.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "util.h"
+
+struct strlist {
+    char **v;
+    size_t n;
+};
+
+struct cfg_shipper {
+    int64_t interval_ms;
+    char *instance;
+    struct strlist external_labels; /* "k=v" items, validated */
+    char *spool_dir;
+    uint64_t spool_max_size;
+    int64_t spool_max_age_ms;
+    bool spool_only;
+    int64_t replay_rate; /* batches per second during replay, 0 = unlimited */
+    int64_t shutdown_timeout_ms;
+    char *state_dir;
+    char *log_file;
+    char *log_level;
+    char *log_format;
+    int64_t collector_timeout_ms;
+    uint64_t buffer_max_size;
+    char *drop_metrics;
+    char *keep_metrics;
+    char *listen;
+};
+
+struct cfg_remote_write {
+    char *name; /* "" for the unnamed [remote_write] */
+    int line;
+    char *url;
+    int64_t timeout_ms;
+    char *basic_auth_user;
+    char *basic_auth_password_file;
+    char *basic_auth_password; /* loaded from the file */
+    char *bearer_token_file;
+    char *bearer_token; /* loaded from the file */
+    char *tenant;
+    char *ca_file;
+    char *cert_file;
+    char *key_file;
+    bool insecure_skip_verify;
+    struct strlist headers; /* "Name: value" items */
+    int64_t max_samples_per_send;
+    int64_t min_backoff_ms;
+    int64_t max_backoff_ms;
+};
+
+struct cfg_pushgateway {
+    int line;
+    char *url;
+    char *job;
+    int64_t timeout_ms;
+    char *basic_auth_user;
+    char *basic_auth_password_file;
+    char *basic_auth_password;
+    char *ca_file;
+    bool insecure_skip_verify;
+};
+
+struct cfg_nexus {
+    int line;
+    char *url;
+    char *username;
+    char *password_file;
+    char *password;
+    int64_t timeout_ms;
+    char *ca_file;
+    bool insecure_skip_verify;
+};
+
+struct config {
+    char *path;
+    struct cfg_shipper shipper;         /* always present */
+    struct cfg_remote_write **rw;       /* [remote_write] / [remote_write NAME] */
+    size_t n_rw;
+    struct cfg_pushgateway *pushgateway; /* NULL when the section is absent */
+    struct cfg_nexus *nexus;            /* NULL when the section is absent */
+    /* derived */
+    regex_t drop_re, keep_re;
+    bool has_drop_re, has_keep_re;
+    bool world_readable_secrets;
+};
+
+struct config *config_load(const char *path, struct err *e);
+void config_free(struct config *c);
+/* Writes the annotated default configuration (every key, its help and
+ * default) to `f`. */
+void config_write_template(FILE *f);
+
+#endif

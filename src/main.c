@@ -1,0 +1,383 @@
+/* nexus-shipper: command-line dispatch, signals and the daemon loop.
+ * The only module with process-wide mutable state (signal flags, logger). */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "collector.h"
+#include "config.h"
+#include "log.h"
+#include "nsconfig.h"
+#include "scheduler.h"
+#include "sender.h"
+#include "pushgateway.h"
+#include "spool_cli.h"
+#include "textfmt.h"
+
+/* Exit codes (documented in --help and README). */
+#define EXIT_OK 0
+#define EXIT_FAIL 1   /* runtime failure: nothing delivered or spooled */
+#define EXIT_CONFIG 2 /* usage or configuration error */
+
+static volatile sig_atomic_t g_stop, g_reload, g_reopen;
+static struct logger g_log;
+
+static void on_signal(int sig)
+{
+    if (sig == SIGHUP)
+        g_reload = 1;
+    else if (sig == SIGUSR1)
+        g_reopen = 1;
+    else
+        g_stop = 1;
+}
+
+static const char usage_text[] =
+    "Usage: nexus-shipper [-c FILE] COMMAND [ARGS]\n"
+    "\n"
+    "Ships Sonatype Nexus and Docker registry metrics to Prometheus remote-write\n"
+    "receivers and Pushgateways, spooling to disk whatever cannot be delivered.\n"
+    "\n"
+    "Commands:\n"
+    "  run                   the daemon: collect every interval, ship, spool, replay\n"
+    "  once [--dry-run] [--pushgateway]\n"
+    "                        one collection and delivery, then exit; --dry-run prints\n"
+    "                        the Prometheus text format and sends nothing\n"
+    "  check-config          validate the configuration (FILE:LINE: message on error)\n"
+    "  config-template       print the annotated default configuration\n"
+    "  spool ls|replay|export|import|purge   inspect and move the spool (spool --help)\n"
+    "  version               print the version\n"
+    "\n"
+    "Options:\n"
+    "  -c, --config FILE     configuration file (default /etc/nexus-shipper/nexus-shipper.conf,\n"
+    "                        then ./nexus-shipper.conf)\n"
+    "  -h, --help            this help; COMMAND --help for a command's own\n"
+    "\n"
+    "Exit codes: 0 success; 1 runtime failure (nothing could be delivered or spooled);\n"
+    "2 usage or configuration error (nothing was started).\n"
+    "Environment: NEXUS_SHIPPER_<SECTION>_<KEY> overrides any key; DEBUG=true logs debug.\n";
+
+static const char *default_config(void)
+{
+    static const char sys[] = "/etc/nexus-shipper/nexus-shipper.conf";
+    if (access(sys, F_OK) == 0)
+        return sys;
+    return "./nexus-shipper.conf";
+}
+
+static int setup_logging(const struct config *cfg)
+{
+    enum log_level lvl;
+    const char *dbg = getenv("DEBUG");
+    bool debug = false;
+    if (dbg)
+        parse_bool(dbg, &debug);
+    if (!debug && log_level_parse(cfg->shipper.log_level, &lvl) == 0)
+        g_log.level = lvl;
+    g_log.json = strcmp(cfg->shipper.log_format, "json") == 0;
+    if (cfg->shipper.log_file[0] && logger_open_file(&g_log, cfg->shipper.log_file) < 0) {
+        log_error("cannot open log_file %s: %s", cfg->shipper.log_file, strerror(errno));
+        return -1;
+    }
+    if (cfg->world_readable_secrets)
+        log_warn("a secret file referenced by %s is readable by every user (chmod 600 it)",
+                 cfg->path);
+    return 0;
+}
+
+static struct config *load(const char *path)
+{
+    struct err e;
+    struct config *cfg = config_load(path, &e);
+    if (!cfg)
+        fprintf(stderr, "%s\n", e.msg);
+    return cfg;
+}
+
+static bool wants_help(int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return true;
+    return false;
+}
+
+static int cmd_check_config(const char *path, int argc, char **argv)
+{
+    if (wants_help(argc, argv)) {
+        puts("Usage: nexus-shipper [-c FILE] check-config\n"
+             "Validates the configuration file and the environment overrides.\n"
+             "Exit 0 when valid; otherwise prints FILE:LINE: message and exits 2.");
+        return EXIT_OK;
+    }
+    struct config *cfg = load(path);
+    if (!cfg)
+        return EXIT_CONFIG;
+    printf("%s: OK (%zu remote_write target%s%s%s)\n", path, cfg->n_rw, cfg->n_rw == 1 ? "" : "s",
+           cfg->pushgateway ? ", pushgateway" : "", cfg->nexus ? ", nexus" : "");
+    config_free(cfg);
+    return EXIT_OK;
+}
+
+static int cmd_once(const char *path, int argc, char **argv)
+{
+    bool dry = false, pgw = false;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--dry-run") == 0)
+            dry = true;
+        else if (strcmp(argv[i], "--pushgateway") == 0)
+            pgw = true;
+        else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            puts("Usage: nexus-shipper [-c FILE] once [--dry-run] [--pushgateway]\n"
+                 "Runs every collector once and delivers the samples to every remote_write\n"
+                 "target (and what is left in the spool), then exits.\n"
+                 "  --dry-run      print the samples in Prometheus text format, send nothing\n"
+                 "  --pushgateway  push to [pushgateway] (PUT job/<job>/instance/<instance>)\n"
+                 "                 instead of remote-write\n"
+                 "Exit 0 if the batch was delivered or safely spooled, 1 if not, 2 on config error.");
+            return EXIT_OK;
+        } else {
+            fprintf(stderr, "once: unknown argument %s\n", argv[i]);
+            return EXIT_CONFIG;
+        }
+    }
+    struct config *cfg = load(path);
+    if (!cfg)
+        return EXIT_CONFIG;
+    if (pgw && !cfg->pushgateway) {
+        fprintf(stderr, "%s: --pushgateway needs a [pushgateway] section\n", path);
+        config_free(cfg);
+        return EXIT_CONFIG;
+    }
+    setup_logging(cfg);
+    int rc = EXIT_FAIL;
+    struct err e;
+    struct sender *snd = NULL;
+    if (!dry && !(snd = sender_new(cfg, &e))) {
+        log_error("%s", e.msg);
+        goto out_cfg;
+    }
+    struct scheduler *s = sched_new(cfg, builtin_collectors, n_builtin_collectors, snd, &e);
+    if (!s) {
+        sender_free(snd);
+        log_error("%s", e.msg);
+        goto out_cfg;
+    }
+    int64_t ts = now_ms();
+    if (dry || pgw) {
+        sched_collect(s, ts);
+        struct sb_sample *v;
+        size_t n;
+        struct buf out;
+        buf_init(&out, 0);
+        if (sb_snapshot(s->sb, true, &v, &n) == 0 && textfmt_write(s->sb, v, n, &out) == 0) {
+            if (dry) {
+                fwrite(out.data ? out.data : "", 1, out.len, stdout);
+                rc = EXIT_OK;
+            } else {
+                struct buf group;
+                buf_init(&group, 0);
+                const char *grouping[] = {"instance", cfg->shipper.instance};
+                if (pgw_group_path(cfg->pushgateway->job, grouping, 1, &group) == 0 &&
+                    sender_submit_push(s->sender, "PUT", group.data, out.data ? out.data : "",
+                                       out.len) > 0) {
+                    sender_deliver(s->sender, mono_ms() + cfg->pushgateway->timeout_ms, 0);
+                    rc = EXIT_OK;
+                }
+                buf_free(&group);
+            }
+        } else {
+            log_error("out of memory rendering the text format");
+        }
+        free(v);
+        buf_free(&out);
+    } else {
+        long n = sched_cycle(s, ts);
+        if (n >= 0) {
+            int64_t budget = 0;
+            for (size_t i = 0; i < cfg->n_rw; i++)
+                budget += cfg->rw[i]->timeout_ms;
+            size_t left = sender_deliver(s->sender, mono_ms() + budget + 1000, 0);
+            sender_housekeeping(s->sender);
+            log_info("once: %ld samples at timestamp %lld ms; %zu batch%s left in the spool", n,
+                     (long long)ts, left, left == 1 ? "" : "es");
+            rc = EXIT_OK;
+        }
+    }
+    sched_free(s);
+out_cfg:
+    config_free(cfg);
+    return rc;
+}
+
+static int cmd_run(const char *path, int argc, char **argv)
+{
+    if (wants_help(argc, argv)) {
+        puts("Usage: nexus-shipper [-c FILE] run\n"
+             "The daemon: collects every `interval`, writes each batch to the spool and\n"
+             "delivers it; replays the spool (at `replay_rate`) after an outage.\n"
+             "Signals: SIGTERM/SIGINT deliver what is buffered within shutdown_timeout and\n"
+             "exit 0; SIGHUP reloads the configuration (an invalid one keeps the old);\n"
+             "SIGUSR1 reopens log_file.");
+        return EXIT_OK;
+    }
+    struct config *cfg = load(path);
+    if (!cfg)
+        return EXIT_CONFIG;
+    setup_logging(cfg);
+    struct err e;
+    struct sender *snd = sender_new(cfg, &e);
+    struct scheduler *s = snd ? sched_new(cfg, builtin_collectors, n_builtin_collectors, snd, &e) : NULL;
+    if (!s) {
+        if (!snd)
+            sender_free(snd);
+        log_error("%s", e.msg);
+        config_free(cfg);
+        return EXIT_FAIL;
+    }
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    log_info("nexus-shipper %s started: interval %llds, %zu collector(s), %zu target(s), spool %s",
+             PACKAGE_VERSION, (long long)(cfg->shipper.interval_ms / 1000), s->n, snd->n,
+             cfg->shipper.spool_dir);
+    int64_t next = mono_ms();
+    while (!g_stop) {
+        if (g_reopen) {
+            g_reopen = 0;
+            if (g_log.file_path && logger_open_file(&g_log, g_log.file_path) < 0)
+                log_error("cannot reopen %s: %s", g_log.file_path, strerror(errno));
+        }
+        if (g_reload) {
+            g_reload = 0;
+            struct config *nc = config_load(path, &e);
+            if (!nc) {
+                log_error("reload refused, keeping the running configuration: %s", e.msg);
+            } else {
+                struct sender *ns = sender_new(nc, &e);
+                struct scheduler *nsched =
+                    ns ? sched_new(nc, builtin_collectors, n_builtin_collectors, ns, &e) : NULL;
+                if (!nsched) {
+                    if (!ns)
+                        sender_free(ns);
+                    config_free(nc);
+                    log_error("reload failed, keeping the running configuration: %s", e.msg);
+                } else {
+                    sched_free(s);
+                    config_free(cfg);
+                    s = nsched;
+                    cfg = nc;
+                    logger_close(&g_log);
+                    setup_logging(cfg);
+                    log_info("configuration reloaded from %s", path);
+                    next = mono_ms();
+                }
+            }
+        }
+        int64_t now = mono_ms();
+        if (now >= next) {
+            long n = sched_cycle(s, now_ms());
+            sender_housekeeping(s->sender);
+            log_debug("cycle %llu: %ld samples", (unsigned long long)s->cycles, n);
+            next += cfg->shipper.interval_ms;
+            if (next <= mono_ms()) /* a cycle overran: skip, never burst */
+                next = mono_ms() + cfg->shipper.interval_ms;
+        }
+        /* deliver (and replay) until the next cycle, at most replay_rate batches a second */
+        size_t rate = (size_t)cfg->shipper.replay_rate;
+        int64_t slice_end = mono_ms() + 1000;
+        if (slice_end > next)
+            slice_end = next;
+        size_t left = sender_deliver(s->sender, slice_end, rate);
+        if (!g_stop && !g_reload)
+            sleep_until_mono(left ? slice_end : next);
+    }
+    log_info("stopping: delivering what is queued (up to %llds)",
+             (long long)(cfg->shipper.shutdown_timeout_ms / 1000));
+    size_t left = sender_deliver(s->sender, mono_ms() + cfg->shipper.shutdown_timeout_ms, 0);
+    if (left)
+        log_info("%zu batch%s stay in the spool for the next start", left, left == 1 ? "" : "es");
+    sched_free(s);
+    config_free(cfg);
+    return EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+    logger_init(&g_log);
+    log_use(&g_log);
+    const char *config_path = NULL;
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    while ((c = getopt_long(argc, argv, "+c:hV", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            config_path = optarg;
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            return EXIT_OK;
+        case 'V':
+            printf("nexus-shipper %s\n", PACKAGE_VERSION);
+            return EXIT_OK;
+        default:
+            fputs(usage_text, stderr);
+            return EXIT_CONFIG;
+        }
+    }
+    if (optind >= argc) {
+        fputs(usage_text, stderr);
+        return EXIT_CONFIG;
+    }
+    if (!config_path)
+        config_path = default_config();
+    const char *cmd = argv[optind];
+    int cargc = argc - optind;
+    char **cargv = argv + optind;
+    int rc;
+    if (strcmp(cmd, "run") == 0)
+        rc = cmd_run(config_path, cargc, cargv);
+    else if (strcmp(cmd, "once") == 0)
+        rc = cmd_once(config_path, cargc, cargv);
+    else if (strcmp(cmd, "check-config") == 0)
+        rc = cmd_check_config(config_path, cargc, cargv);
+    else if (strcmp(cmd, "config-template") == 0) {
+        config_write_template(stdout);
+        rc = EXIT_OK;
+    } else if (strcmp(cmd, "spool") == 0) {
+        struct config *cfg = wants_help(cargc, cargv) ? NULL : load(config_path);
+        if (!cfg && !wants_help(cargc, cargv))
+            return EXIT_CONFIG;
+        if (cfg)
+            setup_logging(cfg);
+        rc = spool_cli(cfg, cargc, cargv);
+        config_free(cfg);
+    } else if (strcmp(cmd, "version") == 0) {
+        printf("nexus-shipper %s (libcurl %s)\n", PACKAGE_VERSION, curl_version_info(CURLVERSION_NOW)->version);
+        rc = EXIT_OK;
+    } else if (strcmp(cmd, "help") == 0) {
+        fputs(usage_text, stdout);
+        rc = EXIT_OK;
+    } else {
+        fprintf(stderr, "nexus-shipper: unknown command \"%s\"\n\n%s", cmd, usage_text);
+        rc = EXIT_CONFIG;
+    }
+    logger_close(&g_log);
+    curl_global_cleanup();
+    return rc;
+}

@@ -1,0 +1,184 @@
+#include "scheduler.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "nsconfig.h"
+
+static const struct metric_desc m_build = {"nexus_shipper_build_info", MT_GAUGE,
+                                           "Always 1; the version of nexus-shipper.", ""};
+static const struct metric_desc m_cup = {"nexus_shipper_collector_up", MT_GAUGE,
+                                         "1 if the collector's last run succeeded in time.", ""};
+static const struct metric_desc m_cdur = {"nexus_shipper_collector_duration_seconds", MT_GAUGE,
+                                          "Duration of the collector's last run.", "seconds"};
+static const struct metric_desc m_series = {"nexus_shipper_buffer_series", MT_GAUGE,
+                                            "Series held in the buffer (live).", ""};
+static const struct metric_desc m_bytes = {"nexus_shipper_buffer_bytes", MT_GAUGE,
+                                           "Memory held by the series buffer.", "bytes"};
+static const struct metric_desc m_refused = {
+    "nexus_shipper_series_refused_total", MT_COUNTER,
+    "New series refused because the buffer reached buffer_max_size.", ""};
+static const struct metric_desc m_rejected = {
+    "nexus_shipper_samples_rejected_total", MT_COUNTER,
+    "Samples refused by the buffer: invalid names or labels, duplicates.", ""};
+static const struct metric_desc m_cycles = {"nexus_shipper_cycles_total", MT_COUNTER,
+                                            "Collection cycles run.", ""};
+
+struct scheduler *sched_new(const struct config *cfg, const struct collector *const *table,
+                            size_t n, struct sender *sender, struct err *e)
+{
+    struct scheduler *s = calloc(1, sizeof *s);
+    if (!s)
+        goto oom;
+    s->cfg = cfg;
+    size_t next = cfg->shipper.external_labels.n;
+    s->ext = calloc(2 * (next + 1), sizeof *s->ext);
+    if (!s->ext)
+        goto oom;
+    /* instance first: external_labels may not override it (duplicates keep the first) */
+    s->ext[0] = "instance";
+    s->ext[1] = cfg->shipper.instance;
+    for (size_t i = 0; i < next; i++) {
+        const char *kv = cfg->shipper.external_labels.v[i];
+        const char *eq = strchr(kv, '=');
+        char *name = strndup(kv, (size_t)(eq - kv));
+        if (!name)
+            goto oom;
+        s->ext[2 * (i + 1)] = name;
+        s->ext[2 * (i + 1) + 1] = eq + 1;
+    }
+    struct sb_opts o = {
+        .max_bytes = cfg->shipper.buffer_max_size,
+        .ext_labels = s->ext,
+        .n_ext = next + 1,
+        .drop_re = cfg->has_drop_re ? &cfg->drop_re : NULL,
+        .keep_re = cfg->has_keep_re ? &cfg->keep_re : NULL,
+    };
+    if (!(s->sb = sb_new(&o)))
+        goto oom;
+    s->ci = calloc(n ? n : 1, sizeof *s->ci);
+    if (!s->ci)
+        goto oom;
+    for (size_t i = 0; i < n; i++) {
+        const struct collector *c = table[i];
+        if (c->enabled && !c->enabled(cfg))
+            continue;
+        struct coll_inst *ci = &s->ci[s->n++];
+        ci->c = c;
+        struct err e2;
+        if (c->init && c->init(cfg, &ci->state, &e2) < 0) {
+            snprintf(ci->last_error, sizeof ci->last_error, "init: %s", e2.msg);
+            log_error("collector %s: cannot start: %s", c->name, e2.msg);
+        } else {
+            ci->ready = true;
+        }
+    }
+    s->sender = sender;
+    return s;
+oom:
+    err_set(e, "out of memory");
+    sched_free(s);
+    return NULL;
+}
+
+void sched_free(struct scheduler *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->n; i++)
+        if (s->ci[i].ready && s->ci[i].c->destroy)
+            s->ci[i].c->destroy(s->ci[i].state);
+    free(s->ci);
+    sender_free(s->sender);
+    sb_free(s->sb);
+    if (s->ext && s->cfg)
+        for (size_t i = 1; i <= s->cfg->shipper.external_labels.n; i++)
+            free((char *)s->ext[2 * i]);
+    free(s->ext);
+    free(s);
+}
+
+static void self_metrics(struct scheduler *s)
+{
+    struct series_buf *sb = s->sb;
+    sb_txn_begin(sb, "self");
+    sb_set(sb, &m_build, 1, "version", PACKAGE_VERSION, NULL);
+    for (size_t i = 0; i < s->n; i++) {
+        sb_set(sb, &m_cup, s->ci[i].up, "collector", s->ci[i].c->name, NULL);
+        sb_set(sb, &m_cdur, s->ci[i].duration, "collector", s->ci[i].c->name, NULL);
+    }
+    struct sb_stats st;
+    sb_stats(sb, &st);
+    sb_set(sb, &m_series, (double)st.live, NULL);
+    sb_set(sb, &m_bytes, (double)st.bytes, NULL);
+    sb_set(sb, &m_refused, (double)st.refused, NULL);
+    sb_set(sb, &m_rejected, (double)st.rejected, NULL);
+    sb_set(sb, &m_cycles, (double)s->cycles, NULL);
+    if (s->sender)
+        sender_metrics(s->sender, sb);
+    sb_txn_commit(sb);
+}
+
+void sched_collect(struct scheduler *s, int64_t ts_ms)
+{
+    if (sb_compact(s->sb) > 0)
+        log_debug("series buffer compacted");
+    sb_begin_cycle(s->sb, ts_ms);
+    s->cycles++;
+    for (size_t i = 0; i < s->n; i++) {
+        struct coll_inst *ci = &s->ci[i];
+        int64_t t0 = mono_ms();
+        int64_t deadline = t0 + s->cfg->shipper.collector_timeout_ms;
+        struct err e = {{0}};
+        int rc = -1;
+        sb_txn_begin(s->sb, ci->c->name);
+        if (ci->ready) {
+            struct collect_ctx ctx = {.sb = s->sb, .deadline_mono = deadline, .e = &e};
+            rc = ci->c->collect(ci->state, &ctx);
+            if (rc == 0 && mono_ms() > deadline) {
+                rc = -1;
+                err_set(&e, "timed out after %.1f s (collector_timeout)",
+                        (double)s->cfg->shipper.collector_timeout_ms / 1000.0);
+            }
+        } else {
+            snprintf(e.msg, sizeof e.msg, "%s", ci->last_error);
+        }
+        ci->duration = (double)(mono_ms() - t0) / 1000.0;
+        char key[96];
+        snprintf(key, sizeof key, "collector-%s", ci->c->name);
+        if (rc == 0) {
+            sb_txn_commit(s->sb);
+            if (!ci->up && ci->failures)
+                log_resolved(key, "collector %s: working again", ci->c->name);
+            ci->up = true;
+        } else {
+            sb_txn_rollback(s->sb);
+            ci->up = false;
+            ci->failures++;
+            snprintf(ci->last_error, sizeof ci->last_error, "%s", e.msg);
+            log_complain(key, "collector %s failed: %s", ci->c->name,
+                         e.msg[0] ? e.msg : "no reason given");
+        }
+    }
+    self_metrics(s);
+}
+
+long sched_cycle(struct scheduler *s, int64_t ts_ms)
+{
+    sched_collect(s, ts_ms);
+    struct sb_sample *v;
+    size_t n;
+    if (sb_snapshot(s->sb, false, &v, &n) < 0) {
+        log_error("out of memory taking the cycle's snapshot");
+        return -1;
+    }
+    long rc = (long)n;
+    if (s->sender && n && sender_submit(s->sender, s->sb, v, n) < 0)
+        rc = -1;
+    else
+        s->last_cycle_ok_ms = now_ms();
+    free(v);
+    return rc;
+}

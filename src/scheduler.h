@@ -1,0 +1,62 @@
+/* scheduler: the collection cycle and the daemon loop.
+ *
+ * A cycle: begin a new buffer cycle, run every enabled collector in turn
+ * with its own deadline (collector_timeout) inside a transaction (a
+ * failing or late collector is rolled back and reported down, the others
+ * still ship), add the shipper's own metrics, snapshot, and hand the
+ * batch to the sender.
+ *
+ * The scheduler owns the series buffer, the collector states and (if
+ * given one) the sender; sched_free() releases all of them. */
+#ifndef NS_SCHEDULER_H
+#define NS_SCHEDULER_H
+
+#include <signal.h>
+#include <stdbool.h>
+
+#include "collector.h"
+#include "config.h"
+#include "sender.h"
+#include "series.h"
+
+struct coll_inst {
+    const struct collector *c;
+    void *state;
+    bool ready; /* init succeeded */
+    bool up;
+    double duration;
+    uint64_t failures;
+    char last_error[256];
+};
+
+struct scheduler {
+    const struct config *cfg;
+    struct series_buf *sb;
+    struct sender *sender; /* may be NULL (dry run, tests) */
+    struct coll_inst *ci;
+    size_t n;
+    uint64_t cycles;
+    int64_t last_cycle_ok_ms;
+    const char **ext; /* external label pairs, owned */
+};
+
+/* Creates a scheduler over `table` (builtin_collectors for the binary).
+ * Collectors whose init fails are kept and reported down every cycle. */
+struct scheduler *sched_new(const struct config *cfg, const struct collector *const *table,
+                            size_t n, struct sender *sender, struct err *e);
+void sched_free(struct scheduler *s);
+
+/* Runs the collectors and the self-metrics for a cycle at ts_ms. */
+void sched_collect(struct scheduler *s, int64_t ts_ms);
+
+/* One full cycle: collect, snapshot, submit to the sender. Returns the
+ * number of samples produced, -1 if the batch could not be stored. */
+long sched_cycle(struct scheduler *s, int64_t ts_ms);
+
+struct run_flags {
+    volatile sig_atomic_t *stop;
+    volatile sig_atomic_t *reload;
+    volatile sig_atomic_t *reopen_log;
+};
+
+#endif

@@ -1,0 +1,879 @@
+#include "series.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- string pool: strings never move once interned ------------------- */
+
+#define CHUNK_SIZE (64 * 1024)
+
+struct strpool {
+    char **chunks;
+    size_t nchunks;
+    size_t used; /* bytes used in the last regular chunk */
+    const char **strs;
+    uint32_t *hashes;
+    uint8_t *flags; /* bit 0: checked as label name, bit 1: valid label name */
+    size_t n, cap;
+    uint32_t *table; /* id + 1, 0 = empty; open addressing */
+    size_t tcap;
+    size_t bytes;
+};
+
+static uint32_t hash_bytes(const void *p, size_t n)
+{
+    const unsigned char *s = p;
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++) {
+        h ^= s[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+
+static void pool_free(struct strpool *p)
+{
+    for (size_t i = 0; i < p->nchunks; i++)
+        free(p->chunks[i]);
+    free(p->chunks);
+    free(p->strs);
+    free(p->hashes);
+    free(p->flags);
+    free(p->table);
+    memset(p, 0, sizeof *p);
+}
+
+static int pool_grow_table(struct strpool *p)
+{
+    size_t ncap = p->tcap ? p->tcap * 2 : 1024;
+    uint32_t *t = calloc(ncap, sizeof *t);
+    if (!t)
+        return -1;
+    for (size_t i = 0; i < p->n; i++) {
+        size_t j = p->hashes[i] & (ncap - 1);
+        while (t[j])
+            j = (j + 1) & (ncap - 1);
+        t[j] = (uint32_t)i + 1;
+    }
+    free(p->table);
+    p->bytes += (ncap - p->tcap) * sizeof *t;
+    p->table = t;
+    p->tcap = ncap;
+    return 0;
+}
+
+static char *pool_alloc(struct strpool *p, size_t len)
+{
+    if (len + 1 > CHUNK_SIZE / 4) { /* big string: its own block */
+        char **nc = realloc(p->chunks, (p->nchunks + 1) * sizeof *nc);
+        if (!nc)
+            return NULL;
+        p->chunks = nc;
+        char *blk = malloc(len + 1);
+        if (!blk)
+            return NULL;
+        /* keep the regular chunk last so `used` stays meaningful */
+        if (p->nchunks) {
+            nc[p->nchunks] = nc[p->nchunks - 1];
+            nc[p->nchunks - 1] = blk;
+        } else {
+            nc[0] = blk;
+            p->used = CHUNK_SIZE; /* no regular chunk yet */
+        }
+        p->nchunks++;
+        p->bytes += len + 1;
+        return blk;
+    }
+    if (!p->nchunks || p->used + len + 1 > CHUNK_SIZE) {
+        char **nc = realloc(p->chunks, (p->nchunks + 1) * sizeof *nc);
+        if (!nc)
+            return NULL;
+        p->chunks = nc;
+        if (!(nc[p->nchunks] = malloc(CHUNK_SIZE)))
+            return NULL;
+        p->nchunks++;
+        p->used = 0;
+        p->bytes += CHUNK_SIZE;
+    }
+    char *s = p->chunks[p->nchunks - 1] + p->used;
+    p->used += len + 1;
+    return s;
+}
+
+/* Returns the id of `s` (len bytes), interning it; -1 on OOM. */
+static int64_t pool_intern(struct strpool *p, const char *s, size_t len)
+{
+    uint32_t h = hash_bytes(s, len);
+    if (p->tcap) {
+        for (size_t j = h & (p->tcap - 1); p->table[j]; j = (j + 1) & (p->tcap - 1)) {
+            uint32_t id = p->table[j] - 1;
+            if (p->hashes[id] == h && strncmp(p->strs[id], s, len) == 0 && p->strs[id][len] == '\0')
+                return id;
+        }
+    }
+    if ((p->n + 1) * 2 > p->tcap && pool_grow_table(p) < 0)
+        return -1;
+    if (p->n == p->cap) {
+        size_t nc = p->cap ? p->cap * 2 : 256;
+        const char **ns = realloc(p->strs, nc * sizeof *ns);
+        if (!ns)
+            return -1;
+        p->strs = ns;
+        uint32_t *nh = realloc(p->hashes, nc * sizeof *nh);
+        if (!nh)
+            return -1;
+        p->hashes = nh;
+        uint8_t *nf = realloc(p->flags, nc);
+        if (!nf)
+            return -1;
+        p->flags = nf;
+        p->bytes += (nc - p->cap) * (sizeof *ns + sizeof *nh + 1);
+        p->cap = nc;
+    }
+    char *dst = pool_alloc(p, len);
+    if (!dst)
+        return -1;
+    memcpy(dst, s, len);
+    dst[len] = '\0';
+    size_t id = p->n++;
+    p->strs[id] = dst;
+    p->hashes[id] = h;
+    p->flags[id] = 0;
+    size_t j = h & (p->tcap - 1);
+    while (p->table[j])
+        j = (j + 1) & (p->tcap - 1);
+    p->table[j] = (uint32_t)id + 1;
+    return (int64_t)id;
+}
+
+/* ---- the buffer --------------------------------------------------------- */
+
+struct series {
+    uint32_t lab;     /* offset of the first (name id, value id) pair in sb->lab */
+    uint16_t nlab;
+    uint16_t family;
+    uint32_t hash;
+    uint32_t gen;     /* cycle in which it was last set */
+    double value;
+};
+
+struct family {
+    struct metric_desc d; /* strings point into the pool */
+    uint32_t name_id;
+    bool dropped;
+};
+
+struct pending {
+    uint32_t series;
+    uint32_t prev_gen;
+    double value;
+};
+
+struct series_buf {
+    struct sb_opts o;
+    uint32_t *ext; /* external label pairs, sorted by name, as pool ids */
+    size_t n_ext;
+    struct strpool pool;
+    struct series *s;
+    size_t n, cap;
+    uint32_t *lab;
+    size_t nlab, labcap;
+    uint32_t *table;
+    size_t tcap;
+    struct family *fam;
+    size_t nfam, famcap;
+    uint32_t *famtab; /* family index + 1 by name hash */
+    size_t famtcap;
+    struct pending *pend;
+    size_t npend, pendcap;
+    uint32_t gen;
+    uint32_t snap_gen; /* gen of the last snapshot */
+    int64_t ts;
+    uint64_t refused, rejected;
+    const char *owner;
+};
+
+double stale_nan(void)
+{
+    uint64_t bits = STALE_NAN_BITS;
+    double d;
+    memcpy(&d, &bits, sizeof d);
+    return d;
+}
+
+bool is_stale_nan(double v)
+{
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    return bits == STALE_NAN_BITS;
+}
+
+static bool name_char(char c, bool first, bool colon)
+{
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_')
+        return true;
+    if (colon && c == ':')
+        return true;
+    return !first && c >= '0' && c <= '9';
+}
+
+bool metric_name_valid(const char *s)
+{
+    if (!s || !*s)
+        return false;
+    for (size_t i = 0; s[i]; i++)
+        if (!name_char(s[i], i == 0, true))
+            return false;
+    return true;
+}
+
+bool label_name_valid(const char *s)
+{
+    if (!s || !*s)
+        return false;
+    for (size_t i = 0; s[i]; i++)
+        if (!name_char(s[i], i == 0, false))
+            return false;
+    return true;
+}
+
+static size_t sb_bytes(const struct series_buf *sb)
+{
+    return sizeof *sb + sb->pool.bytes + sb->cap * sizeof *sb->s + sb->labcap * sizeof *sb->lab +
+           sb->tcap * sizeof *sb->table + sb->famcap * sizeof *sb->fam +
+           sb->famtcap * sizeof *sb->famtab + sb->pendcap * sizeof *sb->pend;
+}
+
+struct series_buf *sb_new(const struct sb_opts *o)
+{
+    struct series_buf *sb = calloc(1, sizeof *sb);
+    if (!sb)
+        return NULL;
+    sb->o = *o;
+    sb->o.ext_labels = NULL;
+    sb->gen = 1;
+    if (o->n_ext) {
+        sb->ext = calloc(o->n_ext * 2, sizeof *sb->ext);
+        if (!sb->ext)
+            goto fail;
+        for (size_t i = 0; i < o->n_ext; i++) {
+            const char *nm = o->ext_labels[2 * i], *v = o->ext_labels[2 * i + 1];
+            if (!label_name_valid(nm) || !v || !*v)
+                goto fail;
+            int64_t a = pool_intern(&sb->pool, nm, strlen(nm));
+            int64_t b = pool_intern(&sb->pool, v, strlen(v));
+            if (a < 0 || b < 0)
+                goto fail;
+            /* insertion sort by name; a repeated name keeps the first */
+            size_t j = sb->n_ext;
+            bool dup = false;
+            for (size_t k = 0; k < sb->n_ext; k++)
+                dup |= sb->ext[2 * k] == (uint32_t)a;
+            if (dup)
+                continue;
+            while (j > 0 && strcmp(sb->pool.strs[sb->ext[2 * (j - 1)]], nm) > 0) {
+                sb->ext[2 * j] = sb->ext[2 * (j - 1)];
+                sb->ext[2 * j + 1] = sb->ext[2 * (j - 1) + 1];
+                j--;
+            }
+            sb->ext[2 * j] = (uint32_t)a;
+            sb->ext[2 * j + 1] = (uint32_t)b;
+            sb->n_ext++;
+        }
+    }
+    return sb;
+fail:
+    sb_free(sb);
+    return NULL;
+}
+
+void sb_free(struct series_buf *sb)
+{
+    if (!sb)
+        return;
+    pool_free(&sb->pool);
+    free(sb->ext);
+    free(sb->s);
+    free(sb->lab);
+    free(sb->table);
+    free(sb->fam);
+    free(sb->famtab);
+    free(sb->pend);
+    free(sb);
+}
+
+void sb_begin_cycle(struct series_buf *sb, int64_t ts_ms)
+{
+    sb->gen++;
+    sb->ts = ts_ms;
+    sb->npend = 0;
+}
+
+int64_t sb_cycle_ts(const struct series_buf *sb)
+{
+    return sb->ts;
+}
+
+void sb_txn_begin(struct series_buf *sb, const char *owner)
+{
+    sb->npend = 0;
+    sb->owner = owner;
+}
+
+void sb_txn_commit(struct series_buf *sb)
+{
+    for (size_t i = 0; i < sb->npend; i++)
+        sb->s[sb->pend[i].series].value = sb->pend[i].value;
+    sb->npend = 0;
+}
+
+void sb_txn_rollback(struct series_buf *sb)
+{
+    for (size_t i = sb->npend; i-- > 0;)
+        sb->s[sb->pend[i].series].gen = sb->pend[i].prev_gen;
+    sb->npend = 0;
+}
+
+/* Finds or creates the family for name `d->name`; -1 on OOM. */
+static int64_t family_get(struct series_buf *sb, const struct metric_desc *d)
+{
+    int64_t nid = pool_intern(&sb->pool, d->name, strlen(d->name));
+    if (nid < 0)
+        return -1;
+    uint32_t h = sb->pool.hashes[nid];
+    if (sb->famtcap)
+        for (size_t j = h & (sb->famtcap - 1); sb->famtab[j]; j = (j + 1) & (sb->famtcap - 1))
+            if (sb->fam[sb->famtab[j] - 1].name_id == (uint32_t)nid)
+                return sb->famtab[j] - 1;
+    if (sb->nfam >= UINT16_MAX)
+        return -1;
+    if ((sb->nfam + 1) * 2 > sb->famtcap) {
+        size_t nc = sb->famtcap ? sb->famtcap * 2 : 64;
+        uint32_t *t = calloc(nc, sizeof *t);
+        if (!t)
+            return -1;
+        for (size_t i = 0; i < sb->nfam; i++) {
+            size_t j = sb->pool.hashes[sb->fam[i].name_id] & (nc - 1);
+            while (t[j])
+                j = (j + 1) & (nc - 1);
+            t[j] = (uint32_t)i + 1;
+        }
+        free(sb->famtab);
+        sb->famtab = t;
+        sb->famtcap = nc;
+    }
+    if (sb->nfam == sb->famcap) {
+        size_t nc = sb->famcap ? sb->famcap * 2 : 32;
+        struct family *nf = realloc(sb->fam, nc * sizeof *nf);
+        if (!nf)
+            return -1;
+        sb->fam = nf;
+        sb->famcap = nc;
+    }
+    int64_t hid = pool_intern(&sb->pool, d->help ? d->help : "", d->help ? strlen(d->help) : 0);
+    int64_t uid = pool_intern(&sb->pool, d->unit ? d->unit : "", d->unit ? strlen(d->unit) : 0);
+    if (hid < 0 || uid < 0)
+        return -1;
+    struct family *f = &sb->fam[sb->nfam];
+    f->name_id = (uint32_t)nid;
+    f->d.name = sb->pool.strs[nid];
+    f->d.type = d->type;
+    f->d.help = sb->pool.strs[hid];
+    f->d.unit = sb->pool.strs[uid];
+    f->dropped = false;
+    if (!str_has_prefix(d->name, "nexus_shipper_")) {
+        if (sb->o.drop_re && regexec(sb->o.drop_re, d->name, 0, NULL, 0) == 0)
+            f->dropped = true;
+        if (sb->o.keep_re && regexec(sb->o.keep_re, d->name, 0, NULL, 0) != 0)
+            f->dropped = true;
+    }
+    size_t j = h & (sb->famtcap - 1);
+    while (sb->famtab[j])
+        j = (j + 1) & (sb->famtcap - 1);
+    sb->famtab[j] = (uint32_t)sb->nfam + 1;
+    return (int64_t)sb->nfam++;
+}
+
+/* Replaces bytes that are not valid UTF-8 with '?', so a receiver never
+ * rejects a whole batch for one bad label value. Returns true if changed. */
+static bool utf8_sanitize(char *s)
+{
+    bool changed = false;
+    unsigned char *p = (unsigned char *)s;
+    while (*p) {
+        size_t n;
+        if (*p < 0x80)
+            n = 1;
+        else if ((*p & 0xe0) == 0xc0 && *p >= 0xc2)
+            n = 2;
+        else if ((*p & 0xf0) == 0xe0)
+            n = 3;
+        else if ((*p & 0xf8) == 0xf0 && *p <= 0xf4)
+            n = 4;
+        else
+            n = 0;
+        for (size_t k = 1; k < n; k++)
+            if ((p[k] & 0xc0) != 0x80)
+                n = 0;
+        if (!n) {
+            *p++ = '?';
+            changed = true;
+        } else {
+            p += n;
+        }
+    }
+    return changed;
+}
+
+static int describe(const struct series_buf *sb, const char *name, const uint32_t *pairs, size_t n,
+                    char *out, size_t outn)
+{
+    int w = snprintf(out, outn, "%s{", name);
+    bool first = true;
+    for (size_t i = 0; i < n && w > 0 && (size_t)w < outn; i++) {
+        const char *ln = sb->pool.strs[pairs[2 * i]];
+        if (strcmp(ln, "__name__") == 0)
+            continue;
+        w += snprintf(out + w, outn - (size_t)w, "%s%s=\"%s\"", first ? "" : ",", ln,
+                      sb->pool.strs[pairs[2 * i + 1]]);
+        first = false;
+    }
+    if (w > 0 && (size_t)w < outn)
+        snprintf(out + w, outn - (size_t)w, "}");
+    return 0;
+}
+
+#define MAX_LABELS 64
+
+int sb_setv(struct series_buf *sb, const struct metric_desc *d, const char *suffix, double v,
+            const char *const *labels, size_t n_labels, struct err *e)
+{
+    char fullname[256];
+    const char *name = d->name;
+    if (suffix && *suffix) {
+        if ((size_t)snprintf(fullname, sizeof fullname, "%s%s", d->name, suffix) >= sizeof fullname)
+            goto bad_name;
+        name = fullname;
+    }
+    if (!metric_name_valid(name))
+        goto bad_name;
+    int64_t fi = family_get(sb, d);
+    if (fi < 0)
+        goto oom;
+    if (sb->fam[fi].dropped)
+        return 0;
+    if (n_labels + sb->n_ext + 1 > MAX_LABELS) {
+        err_set(e, "%s: too many labels", name);
+        sb->rejected++;
+        return -1;
+    }
+    uint32_t pairs[2 * MAX_LABELS];
+    size_t np = 0;
+    int64_t nid = name == d->name ? (int64_t)sb->fam[fi].name_id : pool_intern(&sb->pool, name, strlen(name));
+    int64_t kid = pool_intern(&sb->pool, "__name__", 8);
+    if (nid < 0 || kid < 0)
+        goto oom;
+    pairs[0] = (uint32_t)kid;
+    pairs[1] = (uint32_t)nid;
+    np = 1;
+    for (size_t i = 0; i < n_labels; i++) {
+        const char *ln = labels[2 * i], *lv = labels[2 * i + 1];
+        if (!lv || !*lv)
+            continue; /* empty value = label absent */
+        int64_t a = pool_intern(&sb->pool, ln ? ln : "", ln ? strlen(ln) : 0);
+        if (a < 0)
+            goto oom;
+        uint8_t *fl = &sb->pool.flags[a];
+        if (!(*fl & 1))
+            *fl |= 1 | (label_name_valid(ln) && !str_has_prefix(ln, "__") ? 2 : 0);
+        if (!(*fl & 2)) {
+            err_set(e, "%s: invalid label name \"%s\"", name, ln ? ln : "(null)");
+            sb->rejected++;
+            return -1;
+        }
+        int64_t b;
+        size_t lvl = strlen(lv);
+        char tmp[1024];
+        if (lvl < sizeof tmp) {
+            memcpy(tmp, lv, lvl + 1);
+            utf8_sanitize(tmp);
+            b = pool_intern(&sb->pool, tmp, lvl);
+        } else {
+            char *big = strdup(lv);
+            if (!big)
+                goto oom;
+            utf8_sanitize(big);
+            b = pool_intern(&sb->pool, big, lvl);
+            free(big);
+        }
+        if (b < 0)
+            goto oom;
+        /* insertion sort by name string */
+        size_t j = np;
+        while (j > 0 && strcmp(sb->pool.strs[pairs[2 * (j - 1)]], ln) > 0) {
+            pairs[2 * j] = pairs[2 * (j - 1)];
+            pairs[2 * j + 1] = pairs[2 * (j - 1) + 1];
+            j--;
+        }
+        if (j > 0 && pairs[2 * (j - 1)] == (uint32_t)a) {
+            err_set(e, "%s: label \"%s\" given twice", name, ln);
+            sb->rejected++;
+            return -1;
+        }
+        pairs[2 * j] = (uint32_t)a;
+        pairs[2 * j + 1] = (uint32_t)b;
+        np++;
+    }
+    /* merge external labels: a series' own label of the same name wins */
+    for (size_t x = 0; x < sb->n_ext; x++) {
+        uint32_t en = sb->ext[2 * x];
+        const char *es = sb->pool.strs[en];
+        size_t j = np;
+        bool present = false;
+        for (size_t k = 0; k < np; k++)
+            present |= pairs[2 * k] == en;
+        if (present)
+            continue;
+        while (j > 0 && strcmp(sb->pool.strs[pairs[2 * (j - 1)]], es) > 0) {
+            pairs[2 * j] = pairs[2 * (j - 1)];
+            pairs[2 * j + 1] = pairs[2 * (j - 1) + 1];
+            j--;
+        }
+        pairs[2 * j] = en;
+        pairs[2 * j + 1] = sb->ext[2 * x + 1];
+        np++;
+    }
+    uint32_t h = hash_bytes(pairs, np * 2 * sizeof *pairs);
+    int64_t idx = -1;
+    if (sb->tcap)
+        for (size_t j = h & (sb->tcap - 1); sb->table[j]; j = (j + 1) & (sb->tcap - 1)) {
+            struct series *s = &sb->s[sb->table[j] - 1];
+            if (s->hash == h && s->nlab == np &&
+                memcmp(&sb->lab[s->lab], pairs, np * 2 * sizeof *pairs) == 0) {
+                idx = sb->table[j] - 1;
+                break;
+            }
+        }
+    if (idx < 0) {
+        /* new series: check the memory cap against what it would need */
+        size_t need = sizeof(struct series) * 2 + np * 2 * sizeof(uint32_t) * 2 + 16;
+        if (sb->o.max_bytes && sb_bytes(sb) + need > sb->o.max_bytes) {
+            char desc[512];
+            describe(sb, name, pairs, np, desc, sizeof desc);
+            err_set(e, "series buffer full (%zu bytes): refused %s", sb->o.max_bytes, desc);
+            sb->refused++;
+            return -1;
+        }
+        if (sb->n >= UINT32_MAX - 1 || sb->nlab + np * 2 > UINT32_MAX)
+            goto oom;
+        if ((sb->n + 1) * 2 > sb->tcap) {
+            size_t nc = sb->tcap ? sb->tcap * 2 : 1024;
+            uint32_t *t = calloc(nc, sizeof *t);
+            if (!t)
+                goto oom;
+            for (size_t i = 0; i < sb->n; i++) {
+                size_t j = sb->s[i].hash & (nc - 1);
+                while (t[j])
+                    j = (j + 1) & (nc - 1);
+                t[j] = (uint32_t)i + 1;
+            }
+            free(sb->table);
+            sb->table = t;
+            sb->tcap = nc;
+        }
+        if (sb->n == sb->cap) {
+            size_t nc = sb->cap ? sb->cap + sb->cap / 2 : 256;
+            struct series *ns = realloc(sb->s, nc * sizeof *ns);
+            if (!ns)
+                goto oom;
+            sb->s = ns;
+            sb->cap = nc;
+        }
+        if (sb->nlab + np * 2 > sb->labcap) {
+            size_t nc = sb->labcap ? sb->labcap + sb->labcap / 2 : 2048;
+            while (nc < sb->nlab + np * 2)
+                nc *= 2;
+            uint32_t *nl = realloc(sb->lab, nc * sizeof *nl);
+            if (!nl)
+                goto oom;
+            sb->lab = nl;
+            sb->labcap = nc;
+        }
+        struct series *s = &sb->s[sb->n];
+        s->lab = (uint32_t)sb->nlab;
+        s->nlab = (uint16_t)np;
+        s->family = (uint16_t)fi;
+        s->hash = h;
+        s->gen = 0;
+        s->value = 0;
+        memcpy(&sb->lab[sb->nlab], pairs, np * 2 * sizeof *pairs);
+        sb->nlab += np * 2;
+        size_t j = h & (sb->tcap - 1);
+        while (sb->table[j])
+            j = (j + 1) & (sb->tcap - 1);
+        sb->table[j] = (uint32_t)sb->n + 1;
+        idx = (int64_t)sb->n++;
+    }
+    struct series *s = &sb->s[idx];
+    if (s->gen == sb->gen) {
+        char desc[512];
+        describe(sb, name, pairs, np, desc, sizeof desc);
+        err_set(e, "duplicate series %s in one cycle%s%s", desc, sb->owner ? " from " : "",
+                sb->owner ? sb->owner : "");
+        sb->rejected++;
+        return -1;
+    }
+    if (sb->npend == sb->pendcap) {
+        size_t nc = sb->pendcap ? sb->pendcap * 2 : 256;
+        struct pending *np2 = realloc(sb->pend, nc * sizeof *np2);
+        if (!np2)
+            goto oom;
+        sb->pend = np2;
+        sb->pendcap = nc;
+    }
+    sb->pend[sb->npend++] = (struct pending){(uint32_t)idx, s->gen, v};
+    s->gen = sb->gen;
+    return 0;
+bad_name:
+    err_set(e, "invalid metric name \"%s%s\"", d->name, suffix ? suffix : "");
+    sb->rejected++;
+    return -1;
+oom:
+    err_set(e, "out of memory adding %s", name);
+    return -1;
+}
+
+int sb_set(struct series_buf *sb, const struct metric_desc *d, double v, ...)
+{
+    const char *labels[2 * 32];
+    size_t n = 0;
+    va_list ap;
+    va_start(ap, v);
+    for (;;) {
+        const char *k = va_arg(ap, const char *);
+        if (!k)
+            break;
+        const char *val = va_arg(ap, const char *);
+        if (n < 32) {
+            labels[2 * n] = k;
+            labels[2 * n + 1] = val;
+        }
+        n++;
+    }
+    va_end(ap);
+    struct err e;
+    if (n > 32) {
+        sb->rejected++;
+        return -1;
+    }
+    return sb_setv(sb, d, NULL, v, labels, n, &e);
+}
+
+void histogram_observe(struct histogram *h, double v)
+{
+    size_t i = 0;
+    while (i < h->n && v > h->bounds[i])
+        i++;
+    if (i < NS_ARRAY_LEN(h->counts))
+        h->counts[i]++;
+    h->sum += v;
+    h->count++;
+}
+
+int sb_histogram(struct series_buf *sb, const struct metric_desc *d, const struct histogram *h,
+                 const char *const *labels, size_t n_labels, struct err *e)
+{
+    const char *l[2 * (MAX_LABELS / 2)];
+    if (n_labels + 1 > MAX_LABELS / 2) {
+        err_set(e, "%s: too many labels", d->name);
+        return -1;
+    }
+    memcpy(l, labels, n_labels * 2 * sizeof *l);
+    uint64_t cum = 0;
+    char le[64];
+    l[2 * n_labels] = "le";
+    l[2 * n_labels + 1] = le;
+    for (size_t i = 0; i <= h->n && i < NS_ARRAY_LEN(h->counts); i++) {
+        cum += h->counts[i];
+        if (i < h->n)
+            snprintf(le, sizeof le, "%.17g", h->bounds[i]);
+        else
+            snprintf(le, sizeof le, "+Inf");
+        if (sb_setv(sb, d, "_bucket", (double)cum, l, n_labels + 1, e) < 0)
+            return -1;
+    }
+    if (sb_setv(sb, d, "_sum", h->sum, labels, n_labels, e) < 0 ||
+        sb_setv(sb, d, "_count", (double)h->count, labels, n_labels, e) < 0)
+        return -1;
+    return 0;
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+static const struct series_buf *sort_sb; /* qsort has no context argument */
+
+static int cmp_series(const void *a, const void *b)
+{
+    const struct series_buf *sb = sort_sb;
+    const struct series *x = &sb->s[((const struct sb_sample *)a)->series];
+    const struct series *y = &sb->s[((const struct sb_sample *)b)->series];
+    if (x->family != y->family) {
+        int c = strcmp(sb->fam[x->family].d.name, sb->fam[y->family].d.name);
+        if (c)
+            return c;
+    }
+    size_t n = x->nlab < y->nlab ? x->nlab : y->nlab;
+    for (size_t i = 0; i < n; i++) {
+        for (int k = 0; k < 2; k++) {
+            uint32_t ia = sb->lab[x->lab + 2 * i + k], ib = sb->lab[y->lab + 2 * i + k];
+            if (ia != ib) {
+                int c = strcmp(sb->pool.strs[ia], sb->pool.strs[ib]);
+                if (c)
+                    return c;
+            }
+        }
+    }
+    return (int)x->nlab - (int)y->nlab;
+}
+
+int sb_snapshot(struct series_buf *sb, bool sorted, struct sb_sample **out, size_t *n)
+{
+    size_t cnt = 0;
+    for (size_t i = 0; i < sb->n; i++)
+        if (sb->s[i].gen == sb->gen || sb->s[i].gen + 1 == sb->gen)
+            cnt++;
+    struct sb_sample *v = malloc((cnt ? cnt : 1) * sizeof *v);
+    if (!v)
+        return -1;
+    size_t k = 0;
+    for (size_t i = 0; i < sb->n; i++) {
+        const struct series *s = &sb->s[i];
+        if (s->gen == sb->gen)
+            v[k++] = (struct sb_sample){(uint32_t)i, s->value};
+        else if (s->gen + 1 == sb->gen && sb->snap_gen + 1 == sb->gen)
+            v[k++] = (struct sb_sample){(uint32_t)i, stale_nan()};
+    }
+    if (sorted) {
+        sort_sb = sb;
+        qsort(v, k, sizeof *v, cmp_series);
+        sort_sb = NULL;
+    }
+    sb->snap_gen = sb->gen;
+    *out = v;
+    *n = k;
+    return 0;
+}
+
+size_t sb_series_nlabels(const struct series_buf *sb, uint32_t series)
+{
+    return sb->s[series].nlab;
+}
+
+void sb_series_label(const struct series_buf *sb, uint32_t series, size_t i, const char **name,
+                     const char **value)
+{
+    const struct series *s = &sb->s[series];
+    *name = sb->pool.strs[sb->lab[s->lab + 2 * i]];
+    *value = sb->pool.strs[sb->lab[s->lab + 2 * i + 1]];
+}
+
+const struct metric_desc *sb_series_family(const struct series_buf *sb, uint32_t series)
+{
+    return &sb->fam[sb->s[series].family].d;
+}
+
+uint32_t sb_series_family_index(const struct series_buf *sb, uint32_t series)
+{
+    return sb->s[series].family;
+}
+
+size_t sb_family_count(const struct series_buf *sb)
+{
+    return sb->nfam;
+}
+
+const struct metric_desc *sb_family(const struct series_buf *sb, size_t i)
+{
+    return &sb->fam[i].d;
+}
+
+void sb_stats(const struct series_buf *sb, struct sb_stats *st)
+{
+    st->series = sb->n;
+    st->live = 0;
+    for (size_t i = 0; i < sb->n; i++)
+        if (sb->s[i].gen + 1 >= sb->gen)
+            st->live++;
+    st->bytes = sb_bytes(sb);
+    st->refused = sb->refused;
+    st->rejected = sb->rejected;
+}
+
+int sb_compact(struct series_buf *sb)
+{
+    size_t live = 0;
+    for (size_t i = 0; i < sb->n; i++)
+        if (sb->s[i].gen + 1 >= sb->gen)
+            live++;
+    if (sb->n - live < 1024 || sb->n - live < live)
+        return 0; /* not worth it */
+    const char *ext[2 * MAX_LABELS];
+    for (size_t i = 0; i < sb->n_ext && i < MAX_LABELS; i++) {
+        ext[2 * i] = sb->pool.strs[sb->ext[2 * i]];
+        ext[2 * i + 1] = sb->pool.strs[sb->ext[2 * i + 1]];
+    }
+    struct sb_opts o = sb->o;
+    o.ext_labels = ext;
+    o.n_ext = sb->n_ext;
+    o.max_bytes = 0;
+    struct series_buf *nb = sb_new(&o);
+    if (!nb)
+        return -1;
+    nb->gen = sb->gen;
+    nb->snap_gen = sb->snap_gen;
+    nb->ts = sb->ts;
+    nb->refused = sb->refused;
+    nb->rejected = sb->rejected;
+    for (size_t i = 0; i < sb->n; i++) {
+        const struct series *s = &sb->s[i];
+        if (s->gen + 1 < sb->gen)
+            continue;
+        const char *l[2 * MAX_LABELS];
+        const char *nm = "";
+        size_t nl = 0;
+        for (size_t k = 0; k < s->nlab; k++) {
+            const char *ln = sb->pool.strs[sb->lab[s->lab + 2 * k]];
+            const char *lv = sb->pool.strs[sb->lab[s->lab + 2 * k + 1]];
+            if (strcmp(ln, "__name__") == 0) {
+                nm = lv;
+                continue;
+            }
+            l[2 * nl] = ln;
+            l[2 * nl + 1] = lv;
+            nl++;
+        }
+        const struct metric_desc *d = &sb->fam[s->family].d;
+        const char *suffix = nm + strlen(d->name);
+        struct err e;
+        uint32_t g = nb->gen;
+        nb->gen = s->gen; /* re-create with the same generation */
+        nb->npend = 0;
+        int rc = sb_setv(nb, d, *suffix ? suffix : NULL, s->value, l, nl, &e);
+        nb->gen = g;
+        if (rc < 0) {
+            sb_free(nb);
+            return -1;
+        }
+        nb->s[nb->n - 1].value = s->value;
+    }
+    nb->npend = 0;
+    nb->o.max_bytes = sb->o.max_bytes;
+    struct series_buf tmp = *sb;
+    *sb = *nb;
+    *nb = tmp;
+    sb_free(nb);
+    return 1;
+}

@@ -1,0 +1,405 @@
+#include "util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+void buf_init(struct buf *b, size_t max)
+{
+    b->data = NULL;
+    b->len = b->cap = 0;
+    b->max = max ? max : SIZE_MAX;
+}
+
+void buf_free(struct buf *b)
+{
+    if (!b)
+        return;
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+void buf_reset(struct buf *b)
+{
+    b->len = 0;
+    if (b->data)
+        b->data[0] = '\0';
+}
+
+int buf_reserve(struct buf *b, size_t extra)
+{
+    if (extra > b->max || b->len > b->max - extra)
+        return -1;
+    size_t need = b->len + extra + 1; /* room for the terminating NUL */
+    if (need <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < need)
+        cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+    char *d = realloc(b->data, cap);
+    if (!d)
+        return -1;
+    b->data = d;
+    b->cap = cap;
+    return 0;
+}
+
+int buf_append(struct buf *b, const void *data, size_t len)
+{
+    if (buf_reserve(b, len) < 0)
+        return -1;
+    if (len)
+        memcpy(b->data + b->len, data, len);
+    b->len += len;
+    b->data[b->len] = '\0';
+    return 0;
+}
+
+int buf_puts(struct buf *b, const char *s)
+{
+    return buf_append(b, s, strlen(s));
+}
+
+int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
+{
+    va_list ap2;
+    va_copy(ap2, ap);
+    char small[256];
+    int n = vsnprintf(small, sizeof small, fmt, ap2);
+    va_end(ap2);
+    if (n < 0)
+        return -1;
+    if ((size_t)n < sizeof small)
+        return buf_append(b, small, (size_t)n);
+    if (buf_reserve(b, (size_t)n) < 0)
+        return -1;
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    b->len += (size_t)n;
+    return 0;
+}
+
+int buf_printf(struct buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = buf_vprintf(b, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+const char *buf_cstr(struct buf *b)
+{
+    if (!b->data && buf_reserve(b, 0) < 0)
+        return NULL;
+    b->data[b->len] = '\0';
+    return b->data;
+}
+
+void err_set(struct err *e, const char *fmt, ...)
+{
+    if (!e)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    va_end(ap);
+}
+
+static int parse_number_unit(const char *s, double *num, const char **unit)
+{
+    if (!s)
+        return -1;
+    while (isspace((unsigned char)*s))
+        s++;
+    if (!isdigit((unsigned char)*s) && *s != '.')
+        return -1;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || v < 0)
+        return -1;
+    while (isspace((unsigned char)*end))
+        end++;
+    *num = v;
+    *unit = end;
+    return 0;
+}
+
+static bool unit_is(const char *u, const char *name)
+{
+    size_t n = strlen(name);
+    if (strncasecmp(u, name, n) != 0)
+        return false;
+    for (u += n; *u; u++)
+        if (!isspace((unsigned char)*u))
+            return false;
+    return true;
+}
+
+int parse_duration_ms(const char *s, int64_t *out)
+{
+    double v;
+    const char *u;
+    if (parse_number_unit(s, &v, &u) < 0)
+        return -1;
+    double mult;
+    if (*u == '\0' || unit_is(u, "s"))
+        mult = 1000;
+    else if (unit_is(u, "ms"))
+        mult = 1;
+    else if (unit_is(u, "m"))
+        mult = 60e3;
+    else if (unit_is(u, "h"))
+        mult = 3600e3;
+    else if (unit_is(u, "d"))
+        mult = 86400e3;
+    else
+        return -1;
+    double r = v * mult;
+    if (r > 1e15)
+        return -1;
+    *out = (int64_t)(r + 0.5);
+    return 0;
+}
+
+int parse_size(const char *s, uint64_t *out)
+{
+    static const struct {
+        const char *name;
+        double mult;
+    } units[] = {
+        {"", 1},           {"b", 1},          {"kib", 1024.0},   {"mib", 1048576.0},
+        {"gib", 1073741824.0}, {"tib", 1099511627776.0}, {"kb", 1e3}, {"mb", 1e6},
+        {"gb", 1e9},       {"tb", 1e12},      {"k", 1024.0},     {"m", 1048576.0},
+        {"g", 1073741824.0},
+    };
+    double v;
+    const char *u;
+    if (parse_number_unit(s, &v, &u) < 0)
+        return -1;
+    for (size_t i = 0; i < NS_ARRAY_LEN(units); i++) {
+        if ((*u == '\0' && units[i].name[0] == '\0') ||
+            (units[i].name[0] && unit_is(u, units[i].name))) {
+            double r = v * units[i].mult;
+            if (r > 9e18)
+                return -1;
+            *out = (uint64_t)(r + 0.5);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int parse_bool(const char *s, bool *out)
+{
+    static const char *yes[] = {"true", "yes", "on", "1"};
+    static const char *no[] = {"false", "no", "off", "0"};
+    for (size_t i = 0; i < NS_ARRAY_LEN(yes); i++) {
+        if (strcasecmp(s, yes[i]) == 0) {
+            *out = true;
+            return 0;
+        }
+        if (strcasecmp(s, no[i]) == 0) {
+            *out = false;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int parse_int64(const char *s, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end != '\0')
+        return -1;
+    *out = v;
+    return 0;
+}
+
+void format_duration(int64_t ms, char *out, size_t n)
+{
+    if (ms % 86400000 == 0 && ms)
+        snprintf(out, n, "%lldd", (long long)(ms / 86400000));
+    else if (ms % 3600000 == 0 && ms)
+        snprintf(out, n, "%lldh", (long long)(ms / 3600000));
+    else if (ms % 60000 == 0 && ms)
+        snprintf(out, n, "%lldm", (long long)(ms / 60000));
+    else if (ms % 1000 == 0)
+        snprintf(out, n, "%llds", (long long)(ms / 1000));
+    else
+        snprintf(out, n, "%lldms", (long long)ms);
+}
+
+int read_file(const char *path, size_t max, bool trim, char **out, struct err *e)
+{
+    int rc = -1;
+    struct buf b;
+    buf_init(&b, max);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        err_set(e, "cannot open %s: %s", path, strerror(errno));
+        goto out;
+    }
+    for (;;) {
+        if (buf_reserve(&b, 4096) < 0) {
+            err_set(e, "%s is larger than %zu bytes", path, max);
+            goto out;
+        }
+        ssize_t n = read(fd, b.data + b.len, 4096);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            err_set(e, "cannot read %s: %s", path, strerror(errno));
+            goto out;
+        }
+        if (n == 0)
+            break;
+        b.len += (size_t)n;
+    }
+    if (!buf_cstr(&b)) {
+        err_set(e, "out of memory reading %s", path);
+        goto out;
+    }
+    if (trim)
+        while (b.len && isspace((unsigned char)b.data[b.len - 1]))
+            b.data[--b.len] = '\0';
+    *out = b.data;
+    b.data = NULL;
+    rc = 0;
+out:
+    if (fd >= 0)
+        close(fd);
+    buf_free(&b);
+    return rc;
+}
+
+int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void sleep_until_mono(int64_t deadline_ms)
+{
+    int64_t left = deadline_ms - mono_ms();
+    if (left <= 0)
+        return;
+    struct timespec ts = {.tv_sec = left / 1000, .tv_nsec = (left % 1000) * 1000000};
+    nanosleep(&ts, NULL); /* EINTR: return early so the caller sees the signal */
+}
+
+static uint32_t crc32c_table[8][256];
+static int crc32c_ready;
+
+static void crc32c_init(void)
+{
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++)
+            c = c & 1 ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+        crc32c_table[0][i] = c;
+    }
+    for (uint32_t i = 0; i < 256; i++)
+        for (int t = 1; t < 8; t++)
+            crc32c_table[t][i] = (crc32c_table[t - 1][i] >> 8) ^
+                                 crc32c_table[0][crc32c_table[t - 1][i] & 0xff];
+    crc32c_ready = 1;
+}
+
+uint32_t crc32c(uint32_t crc, const void *data, size_t len)
+{
+    if (!crc32c_ready)
+        crc32c_init(); /* idempotent: racing initialisers write identical tables */
+    const unsigned char *p = data;
+    crc = ~crc;
+    while (len >= 8) {
+        uint32_t lo = crc ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+                             (uint32_t)p[3] << 24);
+        crc = crc32c_table[7][lo & 0xff] ^ crc32c_table[6][(lo >> 8) & 0xff] ^
+              crc32c_table[5][(lo >> 16) & 0xff] ^ crc32c_table[4][lo >> 24] ^
+              crc32c_table[3][p[4]] ^ crc32c_table[2][p[5]] ^ crc32c_table[1][p[6]] ^
+              crc32c_table[0][p[7]];
+        p += 8;
+        len -= 8;
+    }
+    while (len--)
+        crc = (crc >> 8) ^ crc32c_table[0][(crc ^ *p++) & 0xff];
+    return ~crc;
+}
+
+char *str_trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    size_t n = strlen(s);
+    while (n && isspace((unsigned char)s[n - 1]))
+        s[--n] = '\0';
+    return s;
+}
+
+void strv_free(char **v, size_t n)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+int split_list(const char *s, char ***items, size_t *n)
+{
+    char **v = NULL;
+    size_t cnt = 0;
+    char *copy = strdup(s ? s : "");
+    if (!copy)
+        return -1;
+    char *save = NULL;
+    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        tok = str_trim(tok);
+        if (!*tok)
+            continue;
+        char **nv = realloc(v, (cnt + 1) * sizeof *v);
+        if (!nv)
+            goto fail;
+        v = nv;
+        if (!(v[cnt] = strdup(tok)))
+            goto fail;
+        cnt++;
+    }
+    free(copy);
+    *items = v;
+    *n = cnt;
+    return 0;
+fail:
+    free(copy);
+    strv_free(v, cnt);
+    return -1;
+}
+
+bool str_has_prefix(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+bool str_has_suffix(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && memcmp(s + a - b, suffix, b) == 0;
+}

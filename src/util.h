@@ -1,0 +1,71 @@
+/* util: small building blocks shared by every module.
+ *
+ * struct buf is a growable byte buffer with a hard maximum (DESIGN rule 5):
+ * appends that would grow it past `max` fail with -1 and leave it intact.
+ * All functions return 0 on success and -1 on failure unless noted. */
+#ifndef NS_UTIL_H
+#define NS_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdarg.h>
+#include <stdbool.h>
+
+#define NS_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+struct buf {
+    char *data; /* NUL-terminated when len > 0 or after buf_cstr() */
+    size_t len;
+    size_t cap;
+    size_t max; /* 0 = SIZE_MAX */
+};
+
+void buf_init(struct buf *b, size_t max);
+void buf_free(struct buf *b);
+void buf_reset(struct buf *b);
+int buf_reserve(struct buf *b, size_t extra);
+int buf_append(struct buf *b, const void *data, size_t len);
+int buf_puts(struct buf *b, const char *s);
+int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int buf_vprintf(struct buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+/* Returns a NUL-terminated view ("" for an empty buffer); NULL on OOM. */
+const char *buf_cstr(struct buf *b);
+
+/* Error message holder passed down call chains: the callee writes a
+ * human-readable message naming what and where; the caller prints it. */
+struct err {
+    char msg[512];
+};
+void err_set(struct err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* "30s", "5m", "1h", "250ms", "1d", a bare number = seconds. */
+int parse_duration_ms(const char *s, int64_t *out);
+/* "512MiB", "1GiB", "64KiB", "1000", "10MB" (decimal), a bare number = bytes. */
+int parse_size(const char *s, uint64_t *out);
+int parse_bool(const char *s, bool *out);
+int parse_int64(const char *s, int64_t *out);
+/* Formats a duration / size the way the parsers read it back. */
+void format_duration(int64_t ms, char *out, size_t n);
+
+/* Reads a whole (small) file; strips trailing whitespace when trim is set.
+ * *out is malloc'd and owned by the caller. */
+int read_file(const char *path, size_t max, bool trim, char **out, struct err *e);
+
+/* Wall clock in milliseconds since the epoch, and a monotonic clock. */
+int64_t now_ms(void);
+int64_t mono_ms(void);
+/* Sleeps until mono_ms() >= deadline or a signal interrupts (returns early). */
+void sleep_until_mono(int64_t deadline_ms);
+
+/* CRC32C (Castagnoli), as used by the spool segment format. */
+uint32_t crc32c(uint32_t crc, const void *data, size_t len);
+
+char *str_trim(char *s);
+/* Splits a comma-separated list, trimming each item; empty items skipped.
+ * *items is a malloc'd array of malloc'd strings; free with strv_free. */
+int split_list(const char *s, char ***items, size_t *n);
+void strv_free(char **v, size_t n);
+bool str_has_prefix(const char *s, const char *prefix);
+bool str_has_suffix(const char *s, const char *suffix);
+
+#endif
