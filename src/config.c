@@ -69,12 +69,18 @@ static const struct section_desc sections[] = {
             "A Prometheus Pushgateway for batch runs (cleanup, skopeo) and `once --pushgateway`."),
     SEC_ONE("nexus", nexus, struct cfg_nexus,
             "The Sonatype Nexus Repository to monitor over its REST API."),
+    SEC_ONE("certificates", certificates, struct cfg_certificates,
+            "TLS certificates to watch for expiry (Nexus and registry endpoints)."),
+    SEC_ONE("gitlab", gitlab, struct cfg_gitlab,
+            "GitLab, to tell image tags of live branches from those of deleted ones."),
 };
 
 #define SH(f) offsetof(struct cfg_shipper, f)
 #define RW(f) offsetof(struct cfg_remote_write, f)
 #define PG(f) offsetof(struct cfg_pushgateway, f)
 #define NX(f) offsetof(struct cfg_nexus, f)
+#define CE(f) offsetof(struct cfg_certificates, f)
+#define GL(f) offsetof(struct cfg_gitlab, f)
 
 static const struct key_desc keys[] = {
     /* [shipper] */
@@ -171,6 +177,39 @@ static const struct key_desc keys[] = {
     {"nexus", "ca_file", T_STRING, "", NX(ca_file), 0, 0, NULL, NULL, "CA bundle for https Nexus."},
     {"nexus", "insecure_skip_verify", T_BOOL, "false", NX(insecure_skip_verify), 0, 0, NULL, NULL,
      "Do not verify Nexus's TLS certificate."},
+    {"nexus", "expected_repositories", T_LIST, "", NX(expected_repositories), 0, 0,
+     "docker-hosted,maven-releases", NULL,
+     "Repositories that must exist: nexus_repository_present{repository} turns 0 when one is gone."},
+    {"nexus", "probe_repositories", T_BOOL, "true", NX(probe_repositories), 0, 0, NULL, NULL,
+     "Probe each repository URL (nexus_repository_up, probe duration and status code)."},
+    {"nexus", "probe_docker_ports", T_BOOL, "true", NX(probe_docker_ports), 0, 0, NULL, NULL,
+     "Probe GET /v2/ on every docker connector port (nexus_docker_port_up)."},
+    {"nexus", "docker_host", T_STRING, "", NX(docker_host), 0, 0, "nexus.example.com", NULL,
+     "Host name of the docker connector ports (default: the host of url)."},
+
+    /* [certificates] */
+    {"certificates", "endpoints", T_LIST, NULL, CE(endpoints), 0, REQUIRED,
+     "nexus.example.com:443,registry.example.com:5000", NULL,
+     "host:port endpoints whose certificates are checked every cycle."},
+    {"certificates", "source", T_CHOICE, "tls", CE(source), 0, 0, NULL, "tls|nexus",
+     "tls: connect and read the certificate; nexus: ask Nexus (/v1/security/ssl)."},
+    {"certificates", "timeout", T_DURATION, "10s", CE(timeout_ms), 0, 0, NULL, NULL,
+     "Time allowed for one endpoint."},
+    {"certificates", "warn_days", T_INT, "30", CE(warn_days), 0, 0, NULL, NULL,
+     "Certificates expiring within this many days are logged as a warning."},
+
+    /* [gitlab] */
+    {"gitlab", "url", T_URL, NULL, GL(url), 0, REQUIRED, "https://gitlab.example.com", NULL,
+     "GitLab base URL (the API is under /api/v4)."},
+    {"gitlab", "token_file", T_FILE, "", GL(token_file), GL(token), 0,
+     "/etc/nexus-shipper/gitlab-token", NULL, "File holding a read_api token (PRIVATE-TOKEN)."},
+    {"gitlab", "projects", T_LIST, "", GL(projects), 0, 0, "group/app,group/lib", NULL,
+     "Projects (paths or ids) to read; empty = every project the token can see."},
+    {"gitlab", "timeout", T_DURATION, "10s", GL(timeout_ms), 0, 0, NULL, NULL,
+     "Total time allowed for one request."},
+    {"gitlab", "ca_file", T_STRING, "", GL(ca_file), 0, 0, NULL, NULL, "CA bundle for GitLab."},
+    {"gitlab", "image_prefix", T_STRING, "", GL(image_prefix), 0, 0, "docker-hosted/", NULL,
+     "Prefix stripped from image names before matching them to project paths."},
 };
 
 /* ---- value storage -------------------------------------------------- */
@@ -704,7 +743,11 @@ static int validate_section(struct config *cfg, const struct section_desc *sd, v
         char *sv = (k->type == T_STRING || k->type == T_URL || k->type == T_FILE)
                        ? *(char **)field(sec, k->off)
                        : NULL;
-        if ((k->flags & REQUIRED) && (!sv || !*sv)) {
+        bool empty_list = (k->type == T_LIST || k->type == T_LABELS) &&
+                          ((struct strlist *)field(sec, k->off))->n == 0;
+        bool is_str = k->type == T_STRING || k->type == T_URL || k->type == T_FILE;
+        bool missing = is_str ? (!sv || !*sv) : empty_list;
+        if ((k->flags & REQUIRED) && missing) {
             if (line)
                 err_set(e, "%s:%d: section [%s] needs \"%s\"", cfg->path, line, sd->name, k->key);
             else

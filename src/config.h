@@ -88,6 +88,29 @@ struct cfg_nexus {
     int64_t timeout_ms;
     char *ca_file;
     bool insecure_skip_verify;
+    struct strlist expected_repositories;
+    bool probe_repositories;
+    bool probe_docker_ports;
+    char *docker_host; /* host of the docker connector ports (default: the url's host) */
+};
+
+struct cfg_certificates {
+    int line;
+    struct strlist endpoints; /* host:port items */
+    char *source;             /* "tls" (connect with OpenSSL) or "nexus" (/v1/security/ssl) */
+    int64_t timeout_ms;
+    int64_t warn_days;
+};
+
+struct cfg_gitlab {
+    int line;
+    char *url;
+    char *token_file;
+    char *token; /* loaded from the file */
+    struct strlist projects; /* paths or ids; empty = every project the token sees */
+    int64_t timeout_ms;
+    char *ca_file;
+    char *image_prefix; /* registry path prefix mapped to project paths */
 };
 
 struct config {
@@ -97,6 +120,8 @@ struct config {
     size_t n_rw;
     struct cfg_pushgateway *pushgateway; /* NULL when the section is absent */
     struct cfg_nexus *nexus;            /* NULL when the section is absent */
+    struct cfg_certificates *certificates;
+    struct cfg_gitlab *gitlab;
     /* derived */
     regex_t drop_re, keep_re;
     bool has_drop_re, has_keep_re;

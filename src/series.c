@@ -699,7 +699,7 @@ int sb_histogram(struct series_buf *sb, const struct metric_desc *d, const struc
     for (size_t i = 0; i <= h->n && i < NS_ARRAY_LEN(h->counts); i++) {
         cum += h->counts[i];
         if (i < h->n)
-            snprintf(le, sizeof le, "%.17g", h->bounds[i]);
+            format_double(h->bounds[i], le, sizeof le);
         else
             snprintf(le, sizeof le, "+Inf");
         if (sb_setv(sb, d, "_bucket", (double)cum, l, n_labels + 1, e) < 0)

@@ -63,7 +63,7 @@ void textfmt_value(double v, char *out, size_t n)
     else if (v == (double)(int64_t)v && fabs(v) < 1e15)
         snprintf(out, n, "%lld", (long long)v);
     else
-        snprintf(out, n, "%.17g", v);
+        format_double(v, out, n);
 }
 
 int textfmt_write(const struct series_buf *sb, const struct sb_sample *s, size_t n,

@@ -225,6 +225,15 @@ int parse_int64(const char *s, int64_t *out)
     return 0;
 }
 
+void format_double(double v, char *out, size_t n)
+{
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(out, n, "%.*g", prec, v);
+        if (strtod(out, NULL) == v)
+            return;
+    }
+}
+
 void format_duration(int64_t ms, char *out, size_t n)
 {
     if (ms % 86400000 == 0 && ms)

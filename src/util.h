@@ -44,6 +44,8 @@ int parse_duration_ms(const char *s, int64_t *out);
 int parse_size(const char *s, uint64_t *out);
 int parse_bool(const char *s, bool *out);
 int parse_int64(const char *s, int64_t *out);
+/* Shortest "%g" form that reads back as the same double (0.005, not 0.0050000000000000001). */
+void format_double(double v, char *out, size_t n);
 /* Formats a duration / size the way the parsers read it back. */
 void format_duration(int64_t ms, char *out, size_t n);
 

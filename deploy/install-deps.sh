@@ -1,0 +1,30 @@
+#!/bin/bash
+# Installs every Debian 12 package nexus-shipper needs to build, run and
+# test. The one list of packages: .ci/run, deploy/demo.sh and tests/run.sh
+# use it. Needs root (or sudo). Usage: deploy/install-deps.sh [--runtime-only]
+set -euo pipefail
+
+BUILD_PKGS="gcc make autoconf automake libtool pkg-config
+  libcurl4-openssl-dev libprotobuf-c-dev protobuf-c-compiler libsnappy-dev
+  libpq-dev libjson-c-dev libssl-dev check"
+TEST_PKGS="prometheus victoria-metrics prometheus-pushgateway
+  python3 python3-snappy python3-protobuf curl ca-certificates procps
+  valgrind cppcheck clang-format"
+
+pkgs="$BUILD_PKGS $TEST_PKGS"
+[ "${1:-}" = "--runtime-only" ] && pkgs="libcurl4 libprotobuf-c1 libsnappy1v5 libpq5 libjson-c5 ca-certificates"
+
+missing=$(for p in $pkgs; do dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q "ok installed" || echo "$p"; done)
+if [ -z "$missing" ]; then
+    echo "install-deps: all packages present"
+    exit 0
+fi
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO=sudo
+echo "install-deps: installing" $missing
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -q --no-install-recommends $missing
+# The prometheus packages start system services where systemd runs; the
+# tests start their own instances on random ports and need none of them.
