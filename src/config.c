@@ -28,6 +28,7 @@ enum cfg_type {
 };
 
 #define REQUIRED 1u
+#define SPOOL_NAME_MAX_CFG 48 /* longest [remote_write NAME] created from the environment */
 
 enum section_kind { SEC_ALWAYS, SEC_OPTIONAL, SEC_NAMED };
 
@@ -398,6 +399,7 @@ struct parse_state {
     void *sec;
     unsigned char seen[NS_ARRAY_LEN(keys)];
     int seen_line[NS_ARRAY_LEN(keys)];
+    int shipper_line; /* where [shipper] (the one SEC_ALWAYS section) was opened */
     /* where each section instance and key came from, for later errors */
 };
 
@@ -447,7 +449,8 @@ static void *open_section(struct config *cfg, const struct section_desc *sd, con
         return NULL;
     }
     if (sd->kind == SEC_OPTIONAL && *(void **)slot) {
-        err_set(e, "section [%s] appears twice", sd->name);
+        err_set(e, "section [%s] appears twice (first on line %d)", sd->name,
+                *(int *)field(*(void **)slot, (size_t)sd->line_off));
         return NULL;
     }
     void *sec = calloc(1, sd->size);
@@ -471,8 +474,8 @@ static void *open_section(struct config *cfg, const struct section_desc *sd, con
     size_t *count = (size_t *)((char *)cfg + sd->count_off);
     for (size_t i = 0; i < *count; i++) {
         if (strcmp((*arr)[i]->name, name ? name : "") == 0) {
-            err_set(e, "section [%s%s%s] appears twice", sd->name, name && *name ? " " : "",
-                    name ? name : "");
+            err_set(e, "section [%s%s%s] appears twice (first on line %d)", sd->name,
+                    name && *name ? " " : "", name ? name : "", (*arr)[i]->line);
             goto fail;
         }
     }
@@ -580,6 +583,11 @@ static int parse_line(struct parse_state *ps, char *line, int lineno)
             return -1;
         }
         struct err e2;
+        if (sd->kind == SEC_ALWAYS && ps->shipper_line) {
+            err_set(ps->e, "%s:%d: section [%s] appears twice (first on line %d)", ps->file, lineno,
+                    sd->name, ps->shipper_line);
+            return -1;
+        }
         void *sec = open_section(ps->cfg, sd, name, lineno, &e2);
         if (!sec) {
             err_set(ps->e, "%s:%d: %s", ps->file, lineno, e2.msg);
@@ -587,6 +595,8 @@ static int parse_line(struct parse_state *ps, char *line, int lineno)
         }
         ps->sd = sd;
         ps->sec = sec;
+        if (sd->kind == SEC_ALWAYS)
+            ps->shipper_line = lineno;
         memset(ps->seen, 0, sizeof ps->seen);
         return 0;
     }
@@ -672,6 +682,7 @@ static int apply_env(struct config *cfg, struct err *e)
                 continue;
             const char *tail = rest + ul + 1;
             const char *inst_name = NULL;
+            char new_name[SPOOL_NAME_MAX_CFG];
             const struct key_desc *k = find_key(sd->name, tail, strlen(tail));
             void *sec = NULL;
             if (sd->kind == SEC_NAMED) {
@@ -695,6 +706,19 @@ static int apply_env(struct config *cfg, struct err *e)
                         if (!arr[i]->name[0])
                             sec = arr[i];
                     inst_name = "";
+                }
+                /* an instance the file does not have: <NAME>_<KEY>, the
+                 * longest key that matches wins; the name is lower-cased */
+                for (const char *u = strchr(tail, '_'); u && !k; u = strchr(u + 1, '_')) {
+                    const struct key_desc *k2 = find_key(sd->name, u + 1, strlen(u + 1));
+                    size_t nl = (size_t)(u - tail);
+                    if (k2 && nl && nl < sizeof new_name) {
+                        for (size_t c = 0; c < nl; c++)
+                            new_name[c] = (char)tolower((unsigned char)tail[c]);
+                        new_name[nl] = '\0';
+                        k = k2;
+                        inst_name = new_name;
+                    }
                 }
             } else if (k) {
                 sec = sd->kind == SEC_ALWAYS ? (char *)cfg + sd->cfg_off
@@ -748,18 +772,28 @@ static int validate_section(struct config *cfg, const struct section_desc *sd, v
         bool is_str = k->type == T_STRING || k->type == T_URL || k->type == T_FILE;
         bool missing = is_str ? (!sv || !*sv) : empty_list;
         if ((k->flags & REQUIRED) && missing) {
-            if (line)
+            if (line) {
                 err_set(e, "%s:%d: section [%s] needs \"%s\"", cfg->path, line, sd->name, k->key);
-            else
-                err_set(e, "environment: section [%s] needs NEXUS_SHIPPER_%s_%s", sd->name,
-                        sd->name, k->key);
+            } else {
+                char us[64], un[128], uk[64];
+                upper_copy(us, sizeof us, sd->name);
+                upper_copy(uk, sizeof uk, k->key);
+                const char *nm =
+                    sd->kind == SEC_NAMED ? ((struct cfg_remote_write *)sec)->name : "";
+                upper_copy(un, sizeof un, nm);
+                err_set(e, "environment: section [%s%s%s] needs NEXUS_SHIPPER_%s_%s%s%s", sd->name,
+                        *nm ? " " : "", nm, us, un, *nm ? "_" : "", uk);
+            }
             return -1;
         }
         if (k->type == T_FILE && sv && *sv) {
             struct err e2;
             char *content = NULL;
             if (read_file(sv, 64 * 1024, true, &content, &e2) < 0) {
-                err_set(e, "%s:%d: %s: %s", cfg->path, line, k->key, e2.msg);
+                if (line)
+                    err_set(e, "%s:%d: %s: %s", cfg->path, line, k->key, e2.msg);
+                else
+                    err_set(e, "environment: [%s] %s: %s", sd->name, k->key, e2.msg);
                 return -1;
             }
             free(*(char **)field(sec, k->aux_off));

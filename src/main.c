@@ -286,9 +286,12 @@ static int cmd_run(const char *path, int argc, char **argv)
         }
         int64_t now = mono_ms();
         if (now >= next) {
-            long n = sched_cycle(s, now_ms());
+            int64_t ts = now_ms();
+            long n = sched_cycle(s, ts);
             sender_housekeeping(s->sender);
-            log_debug("cycle %llu: %ld samples", (unsigned long long)s->cycles, n);
+            if (n >= 0)
+                log_debug("cycle %llu at %lld: %ld samples stored", (unsigned long long)s->cycles,
+                          (long long)ts, n);
             next += cfg->shipper.interval_ms;
             if (next <= mono_ms()) /* a cycle overran: skip, never burst */
                 next = mono_ms() + cfg->shipper.interval_ms;

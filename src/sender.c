@@ -404,8 +404,11 @@ static enum send_outcome send_one(struct sender *s, struct target *t, const stru
     }
     histogram_observe(&t->send_seconds, (double)(mono_ms() - t0) / 1000.0);
     buf_reset(answer);
-    if (r.status)
+    if (r.status) {
         buf_printf(answer, "HTTP %ld: %.2000s", r.status, r.body.data ? r.body.data : "");
+        while (answer->len && (answer->data[answer->len - 1] == '\n' || answer->data[answer->len - 1] == '\r'))
+            answer->data[--answer->len] = '\0';
+    }
     else
         buf_printf(answer, "%s", r.error);
     if (o == SEND_OK) {

@@ -103,6 +103,19 @@ static char *pool_alloc(struct strpool *p, size_t len)
     return s;
 }
 
+/* Returns the id of `s` (len bytes) if it is interned, else -1. */
+static int64_t pool_find(const struct strpool *p, const char *s, size_t len)
+{
+    uint32_t h = hash_bytes(s, len);
+    if (p->tcap)
+        for (size_t j = h & (p->tcap - 1); p->table[j]; j = (j + 1) & (p->tcap - 1)) {
+            uint32_t id = p->table[j] - 1;
+            if (p->hashes[id] == h && strncmp(p->strs[id], s, len) == 0 && p->strs[id][len] == '\0')
+                return id;
+        }
+    return -1;
+}
+
 /* Returns the id of `s` (len bytes), interning it; -1 on OOM. */
 static int64_t pool_intern(struct strpool *p, const char *s, size_t len)
 {
@@ -418,6 +431,11 @@ static bool utf8_sanitize(char *s)
         for (size_t k = 1; k < n; k++)
             if ((p[k] & 0xc0) != 0x80)
                 n = 0;
+        /* overlong forms, UTF-16 surrogates and code points past U+10FFFF
+         * are invalid too (Go's utf8.ValidString, which receivers use) */
+        if ((n == 3 && ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] > 0x9f))) ||
+            (n == 4 && ((p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] > 0x8f))))
+            n = 0;
         if (!n) {
             *p++ = '?';
             changed = true;
@@ -447,6 +465,36 @@ static int describe(const struct series_buf *sb, const char *name, const uint32_
 }
 
 #define MAX_LABELS 64
+/* Memory a new series of np label pairs is expected to need. */
+#define SERIES_NEED(np) (sizeof(struct series) * 2 + 4 * (np) * sizeof(uint32_t) + 16)
+
+/* Interns a string of a sample; past the memory cap (`full`) strings are
+ * only looked up, so refused series never grow the pool: -2 when absent. */
+static int64_t intern_or_find(struct series_buf *sb, bool full, const char *s, size_t len)
+{
+    int64_t id = pool_find(&sb->pool, s, len);
+    if (id >= 0)
+        return id;
+    return full ? -2 : pool_intern(&sb->pool, s, len);
+}
+
+/* A string never seen: the series is new, and there is no room for it. */
+static int refuse_new_series(struct series_buf *sb, const char *name, const char *const *labels,
+                             size_t n_labels, struct err *e)
+{
+    char desc[512];
+    int w = snprintf(desc, sizeof desc, "%s{", name);
+    for (size_t i = 0; i < n_labels && w > 0 && (size_t)w < sizeof desc; i++)
+        if (labels[2 * i + 1] && *labels[2 * i + 1])
+            w += snprintf(desc + w, sizeof desc - (size_t)w, "%s%s=\"%s\"",
+                          desc[w - 1] == '{' ? "" : ",", labels[2 * i] ? labels[2 * i] : "",
+                          labels[2 * i + 1]);
+    if (w > 0 && (size_t)w < sizeof desc)
+        snprintf(desc + w, sizeof desc - (size_t)w, "}");
+    err_set(e, "series buffer full (%zu bytes): refused %s", sb->o.max_bytes, desc);
+    sb->refused++;
+    return -1;
+}
 
 int sb_setv(struct series_buf *sb, const struct metric_desc *d, const char *suffix, double v,
             const char *const *labels, size_t n_labels, struct err *e)
@@ -472,8 +520,13 @@ int sb_setv(struct series_buf *sb, const struct metric_desc *d, const char *suff
     }
     uint32_t pairs[2 * MAX_LABELS];
     size_t np = 0;
-    int64_t nid = name == d->name ? (int64_t)sb->fam[fi].name_id : pool_intern(&sb->pool, name, strlen(name));
+    bool full =
+        sb->o.max_bytes && sb_bytes(sb) + SERIES_NEED(n_labels + sb->n_ext + 1) > sb->o.max_bytes;
+    int64_t nid = name == d->name ? (int64_t)sb->fam[fi].name_id
+                                  : intern_or_find(sb, full, name, strlen(name));
     int64_t kid = pool_intern(&sb->pool, "__name__", 8);
+    if (nid == -2)
+        goto refuse_new;
     if (nid < 0 || kid < 0)
         goto oom;
     pairs[0] = (uint32_t)kid;
@@ -483,7 +536,15 @@ int sb_setv(struct series_buf *sb, const struct metric_desc *d, const char *suff
         const char *ln = labels[2 * i], *lv = labels[2 * i + 1];
         if (!lv || !*lv)
             continue; /* empty value = label absent */
-        int64_t a = pool_intern(&sb->pool, ln ? ln : "", ln ? strlen(ln) : 0);
+        if (!ln || (full && pool_find(&sb->pool, ln, strlen(ln)) < 0 &&
+                    (!label_name_valid(ln) || str_has_prefix(ln, "__")))) {
+            err_set(e, "%s: invalid label name \"%s\"", name, ln ? ln : "(null)");
+            sb->rejected++;
+            return -1;
+        }
+        int64_t a = intern_or_find(sb, full, ln, strlen(ln));
+        if (a == -2)
+            goto refuse_new;
         if (a < 0)
             goto oom;
         uint8_t *fl = &sb->pool.flags[a];
@@ -500,15 +561,17 @@ int sb_setv(struct series_buf *sb, const struct metric_desc *d, const char *suff
         if (lvl < sizeof tmp) {
             memcpy(tmp, lv, lvl + 1);
             utf8_sanitize(tmp);
-            b = pool_intern(&sb->pool, tmp, lvl);
+            b = intern_or_find(sb, full, tmp, lvl);
         } else {
             char *big = strdup(lv);
             if (!big)
                 goto oom;
             utf8_sanitize(big);
-            b = pool_intern(&sb->pool, big, lvl);
+            b = intern_or_find(sb, full, big, lvl);
             free(big);
         }
+        if (b == -2)
+            goto refuse_new;
         if (b < 0)
             goto oom;
         /* insertion sort by name string */
@@ -559,8 +622,7 @@ int sb_setv(struct series_buf *sb, const struct metric_desc *d, const char *suff
         }
     if (idx < 0) {
         /* new series: check the memory cap against what it would need */
-        size_t need = sizeof(struct series) * 2 + np * 2 * sizeof(uint32_t) * 2 + 16;
-        if (sb->o.max_bytes && sb_bytes(sb) + need > sb->o.max_bytes) {
+        if (sb->o.max_bytes && sb_bytes(sb) + SERIES_NEED(np) > sb->o.max_bytes) {
             char desc[512];
             describe(sb, name, pairs, np, desc, sizeof desc);
             err_set(e, "series buffer full (%zu bytes): refused %s", sb->o.max_bytes, desc);
@@ -637,6 +699,8 @@ int sb_setv(struct series_buf *sb, const struct metric_desc *d, const char *suff
     sb->pend[sb->npend++] = (struct pending){(uint32_t)idx, s->gen, v};
     s->gen = sb->gen;
     return 0;
+refuse_new:
+    return refuse_new_series(sb, name, labels, n_labels, e);
 bad_name:
     err_set(e, "invalid metric name \"%s%s\"", d->name, suffix ? suffix : "");
     sb->rejected++;
@@ -713,11 +777,9 @@ int sb_histogram(struct series_buf *sb, const struct metric_desc *d, const struc
 
 /* ---- reading ------------------------------------------------------------ */
 
-static const struct series_buf *sort_sb; /* qsort has no context argument */
-
-static int cmp_series(const void *a, const void *b)
+static int cmp_series(const void *a, const void *b, void *ctx)
 {
-    const struct series_buf *sb = sort_sb;
+    const struct series_buf *sb = ctx;
     const struct series *x = &sb->s[((const struct sb_sample *)a)->series];
     const struct series *y = &sb->s[((const struct sb_sample *)b)->series];
     if (x->family != y->family) {
@@ -756,11 +818,8 @@ int sb_snapshot(struct series_buf *sb, bool sorted, struct sb_sample **out, size
         else if (s->gen + 1 == sb->gen && sb->snap_gen + 1 == sb->gen)
             v[k++] = (struct sb_sample){(uint32_t)i, stale_nan()};
     }
-    if (sorted) {
-        sort_sb = sb;
-        qsort(v, k, sizeof *v, cmp_series);
-        sort_sb = NULL;
-    }
+    if (sorted)
+        qsort_r(v, k, sizeof *v, cmp_series, sb); /* no global state (DESIGN rule 7) */
     sb->snap_gen = sb->gen;
     *out = v;
     *n = k;

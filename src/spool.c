@@ -80,6 +80,37 @@ static int fsync_dir(const char *dir)
     return rc;
 }
 
+/* Temp files of writes interrupted by a crash: removed once they are older
+ * than any write in progress could be. */
+static void remove_stale_temps(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.' || strcmp(de->d_name, "quarantine") == 0)
+            continue;
+        char sub[PATH_MAX];
+        snprintf(sub, sizeof sub, "%s/%s", dir, de->d_name);
+        DIR *d2 = opendir(sub);
+        if (!d2)
+            continue;
+        struct dirent *e2;
+        while ((e2 = readdir(d2))) {
+            if (!str_has_prefix(e2->d_name, ".tmp-"))
+                continue;
+            char p[PATH_MAX];
+            struct stat st;
+            snprintf(p, sizeof p, "%s/%s", sub, e2->d_name);
+            if (stat(p, &st) == 0 && time(NULL) - st.st_mtime > 600)
+                unlink(p);
+        }
+        closedir(d2);
+    }
+    closedir(d);
+}
+
 struct spool *spool_open(const char *dir, struct err *e)
 {
     struct spool *sp = calloc(1, sizeof *sp);
@@ -96,6 +127,7 @@ struct spool *spool_open(const char *dir, struct err *e)
         spool_close(sp);
         return NULL;
     }
+    remove_stale_temps(dir);
     if (access(dir, W_OK) < 0) {
         err_set(e, "spool directory %s is not writable: %s", dir, strerror(errno));
         spool_close(sp);
@@ -218,34 +250,56 @@ int spool_decode(const void *data, size_t len, struct seg_meta *m, const void **
 
 int spool_read(const char *path, struct seg_meta *m, struct buf *payload, struct err *e)
 {
-    char *data = NULL;
-    struct err e2;
+    /* decode exactly the bytes read (the file may change under us: never
+     * trust the size stat reported) */
+    int rc = -1;
+    struct buf data;
+    buf_init(&data, 0);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
-    if (stat(path, &st) < 0) {
+    if (fd < 0 || fstat(fd, &st) < 0) {
         err_set(e, "%s: %s", path, strerror(errno));
-        return -1;
+        goto out;
     }
     if ((uint64_t)st.st_size > SPOOL_MAX_PAYLOAD + MAX_HEADER) {
         err_set(e, "%s: %lld bytes, larger than any segment", path, (long long)st.st_size);
-        return -1;
+        goto out;
     }
-    if (read_file(path, SPOOL_MAX_PAYLOAD + MAX_HEADER, false, &data, &e2) < 0) {
-        err_set(e, "%s", e2.msg);
-        return -1;
+    /* one byte more than stat said, so a file that grew is noticed */
+    size_t want = (size_t)st.st_size + 1;
+    if (buf_reserve(&data, want) < 0) {
+        err_set(e, "%s: out of memory", path);
+        goto out;
+    }
+    while (data.len < want) {
+        ssize_t n = read(fd, data.data + data.len, want - data.len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            err_set(e, "%s: %s", path, strerror(errno));
+            goto out;
+        }
+        if (n == 0)
+            break;
+        data.len += (size_t)n;
     }
     const void *p;
     size_t pl;
-    int rc = spool_decode(data, (size_t)st.st_size, m, &p, &pl, &e2);
-    if (rc < 0)
+    struct err e2;
+    if (spool_decode(data.data, data.len, m, &p, &pl, &e2) < 0) {
         err_set(e, "%s: %s", path, e2.msg);
-    else {
-        buf_reset(payload);
-        if (buf_append(payload, p, pl) < 0) {
-            err_set(e, "%s: out of memory", path);
-            rc = -1;
-        }
+        goto out;
     }
-    free(data);
+    buf_reset(payload);
+    if (buf_append(payload, p, pl) < 0) {
+        err_set(e, "%s: out of memory", path);
+        goto out;
+    }
+    rc = 0;
+out:
+    if (fd >= 0)
+        close(fd);
+    buf_free(&data);
     return rc;
 }
 

@@ -120,6 +120,8 @@ static int parse_number_unit(const char *s, double *num, const char **unit)
         s++;
     if (!isdigit((unsigned char)*s) && *s != '.')
         return -1;
+    if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+        return -1; /* strtod would read hex: "0x10" is not 16 seconds */
     char *end;
     errno = 0;
     double v = strtod(s, &end);
@@ -229,8 +231,15 @@ void format_double(double v, char *out, size_t n)
 {
     for (int prec = 1; prec <= 17; prec++) {
         snprintf(out, n, "%.*g", prec, v);
-        if (strtod(out, NULL) == v)
+        if (strtod(out, NULL) == v) {
+            /* %g turns to an exponent once it reaches the precision: write
+             * 10 and 2500000 in full, not 1e+01 and 2.5e+06 */
+            const char *x = strchr(out, 'e');
+            int exp = x ? atoi(x + 1) : -1;
+            if (exp >= prec && exp < 17)
+                snprintf(out, n, "%.*g", exp + 1, v);
             return;
+        }
     }
 }
 
@@ -259,11 +268,18 @@ int read_file(const char *path, size_t max, bool trim, char **out, struct err *e
         goto out;
     }
     for (;;) {
-        if (buf_reserve(&b, 4096) < 0) {
+        /* read at most up to `max`; one byte past it means "too large" */
+        size_t room = b.max - b.len, chunk = room < 4096 ? room : 4096;
+        char probe;
+        if (chunk && buf_reserve(&b, chunk) < 0) {
+            err_set(e, "out of memory reading %s", path);
+            goto out;
+        }
+        ssize_t n = chunk ? read(fd, b.data + b.len, chunk) : read(fd, &probe, 1);
+        if (n > 0 && !chunk) {
             err_set(e, "%s is larger than %zu bytes", path, max);
             goto out;
         }
-        ssize_t n = read(fd, b.data + b.len, 4096);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -295,7 +311,13 @@ int64_t now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    int64_t ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    /* Test hook: shift the clock (outages longer than a receiver's window). */
+    const char *off = getenv("NXS_TEST_CLOCK_OFFSET_MS");
+    int64_t o;
+    if (off && parse_int64(off, &o) == 0)
+        ms += o;
+    return ms;
 }
 
 int64_t mono_ms(void)

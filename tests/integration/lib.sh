@@ -289,6 +289,8 @@ _it_start() {
 		_it_wait_http "$pid" "http://127.0.0.1:$port$ready" "$timeout" || rc=$?
 		if [ "$rc" -eq 0 ]; then
 			_IT_PORT=$port _IT_PID=$pid
+			_IT_CMDS[$name]=$(printf '%q ' "${cmd[@]}")
+			_IT_READY[$name]="http://127.0.0.1:$port$ready"
 			it_log "$name ready at http://127.0.0.1:$port (pid $pid) in $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 			return 0
 		fi
@@ -301,6 +303,24 @@ _it_start() {
 		fail "$name not ready at $ready within ${timeout}s (see $log)"
 	done
 	fail "$name: could not get a free port"
+}
+
+declare -gA _IT_CMDS=() _IT_READY=()
+
+# restart_server NAME: start instance NAME (prometheus, victoriametrics,
+# pushgateway, prometheus-2, ...) again with exactly the command, port and
+# data directory of its first start, after it was stopped (outage tests).
+# Sets _IT_PID to the new PID.
+restart_server() {
+	local name=$1 log=$IT_LOGS/$1.log pid
+	[ -n "${_IT_CMDS[$name]:-}" ] || fail "restart_server: $name was never started"
+	echo "+ (restart) ${_IT_CMDS[$name]}" >>"$log"
+	eval "exec ${_IT_CMDS[$name]}" >>"$log" 2>&1 </dev/null &
+	pid=$!
+	_it_register "$pid" "$name"
+	_it_wait_http "$pid" "${_IT_READY[$name]}" 30 || fail "$name did not come back (see $log)"
+	_IT_PID=$pid
+	it_log "$name restarted (pid $pid)"
 }
 
 # start_prometheus [EXTRA_ARGS...]: start Prometheus with a config without
