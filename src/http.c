@@ -13,7 +13,19 @@ struct http_client {
     CURL *curl;
     struct curl_slist *headers;
     struct http_opts o;
+    const volatile sig_atomic_t *abort_flag;
 };
+
+void http_client_set_abort(struct http_client *c, const volatile sig_atomic_t *flag)
+{
+    c->abort_flag = flag;
+}
+
+static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    const struct http_client *c = ud;
+    return c->abort_flag && *c->abort_flag ? 1 : 0;
+}
 
 struct http_client *http_client_new(const struct http_opts *o)
 {
@@ -191,6 +203,11 @@ int http_request(struct http_client *c, const char *method, const char *url,
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &r->headers);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->o.max_response);
+    if (c->abort_flag) {
+        curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(h, CURLOPT_XFERINFODATA, c);
+    }
     if (c->o.user && *c->o.user) {
         curl_easy_setopt(h, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
         curl_easy_setopt(h, CURLOPT_USERNAME, c->o.user);
@@ -224,6 +241,8 @@ int http_request(struct http_client *c, const char *method, const char *url,
     if (cc != CURLE_OK) {
         if (cc == CURLE_WRITE_ERROR || cc == CURLE_FILESIZE_EXCEEDED)
             snprintf(r->error, sizeof r->error, "answer larger than %zu bytes", c->o.max_response);
+        else if (cc == CURLE_ABORTED_BY_CALLBACK)
+            snprintf(r->error, sizeof r->error, "aborted: shutting down");
         else
             snprintf(r->error, sizeof r->error, "%s", curl_easy_strerror(cc));
         goto out;

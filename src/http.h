@@ -8,6 +8,7 @@
 #ifndef NS_HTTP_H
 #define NS_HTTP_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -40,6 +41,8 @@ struct http_response {
 struct http_client;
 
 struct http_client *http_client_new(const struct http_opts *o);
+/* While *flag is non-zero, transfers in progress are aborted (shutdown). */
+void http_client_set_abort(struct http_client *c, const volatile sig_atomic_t *flag);
 void http_client_free(struct http_client *c);
 
 void http_response_init(struct http_response *r);

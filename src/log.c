@@ -19,6 +19,19 @@ void logger_init(struct logger *lg)
     bool on = false;
     lg->level = (dbg && parse_bool(dbg, &on) == 0 && on) ? LOG_DEBUG : LOG_INFO;
     lg->complain_interval_ms = 3600 * 1000;
+    pthread_mutex_init(&lg->mu, NULL);
+}
+
+static void lock(void)
+{
+    if (cur)
+        pthread_mutex_lock(&cur->mu);
+}
+
+static void unlock(void)
+{
+    if (cur)
+        pthread_mutex_unlock(&cur->mu);
 }
 
 int logger_open_file(struct logger *lg, const char *path)
@@ -118,7 +131,9 @@ static void vlog(enum log_level lvl, const char *fmt, va_list ap)
         return;
     char msg[3072];
     vsnprintf(msg, sizeof msg, fmt, ap);
+    lock();
     emit(lvl, msg);
+    unlock();
 }
 
 void log_msg(enum log_level lvl, const char *fmt, ...)
@@ -155,16 +170,19 @@ void log_complain(const char *key, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    lock();
     struct log_complaint *c = find_complaint(key, true);
     int64_t now = mono_ms();
     if (!c) { /* table full or no logger: never lose the message */
         emit(LOG_WARN, msg);
+        unlock();
         return;
     }
     if (!c->active) {
         c->active = true;
         c->last_ms = now;
         emit(LOG_WARN, msg);
+        unlock();
         return;
     }
     if (now - c->last_ms >= cur->complain_interval_ms) {
@@ -179,13 +197,17 @@ void log_complain(const char *key, const char *fmt, ...)
         if (cur->level == LOG_DEBUG)
             emit(LOG_DEBUG, msg);
     }
+    unlock();
 }
 
 void log_resolved(const char *key, const char *fmt, ...)
 {
+    lock();
     struct log_complaint *c = find_complaint(key, false);
-    if (!c)
+    if (!c) {
+        unlock();
         return;
+    }
     char msg[3072];
     va_list ap;
     va_start(ap, fmt);
@@ -194,4 +216,5 @@ void log_resolved(const char *key, const char *fmt, ...)
     c->active = false;
     if (cur->level <= LOG_INFO)
         emit(LOG_INFO, msg);
+    unlock();
 }

@@ -13,6 +13,7 @@
 #ifndef NS_LOG_H
 #define NS_LOG_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -36,6 +37,7 @@ struct logger {
     bool quiet_stderr; /* true: only the file gets lines */
     int64_t complain_interval_ms;
     struct log_complaint complaints[LOG_MAX_COMPLAINTS];
+    pthread_mutex_t mu; /* collection and delivery threads both log */
 };
 
 /* Initialises `lg` (level from DEBUG=true in the environment or INFO). */

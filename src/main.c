@@ -241,6 +241,13 @@ static int cmd_run(const char *path, int argc, char **argv)
         config_free(cfg);
         return EXIT_FAIL;
     }
+    sender_set_abort(snd, &g_stop); /* SIGTERM aborts a send in flight; it stays spooled */
+    if (sender_start(snd, (size_t)cfg->shipper.replay_rate) < 0) {
+        log_error("cannot start the delivery thread");
+        sched_free(s);
+        config_free(cfg);
+        return EXIT_FAIL;
+    }
     struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
@@ -273,6 +280,8 @@ static int cmd_run(const char *path, int argc, char **argv)
                     config_free(nc);
                     log_error("reload failed, keeping the running configuration: %s", e.msg);
                 } else {
+                    sender_set_abort(ns, &g_stop);
+                    sender_stop(s->sender);
                     sched_free(s);
                     config_free(cfg);
                     s = nsched;
@@ -280,6 +289,8 @@ static int cmd_run(const char *path, int argc, char **argv)
                     logger_close(&g_log);
                     setup_logging(cfg);
                     log_info("configuration reloaded from %s", path);
+                    if (sender_start(s->sender, (size_t)cfg->shipper.replay_rate) < 0)
+                        log_error("cannot start the delivery thread");
                     next = mono_ms();
                 }
             }
@@ -288,6 +299,7 @@ static int cmd_run(const char *path, int argc, char **argv)
         if (now >= next) {
             int64_t ts = now_ms();
             long n = sched_cycle(s, ts);
+            sender_kick(s->sender);
             sender_housekeeping(s->sender);
             if (n >= 0)
                 log_debug("cycle %llu at %lld: %ld samples stored", (unsigned long long)s->cycles,
@@ -296,18 +308,16 @@ static int cmd_run(const char *path, int argc, char **argv)
             if (next <= mono_ms()) /* a cycle overran: skip, never burst */
                 next = mono_ms() + cfg->shipper.interval_ms;
         }
-        /* deliver (and replay) until the next cycle, at most replay_rate batches a second */
-        size_t rate = (size_t)cfg->shipper.replay_rate;
-        int64_t slice_end = mono_ms() + 1000;
-        if (slice_end > next)
-            slice_end = next;
-        size_t left = sender_deliver(s->sender, slice_end, rate);
-        if (!g_stop && !g_reload)
-            sleep_until_mono(left ? slice_end : next);
+        /* the delivery thread ships and replays meanwhile */
+        if (!g_stop && !g_reload && !g_reopen)
+            sleep_until_mono(next);
     }
+    sender_stop(s->sender);
     log_info("stopping: delivering what is queued (up to %llds)",
              (long long)(cfg->shipper.shutdown_timeout_ms / 1000));
-    size_t left = sender_deliver(s->sender, mono_ms() + cfg->shipper.shutdown_timeout_ms, 0);
+    sender_set_abort(s->sender, NULL);
+    s->sender->send_deadline_mono = mono_ms() + cfg->shipper.shutdown_timeout_ms;
+    size_t left = sender_deliver(s->sender, s->sender->send_deadline_mono, 0);
     if (left)
         log_info("%zu batch%s stay in the spool for the next start", left, left == 1 ? "" : "es");
     sched_free(s);
@@ -368,7 +378,11 @@ int main(int argc, char **argv)
             return EXIT_CONFIG;
         if (cfg)
             setup_logging(cfg);
-        rc = spool_cli(cfg, cargc, cargv);
+        struct sigaction sa = {.sa_handler = on_signal};
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
+        rc = spool_cli(cfg, cargc, cargv, &g_stop);
         config_free(cfg);
     } else if (strcmp(cmd, "version") == 0) {
         printf("nexus-shipper %s (libcurl %s)\n", PACKAGE_VERSION, curl_version_info(CURLVERSION_NOW)->version);

@@ -1,6 +1,8 @@
 #include "sender.h"
 
 #include <errno.h>
+#include <stdint.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +104,8 @@ struct sender *sender_new(const struct config *cfg, struct err *e)
         return NULL;
     }
     s->cfg = cfg;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cond, NULL);
     s->rng = (uint32_t)getpid() ^ (uint32_t)now_ms();
     s->spool_only = cfg->shipper.spool_only;
     if (!(s->enc = rw_encoder_new()))
@@ -187,17 +191,23 @@ void sender_free(struct sender *s)
 {
     if (!s)
         return;
+    sender_stop(s);
     for (size_t i = 0; i < s->n; i++)
         target_free(s->t[i]);
     free(s->t);
     spool_close(s->spool);
     rw_encoder_free(s->enc);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cond);
     free(s);
 }
 
-static void count_dropped(struct target *t, enum drop_reason r, uint64_t samples)
+static void count_dropped(struct sender *s, struct target *t, enum drop_reason r,
+                          uint64_t samples)
 {
+    pthread_mutex_lock(&s->mu);
     t->samples_dropped[r] += samples;
+    pthread_mutex_unlock(&s->mu);
 }
 
 static struct target *target_by_dir(struct sender *s, const char *dir)
@@ -230,7 +240,7 @@ static size_t make_room(struct sender *s, uint64_t need)
         removed++;
         struct target *t = v[i].meta_ok ? target_by_dir(s, v[i].m.target) : NULL;
         if (t)
-            count_dropped(t, DROP_SPOOL_FULL, v[i].m.samples);
+            count_dropped(s, t, DROP_SPOOL_FULL, v[i].m.samples);
         log_error("spool: dropped %s (%u samples, %llu bytes): %s", v[i].path, v[i].m.samples,
                   (unsigned long long)v[i].file_size,
                   need == UINT64_MAX ? "disk full" : "spool_max_size reached");
@@ -241,10 +251,9 @@ static size_t make_room(struct sender *s, uint64_t need)
     return removed;
 }
 
-static int mem_enqueue(struct target *t, const struct seg_meta *m, const void *p, size_t len)
+static int mem_enqueue(struct sender *s, struct target *t, const struct seg_meta *m, const void *p,
+                       size_t len)
 {
-    if (t->mem_bytes + len > MEM_QUEUE_MAX)
-        return -1;
     struct mem_batch *mb = malloc(sizeof *mb + len);
     if (!mb)
         return -1;
@@ -252,12 +261,19 @@ static int mem_enqueue(struct target *t, const struct seg_meta *m, const void *p
     mb->m = *m;
     mb->len = len;
     memcpy(mb->data, p, len);
+    pthread_mutex_lock(&s->mu);
+    if (t->mem_bytes + len > MEM_QUEUE_MAX) {
+        pthread_mutex_unlock(&s->mu);
+        free(mb);
+        return -1;
+    }
     if (t->mem_tail)
         t->mem_tail->next = mb;
     else
         t->mem_head = mb;
     t->mem_tail = mb;
     t->mem_bytes += len;
+    pthread_mutex_unlock(&s->mu);
     return 0;
 }
 
@@ -281,8 +297,8 @@ static int store(struct sender *s, struct target *t, const struct seg_meta *m, c
         }
         log_complain("spool-write", "spool: %s; keeping the batch in memory", e.msg);
     }
-    if (mem_enqueue(t, m, p, len) < 0) {
-        count_dropped(t, DROP_SPOOL_FULL, m->samples);
+    if (mem_enqueue(s, t, m, p, len) < 0) {
+        count_dropped(s, t, DROP_SPOOL_FULL, m->samples);
         log_error("%s: batch of %u samples lost: spool unwritable and memory queue full",
                   t->label, m->samples);
         return -1;
@@ -306,7 +322,7 @@ int sender_submit(struct sender *s, const struct series_buf *sb, const struct sb
             struct err e;
             if (rw_encode(s->enc, sb, v + off, k, ts, &out, &e) < 0) {
                 log_error("%s: cannot encode a batch: %s", t->label, e.msg);
-                count_dropped(t, DROP_REJECTED, k);
+                count_dropped(s, t, DROP_REJECTED, k);
                 failed++;
                 continue;
             }
@@ -358,21 +374,27 @@ int sender_submit_push(struct sender *s, const char *method, const char *group_p
     return 1;
 }
 
+void sender_set_abort(struct sender *s, const volatile sig_atomic_t *flag)
+{
+    for (size_t i = 0; i < s->n; i++)
+        http_client_set_abort(s->t[i]->http, flag);
+}
+
 enum send_outcome sender_send_payload(struct http_client *c, const char *url, const void *p,
-                                      size_t len, struct http_response *r)
+                                      size_t len, int64_t deadline_mono, struct http_response *r)
 {
     size_t nh = 0;
     while (rw_headers[nh])
         nh++;
-    if (http_request(c, "POST", url, rw_headers, nh, p, len, 0, r) < 0)
+    if (http_request(c, "POST", url, rw_headers, nh, p, len, deadline_mono, r) < 0)
         return SEND_RETRY;
     return rw_classify(r->status);
 }
 
 /* Sends one batch to its target; classifies; updates counters. */
 static enum send_outcome send_one(struct sender *s, struct target *t, const struct seg_meta *m,
-                                  const void *p, size_t len, struct buf *answer,
-                                  enum drop_reason *why)
+                                  const void *p, size_t len, int64_t deadline_mono,
+                                  struct buf *answer, enum drop_reason *why)
 {
     struct http_response r;
     http_response_init(&r);
@@ -394,15 +416,17 @@ static enum send_outcome send_one(struct sender *s, struct target *t, const stru
         buf_append(&url, t->url, bl);
         buf_puts(&url, path);
         const char *hdr = "Content-Type: text/plain; version=0.0.4; charset=utf-8";
-        if (http_request(t->http, method, buf_cstr(&url), &hdr, 1, p, len, 0, &r) < 0)
+        if (http_request(t->http, method, buf_cstr(&url), &hdr, 1, p, len, deadline_mono, &r) < 0)
             o = SEND_RETRY;
         else
             o = rw_classify(r.status);
         buf_free(&url);
     } else {
-        o = sender_send_payload(t->http, t->url, p, len, &r);
+        o = sender_send_payload(t->http, t->url, p, len, deadline_mono, &r);
     }
+    pthread_mutex_lock(&s->mu);
     histogram_observe(&t->send_seconds, (double)(mono_ms() - t0) / 1000.0);
+    pthread_mutex_unlock(&s->mu);
     buf_reset(answer);
     if (r.status) {
         buf_printf(answer, "HTTP %ld: %.2000s", r.status, r.body.data ? r.body.data : "");
@@ -412,20 +436,25 @@ static enum send_outcome send_one(struct sender *s, struct target *t, const stru
     else
         buf_printf(answer, "%s", r.error);
     if (o == SEND_OK) {
+        pthread_mutex_lock(&s->mu);
         t->samples_sent += m->samples;
         t->batches_sent++;
         t->bytes_sent += len;
         t->last_success_ms = now_ms();
-        if (t->failures)
-            log_resolved(t->name, "%s: delivering again to %s", t->label, t->url);
+        unsigned had_failures = t->failures;
         t->failures = 0;
         t->next_try_mono = 0;
+        pthread_mutex_unlock(&s->mu);
+        if (had_failures)
+            log_resolved(t->name, "%s: delivering again to %s", t->label, t->url);
     } else if (o == SEND_RETRY) {
+        pthread_mutex_lock(&s->mu);
         t->samples_retried += m->samples;
         int64_t d = backoff_ms(t->failures, t->min_backoff_ms, t->max_backoff_ms, r.retry_after_ms,
                                &s->rng);
         t->failures++;
         t->next_try_mono = mono_ms() + d;
+        pthread_mutex_unlock(&s->mu);
         log_complain(t->name, "%s: send to %s failed (%s), will retry in %lld ms", t->label, t->url,
                      answer->data ? answer->data : "", (long long)d);
     } else {
@@ -434,7 +463,7 @@ static enum send_outcome send_one(struct sender *s, struct target *t, const stru
         for (int i = 0; i < DROP_NREASONS; i++)
             if (strcmp(drop_reason_names[i], reason) == 0)
                 *why = (enum drop_reason)i;
-        count_dropped(t, *why, m->samples);
+        count_dropped(s, t, *why, m->samples);
         if (*why == DROP_OUT_OF_BOUNDS)
             log_error("%s: receiver refused %u samples as too old (%s). Prometheus keeps only its "
                       "head block (~1-3 h): set storage.tsdb.out_of_order_time_window on it to "
@@ -466,7 +495,10 @@ size_t sender_deliver(struct sender *s, int64_t deadline_mono, size_t max_batche
     }
     for (size_t ti = 0; ti < s->n && !s->spool_only; ti++) {
         struct target *t = s->t[ti];
-        if (t->next_try_mono && mono_ms() < t->next_try_mono)
+        pthread_mutex_lock(&s->mu);
+        int64_t next_try = t->next_try_mono;
+        pthread_mutex_unlock(&s->mu);
+        if (next_try && mono_ms() < next_try)
             continue;
         bool stop = false;
         struct seg_info *v = NULL;
@@ -474,7 +506,8 @@ size_t sender_deliver(struct sender *s, int64_t deadline_mono, size_t max_batche
         if (s->spool && locked && spool_list(s->spool, t->name, true, &v, &n) < 0)
             n = 0;
         for (size_t i = 0; i < n && !stop; i++) {
-            if ((max_batches && sent >= max_batches) || (deadline_mono && mono_ms() >= deadline_mono)) {
+            if ((max_batches && sent >= max_batches) || (deadline_mono && mono_ms() >= deadline_mono) ||
+                atomic_load(&s->quit)) {
                 stop = true;
                 break;
             }
@@ -484,12 +517,13 @@ size_t sender_deliver(struct sender *s, int64_t deadline_mono, size_t max_batche
                 const char *why = v[i].problem[0] ? v[i].problem : e.msg;
                 log_error("spool: quarantining %s: %s", v[i].path, why);
                 if (v[i].meta_ok)
-                    count_dropped(t, DROP_CORRUPT, v[i].m.samples);
+                    count_dropped(s, t, DROP_CORRUPT, v[i].m.samples);
                 spool_quarantine(s->spool, &v[i], why, NULL);
                 continue;
             }
             enum drop_reason why = DROP_REJECTED;
-            enum send_outcome o = send_one(s, t, &m, payload.data, payload.len, &answer, &why);
+            enum send_outcome o = send_one(s, t, &m, payload.data, payload.len, s->send_deadline_mono,
+                                           &answer, &why);
             sent++;
             if (o == SEND_OK)
                 spool_remove(s->spool, &v[i]);
@@ -499,19 +533,27 @@ size_t sender_deliver(struct sender *s, int64_t deadline_mono, size_t max_batche
                 spool_quarantine(s->spool, &v[i], drop_reason_names[why], answer.data);
         }
         free(v);
-        while (!stop && t->mem_head) {
-            if ((max_batches && sent >= max_batches) || (deadline_mono && mono_ms() >= deadline_mono))
+        for (;;) {
+            if (stop || (max_batches && sent >= max_batches) ||
+                (deadline_mono && mono_ms() >= deadline_mono) || atomic_load(&s->quit))
                 break;
-            struct mem_batch *mb = t->mem_head;
+            pthread_mutex_lock(&s->mu);
+            struct mem_batch *mb = t->mem_head; /* only this thread pops: stays valid */
+            pthread_mutex_unlock(&s->mu);
+            if (!mb)
+                break;
             enum drop_reason why = DROP_REJECTED;
-            enum send_outcome o = send_one(s, t, &mb->m, mb->data, mb->len, &answer, &why);
+            enum send_outcome o = send_one(s, t, &mb->m, mb->data, mb->len, s->send_deadline_mono,
+                                           &answer, &why);
             sent++;
             if (o == SEND_RETRY)
                 break;
+            pthread_mutex_lock(&s->mu);
             t->mem_head = mb->next;
             if (!t->mem_head)
                 t->mem_tail = NULL;
             t->mem_bytes -= mb->len;
+            pthread_mutex_unlock(&s->mu);
             free(mb);
         }
     }
@@ -528,8 +570,10 @@ size_t sender_backlog(struct sender *s)
         struct spool_usage u;
         if (s->spool && spool_usage(s->spool, t->name, &u) == 0)
             total += u.segments;
+        pthread_mutex_lock(&s->mu);
         for (struct mem_batch *m = t->mem_head; m; m = m->next)
             total++;
+        pthread_mutex_unlock(&s->mu);
     }
     return total;
 }
@@ -549,7 +593,7 @@ void sender_housekeeping(struct sender *s)
             if (spool_remove(s->spool, &v[i]) == 0) {
                 struct target *t = target_by_dir(s, v[i].m.target);
                 if (t)
-                    count_dropped(t, DROP_SPOOL_AGE, v[i].m.samples);
+                    count_dropped(s, t, DROP_SPOOL_AGE, v[i].m.samples);
                 log_error("spool: dropped %s (%u samples): older than spool_max_age", v[i].path,
                           v[i].m.samples);
             }
@@ -562,9 +606,11 @@ void sender_housekeeping(struct sender *s)
     for (size_t ti = 0; ti < s->n; ti++) {
         struct target *t = s->t[ti];
         if (spool_usage(s->spool, t->name, &u) == 0) {
+            pthread_mutex_lock(&s->mu);
             t->spool_bytes = u.bytes;
             t->spool_segments = u.segments;
             t->spool_oldest_ms = u.oldest_ms;
+            pthread_mutex_unlock(&s->mu);
         }
     }
 }
@@ -594,7 +640,11 @@ void sender_metrics(struct sender *s, struct series_buf *sb)
                                            "bytes"};
     struct err e;
     for (size_t ti = 0; ti < s->n; ti++) {
-        struct target *t = s->t[ti];
+        struct target copy;
+        pthread_mutex_lock(&s->mu);
+        copy = *s->t[ti];
+        pthread_mutex_unlock(&s->mu);
+        const struct target *t = &copy;
         const char *tl = t->label;
         sb_set(sb, &samples, (double)t->samples_sent, "target", tl, "outcome", "sent", NULL);
         sb_set(sb, &samples, (double)t->samples_retried, "target", tl, "outcome", "retried", NULL);
@@ -611,4 +661,77 @@ void sender_metrics(struct sender *s, struct series_buf *sb)
         sb_set(sb, &sold, (double)t->spool_oldest_ms / 1000.0, "target", tl, NULL);
         sb_set(sb, &mem, (double)t->mem_bytes, "target", tl, NULL);
     }
+}
+
+/* ---- the delivery thread ------------------------------------------------ */
+
+static void *delivery_main(void *arg)
+{
+    struct sender *s = arg;
+    while (!atomic_load(&s->quit)) {
+        int64_t t0 = mono_ms();
+        size_t left = sender_deliver(s, t0 + 1000, s->rate);
+        /* how long to wait: a kick (new batch), the end of this rate slice,
+         * or the earliest backoff expiry */
+        int64_t wait = left ? 1000 - (mono_ms() - t0) : 5000;
+        pthread_mutex_lock(&s->mu);
+        if (left && (!s->rate || wait < 0)) {
+            int64_t soonest = INT64_MAX;
+            for (size_t i = 0; i < s->n; i++)
+                if (s->t[i]->next_try_mono && s->t[i]->next_try_mono < soonest)
+                    soonest = s->t[i]->next_try_mono;
+            wait = soonest == INT64_MAX ? 50 : soonest - mono_ms();
+        }
+        if (wait > 1000)
+            wait = left ? 1000 : wait;
+        if (wait < 20)
+            wait = 20;
+        if (!s->kicked && !atomic_load(&s->quit)) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += wait / 1000;
+            ts.tv_nsec += (wait % 1000) * 1000000;
+            if (ts.tv_nsec >= 1000000000) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000;
+            }
+            pthread_cond_timedwait(&s->cond, &s->mu, &ts);
+        }
+        s->kicked = false;
+        pthread_mutex_unlock(&s->mu);
+    }
+    return NULL;
+}
+
+int sender_start(struct sender *s, size_t rate)
+{
+    if (s->thread_running)
+        return 0;
+    s->rate = rate;
+    atomic_store(&s->quit, 0);
+    if (pthread_create(&s->thread, NULL, delivery_main, s) != 0)
+        return -1;
+    s->thread_running = true;
+    return 0;
+}
+
+void sender_kick(struct sender *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->kicked = true;
+    pthread_cond_signal(&s->cond);
+    pthread_mutex_unlock(&s->mu);
+}
+
+void sender_stop(struct sender *s)
+{
+    if (!s->thread_running)
+        return;
+    pthread_mutex_lock(&s->mu);
+    atomic_store(&s->quit, 1);
+    pthread_cond_signal(&s->cond);
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(s->thread, NULL);
+    s->thread_running = false;
+    atomic_store(&s->quit, 0);
 }

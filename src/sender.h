@@ -13,6 +13,8 @@
 #ifndef NS_SENDER_H
 #define NS_SENDER_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -65,12 +67,24 @@ struct sender {
     struct spool *spool; /* NULL if it could not be opened */
     struct rw_encoder *enc;
     bool spool_only;
+    int64_t send_deadline_mono; /* 0, or no send may run past it (shutdown) */
+    /* delivery thread (run): the mutex guards every target's counters,
+     * backoff state and memory queue; the collecting thread only submits */
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    pthread_t thread;
+    bool thread_running;
+    atomic_int quit;
+    bool kicked;
+    size_t rate; /* batches per second for the delivery thread, 0 = unlimited */
     uint32_t rng;
     /* the last delivery result, for `once` */
     uint64_t accepted_batches; /* delivered or spooled this process */
 };
 
 struct sender *sender_new(const struct config *cfg, struct err *e);
+/* Sends in progress are aborted (and kept for later) while *flag is set. */
+void sender_set_abort(struct sender *s, const volatile sig_atomic_t *flag);
 void sender_free(struct sender *s);
 
 /* Encodes the samples into batches for every remote-write target and
@@ -86,8 +100,19 @@ int sender_submit_push(struct sender *s, const char *method, const char *group_p
 
 /* Delivers queued batches, oldest first, until everything is delivered,
  * a target must back off, `max_batches` were sent (0 = no limit) or the
- * monotonic deadline passes. Returns the number of batches still queued. */
+ * monotonic deadline passes (no new send starts after it; a send in
+ * flight runs to its own timeout, or to s->send_deadline_mono when set).
+ * Returns the number of batches still queued. */
 size_t sender_deliver(struct sender *s, int64_t deadline_mono, size_t max_batches);
+
+/* Starts the delivery thread: it delivers and replays (at most `rate`
+ * batches a second) while the caller keeps collecting. */
+int sender_start(struct sender *s, size_t rate);
+/* Wakes the delivery thread (a new batch was submitted). */
+void sender_kick(struct sender *s);
+/* Stops and joins the delivery thread (a send in flight ends at its
+ * timeout or when the abort flag is set). Safe when not started. */
+void sender_stop(struct sender *s);
 
 /* Applies spool_max_size / spool_max_age and refreshes the spool gauges. */
 void sender_housekeeping(struct sender *s);
@@ -100,7 +125,7 @@ void sender_metrics(struct sender *s, struct series_buf *sb);
 
 /* Sends one spooled segment file to `url` (remote-write), for `spool replay`. */
 enum send_outcome sender_send_payload(struct http_client *c, const char *url, const void *p,
-                                      size_t len, struct http_response *r);
+                                      size_t len, int64_t deadline_mono, struct http_response *r);
 
 /* Backoff: random in [0, min(max, min * 2^failures)], at least Retry-After. */
 int64_t backoff_ms(unsigned failures, int64_t min_ms, int64_t max_ms, int64_t retry_after_ms,

@@ -129,7 +129,8 @@ static int cmd_ls(struct spool *sp, int argc, char **argv)
     return 0;
 }
 
-static int cmd_replay(const struct config *cfg, struct spool *sp, int argc, char **argv)
+static int cmd_replay(const struct config *cfg, struct spool *sp, int argc, char **argv,
+                      const volatile sig_atomic_t *stop)
 {
     const char *url = arg_value(argc, argv, "--url");
     const char *only = arg_value(argc, argv, "--target");
@@ -171,8 +172,12 @@ static int cmd_replay(const struct config *cfg, struct spool *sp, int argc, char
     int rc = 0;
     int64_t t0 = mono_ms();
     for (size_t i = 0; c && i < n; i++) {
-        if (str_has_prefix(v[i].path + strlen(spool_dir(sp)) + 1, "quarantine"))
-            continue;
+        if (stop && *stop) {
+            fprintf(stderr, "spool replay: interrupted; %zu segment(s) left, run again to resume\n",
+                    n - i);
+            rc = 1;
+            break;
+        }
         struct seg_meta m;
         struct err e;
         if (!v[i].meta_ok || spool_read(v[i].path, &m, &payload, &e) < 0) {
@@ -198,7 +203,7 @@ static int cmd_replay(const struct config *cfg, struct spool *sp, int argc, char
         }
         struct http_response r;
         http_response_init(&r);
-        enum send_outcome o = sender_send_payload(c, dst, payload.data, payload.len, &r);
+        enum send_outcome o = sender_send_payload(c, dst, payload.data, payload.len, 0, &r);
         if (o == SEND_OK) {
             spool_remove(sp, &v[i]);
             ok++;
@@ -219,7 +224,7 @@ static int cmd_replay(const struct config *cfg, struct spool *sp, int argc, char
             break;
         }
         http_response_free(&r);
-        if (rate > 0)
+        if (rate > 0 && !(stop && *stop))
             sleep_until_mono(t0 + (int64_t)(ok * 1000 / (uint64_t)rate));
     }
     printf("replayed %llu segment(s), %llu samples; %llu quarantined\n", (unsigned long long)ok,
@@ -543,7 +548,7 @@ static int cmd_purge(struct spool *sp, int argc, char **argv)
     return 0;
 }
 
-int spool_cli(const struct config *cfg, int argc, char **argv)
+int spool_cli(const struct config *cfg, int argc, char **argv, const volatile sig_atomic_t *stop)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || !cfg) {
         fputs(help_text, argc < 2 ? stderr : stdout);
@@ -560,7 +565,7 @@ int spool_cli(const struct config *cfg, int argc, char **argv)
     if (strcmp(sub, "ls") == 0)
         rc = cmd_ls(sp, argc - 1, argv + 1);
     else if (strcmp(sub, "replay") == 0)
-        rc = cmd_replay(cfg, sp, argc - 1, argv + 1);
+        rc = cmd_replay(cfg, sp, argc - 1, argv + 1, stop);
     else if (strcmp(sub, "export") == 0)
         rc = cmd_export(sp, argc - 1, argv + 1);
     else if (strcmp(sub, "import") == 0)

@@ -11,7 +11,11 @@
 
 #include "config.h"
 
-/* argv[0] == "spool". cfg may be NULL only for --help. Returns an exit code. */
-int spool_cli(const struct config *cfg, int argc, char **argv);
+#include <signal.h>
+
+/* argv[0] == "spool". cfg may be NULL only for --help. `stop` (may be
+ * NULL) is set by SIGTERM/SIGINT: replay stops after the batch in flight.
+ * Returns an exit code. */
+int spool_cli(const struct config *cfg, int argc, char **argv, const volatile sig_atomic_t *stop);
 
 #endif
