@@ -1,18 +1,193 @@
 #include "nexus_api.h"
 
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "log.h"
+
+#define BACKOFF_CAP_MS 2000
+
+/* ---- target-independent REST GETs ----------------------------------- */
+
+int rest_get(const struct rest_target *t, const char *path, int64_t deadline_mono_ms,
+             struct http_response *r, int *attempts_used)
+{
+    struct buf url;
+    buf_init(&url, 0);
+    int rc = -1;
+    if (buf_printf(&url, "%s%s", t->base, path) < 0) {
+        snprintf(r->error, sizeof r->error, "out of memory");
+        r->status = 0;
+        goto out;
+    }
+    const char *accept = "Accept: application/json";
+    int64_t pause = t->backoff_ms > 0 ? t->backoff_ms : 200;
+    for (int i = 1;; i++) {
+        rc = http_request(t->http, "GET", url.data, &accept, 1, NULL, 0, deadline_mono_ms, r);
+        if (attempts_used)
+            *attempts_used = i;
+        bool retry = rc < 0 ? strncmp(r->error, "answer larger", 13) != 0 &&
+                                  strncmp(r->error, "deadline", 8) != 0 &&
+                                  strncmp(r->error, "aborted", 7) != 0 &&
+                                  strcmp(r->error, "out of memory") != 0
+                            : r->status >= 500 && r->status <= 599;
+        if (!retry || i >= t->attempts)
+            break;
+        int64_t wait = pause;
+        if (rc == 0 && r->retry_after_ms > wait)
+            wait = r->retry_after_ms > BACKOFF_CAP_MS ? BACKOFF_CAP_MS : r->retry_after_ms;
+        /* only when the deadline leaves room for the pause and some answer time */
+        if (deadline_mono_ms && mono_ms() + wait + 50 >= deadline_mono_ms)
+            break;
+        if (rc < 0)
+            log_debug("GET %s: %s; try %d of %d in %lld ms", path, r->error, i + 1, t->attempts,
+                      (long long)wait);
+        else
+            log_debug("GET %s: HTTP %ld; try %d of %d in %lld ms", path, r->status, i + 1,
+                      t->attempts, (long long)wait);
+        sleep_until_mono(mono_ms() + wait);
+        pause = pause * 2 > BACKOFF_CAP_MS ? BACKOFF_CAP_MS : pause * 2;
+    }
+out:
+    buf_free(&url);
+    return rc;
+}
+
+/* A short, single-line excerpt of an error body ("" when empty). */
+static void excerpt(const struct http_response *r, char *out, size_t n)
+{
+    size_t k = 0;
+    const char *b = r->body.data;
+    for (size_t i = 0; b && i < r->body.len && k + 1 < n; i++) {
+        unsigned char c = (unsigned char)b[i];
+        if (c < 0x20) {
+            if (k && out[k - 1] != ' ')
+                out[k++] = ' ';
+        } else {
+            out[k++] = (char)c;
+        }
+    }
+    while (k && out[k - 1] == ' ')
+        k--;
+    out[k] = '\0';
+}
+
+int rest_get_json(const struct rest_target *t, const char *path, const char *what,
+                  int64_t deadline_mono_ms, json_object **out, struct http_response *r,
+                  struct err *e)
+{
+    struct http_response own;
+    char whatbuf[512];
+    int rc = -1, tries = 0;
+    *out = NULL;
+    if (!r) {
+        http_response_init(&own);
+        r = &own;
+    }
+    if (!what) {
+        snprintf(whatbuf, sizeof whatbuf, "GET %s", path);
+        what = whatbuf;
+    }
+    char again[32] = "";
+    if (rest_get(t, path, deadline_mono_ms, r, &tries) < 0) {
+        if (tries > 1)
+            snprintf(again, sizeof again, " (after %d tries)", tries);
+        err_set(e, "%s: %s%s", what, r->error, again);
+        goto out;
+    }
+    if (tries > 1)
+        snprintf(again, sizeof again, " (after %d tries)", tries);
+    if (r->status < 200 || r->status > 299) {
+        char body[120];
+        excerpt(r, body, sizeof body);
+        if ((r->status == 401 || r->status == 403) && t->auth_hint)
+            err_set(e, "%s: HTTP %ld: %s", what, r->status, t->auth_hint);
+        else if (*body && r->status >= 400 && r->status < 500)
+            err_set(e, "%s: HTTP %ld%s: %s", what, r->status, again, body);
+        else
+            err_set(e, "%s: HTTP %ld%s", what, r->status, again);
+        goto out;
+    }
+    rc = jd_parse(what, r->body.data, r->body.len, r->content_type, out, e);
+out:
+    if (r == &own)
+        http_response_free(&own);
+    return rc;
+}
+
+/* ---- Nexus ---------------------------------------------------------- */
+
+int url_split(const char *url, bool *https, char *host, size_t hostlen, int *port)
+{
+    const char *p = strstr(url, "://");
+    if (!p)
+        return -1;
+    bool tls = (size_t)(p - url) == 5 && strncasecmp(url, "https", 5) == 0;
+    p += 3;
+    const char *end = p + strcspn(p, "/?#");
+    const char *at = memchr(p, '@', (size_t)(end - p));
+    if (at)
+        p = at + 1;
+    const char *h = p, *he;
+    const char *portp = NULL;
+    if (*p == '[') {
+        h = p + 1;
+        he = memchr(h, ']', (size_t)(end - h));
+        if (!he)
+            return -1;
+        if (he + 1 < end && he[1] == ':')
+            portp = he + 2;
+    } else {
+        he = memchr(p, ':', (size_t)(end - p));
+        if (he)
+            portp = he + 1;
+        else
+            he = end;
+    }
+    size_t hl = (size_t)(he - h);
+    if (!hl || hl >= hostlen)
+        return -1;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    int pt = tls ? 443 : 80;
+    if (portp && portp < end) {
+        pt = 0;
+        for (const char *q = portp; q < end; q++) {
+            if (!isdigit((unsigned char)*q) || pt > 65535)
+                return -1;
+            pt = pt * 10 + (*q - '0');
+        }
+        if (pt < 1 || pt > 65535)
+            return -1;
+    }
+    if (https)
+        *https = tls;
+    if (port)
+        *port = pt;
+    return 0;
+}
 
 struct nexus_api *nexus_api_new(const struct cfg_nexus *nx, struct err *e)
 {
     struct nexus_api *a = calloc(1, sizeof *a);
     if (!a || !(a->base = strdup(nx->url)))
         goto oom;
+    a->cfg = nx;
     size_t n = strlen(a->base);
     while (n && a->base[n - 1] == '/')
         a->base[--n] = '\0';
+    char host[256];
+    if (url_split(a->base, &a->https, host, sizeof host, NULL) < 0) {
+        err_set(e, "[nexus] url %s: cannot find the host name", nx->url);
+        goto fail;
+    }
+    if (!(a->host = strdup(host)) ||
+        !(a->docker_host = strdup(nx->docker_host && *nx->docker_host ? nx->docker_host : host)))
+        goto oom;
     struct http_opts o = {
         .timeout_ms = nx->timeout_ms,
         .user = nx->username,
@@ -23,9 +198,27 @@ struct nexus_api *nexus_api_new(const struct cfg_nexus *nx, struct err *e)
     };
     if (!(a->http = http_client_new(&o)))
         goto oom;
+    /* probes carry no credentials: repository URLs may point elsewhere */
+    struct http_opts po = {
+        .timeout_ms = nx->timeout_ms,
+        .ca_file = nx->ca_file,
+        .insecure = nx->insecure_skip_verify,
+        .max_response = 8u << 20,
+    };
+    if (!(a->probe = http_client_new(&po)))
+        goto oom;
+    a->rest = (struct rest_target){
+        .http = a->http,
+        .base = a->base,
+        .auth_hint = "check [nexus] username and password_file (the user needs nx-metrics-all "
+                     "and browse privileges)",
+        .attempts = 3,
+        .backoff_ms = 200,
+    };
     return a;
 oom:
     err_set(e, "out of memory");
+fail:
     nexus_api_free(a);
     return NULL;
 }
@@ -35,7 +228,10 @@ void nexus_api_free(struct nexus_api *a)
     if (!a)
         return;
     http_client_free(a->http);
+    http_client_free(a->probe);
     free(a->base);
+    free(a->host);
+    free(a->docker_host);
     free(a);
 }
 
@@ -43,4 +239,202 @@ int nexus_api_url(const struct nexus_api *a, const char *path, struct buf *out)
 {
     buf_reset(out);
     return buf_printf(out, "%s%s", a->base, path);
+}
+
+int nexus_get_json(struct nexus_api *a, const char *path, int64_t deadline_mono_ms,
+                   json_object **out, struct err *e)
+{
+    return rest_get_json(&a->rest, path, NULL, deadline_mono_ms, out, NULL, e);
+}
+
+int nexus_get_pages(struct nexus_api *a, const char *path, int64_t deadline_mono_ms,
+                    size_t max_pages, nexus_page_fn fn, void *ud, bool *truncated, struct err *e)
+{
+    struct buf p, tok, prev;
+    buf_init(&p, 0);
+    buf_init(&tok, 4096);
+    buf_init(&prev, 4096);
+    json_object *j = NULL;
+    int rc = -1;
+    if (truncated)
+        *truncated = false;
+    const char *sep = strchr(path, '?') ? "&" : "?";
+    for (size_t page = 1;; page++) {
+        if (max_pages && page > max_pages) {
+            if (truncated)
+                *truncated = true;
+            break;
+        }
+        buf_reset(&p);
+        if (buf_puts(&p, path) < 0)
+            goto oom;
+        if (tok.len) {
+            if (buf_printf(&p, "%scontinuationToken=", sep) < 0 || url_escape(tok.data, &p) < 0)
+                goto oom;
+        }
+        char what[600];
+        if (page == 1)
+            snprintf(what, sizeof what, "GET %s", path);
+        else
+            snprintf(what, sizeof what, "GET %s (page %zu)", path, page);
+        json_object_put(j);
+        j = NULL;
+        if (rest_get_json(&a->rest, p.data, what, deadline_mono_ms, &j, NULL, e) < 0)
+            goto out;
+        struct jdec d;
+        jd_init(&d, what, e);
+        json_object *top, *items;
+        size_t n = 0;
+        const char *next = NULL;
+        if (jd_object(&d, j, NULL, 0, &top) < 0 || jd_array(&d, top, "items", 0, &items, &n) < 0 ||
+            jd_string(&d, top, "continuationToken", JD_MAYBE, &next) < 0)
+            goto out;
+        size_t m = jd_push_key(&d, "items");
+        if (fn(ud, &d, items, n) < 0)
+            goto out;
+        jd_pop(&d, m);
+        if (!next || !*next || n == 0)
+            break;
+        buf_reset(&prev);
+        if (tok.len && buf_append(&prev, tok.data, tok.len) < 0)
+            goto oom;
+        buf_reset(&tok);
+        if (buf_puts(&tok, next) < 0) {
+            err_set(e, "%s: continuationToken longer than %zu bytes", what, tok.max);
+            goto out;
+        }
+        if (prev.len == tok.len && memcmp(prev.data, tok.data, tok.len) == 0) {
+            err_set(e,
+                    "%s: continuationToken repeats the previous one (the listing would never end)",
+                    what);
+            goto out;
+        }
+    }
+    rc = 0;
+    goto out;
+oom:
+    err_set(e, "GET %s: out of memory", path);
+out:
+    json_object_put(j);
+    buf_free(&p);
+    buf_free(&tok);
+    buf_free(&prev);
+    return rc;
+}
+
+void docker_conns_free(struct docker_conn *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        free(v[i].repository);
+    free(v);
+}
+
+int nexus_docker_connectors(struct nexus_api *a, int64_t deadline_mono_ms, struct docker_conn **out,
+                            size_t *n, struct err *e)
+{
+    static const char path[] = "/service/rest/v1/repositorySettings";
+    json_object *j = NULL;
+    struct docker_conn *v = NULL;
+    size_t nv = 0;
+    int rc = -1;
+    *out = NULL;
+    *n = 0;
+    if (nexus_get_json(a, path, deadline_mono_ms, &j, e) < 0)
+        goto out;
+    struct jdec d;
+    jd_init(&d, "GET /service/rest/v1/repositorySettings", e);
+    json_object *arr;
+    size_t len;
+    if (jd_array(&d, j, NULL, 0, &arr, &len) < 0)
+        goto out;
+    if (len && !(v = calloc(2 * len, sizeof *v)))
+        goto oom;
+    for (size_t i = 0; i < len; i++) {
+        size_t m = jd_push_index(&d, i);
+        json_object *r, *dk = NULL;
+        const char *name, *fmt;
+        if (jd_object(&d, json_object_array_get_idx(arr, i), NULL, 0, &r) < 0 ||
+            jd_string(&d, r, "name", 0, &name) < 0 || jd_string(&d, r, "format", 0, &fmt) < 0)
+            goto out;
+        if (strcmp(fmt, "docker") != 0) {
+            jd_pop(&d, m);
+            continue;
+        }
+        if (jd_object(&d, r, "docker", JD_MAYBE, &dk) < 0)
+            goto out;
+        if (dk) {
+            size_t m2 = jd_push_key(&d, "docker");
+            static const char *const keys[] = {"httpPort", "httpsPort"};
+            for (int k = 0; k < 2; k++) {
+                int64_t port;
+                int got = jd_int64(&d, dk, keys[k], JD_MAYBE, &port);
+                if (got < 0)
+                    goto out;
+                if (!got)
+                    continue;
+                if (port < 1 || port > 65535) {
+                    jd_fail(&d, keys[k], "port %lld out of range", (long long)port);
+                    goto out;
+                }
+                if (!(v[nv].repository = strdup(name)))
+                    goto oom;
+                v[nv].port = (int)port;
+                v[nv].https = k == 1;
+                nv++;
+            }
+            jd_pop(&d, m2);
+        }
+        jd_pop(&d, m);
+    }
+    *out = v;
+    *n = nv;
+    v = NULL;
+    rc = 0;
+    goto out;
+oom:
+    err_set(e, "GET %s: out of memory", path);
+out:
+    docker_conns_free(v, nv);
+    json_object_put(j);
+    return rc;
+}
+
+int coll_set(struct collect_ctx *ctx, const struct metric_desc *d, double v, ...)
+{
+    const char *labels[2 * 16];
+    size_t n = 0;
+    va_list ap;
+    va_start(ap, v);
+    for (;;) {
+        const char *k = va_arg(ap, const char *);
+        if (!k)
+            break;
+        const char *val = va_arg(ap, const char *);
+        if (n >= 16) {
+            va_end(ap);
+            err_set(ctx->e, "%s: too many labels", d->name);
+            return -1;
+        }
+        labels[2 * n] = k;
+        labels[2 * n + 1] = val;
+        n++;
+    }
+    va_end(ap);
+    return sb_setv(ctx->sb, d, NULL, v, labels, n, ctx->e);
+}
+
+bool nexus_collector_enabled(const struct config *cfg)
+{
+    return cfg->nexus != NULL;
+}
+
+int nexus_collector_init(const struct config *cfg, void **state, struct err *e)
+{
+    *state = nexus_api_new(cfg->nexus, e);
+    return *state ? 0 : -1;
+}
+
+void nexus_collector_destroy(void *state)
+{
+    nexus_api_free(state);
 }

@@ -21,17 +21,6 @@ static const struct metric_desc m_rt = {"nexus_status_response_seconds", MT_GAUG
                                         "Time Nexus took to answer /service/rest/v1/status.",
                                         "seconds"};
 
-static bool enabled(const struct config *cfg)
-{
-    return cfg->nexus != NULL;
-}
-
-static int init(const struct config *cfg, void **state, struct err *e)
-{
-    *state = nexus_api_new(cfg->nexus, e);
-    return *state ? 0 : -1;
-}
-
 static int probe(struct nexus_api *a, const char *path, int64_t deadline, double *secs,
                  struct err *e)
 {
@@ -76,15 +65,10 @@ static int collect(void *state, struct collect_ctx *ctx)
     return 0;
 }
 
-static void destroy(void *state)
-{
-    nexus_api_free(state);
-}
-
 const struct collector collector_nexus_status = {
     .name = "nexus_status",
-    .enabled = enabled,
-    .init = init,
+    .enabled = nexus_collector_enabled,
+    .init = nexus_collector_init,
     .collect = collect,
-    .destroy = destroy,
+    .destroy = nexus_collector_destroy,
 };

@@ -865,7 +865,8 @@ class NexusHandler(fakecommon.Handler):
         token = self.headers.get("PRIVATE-TOKEN")
         entry = {"method": self.command, "path": path, "query": url.query,
                  "has_auth": auth is not None, "has_token": token is not None,
-                 "user": (basic_user(auth) or (None,))[0], "time": time.time()}
+                 "user": (basic_user(auth) or (None,))[0], "time": time.time(),
+                 "client_port": self.client_address[1]}
         json_style = scen.get("json_style", "jackson")
         headers = {}
         ctype = "application/json"

@@ -356,6 +356,52 @@ def test_gitlab_fake():
         gl.stop()
 
 
+def test_additions():
+    """gitlab link_only paging, null docker headers, tls_fake."""
+    nx = Fake("nexus_fake.py", "--scenario", os.path.join(SCEN, "healthy.json"))
+    try:
+        p = nx.port
+        with open(os.path.join(SCEN, "healthy.json")) as f:
+            scen = json.load(f)
+        scen["gitlab"]["link_only"] = True
+        scen["docker_listeners"][1]["headers"] = {"Docker-Distribution-Api-Version": None}
+        st, _, _ = req(p, "POST", "/__control/scenario", json.dumps(scen))
+        check(st == 200, "scenario with link_only accepted")
+        st, h, _ = req(p, "GET", "/api/v4/projects?per_page=2", headers=TOKEN)
+        check(st == 200 and "X-Next-Page" not in h and 'rel="next"' in h.get("Link", ""),
+              "link_only: Link without X-Next-Page")
+        ports = get_json(p, "/__control/ports")[0]["docker"]
+        st, h, _ = req(ports[1], "GET", "/v2/")
+        check(st == 401 and "Docker-Distribution-Api-Version" not in h, "null header removed")
+    finally:
+        nx.stop()
+    if not shutil.which("openssl"):
+        print("selftest: no openssl CLI, tls_fake not tested")
+        return
+    import ssl
+    d = tempfile.mkdtemp(prefix="tls-selftest.")
+    try:
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", d + "/k.pem",
+                        "-out", d + "/c.pem", "-subj", "/CN=localhost", "-days", "1"],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        tls = Fake("tls_fake.py", "--cert", d + "/c.pem", "--key", d + "/k.pem")
+        try:
+            ctx = ssl.create_default_context(cafile=d + "/c.pem")
+            conn = http.client.HTTPSConnection("localhost", tls.port, context=ctx, timeout=10)
+            conn.request("GET", "/v2/")
+            r = conn.getresponse()
+            check(r.status == 401 and r.getheader("Docker-Distribution-Api-Version") == "registry/2.0",
+                  "tls_fake answers /v2/ like a docker connector")
+            conn.close()
+            der = ssl.get_server_certificate(("127.0.0.1", tls.port))
+            check("BEGIN CERTIFICATE" in der, "tls_fake serves its certificate")
+        finally:
+            tls.stop()
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def test_receiver():
     rw = Fake("receiver_fake.py")
     p = rw.port
@@ -433,7 +479,8 @@ def test_receiver():
 
 
 def main():
-    for test in (test_nexus_healthy, test_nexus_large, test_gitlab_fake, test_receiver):
+    for test in (test_nexus_healthy, test_nexus_large, test_gitlab_fake, test_additions,
+                 test_receiver):
         try:
             test()
         except Exception:  # report and carry on with the next group

@@ -49,7 +49,7 @@ for url in "$PROM_URL" "$VM_URL"; do
     assert_eq "nexus_shipper_build_info{$lab,version=\"0.1.0\"} 1 $ts" \
         "$(promq --range "$url" nexus_shipper_build_info)" "build_info at $url"
     assert_eq "nexus_shipper_collector_up{collector=\"nexus_status\",$lab} 1 $ts" \
-        "$(promq --range "$url" nexus_shipper_collector_up)" "collector_up at $url"
+        "$(promq --range "$url" 'nexus_shipper_collector_up{collector="nexus_status"}')" "collector_up at $url"
 done
 # (Prometheus 2.42 ignores remote-write MetricMetadata; the unit test
 # check_encode decodes it from our WriteRequest instead.)

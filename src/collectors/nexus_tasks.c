@@ -1,0 +1,141 @@
+/* nexus_tasks: scheduled tasks (the seed's tasks).
+ *
+ * GET /service/rest/v1/tasks, paging through continuationToken. Labels
+ * {task (the task's name), type}:
+ *
+ *   nexus_task_state{task,type,state}               1 for the current state (WAITING, RUNNING, ...)
+ *   nexus_task_last_run_result{task,type,result}    1 for the last result: OK, FAILED, CANCELED,
+ *                                                   INTERRUPTED, or "never" (lastRunResult null)
+ *   nexus_task_last_run_timestamp_seconds{task,type}  lastRun (absent when never run)
+ *   nexus_task_next_run_timestamp_seconds{task,type}  nextRun (absent when not scheduled)
+ *
+ * Task names are not unique in Nexus: a second task with the same name and
+ * type is labelled "<name> (<id>)" so series never collide. Malformed
+ * answers fail the collector. State: one nexus_api, owned. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../collector.h"
+#include "../log.h"
+#include "../nexus_api.h"
+
+static const struct metric_desc m_state = {"nexus_task_state", MT_GAUGE,
+                                           "1 for the task's current state (currentState).", ""};
+static const struct metric_desc m_result = {
+    "nexus_task_last_run_result", MT_GAUGE,
+    "1 for the result of the task's last run (OK, FAILED, CANCELED, INTERRUPTED, never).", ""};
+static const struct metric_desc m_last = {"nexus_task_last_run_timestamp_seconds", MT_GAUGE,
+                                          "When the task last ran (lastRun).", "seconds"};
+static const struct metric_desc m_next = {"nexus_task_next_run_timestamp_seconds", MT_GAUGE,
+                                          "When the task runs next (nextRun).", "seconds"};
+
+#define ENDPOINT  "/service/rest/v1/tasks"
+#define MAX_PAGES 1000
+
+struct walk {
+    struct collect_ctx *ctx;
+    char **seen; /* "type\x1fname" of tasks labelled so far, owned */
+    size_t n, cap;
+};
+
+/* Remembers type+name; returns 1 if it was new, 0 if seen, -1 on OOM. */
+static int remember(struct walk *w, const char *type, const char *name)
+{
+    size_t tl = strlen(type), nl = strlen(name);
+    char *k = malloc(tl + nl + 2);
+    if (!k)
+        return -1;
+    memcpy(k, type, tl);
+    k[tl] = '\x1f';
+    memcpy(k + tl + 1, name, nl + 1);
+    for (size_t i = 0; i < w->n; i++)
+        if (strcmp(w->seen[i], k) == 0) {
+            free(k);
+            return 0;
+        }
+    if (w->n == w->cap) {
+        size_t nc = w->cap ? w->cap * 2 : 64;
+        char **nv = realloc(w->seen, nc * sizeof *nv);
+        if (!nv) {
+            free(k);
+            return -1;
+        }
+        w->seen = nv;
+        w->cap = nc;
+    }
+    w->seen[w->n++] = k;
+    return 1;
+}
+
+static int page(void *ud, struct jdec *d, json_object *items, size_t n)
+{
+    struct walk *w = ud;
+    struct collect_ctx *ctx = w->ctx;
+    for (size_t i = 0; i < n; i++) {
+        size_t m = jd_push_index(d, i);
+        json_object *t;
+        const char *id = NULL, *name, *type, *state, *result = NULL;
+        int64_t last = 0, next = 0;
+        int has_last, has_next;
+        if (jd_object(d, json_object_array_get_idx(items, i), NULL, 0, &t) < 0 ||
+            jd_string(d, t, "id", JD_MAYBE, &id) < 0 || jd_string(d, t, "name", 0, &name) < 0 ||
+            jd_string(d, t, "type", 0, &type) < 0 ||
+            jd_string(d, t, "currentState", 0, &state) < 0 ||
+            jd_string(d, t, "lastRunResult", JD_MAYBE, &result) < 0 ||
+            (has_last = jd_time_ms(d, t, "lastRun", JD_MAYBE, &last)) < 0 ||
+            (has_next = jd_time_ms(d, t, "nextRun", JD_MAYBE, &next)) < 0)
+            return -1;
+        char label[512];
+        int fresh = remember(w, type, name);
+        if (fresh < 0) {
+            err_set(ctx->e, "out of memory");
+            return -1;
+        }
+        if (fresh)
+            snprintf(label, sizeof label, "%s", name);
+        else
+            snprintf(label, sizeof label, "%s (%s)", name, id ? id : "no id");
+        if (!fresh && remember(w, type, label) <= 0) {
+            /* the same id twice: Nexus listed one task twice */
+            return jd_fail(d, "id", "task \"%s\" listed twice", label);
+        }
+        if (coll_set(ctx, &m_state, 1, "task", label, "type", type, "state", state, NULL) < 0 ||
+            coll_set(ctx, &m_result, 1, "task", label, "type", type, "result",
+                     result && *result ? result : "never", NULL) < 0)
+            return -1;
+        if (has_last &&
+            coll_set(ctx, &m_last, (double)last / 1000.0, "task", label, "type", type, NULL) < 0)
+            return -1;
+        if (has_next &&
+            coll_set(ctx, &m_next, (double)next / 1000.0, "task", label, "type", type, NULL) < 0)
+            return -1;
+        jd_pop(d, m);
+    }
+    return 0;
+}
+
+static int collect(void *state, struct collect_ctx *ctx)
+{
+    struct nexus_api *a = state;
+    struct walk w = {.ctx = ctx};
+    bool truncated = false;
+    int rc =
+        nexus_get_pages(a, ENDPOINT, ctx->deadline_mono, MAX_PAGES, page, &w, &truncated, ctx->e);
+    if (rc == 0 && truncated) {
+        err_set(ctx->e, "GET %s: more than %d pages; giving up", ENDPOINT, MAX_PAGES);
+        rc = -1;
+    }
+    for (size_t i = 0; i < w.n; i++)
+        free(w.seen[i]);
+    free(w.seen);
+    return rc;
+}
+
+const struct collector collector_nexus_tasks = {
+    .name = "nexus_tasks",
+    .enabled = nexus_collector_enabled,
+    .init = nexus_collector_init,
+    .collect = collect,
+    .destroy = nexus_collector_destroy,
+};
