@@ -74,6 +74,12 @@ static const struct section_desc sections[] = {
             "TLS certificates to watch for expiry (Nexus and registry endpoints)."),
     SEC_ONE("gitlab", gitlab, struct cfg_gitlab,
             "GitLab, to tell image tags of live branches from those of deleted ones."),
+    SEC_ONE("database", database, struct cfg_database,
+            "The Nexus PostgreSQL database, read-only: sizes and docker tags at scale."),
+    SEC_ONE("cleanup", cleanup, struct cfg_cleanup,
+            "Docker registry cleanup rules (`nexus-shipper cleanup`, and the database's\n"
+            "reclaimable-space estimate)."),
+    SEC_ONE("skopeo", skopeo, struct cfg_skopeo, "The skopeo wrapper (`nexus-shipper skopeo ...`)."),
 };
 
 #define SH(f) offsetof(struct cfg_shipper, f)
@@ -82,6 +88,9 @@ static const struct section_desc sections[] = {
 #define NX(f) offsetof(struct cfg_nexus, f)
 #define CE(f) offsetof(struct cfg_certificates, f)
 #define GL(f) offsetof(struct cfg_gitlab, f)
+#define DB(f) offsetof(struct cfg_database, f)
+#define CL(f) offsetof(struct cfg_cleanup, f)
+#define SK(f) offsetof(struct cfg_skopeo, f)
 
 static const struct key_desc keys[] = {
     /* [shipper] */
@@ -117,6 +126,8 @@ static const struct key_desc keys[] = {
      "Hard memory cap of the series buffer; new series past it are refused and counted."},
     {"shipper", "drop_metrics", T_REGEX, "", SH(drop_metrics), 0, 0, "^nexus_health_check_info$", NULL,
      "Series whose metric name matches this regex are not shipped."},
+    {"shipper", "listen", T_STRING, "", SH(listen), 0, 0, "127.0.0.1:9899", NULL,
+     "Serve /metrics (last cycle + self-metrics) and /healthz on this host:port."},
     {"shipper", "keep_metrics", T_REGEX, "", SH(keep_metrics), 0, 0, "^nexus_", NULL,
      "If set, only series whose metric name matches are shipped (self-metrics always are)."},
 
@@ -148,7 +159,7 @@ static const struct key_desc keys[] = {
      NULL, "Largest number of samples in one request."},
     {"remote_write", "min_backoff", T_DURATION, "500ms", RW(min_backoff_ms), 0, 0, NULL, NULL,
      "First retry delay; doubles per failure with full jitter."},
-    {"remote_write", "max_backoff", T_DURATION, "1m", RW(max_backoff_ms), 0, 0, NULL, NULL,
+    {"remote_write", "max_backoff", T_DURATION, "5s", RW(max_backoff_ms), 0, 0, NULL, NULL,
      "Cap of the retry delay (Retry-After from the receiver is honoured up to 10x this)."},
 
     /* [pushgateway] */
@@ -211,6 +222,52 @@ static const struct key_desc keys[] = {
     {"gitlab", "ca_file", T_STRING, "", GL(ca_file), 0, 0, NULL, NULL, "CA bundle for GitLab."},
     {"gitlab", "image_prefix", T_STRING, "", GL(image_prefix), 0, 0, "docker-hosted/", NULL,
      "Prefix stripped from image names before matching them to project paths."},
+
+    /* [database] */
+    {"database", "conninfo", T_STRING, NULL, DB(conninfo), 0, REQUIRED,
+     "host=127.0.0.1 port=5432 dbname=nexus user=nexus_ro sslmode=prefer", NULL,
+     "libpq connection string (keyword=value or postgresql:// URI); or use .pgpass."},
+    {"database", "password_file", T_FILE, "", DB(password_file), DB(password), 0,
+     "/etc/nexus-shipper/db-password", NULL, "File holding the database password."},
+    {"database", "statement_timeout", T_DURATION, "30s", DB(statement_timeout_ms), 0, 0, NULL, NULL,
+     "statement_timeout of every session (queries are read-only and bounded)."},
+    {"database", "connect_timeout", T_DURATION, "10s", DB(connect_timeout_ms), 0, 0, NULL, NULL,
+     "Time allowed to connect."},
+    {"database", "top_images", T_INT, "20", DB(top_images), 0, 0, NULL, NULL,
+     "Docker images reported one by one per repository; the rest are summed as image=\"_other\"."},
+    {"database", "stale_days", T_INT, "90", DB(stale_days), 0, 0, NULL, NULL,
+     "Docker tags not downloaded for this many days count as stale."},
+
+    /* [cleanup] */
+    {"cleanup", "registry_url", T_URL, "", CL(registry_url), 0, 0, "http://127.0.0.1:5000", NULL,
+     "Docker registry to clean (the v2 API root)."},
+    {"cleanup", "username", T_STRING, "", CL(username), 0, 0, NULL, NULL, "Registry user."},
+    {"cleanup", "password_file", T_FILE, "", CL(password_file), CL(password), 0, NULL, NULL,
+     "File holding the registry password."},
+    {"cleanup", "days_to_keep", T_INT, "30", CL(days_to_keep), 0, 0, NULL, NULL,
+     "Tags younger than this many days are kept."},
+    {"cleanup", "protected_tags", T_LIST, "latest", CL(protected_tags), 0, 0, "latest,stable", NULL,
+     "Tags kept whatever their age (exact names)."},
+    {"cleanup", "protected_patterns", T_LIST, "", CL(protected_patterns), 0, 0, "develop,release",
+     NULL, "Tags containing one of these substrings are kept (`develop` keeps `my-develop-1`)."},
+    {"cleanup", "protected_regex", T_REGEX, "", CL(protected_regex), 0, 0, "^v[0-9]+\\.", NULL,
+     "Tags matching this extended regular expression are kept."},
+    {"cleanup", "keep_last", T_INT, "0", CL(keep_last), 0, 0, NULL, NULL,
+     "The newest N tags of every repository are kept."},
+    {"cleanup", "keep_unknown_dates", T_BOOL, "true", CL(keep_unknown_dates), 0, 0, NULL, NULL,
+     "Keep tags whose creation date is unknown or the epoch."},
+
+    /* [skopeo] */
+    {"skopeo", "binary", T_STRING, "skopeo", SK(binary), 0, 0, NULL, NULL,
+     "The skopeo executable (looked up in PATH)."},
+    {"skopeo", "timeout", T_DURATION, "30m", SK(timeout_ms), 0, 0, NULL, NULL,
+     "One skopeo run is stopped (SIGTERM, then SIGKILL) after this long."},
+    {"skopeo", "tls_verify", T_BOOL, "true", SK(tls_verify), 0, 0, NULL, NULL,
+     "Verify registries' TLS certificates."},
+    {"skopeo", "authfile", T_STRING, "", SK(authfile), 0, 0, "/etc/nexus-shipper/auth.json", NULL,
+     "Registry credentials file (containers-auth.json); never on the command line."},
+    {"skopeo", "enable_metrics", T_BOOL, "true", SK(enable_metrics), 0, 0, NULL, NULL,
+     "Report skopeo_* metrics of each run (Pushgateway)."},
 };
 
 /* ---- value storage -------------------------------------------------- */

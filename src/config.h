@@ -113,6 +113,40 @@ struct cfg_gitlab {
     char *image_prefix; /* registry path prefix mapped to project paths */
 };
 
+struct cfg_database {
+    int line;
+    char *conninfo;      /* libpq keyword/value string or URI */
+    char *password_file;
+    char *password;      /* loaded from the file */
+    int64_t statement_timeout_ms;
+    int64_t connect_timeout_ms;
+    int64_t top_images;  /* docker images reported one by one; the rest summed as "_other" */
+    int64_t stale_days;  /* tags not downloaded for this long count as stale */
+};
+
+struct cfg_cleanup {
+    int line;
+    char *registry_url;
+    char *username;
+    char *password_file;
+    char *password;
+    int64_t days_to_keep;
+    struct strlist protected_tags;     /* exact */
+    struct strlist protected_patterns; /* substring, as in the seed */
+    char *protected_regex;
+    int64_t keep_last;
+    bool keep_unknown_dates;
+};
+
+struct cfg_skopeo {
+    int line;
+    char *binary;
+    int64_t timeout_ms;
+    bool tls_verify;
+    char *authfile;
+    bool enable_metrics;
+};
+
 struct config {
     char *path;
     struct cfg_shipper shipper;         /* always present */
@@ -122,6 +156,9 @@ struct config {
     struct cfg_nexus *nexus;            /* NULL when the section is absent */
     struct cfg_certificates *certificates;
     struct cfg_gitlab *gitlab;
+    struct cfg_database *database;
+    struct cfg_cleanup *cleanup;
+    struct cfg_skopeo *skopeo;
     /* derived */
     regex_t drop_re, keep_re;
     bool has_drop_re, has_keep_re;
