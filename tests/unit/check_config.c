@@ -396,7 +396,7 @@ START_TEST(test_defaults)
     ck_assert_int_eq(rw->timeout_ms, 30000);
     ck_assert_int_eq(rw->max_samples_per_send, 2000);
     ck_assert_int_eq(rw->min_backoff_ms, 500);
-    ck_assert_int_eq(rw->max_backoff_ms, 60000);
+    ck_assert_int_eq(rw->max_backoff_ms, 5000);
     ck_assert_str_eq(rw->basic_auth_user, "");
     ck_assert_ptr_null(rw->basic_auth_password);
     ck_assert_ptr_null(rw->bearer_token);
