@@ -6,13 +6,20 @@ set -euo pipefail
 
 BUILD_PKGS="gcc make autoconf automake libtool pkg-config
   libcurl4-openssl-dev libprotobuf-c-dev protobuf-c-compiler libsnappy-dev
-  libpq-dev libjson-c-dev libssl-dev check"
-TEST_PKGS="prometheus victoria-metrics prometheus-pushgateway
+  libpq-dev libjson-c-dev libssl-dev libmicrohttpd-dev check"
+TEST_PKGS="prometheus victoria-metrics prometheus-pushgateway skopeo docker-registry postgresql
   python3 python3-snappy python3-protobuf curl ca-certificates procps
-  valgrind cppcheck clang-format"
+  valgrind cppcheck clang-format systemd"
 
-pkgs="$BUILD_PKGS $TEST_PKGS"
-[ "${1:-}" = "--runtime-only" ] && pkgs="libcurl4 libprotobuf-c1 libsnappy1v5 libpq5 libjson-c5 ca-certificates"
+# libFuzzer targets (make fuzz-smoke)
+FUZZ_PKGS="clang libclang-rt-14-dev"
+
+pkgs="$BUILD_PKGS $TEST_PKGS $FUZZ_PKGS"
+# What the binary needs at run time (the container's runtime stage installs
+# exactly these; deploy/check-dockerfile.sh compares).
+RUNTIME_PKGS="libcurl4 libssl3 libprotobuf-c1 libsnappy1v5 libpq5 libjson-c5 libmicrohttpd12
+  ca-certificates"
+[ "${1:-}" = "--runtime-only" ] && pkgs="$RUNTIME_PKGS"
 
 missing=$(for p in $pkgs; do dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q "ok installed" || echo "$p"; done)
 if [ -z "$missing" ]; then

@@ -44,6 +44,10 @@ const char *rw_drop_reason(long status, const char *body)
 }
 
 struct rw_encoder {
+    uint32_t *lens;    /* direct encoder: name/value lengths of every label */
+    size_t lenscap;
+    uint32_t *tssize;  /* direct encoder: size of every TimeSeries message */
+    size_t tssizecap;
     Prometheus__TimeSeries *ts;
     Prometheus__TimeSeries **tsp;
     Prometheus__Sample *smp;
@@ -80,6 +84,8 @@ void rw_encoder_free(struct rw_encoder *enc)
     free(enc->md);
     free(enc->mdp);
     free(enc->seen);
+    free(enc->lens);
+    free(enc->tssize);
     buf_free(&enc->raw);
     free(enc);
 }
@@ -99,8 +105,9 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
     return 0;
 }
 
-int rw_encode(struct rw_encoder *enc, const struct series_buf *sb, const struct sb_sample *s,
-              size_t n, int64_t ts_ms, struct buf *out, struct err *e)
+int rw_encode_reference(struct rw_encoder *enc, const struct series_buf *sb,
+                        const struct sb_sample *s, size_t n, int64_t ts_ms, struct buf *out,
+                        struct err *e)
 {
     size_t nlab = 0;
     for (size_t i = 0; i < n; i++)
@@ -186,6 +193,171 @@ int rw_encode(struct rw_encoder *enc, const struct series_buf *sb, const struct 
     if (buf_reserve(out, clen) < 0)
         goto oom;
     if (snappy_compress(enc->raw.data, packed, out->data, &clen) != SNAPPY_OK) {
+        err_set(e, "snappy compression failed");
+        return -1;
+    }
+    out->len = clen;
+    return 0;
+oom:
+    err_set(e, "out of memory encoding %zu samples", n);
+    return -1;
+}
+
+/* ---- the direct encoder ------------------------------------------------
+ * Writes the same bytes protobuf-c's prometheus__write_request__pack()
+ * would (proto3: zero scalars and empty strings omitted, fields in number
+ * order; check_encode compares the two byte for byte), straight from the
+ * interned strings, without building a message tree: two passes (sizes,
+ * then bytes), no reflection. */
+
+static size_t varint_len(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static uint8_t *put_varint(uint8_t *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t)v;
+    return p;
+}
+
+/* Size of a length-delimited field holding `len` bytes (0 if omitted). */
+static size_t str_field_len(size_t len)
+{
+    return len ? 1 + varint_len(len) + len : 0;
+}
+
+static uint8_t *put_str_field(uint8_t *p, unsigned field, const char *s, size_t len)
+{
+    if (!len)
+        return p;
+    *p++ = (uint8_t)(field << 3 | 2);
+    p = put_varint(p, len);
+    memcpy(p, s, len);
+    return p + len;
+}
+
+static size_t sample_len(double v, int64_t ts)
+{
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    return (bits ? 9 : 0) + (ts ? 1 + varint_len((uint64_t)ts) : 0);
+}
+
+static size_t metadata_len(const struct metric_desc *d)
+{
+    size_t n = d->type ? 1 + varint_len((uint64_t)d->type) : 0;
+    return n + str_field_len(strlen(d->name)) + str_field_len(strlen(d->help)) +
+           str_field_len(strlen(d->unit));
+}
+
+int rw_encode(struct rw_encoder *enc, const struct series_buf *sb, const struct sb_sample *s,
+              size_t n, int64_t ts_ms, struct buf *out, struct err *e)
+{
+    size_t nlab = 0;
+    for (size_t i = 0; i < n; i++)
+        nlab += sb_series_nlabels(sb, s[i].series);
+    size_t nfam = sb_family_count(sb);
+    if (grow((void **)&enc->lens, &enc->lenscap, 2 * nlab + 1, sizeof *enc->lens) < 0 ||
+        grow((void **)&enc->tssize, &enc->tssizecap, n + 1, sizeof *enc->tssize) < 0 ||
+        grow((void **)&enc->seen, &enc->seencap, nfam ? nfam : 1, 1) < 0)
+        goto oom;
+    memset(enc->seen, 0, nfam);
+    /* pass 1: sizes */
+    size_t total = 0, li = 0;
+    size_t slen = sample_len(0, ts_ms); /* recomputed per value below */
+    for (size_t i = 0; i < n; i++) {
+        size_t k = sb_series_nlabels(sb, s[i].series), ts = 0;
+        for (size_t j = 0; j < k; j++) {
+            const char *nm, *v;
+            sb_series_label(sb, s[i].series, j, &nm, &v);
+            size_t a = strlen(nm), b = strlen(v);
+            enc->lens[li++] = (uint32_t)a;
+            enc->lens[li++] = (uint32_t)b;
+            size_t lm = str_field_len(a) + str_field_len(b);
+            ts += 1 + varint_len(lm) + lm;
+        }
+        slen = sample_len(s[i].value, ts_ms);
+        ts += 1 + varint_len(slen) + slen;
+        if (ts > UINT32_MAX)
+            goto oom;
+        enc->tssize[i] = (uint32_t)ts;
+        total += 1 + varint_len(ts) + ts;
+        enc->seen[sb_series_family_index(sb, s[i].series)] = 1;
+    }
+    for (size_t fi = 0; fi < nfam; fi++)
+        if (enc->seen[fi]) {
+            size_t m = metadata_len(sb_family(sb, fi));
+            total += 1 + varint_len(m) + m;
+        }
+    /* pass 2: bytes */
+    buf_reset(&enc->raw);
+    if (buf_reserve(&enc->raw, total) < 0)
+        goto oom;
+    uint8_t *p = (uint8_t *)enc->raw.data;
+    li = 0;
+    for (size_t i = 0; i < n; i++) {
+        *p++ = 1 << 3 | 2; /* WriteRequest.timeseries */
+        p = put_varint(p, enc->tssize[i]);
+        size_t k = sb_series_nlabels(sb, s[i].series);
+        for (size_t j = 0; j < k; j++) {
+            const char *nm, *v;
+            sb_series_label(sb, s[i].series, j, &nm, &v);
+            size_t a = enc->lens[li++], b = enc->lens[li++];
+            *p++ = 1 << 3 | 2; /* TimeSeries.labels */
+            p = put_varint(p, str_field_len(a) + str_field_len(b));
+            p = put_str_field(p, 1, nm, a);
+            p = put_str_field(p, 2, v, b);
+        }
+        slen = sample_len(s[i].value, ts_ms);
+        *p++ = 2 << 3 | 2; /* TimeSeries.samples */
+        p = put_varint(p, slen);
+        uint64_t bits;
+        memcpy(&bits, &s[i].value, sizeof bits);
+        if (bits) {
+            *p++ = 1 << 3 | 1; /* Sample.value, fixed64 little endian */
+            for (int b = 0; b < 8; b++)
+                *p++ = (uint8_t)(bits >> (8 * b));
+        }
+        if (ts_ms) {
+            *p++ = 2 << 3 | 0; /* Sample.timestamp */
+            p = put_varint(p, (uint64_t)ts_ms);
+        }
+    }
+    for (size_t fi = 0; fi < nfam; fi++) {
+        if (!enc->seen[fi])
+            continue;
+        const struct metric_desc *d = sb_family(sb, fi);
+        *p++ = 3 << 3 | 2; /* WriteRequest.metadata */
+        p = put_varint(p, metadata_len(d));
+        if (d->type) {
+            *p++ = 1 << 3 | 0;
+            p = put_varint(p, (uint64_t)d->type);
+        }
+        p = put_str_field(p, 2, d->name, strlen(d->name));
+        p = put_str_field(p, 4, d->help, strlen(d->help));
+        p = put_str_field(p, 5, d->unit, strlen(d->unit));
+    }
+    size_t raw = (size_t)(p - (uint8_t *)enc->raw.data);
+    if (raw != total) {
+        err_set(e, "internal error: encoded %zu bytes, sized %zu", raw, total);
+        return -1;
+    }
+    enc->raw.len = raw;
+    size_t clen = snappy_max_compressed_length(raw);
+    buf_reset(out);
+    if (buf_reserve(out, clen) < 0)
+        goto oom;
+    if (snappy_compress(enc->raw.data, raw, out->data, &clen) != SNAPPY_OK) {
         err_set(e, "snappy compression failed");
         return -1;
     }

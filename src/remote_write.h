@@ -30,9 +30,15 @@ struct rw_encoder;
 struct rw_encoder *rw_encoder_new(void);
 void rw_encoder_free(struct rw_encoder *enc);
 
-/* Encodes n samples (all at timestamp ts_ms) into a compressed WriteRequest. */
+/* Encodes n samples (all at timestamp ts_ms) into a compressed WriteRequest.
+ * The direct encoder: byte-identical to rw_encode_reference(), several
+ * times faster (no message tree, no reflection). */
 int rw_encode(struct rw_encoder *enc, const struct series_buf *sb, const struct sb_sample *s,
               size_t n, int64_t ts_ms, struct buf *out, struct err *e);
+/* The same through protobuf-c's generated packer (the reference). */
+int rw_encode_reference(struct rw_encoder *enc, const struct series_buf *sb,
+                        const struct sb_sample *s, size_t n, int64_t ts_ms, struct buf *out,
+                        struct err *e);
 
 /* The request headers (without Content-Length), NULL-terminated. */
 extern const char *const rw_headers[];

@@ -170,7 +170,8 @@ long sched_cycle(struct scheduler *s, int64_t ts_ms)
     sched_collect(s, ts_ms);
     struct sb_sample *v;
     size_t n;
-    if (sb_snapshot(s->sb, false, &v, &n) < 0) {
+    /* label order: similar series side by side compress ~20 % better */
+    if (sb_snapshot(s->sb, true, &v, &n) < 0) {
         log_error("out of memory taking the cycle's snapshot");
         return -1;
     }

@@ -279,7 +279,7 @@ static int mem_enqueue(struct sender *s, struct target *t, const struct seg_meta
 
 /* Stores one batch durably, or in memory when the disk refuses. */
 static int store(struct sender *s, struct target *t, const struct seg_meta *m, const void *p,
-                 size_t len)
+                 size_t len, bool sync)
 {
     struct err e;
     if (s->spool) {
@@ -288,7 +288,9 @@ static int store(struct sender *s, struct target *t, const struct seg_meta *m, c
         if (spool_usage(s->spool, NULL, &u) == 0 && u.bytes + len + 256 > cap)
             make_room(s, len + 256);
         for (int attempt = 0; attempt < 8; attempt++) {
-            if (spool_append(s->spool, m, p, len, NULL, 0, &e) == 0) {
+            int rc = sync ? spool_append(s->spool, m, p, len, NULL, 0, &e)
+                          : spool_append_nosync(s->spool, m, p, len, &e);
+            if (rc == 0) {
                 log_resolved("spool-write", "spool: writing works again");
                 return 0;
             }
@@ -330,11 +332,15 @@ int sender_submit(struct sender *s, const struct series_buf *sb, const struct sb
                                  .series = (uint32_t)k, .samples = (uint32_t)k, .min_ts = ts,
                                  .max_ts = ts};
             snprintf(m.target, sizeof m.target, "%s", t->name);
-            if (store(s, t, &m, out.data, out.len) == 0)
+            if (store(s, t, &m, out.data, out.len, false) == 0)
                 accepted++;
             else
                 failed++;
         }
+        /* one directory fsync makes all of this cycle's segments durable */
+        if (s->spool && spool_sync(s->spool, t->name) < 0 && errno != ENOENT)
+            log_complain("spool-sync", "spool: cannot fsync %s/%s: %s", spool_dir(s->spool),
+                         t->name, strerror(errno));
     }
     buf_free(&out);
     s->accepted_batches += (uint64_t)accepted;
@@ -368,7 +374,7 @@ int sender_submit_push(struct sender *s, const char *method, const char *group_p
         }
         free(v);
     }
-    if (store(s, t, &m, body, len) < 0)
+    if (store(s, t, &m, body, len, true) < 0)
         return -1;
     s->accepted_batches++;
     return 1;

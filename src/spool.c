@@ -150,7 +150,8 @@ const char *spool_dir(const struct spool *sp)
     return sp->dir;
 }
 
-int spool_encode(const struct seg_meta *m, const void *payload, size_t len, struct buf *out)
+/* Writes the header of a segment holding `len` payload bytes into out. */
+static int encode_header(const struct seg_meta *m, const void *payload, size_t len, struct buf *out)
 {
     size_t tl = strnlen(m->target, sizeof m->target);
     size_t xl = strnlen(m->extra, sizeof m->extra);
@@ -178,11 +179,16 @@ int spool_encode(const struct seg_meta *m, const void *payload, size_t len, stru
     put16(h + 58 + tl, (uint16_t)xl);
     memcpy(h + 60 + tl, m->extra, xl);
     put32(h + hl - 4, crc32c(0, h, hl - 4));
-    if (len)
-        memcpy(h + hl, payload, len);
-    out->len = hl + len;
+    out->len = hl;
     out->data[out->len] = '\0';
     return 0;
+}
+
+int spool_encode(const struct seg_meta *m, const void *payload, size_t len, struct buf *out)
+{
+    if (encode_header(m, payload, len, out) < 0)
+        return -1;
+    return buf_append(out, payload, len);
 }
 
 int spool_decode(const void *data, size_t len, struct seg_meta *m, const void **payload,
@@ -251,10 +257,9 @@ int spool_decode(const void *data, size_t len, struct seg_meta *m, const void **
 int spool_read(const char *path, struct seg_meta *m, struct buf *payload, struct err *e)
 {
     /* decode exactly the bytes read (the file may change under us: never
-     * trust the size stat reported) */
+     * trust the size stat reported); the caller's buffer is reused */
     int rc = -1;
-    struct buf data;
-    buf_init(&data, 0);
+    buf_reset(payload);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) < 0) {
@@ -267,12 +272,12 @@ int spool_read(const char *path, struct seg_meta *m, struct buf *payload, struct
     }
     /* one byte more than stat said, so a file that grew is noticed */
     size_t want = (size_t)st.st_size + 1;
-    if (buf_reserve(&data, want) < 0) {
+    if (buf_reserve(payload, want) < 0) {
         err_set(e, "%s: out of memory", path);
         goto out;
     }
-    while (data.len < want) {
-        ssize_t n = read(fd, data.data + data.len, want - data.len);
+    while (payload->len < want) {
+        ssize_t n = read(fd, payload->data + payload->len, want - payload->len);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
@@ -281,35 +286,58 @@ int spool_read(const char *path, struct seg_meta *m, struct buf *payload, struct
         }
         if (n == 0)
             break;
-        data.len += (size_t)n;
+        payload->len += (size_t)n;
     }
     const void *p;
     size_t pl;
     struct err e2;
-    if (spool_decode(data.data, data.len, m, &p, &pl, &e2) < 0) {
+    if (spool_decode(payload->data, payload->len, m, &p, &pl, &e2) < 0) {
         err_set(e, "%s: %s", path, e2.msg);
         goto out;
     }
-    buf_reset(payload);
-    if (buf_append(payload, p, pl) < 0) {
-        err_set(e, "%s: out of memory", path);
-        goto out;
-    }
+    memmove(payload->data, p, pl);
+    payload->len = pl;
+    payload->data[pl] = '\0';
     rc = 0;
 out:
+    if (rc < 0)
+        buf_reset(payload);
     if (fd >= 0)
         close(fd);
-    buf_free(&data);
     return rc;
 }
+
+static int write_durable(const char *dir, const char *name, const void *a, size_t alen,
+                         const void *b, size_t blen, bool sync_dir, bool noreplace,
+                         struct err *e);
 
 int write_file_durable(const char *dir, const char *name, const void *a, size_t alen,
                        const void *b, size_t blen, struct err *e)
 {
+    return write_durable(dir, name, a, alen, b, blen, true, false, e);
+}
+
+/* temp file, write, fsync, rename; then the directory is fsync'd unless the
+ * caller batches that (spool_sync). With noreplace an existing file is
+ * never replaced (EEXIST): segments get new names instead. */
+static int write_durable(const char *dir, const char *name, const void *a, size_t alen,
+                         const void *b, size_t blen, bool sync_dir, bool noreplace,
+                         struct err *e)
+{
     char tmp[PATH_MAX], dst[PATH_MAX];
     snprintf(tmp, sizeof tmp, "%s/.tmp-%s", dir, name);
     snprintf(dst, sizeof dst, "%s/%s", dir, name);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    /* noreplace: an unnamed file (O_TMPFILE) linked into place once it is
+     * complete: no temp name to create and remove, and linkat() never
+     * replaces. Filesystems without O_TMPFILE take the temp + link path. */
+    bool anon = false;
+    int fd = -1;
+    if (noreplace) {
+        fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0640);
+        anon = fd >= 0;
+    }
+    if (fd < 0)
+        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     if (fd < 0) {
         err_set(e, "cannot create %s: %s", tmp, strerror(errno));
         return -1;
@@ -332,14 +360,30 @@ int write_file_durable(const char *dir, const char *name, const void *a, size_t 
     }
     if (fsync(fd) < 0)
         goto fail;
+    if (anon) {
+        char proc[64];
+        snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+        if (linkat(AT_FDCWD, proc, AT_FDCWD, dst, AT_SYMLINK_FOLLOW) < 0)
+            goto fail;
+        close(fd);
+        fd = -1;
+        if (sync_dir && fsync_dir(dir) < 0)
+            goto fail;
+        return 0;
+    }
     if (close(fd) < 0) {
         fd = -1;
         goto fail;
     }
     fd = -1;
-    if (rename(tmp, dst) < 0)
+    if (noreplace) {
+        if (link(tmp, dst) < 0) /* unlike rename, never overwrites */
+            goto fail;
+        unlink(tmp);
+    } else if (rename(tmp, dst) < 0) {
         goto fail;
-    if (fsync_dir(dir) < 0)
+    }
+    if (sync_dir && fsync_dir(dir) < 0)
         goto fail;
     return 0;
 fail:;
@@ -347,13 +391,14 @@ fail:;
     err_set(e, "cannot write %s: %s", dst, strerror(saved));
     if (fd >= 0)
         close(fd);
-    unlink(tmp);
+    if (!anon)
+        unlink(tmp);
     errno = saved;
     return -1;
 }
 
-int spool_append(struct spool *sp, const struct seg_meta *m, const void *payload, size_t len,
-                 char *name_out, size_t name_n, struct err *e)
+static int append(struct spool *sp, const struct seg_meta *m, const void *payload, size_t len,
+                  bool sync_dir, char *name_out, size_t name_n, struct err *e)
 {
     char tdir[PATH_MAX];
     if (!m->target[0] || strchr(m->target, '/') || m->target[0] == '.') {
@@ -366,27 +411,51 @@ int spool_append(struct spool *sp, const struct seg_meta *m, const void *payload
         err_set(e, "cannot create %s: %s", tdir, strerror(errno));
         return -1;
     }
-    struct buf b;
-    buf_init(&b, 0);
-    if (spool_encode(m, payload, len, &b) < 0) {
+    struct buf h;
+    buf_init(&h, 0);
+    if (len > SPOOL_MAX_PAYLOAD || encode_header(m, payload, len, &h) < 0) {
         err_set(e, "cannot encode segment (%zu bytes)", len);
-        buf_free(&b);
+        buf_free(&h);
         errno = ENOMEM;
         return -1;
     }
+    int rc = -1;
     char name[64];
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t us = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-    snprintf(name, sizeof name, "%016llx-%08x-%04x.seg", (unsigned long long)us,
-             (unsigned)getpid(), (sp->counter++) & 0xffff);
-    int rc = write_file_durable(tdir, name, b.data, b.len, NULL, 0, e);
+    for (int attempt = 0; attempt < 4; attempt++) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t us = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+        snprintf(name, sizeof name, "%016llx-%08x-%04x.seg", (unsigned long long)us,
+                 (unsigned)getpid(), (sp->counter++) & 0xffff);
+        rc = write_durable(tdir, name, h.data, h.len, payload, len, sync_dir, true, e);
+        if (rc == 0 || errno != EEXIST)
+            break;
+    }
     int saved = errno;
-    buf_free(&b);
+    buf_free(&h);
     if (rc == 0 && name_out)
         snprintf(name_out, name_n, "%s", name);
     errno = saved;
     return rc;
+}
+
+int spool_append(struct spool *sp, const struct seg_meta *m, const void *payload, size_t len,
+                 char *name_out, size_t name_n, struct err *e)
+{
+    return append(sp, m, payload, len, true, name_out, name_n, e);
+}
+
+int spool_append_nosync(struct spool *sp, const struct seg_meta *m, const void *payload,
+                        size_t len, struct err *e)
+{
+    return append(sp, m, payload, len, false, NULL, 0, e);
+}
+
+int spool_sync(struct spool *sp, const char *target)
+{
+    char tdir[PATH_MAX];
+    snprintf(tdir, sizeof tdir, "%s/%s", sp->dir, target);
+    return fsync_dir(tdir);
 }
 
 static int cmp_info(const void *a, const void *b)
@@ -397,7 +466,7 @@ static int cmp_info(const void *a, const void *b)
 
 static int read_header(struct seg_info *si)
 {
-    unsigned char h[MAX_HEADER];
+    unsigned char h[4096]; /* headers are ~100 bytes + target + extra (< 1.2 KiB) */
     int fd = open(si->path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         snprintf(si->problem, sizeof si->problem, "%s", strerror(errno));

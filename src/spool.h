@@ -58,6 +58,12 @@ const char *spool_dir(const struct spool *sp);
 int spool_append(struct spool *sp, const struct seg_meta *m, const void *payload, size_t len,
                  char *name_out, size_t name_n, struct err *e);
 
+/* The same without the directory fsync, for several segments in a row;
+ * spool_sync(target) afterwards makes all of them durable at once. */
+int spool_append_nosync(struct spool *sp, const struct seg_meta *m, const void *payload,
+                        size_t len, struct err *e);
+int spool_sync(struct spool *sp, const char *target);
+
 /* Lists segments of `target` (NULL: every target) oldest first. With
  * with_meta, each header is read and checked (payload CRC is not). */
 int spool_list(struct spool *sp, const char *target, bool with_meta, struct seg_info **out,

@@ -61,6 +61,8 @@ void sleep_until_mono(int64_t deadline_ms);
 
 /* CRC32C (Castagnoli), as used by the spool segment format. */
 uint32_t crc32c(uint32_t crc, const void *data, size_t len);
+/* The portable table version (crc32c uses SSE4.2 when the CPU has it). */
+uint32_t crc32c_sw(uint32_t crc, const void *data, size_t len);
 
 char *str_trim(char *s);
 /* Splits a comma-separated list, trimming each item; empty items skipped.
