@@ -394,7 +394,7 @@ START_TEST(test_defaults)
     ck_assert_str_eq(rw->name, "");
     ck_assert_int_eq(rw->line, 1);
     ck_assert_int_eq(rw->timeout_ms, 30000);
-    ck_assert_int_eq(rw->max_samples_per_send, 2000);
+    ck_assert_int_eq(rw->max_samples_per_send, 10000);
     ck_assert_int_eq(rw->min_backoff_ms, 500);
     ck_assert_int_eq(rw->max_backoff_ms, 5000);
     ck_assert_str_eq(rw->basic_auth_user, "");
@@ -704,7 +704,7 @@ START_TEST(test_env_overrides)
     ck_assert_str_eq(c->rw[1]->url, "http://backup");
     ck_assert_int_eq(c->rw[1]->timeout_ms, 7000);
     ck_assert_int_eq(c->rw[2]->max_samples_per_send, 99);
-    ck_assert_int_eq(c->rw[0]->max_samples_per_send, 2000);
+    ck_assert_int_eq(c->rw[0]->max_samples_per_send, 10000);
     /* [pushgateway] did not exist in the file: created with its defaults */
     ck_assert_ptr_nonnull(c->pushgateway);
     ck_assert_str_eq(c->pushgateway->url, "http://pg:9091");
