@@ -136,6 +136,20 @@ struct cfg_cleanup {
     char *protected_regex;
     int64_t keep_last;
     bool keep_unknown_dates;
+    char *container;
+    char *registry_config;
+    char *gc_command;
+    char *pre_gc_command;
+    char *post_gc_command;
+    char *storage_path;
+    char *log_file;
+    char *include_repositories;
+    char *exclude_repositories;
+    int64_t max_deletions;
+    int64_t concurrency;
+    int64_t timeout_ms;
+    char *ca_file;
+    bool insecure_skip_verify;
 };
 
 struct cfg_skopeo {

@@ -10,6 +10,7 @@
 
 #include <curl/curl.h>
 
+#include "cleanup.h"
 #include "collector.h"
 #include "config.h"
 #include "log.h"
@@ -52,6 +53,8 @@ static const char usage_text[] =
     "  check-config          validate the configuration (FILE:LINE: message on error)\n"
     "  config-template       print the annotated default configuration\n"
     "  spool ls|replay|export|import|purge   inspect and move the spool (spool --help)\n"
+    "  cleanup [--dry-run] [--json] [--legacy-json config.json]\n"
+    "                        registry cleanup run (cleanup --help)\n"
     "  version               print the version\n"
     "\n"
     "Options:\n"
@@ -384,6 +387,12 @@ int main(int argc, char **argv)
         sigaction(SIGINT, &sa, NULL);
         rc = spool_cli(cfg, cargc, cargv, &g_stop);
         config_free(cfg);
+    } else if (strcmp(cmd, "cleanup") == 0) {
+        struct sigaction sa = {.sa_handler = on_signal};
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
+        rc = cleanup_cli(config_path, cargc, cargv, &g_log, &g_stop);
     } else if (strcmp(cmd, "version") == 0) {
         printf("nexus-shipper %s (libcurl %s)\n", PACKAGE_VERSION, curl_version_info(CURLVERSION_NOW)->version);
         rc = EXIT_OK;

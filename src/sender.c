@@ -158,7 +158,7 @@ struct sender *sender_new(const struct config *cfg, struct err *e)
             target_free(t);
             goto oom;
         }
-        s->spool_only = true;
+        t->spool_only = true; /* only this target: a [pushgateway] still delivers */
     }
     if (cfg->pushgateway) {
         const struct cfg_pushgateway *pg = cfg->pushgateway;
@@ -501,6 +501,8 @@ size_t sender_deliver(struct sender *s, int64_t deadline_mono, size_t max_batche
     }
     for (size_t ti = 0; ti < s->n && !s->spool_only; ti++) {
         struct target *t = s->t[ti];
+        if (t->spool_only)
+            continue;
         pthread_mutex_lock(&s->mu);
         int64_t next_try = t->next_try_mono;
         pthread_mutex_unlock(&s->mu);

@@ -42,6 +42,7 @@ struct target {
     char name[SPOOL_NAME_MAX]; /* spool directory name: rw-<name> or pushgateway */
     char label[SPOOL_NAME_MAX]; /* `target` label value: the section name or "default" */
     enum seg_kind kind;
+    bool spool_only; /* no receiver configured: batches wait for export/replay */
     char *url;
     struct http_client *http;
     int64_t max_samples;

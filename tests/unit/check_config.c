@@ -868,8 +868,9 @@ START_TEST(test_template_parses_back)
         bool key_line =
             len > 1 && line[0] == '#' &&
             (line[1] == '[' || (line[1] >= 'a' && line[1] <= 'z' && memchr(line, '=', len)));
-        bool secret = key_line && strstr(line, "_file = ") &&
-                      strstr(line, "_file = ") < line + len && !strstr(line, "log_file");
+        char one[1024];
+        snprintf(one, sizeof one, "%.*s", (int)len, line); /* search this line only */
+        bool secret = key_line && strstr(one, "_file = ") && !strstr(one, "log_file");
         if (key_line && !secret)
             buf_append(&all, line + 1, len - 1);
         else

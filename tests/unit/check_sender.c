@@ -713,11 +713,14 @@ START_TEST(test_pushgateway)
     ck_assert_msg(cfg != NULL, "%s", e.msg);
     struct sender *s = sender_new(cfg, &e);
     ck_assert_ptr_nonnull(s);
-    /* no [remote_write]: remote-write batches are only spooled */
-    ck_assert(s->spool_only);
+    /* no [remote_write]: remote-write batches are only spooled; the
+     * Pushgateway still delivers */
     ck_assert_uint_eq(s->n, 2);
+    ck_assert(s->t[0]->spool_only);
     struct target *pt = s->t[1];
     ck_assert_int_eq(pt->kind, SEG_PUSHGATEWAY);
+    ck_assert(!pt->spool_only);
+    s->spool_only = true; /* [shipper] spool_only: nothing at all is sent */
     const char *b1 = "# TYPE a gauge\na 1\n", *b2 = "# TYPE a gauge\na 2\n";
     ck_assert_int_eq(sender_submit_push(s, "PUT", "/metrics/job/x", b1, strlen(b1)), 1);
     ck_assert_int_eq(sender_submit_push(s, "PUT", "/metrics/job/x", b2, strlen(b2)), 1);

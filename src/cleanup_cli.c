@@ -1,0 +1,715 @@
+/* `nexus-shipper cleanup`: options, the seed's config.json (--legacy-json),
+ * the run lock, the counters kept across runs, and the run's metrics
+ * pushed to [pushgateway] (and remote-written) through the sender, so a
+ * push that fails is spooled like any other batch. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "cleanup.h"
+#include "config.h"
+#include "log.h"
+#include "pushgateway.h"
+#include "sender.h"
+#include "series.h"
+#include "textfmt.h"
+
+#define EXIT_OK     0
+#define EXIT_FAIL   1
+#define EXIT_CONFIG 2
+
+#define CLEANUP_JOB     "registry_cleanup"
+#define SEED_GC_COMMAND "docker exec {container} registry garbage-collect {config}"
+#define MAX_STATE_REPOS 4096
+
+static const char cleanup_usage[] =
+    "Usage: nexus-shipper [-c FILE] cleanup [--dry-run] [--json] [--legacy-json config.json]\n"
+    "                                        [OPTIONS]\n"
+    "Deletes old tags from a Docker registry ([cleanup] section): a manifest is deleted\n"
+    "only when every tag pointing at it is deletable; multi-arch indexes only as a whole.\n"
+    "  --dry-run             print the plan, change nothing\n"
+    "  --json                print the plan/result as one JSON document\n"
+    "  --legacy-json FILE    read the rules from the old clean-registry.py config.json\n"
+    "                        (registry url/user/password/container, cleanup days_to_keep/\n"
+    "                        protected_tags/protected_patterns, paths config/host_storage);\n"
+    "                        -c FILE is then optional ([shipper], [pushgateway])\n"
+    "  --max-deletions N     abort before deleting anything when the plan deletes more\n"
+    "                        than N manifests (0 = no limit)\n"
+    "  --concurrency N       parallel registry requests (default 4)\n"
+    "  --include REGEX       only repositories matching REGEX\n"
+    "  --exclude REGEX       skip repositories matching REGEX\n"
+    "  --gc-command CMD      garbage collection after deleting (argv split on blanks, no\n"
+    "                        shell; {container} {config} {storage} substituted);\n"
+    "                        default none (--legacy-json: \"" SEED_GC_COMMAND "\")\n"
+    "  --pre-gc-command CMD / --post-gc-command CMD   around the GC (read-only/restart)\n"
+    "  --no-gc               no garbage collection\n"
+    "  --container NAME / --registry-config PATH      the {container} / {config} values\n"
+    "  --storage-path DIR    registry storage on this host: du before/after the GC\n"
+    "  --log-file FILE       also log to FILE (default /var/log/nexus-shipper/cleanup.log\n"
+    "                        when writable)\n"
+    "Exit 0 success; 1 runtime failure (errors, deletion disabled in the registry,\n"
+    "max_deletions exceeded, another run holds the lock); 2 usage or configuration error.\n";
+
+/* ---- --legacy-json ---------------------------------------------------- */
+
+struct legacy {
+    struct cfg_cleanup cc;
+    char *strings[8];
+    size_t n_strings;
+    char *container, *registry_config, *storage_path;
+};
+
+static char *keep_str(struct legacy *l, const char *s)
+{
+    if (l->n_strings >= NS_ARRAY_LEN(l->strings))
+        return NULL;
+    char *d = strdup(s ? s : "");
+    if (d)
+        l->strings[l->n_strings++] = d;
+    return d;
+}
+
+static void legacy_free(struct legacy *l)
+{
+    for (size_t i = 0; i < l->n_strings; i++)
+        free(l->strings[i]);
+    strv_free(l->cc.protected_tags.v, l->cc.protected_tags.n);
+    strv_free(l->cc.protected_patterns.v, l->cc.protected_patterns.n);
+}
+
+static int legacy_list(json_object *o, const char *key, struct strlist *out, const char *file,
+                       struct err *e)
+{
+    json_object *a;
+    if (!json_object_object_get_ex(o, key, &a))
+        return 0;
+    if (!json_object_is_type(a, json_type_array)) {
+        err_set(e, "%s: cleanup.%s: expected a list of strings", file, key);
+        return -1;
+    }
+    size_t n = json_object_array_length(a);
+    char **v = calloc(n ? n : 1, sizeof *v);
+    if (!v)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        json_object *s = json_object_array_get_idx(a, i);
+        if (!json_object_is_type(s, json_type_string) ||
+            !(v[i] = strdup(json_object_get_string(s)))) {
+            strv_free(v, n);
+            err_set(e, "%s: cleanup.%s[%zu]: expected a string", file, key, i);
+            return -1;
+        }
+    }
+    strv_free(out->v, out->n);
+    out->v = v;
+    out->n = n;
+    return 0;
+}
+
+static const char *legacy_string(json_object *o, const char *key)
+{
+    json_object *s;
+    if (o && json_object_object_get_ex(o, key, &s) && json_object_is_type(s, json_type_string))
+        return json_object_get_string(s);
+    return NULL;
+}
+
+/* Reads the seed's config.json. `base` (may be NULL) gives the values of
+ * keys the file does not have (keep_last, protected_regex, ...). */
+static int legacy_load(const char *file, const struct cfg_cleanup *base, struct legacy *l,
+                       struct err *e)
+{
+    memset(l, 0, sizeof *l);
+    json_object *j = json_object_from_file(file);
+    if (!j) {
+        err_set(e, "%s: cannot read or parse: %s", file, json_util_get_last_err());
+        return -1;
+    }
+    int rc = -1;
+    if (base) {
+        l->cc.days_to_keep = base->days_to_keep;
+        l->cc.keep_last = base->keep_last;
+        l->cc.keep_unknown_dates = base->keep_unknown_dates;
+        l->cc.protected_regex = keep_str(l, base->protected_regex);
+    } else {
+        l->cc.days_to_keep = 30;
+        l->cc.keep_unknown_dates = true;
+        l->cc.protected_regex = keep_str(l, "");
+    }
+    json_object *reg = NULL, *cl = NULL, *paths = NULL, *v;
+    json_object_object_get_ex(j, "registry", &reg);
+    json_object_object_get_ex(j, "cleanup", &cl);
+    json_object_object_get_ex(j, "paths", &paths);
+    if (!reg || !legacy_string(reg, "url")) {
+        err_set(e, "%s: registry.url is missing", file);
+        goto out;
+    }
+    l->cc.registry_url = keep_str(l, legacy_string(reg, "url"));
+    l->cc.username = keep_str(l, legacy_string(reg, "user"));
+    l->cc.password = keep_str(l, legacy_string(reg, "password"));
+    l->container =
+        keep_str(l, legacy_string(reg, "container") ? legacy_string(reg, "container") : "registry");
+    l->registry_config =
+        keep_str(l, legacy_string(paths, "config") ? legacy_string(paths, "config")
+                                                   : "/etc/distribution/config.yml");
+    l->storage_path = keep_str(l, legacy_string(paths, "host_storage"));
+    if (cl) {
+        if (json_object_object_get_ex(cl, "days_to_keep", &v)) {
+            if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0) {
+                err_set(e, "%s: cleanup.days_to_keep: expected a number of days", file);
+                goto out;
+            }
+            l->cc.days_to_keep = json_object_get_int64(v);
+        }
+        if (legacy_list(cl, "protected_tags", &l->cc.protected_tags, file, e) < 0 ||
+            legacy_list(cl, "protected_patterns", &l->cc.protected_patterns, file, e) < 0)
+            goto out;
+    }
+    if (!l->cc.registry_url || !l->cc.username || !l->cc.password || !l->container ||
+        !l->registry_config || !l->storage_path || !l->cc.protected_regex) {
+        err_set(e, "out of memory");
+        goto out;
+    }
+    rc = 0;
+out:
+    json_object_put(j);
+    return rc;
+}
+
+/* ---- counters kept across runs ---------------------------------------- */
+
+struct state {
+    uint64_t runs[4]; /* by enum cl_status */
+    uint64_t errors;
+    int64_t last_success_ms;
+    char **repo;
+    uint64_t *deleted;
+    size_t n;
+};
+
+static void state_free(struct state *s)
+{
+    strv_free(s->repo, s->n);
+    free(s->deleted);
+}
+
+static int state_add_repo(struct state *s, const char *name, uint64_t v)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (strcmp(s->repo[i], name) == 0) {
+            s->deleted[i] += v;
+            return 0;
+        }
+    if (s->n >= MAX_STATE_REPOS)
+        return -1;
+    char **nr = realloc(s->repo, (s->n + 1) * sizeof *nr);
+    if (!nr)
+        return -1;
+    s->repo = nr;
+    uint64_t *nd = realloc(s->deleted, (s->n + 1) * sizeof *nd);
+    if (!nd)
+        return -1;
+    s->deleted = nd;
+    if (!(nr[s->n] = strdup(name)))
+        return -1;
+    nd[s->n++] = v;
+    return 0;
+}
+
+static void state_load(const char *path, struct state *s)
+{
+    memset(s, 0, sizeof *s);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    char line[1024], a[512];
+    unsigned long long v;
+    long long ms;
+    while (fgets(line, sizeof line, f)) {
+        if (sscanf(line, "runs %511s %llu", a, &v) == 2) {
+            for (int i = 0; i < 4; i++)
+                if (strcmp(a, cl_status_name((enum cl_status)i)) == 0)
+                    s->runs[i] = v;
+        } else if (sscanf(line, "errors %llu", &v) == 1) {
+            s->errors = v;
+        } else if (sscanf(line, "last_success_ms %lld", &ms) == 1) {
+            s->last_success_ms = ms;
+        } else if (sscanf(line, "deleted %511s %llu", a, &v) == 2) {
+            state_add_repo(s, a, v);
+        }
+    }
+    fclose(f);
+}
+
+/* temp file, fsync, rename, fsync the directory */
+static int state_save(const char *dir, const char *path, const struct state *s)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return -1;
+    fprintf(f, "# nexus-shipper cleanup counters (kept across runs)\n");
+    for (int i = 0; i < 4; i++)
+        fprintf(f, "runs %s %llu\n", cl_status_name((enum cl_status)i),
+                (unsigned long long)s->runs[i]);
+    fprintf(f, "errors %llu\nlast_success_ms %lld\n", (unsigned long long)s->errors,
+            (long long)s->last_success_ms);
+    for (size_t i = 0; i < s->n; i++)
+        fprintf(f, "deleted %s %llu\n", s->repo[i], (unsigned long long)s->deleted[i]);
+    int rc = fflush(f) == 0 && fsync(fileno(f)) == 0 ? 0 : -1;
+    if (fclose(f) != 0)
+        rc = -1;
+    if (rc == 0 && rename(tmp, path) == 0) {
+        int d = open(dir, O_RDONLY | O_DIRECTORY);
+        if (d >= 0) {
+            fsync(d);
+            close(d);
+        }
+        return 0;
+    }
+    unlink(tmp);
+    return -1;
+}
+
+/* ---- metrics ---------------------------------------------------------- */
+
+static const struct metric_desc m_runs = {"registry_cleanup_runs_total", MT_COUNTER,
+                                          "Registry cleanup runs by outcome.", ""};
+static const struct metric_desc m_deleted = {
+    "registry_cleanup_tags_deleted_total", MT_COUNTER,
+    "Tags deleted by registry cleanup runs (their manifests deleted), per repository.", ""};
+static const struct metric_desc m_errors = {"registry_cleanup_errors_total", MT_COUNTER,
+                                            "Errors during registry cleanup runs.", ""};
+static const struct metric_desc m_scanned = {"registry_cleanup_tags_scanned", MT_GAUGE,
+                                             "Tags examined by the last cleanup run.", ""};
+static const struct metric_desc m_repos = {"registry_cleanup_repositories_scanned", MT_GAUGE,
+                                           "Repositories examined by the last cleanup run.", ""};
+static const struct metric_desc m_kept = {"registry_cleanup_tags_kept", MT_GAUGE,
+                                          "Tags kept by the last cleanup run, by reason.", ""};
+static const struct metric_desc m_mdel = {"registry_cleanup_manifests_deleted", MT_GAUGE,
+                                          "Manifests deleted by the last cleanup run.", ""};
+static const struct metric_desc m_freed = {
+    "registry_cleanup_freed_bytes", MT_GAUGE,
+    "Space freed by the last cleanup run: storage_du = storage_path before minus after the "
+    "GC, blob_sum = sizes of the blobs no kept manifest references.",
+    "bytes"};
+static const struct metric_desc m_duration = {"registry_cleanup_duration_seconds", MT_GAUGE,
+                                              "Duration of the last cleanup run.", "seconds"};
+static const struct metric_desc m_last_ok = {
+    "registry_cleanup_last_success_timestamp_seconds", MT_GAUGE,
+    "When a cleanup run last succeeded (Unix time).", "seconds"};
+
+static int render_metrics(struct series_buf *sb, const struct cleanup_result *r,
+                          const struct state *st)
+{
+    int rc = 0;
+    sb_txn_begin(sb, "cleanup");
+    for (int i = 0; i < 4; i++)
+        rc |= sb_set(sb, &m_runs, (double)st->runs[i], "status", cl_status_name((enum cl_status)i),
+                     (const char *)NULL);
+    for (size_t i = 0; i < st->n; i++)
+        rc |= sb_set(sb, &m_deleted, (double)st->deleted[i], "repository", st->repo[i],
+                     (const char *)NULL);
+    rc |= sb_set(sb, &m_errors, (double)st->errors, (const char *)NULL);
+    rc |= sb_set(sb, &m_scanned, (double)r->tags_scanned, (const char *)NULL);
+    rc |= sb_set(sb, &m_repos, (double)r->n_repos, (const char *)NULL);
+    for (int i = 1; i < CL_NREASONS; i++)
+        rc |= sb_set(sb, &m_kept, (double)r->kept[i], "reason", cl_reason_name(i),
+                     (const char *)NULL);
+    rc |= sb_set(sb, &m_mdel, (double)r->manifests_deleted, (const char *)NULL);
+    rc |= sb_set(sb, &m_freed, (double)r->blob_bytes, "method", "blob_sum", (const char *)NULL);
+    if (r->du_before >= 0 && r->du_after >= 0)
+        rc |= sb_set(sb, &m_freed, (double)(r->du_before - r->du_after), "method", "storage_du",
+                     (const char *)NULL);
+    rc |= sb_set(sb, &m_duration, (double)(r->finished_ms - r->started_ms) / 1000.0,
+                 (const char *)NULL);
+    if (st->last_success_ms > 0)
+        rc |= sb_set(sb, &m_last_ok, (double)st->last_success_ms / 1000.0, (const char *)NULL);
+    sb_txn_commit(sb); /* what could be set is kept */
+    return rc ? -1 : 0;
+}
+
+/* Pushes (PUT job/registry_cleanup/instance/<instance>) and remote-writes
+ * the run's metrics; what cannot be delivered stays in the spool. */
+static int ship_metrics(const struct config *cfg, const struct cleanup_result *r,
+                        const struct state *st)
+{
+    if (!cfg || (!cfg->pushgateway && cfg->n_rw == 0))
+        return 0;
+    const char *ext[] = {"instance", cfg->shipper.instance};
+    struct sb_opts so = {.ext_labels = ext, .n_ext = 1};
+    struct series_buf *sb = sb_new(&so);
+    struct err e;
+    struct sender *snd = NULL;
+    struct sb_sample *v = NULL;
+    size_t n = 0;
+    struct buf text, group;
+    buf_init(&text, 0);
+    buf_init(&group, 0);
+    int rc = -1;
+    if (!sb)
+        goto out;
+    sb_begin_cycle(sb, now_ms());
+    if (render_metrics(sb, r, st) < 0)
+        log_warn("cleanup: some metrics could not be rendered");
+    if (!(snd = sender_new(cfg, &e))) {
+        log_error("cleanup: metrics not shipped: %s", e.msg);
+        goto out;
+    }
+    int64_t budget = 1000;
+    if (cfg->pushgateway) {
+        const struct cfg_pushgateway *pg = cfg->pushgateway;
+        if (sb_snapshot(sb, true, &v, &n) < 0 || textfmt_write(sb, v, n, &text) < 0)
+            goto out;
+        const char *grouping[] = {"instance", cfg->shipper.instance};
+        if (pgw_group_path(CLEANUP_JOB, grouping, 1, &group) < 0 || !buf_cstr(&group))
+            goto out;
+        /* pushed directly; only a push that must be retried goes to the
+         * spool (the sender delivers nothing when no remote_write target
+         * is configured: it is then in spool-only mode) */
+        struct buf url;
+        buf_init(&url, 0);
+        struct http_opts ho = {.timeout_ms = pg->timeout_ms,
+                               .user = pg->basic_auth_user,
+                               .password = pg->basic_auth_password,
+                               .ca_file = pg->ca_file,
+                               .insecure = pg->insecure_skip_verify};
+        struct http_client *hc = http_client_new(&ho);
+        struct http_response hr;
+        http_response_init(&hr);
+        enum send_outcome po = SEND_RETRY;
+        size_t bl = strlen(pg->url);
+        while (bl && pg->url[bl - 1] == '/')
+            bl--;
+        if (hc && buf_append(&url, pg->url, bl) == 0 && buf_puts(&url, group.data) == 0)
+            po = pgw_push(hc, "PUT", url.data, text.data ? text.data : "", text.len, &hr);
+        if (po == SEND_OK) {
+            log_info("cleanup: metrics pushed to %s", url.data);
+        } else if (po == SEND_RETRY) {
+            log_warn("cleanup: pushgateway %s: %s; the push is kept in the spool", pg->url,
+                     hr.status ? "HTTP error" : hr.error);
+            if (sender_submit_push(snd, "PUT", group.data, text.data ? text.data : "", text.len) <=
+                0)
+                log_error("cleanup: the push could not be spooled either");
+        } else {
+            log_error("cleanup: pushgateway %s refused the metrics: HTTP %ld %.200s", pg->url,
+                      hr.status, hr.body.data ? hr.body.data : "");
+        }
+        http_response_free(&hr);
+        http_client_free(hc);
+        buf_free(&url);
+    }
+    if (cfg->n_rw == 0) {
+        rc = 0;
+        goto out;
+    }
+    size_t left = sender_deliver(snd, mono_ms() + budget, 0);
+    if (left)
+        log_warn("cleanup: metrics not delivered yet: %zu batch%s kept in the spool", left,
+                 left == 1 ? "" : "es");
+    else
+        log_info("cleanup: metrics delivered");
+    rc = 0;
+out:
+    free(v);
+    buf_free(&text);
+    buf_free(&group);
+    sender_free(snd);
+    sb_free(sb);
+    return rc;
+}
+
+/* ---- the command ------------------------------------------------------- */
+
+static int take_lock(const char *dir, int *fd_out)
+{
+    char path[4096];
+    if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
+        log_error("cleanup: cannot create state_dir %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    snprintf(path, sizeof path, "%s/cleanup.lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        log_error("cleanup: cannot open lock file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        char pid[32] = "";
+        ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        log_error("cleanup: another cleanup run is in progress (lock %s held by pid %s): "
+                  "not starting",
+                  path, pid[0] ? pid : "?");
+        close(fd);
+        return -2;
+    }
+    char pid[32];
+    int l = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) == 0 && pwrite(fd, pid, (size_t)l, 0) < 0)
+        log_debug("cleanup: cannot write the pid into %s", path);
+    *fd_out = fd;
+    return 0;
+}
+
+static bool arg_val(int argc, char **argv, int *i, const char *name, const char **out)
+{
+    size_t nl = strlen(name);
+    if (strcmp(argv[*i], name) == 0) {
+        if (*i + 1 >= argc) {
+            fprintf(stderr, "cleanup: %s needs a value\n", name);
+            *out = NULL;
+            return true;
+        }
+        *out = argv[++*i];
+        return true;
+    }
+    if (strncmp(argv[*i], name, nl) == 0 && argv[*i][nl] == '=') {
+        *out = argv[*i] + nl + 1;
+        return true;
+    }
+    return false;
+}
+
+int cleanup_cli(const char *config_path, int argc, char **argv, struct logger *lg,
+                const volatile sig_atomic_t *stop)
+{
+    bool dry = false, json = false, no_gc = false;
+    const char *legacy_file = NULL, *val, *gc = NULL, *log_file = NULL;
+    struct cleanup_opts o;
+    cleanup_opts_defaults(&o);
+    bool container_set = false, config_set = false, storage_set = false;
+    for (int i = 1; i < argc; i++) {
+        int64_t n;
+        if (strcmp(argv[i], "--dry-run") == 0) {
+            dry = true;
+        } else if (strcmp(argv[i], "--json") == 0) {
+            json = true;
+        } else if (strcmp(argv[i], "--no-gc") == 0) {
+            no_gc = true;
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(cleanup_usage, stdout);
+            return EXIT_OK;
+        } else if (arg_val(argc, argv, &i, "--legacy-json", &val)) {
+            if (!(legacy_file = val))
+                return EXIT_CONFIG;
+        } else if (arg_val(argc, argv, &i, "--max-deletions", &val)) {
+            if (!val || parse_int64(val, &n) < 0 || n < 0) {
+                fprintf(stderr, "cleanup: --max-deletions: bad number \"%s\"\n", val ? val : "");
+                return EXIT_CONFIG;
+            }
+            o.max_deletions = n;
+        } else if (arg_val(argc, argv, &i, "--concurrency", &val)) {
+            if (!val || parse_int64(val, &n) < 0 || n < 1 || n > 64) {
+                fprintf(stderr, "cleanup: --concurrency: 1 to 64, not \"%s\"\n", val ? val : "");
+                return EXIT_CONFIG;
+            }
+            o.concurrency = n;
+        } else if (arg_val(argc, argv, &i, "--include", &val)) {
+            if (!(o.include_repositories = val))
+                return EXIT_CONFIG;
+        } else if (arg_val(argc, argv, &i, "--exclude", &val)) {
+            if (!(o.exclude_repositories = val))
+                return EXIT_CONFIG;
+        } else if (arg_val(argc, argv, &i, "--gc-command", &val)) {
+            if (!(gc = val))
+                return EXIT_CONFIG;
+        } else if (arg_val(argc, argv, &i, "--pre-gc-command", &val)) {
+            if (!(o.pre_gc_command = val))
+                return EXIT_CONFIG;
+        } else if (arg_val(argc, argv, &i, "--post-gc-command", &val)) {
+            if (!(o.post_gc_command = val))
+                return EXIT_CONFIG;
+        } else if (arg_val(argc, argv, &i, "--container", &val)) {
+            if (!(o.container = val))
+                return EXIT_CONFIG;
+            container_set = true;
+        } else if (arg_val(argc, argv, &i, "--registry-config", &val)) {
+            if (!(o.registry_config = val))
+                return EXIT_CONFIG;
+            config_set = true;
+        } else if (arg_val(argc, argv, &i, "--storage-path", &val)) {
+            if (!(o.storage_path = val))
+                return EXIT_CONFIG;
+            storage_set = true;
+        } else if (arg_val(argc, argv, &i, "--log-file", &val)) {
+            if (!(log_file = val))
+                return EXIT_CONFIG;
+        } else {
+            fprintf(stderr, "cleanup: unknown argument %s\n\n%s", argv[i], cleanup_usage);
+            return EXIT_CONFIG;
+        }
+    }
+
+    struct err e;
+    struct config *cfg = NULL;
+    if (!legacy_file || access(config_path, F_OK) == 0) {
+        if (!(cfg = config_load(config_path, &e))) {
+            fprintf(stderr, "%s\n", e.msg);
+            return EXIT_CONFIG;
+        }
+    }
+    struct legacy leg;
+    bool have_leg = false;
+    const struct cfg_cleanup *cc = cfg ? cfg->cleanup : NULL;
+    if (cc) {
+        /* [cleanup] keys, unless a command-line flag set the same thing */
+        struct cleanup_opts d;
+        cleanup_opts_defaults(&d);
+        if (o.container == d.container) {
+            o.container = cc->container;
+            container_set = true;
+        }
+        if (o.registry_config == d.registry_config) {
+            o.registry_config = cc->registry_config;
+            config_set = true;
+        }
+        if (o.storage_path == d.storage_path && cc->storage_path[0]) {
+            o.storage_path = cc->storage_path;
+            storage_set = true;
+        }
+        if (o.pre_gc_command == d.pre_gc_command)
+            o.pre_gc_command = cc->pre_gc_command;
+        if (o.post_gc_command == d.post_gc_command)
+            o.post_gc_command = cc->post_gc_command;
+        if (o.include_repositories == d.include_repositories)
+            o.include_repositories = cc->include_repositories;
+        if (o.exclude_repositories == d.exclude_repositories)
+            o.exclude_repositories = cc->exclude_repositories;
+        if (o.max_deletions == d.max_deletions)
+            o.max_deletions = cc->max_deletions;
+        if (o.concurrency == d.concurrency && cc->concurrency >= 1 && cc->concurrency <= 64)
+            o.concurrency = cc->concurrency;
+        o.timeout_ms = cc->timeout_ms;
+        o.ca_file = cc->ca_file;
+        o.insecure_skip_verify = cc->insecure_skip_verify;
+        if (!gc && cc->gc_command[0])
+            gc = cc->gc_command;
+        if (!log_file && cc->log_file[0])
+            log_file = cc->log_file;
+    }
+    if (legacy_file) {
+        if (legacy_load(legacy_file, cc, &leg, &e) < 0) {
+            fprintf(stderr, "%s\n", e.msg);
+            legacy_free(&leg);
+            config_free(cfg);
+            return EXIT_CONFIG;
+        }
+        have_leg = true;
+        cc = &leg.cc;
+        if (!container_set)
+            o.container = leg.container;
+        if (!config_set)
+            o.registry_config = leg.registry_config;
+        if (!storage_set)
+            o.storage_path = leg.storage_path;
+        o.gc_command = SEED_GC_COMMAND; /* what the seed ran */
+    }
+    if (gc)
+        o.gc_command = gc;
+    if (no_gc)
+        o.gc_command = "";
+    int rc = EXIT_CONFIG;
+    int lock_fd = -1;
+    if (!cc) {
+        fprintf(stderr, "%s: no [cleanup] section (or use --legacy-json config.json)\n",
+                config_path);
+        goto out;
+    }
+    /* logging: DEBUG=true and [shipper] log_level as for every command */
+    if (cfg) {
+        const char *dbg = getenv("DEBUG");
+        bool debug = false;
+        enum log_level lvl;
+        if (dbg)
+            parse_bool(dbg, &debug);
+        if (!debug && log_level_parse(cfg->shipper.log_level, &lvl) == 0)
+            lg->level = lvl;
+    }
+    if (log_file) {
+        if (logger_open_file(lg, log_file) < 0) {
+            fprintf(stderr, "cleanup: cannot open log file %s: %s\n", log_file, strerror(errno));
+            goto out;
+        }
+    } else if (!(cfg && cfg->shipper.log_file[0]) && access("/var/log/nexus-shipper", W_OK) == 0) {
+        if (logger_open_file(lg, "/var/log/nexus-shipper/cleanup.log") < 0)
+            log_debug("cleanup: /var/log/nexus-shipper/cleanup.log not writable");
+    } else if (cfg && cfg->shipper.log_file[0]) {
+        logger_open_file(lg, cfg->shipper.log_file);
+    }
+    o.log_file = log_file ? log_file : "";
+
+    const char *state_dir = cfg ? cfg->shipper.state_dir : "/var/lib/nexus-shipper";
+    rc = EXIT_FAIL;
+    if (take_lock(state_dir, &lock_fd) < 0)
+        goto out;
+
+    struct cleanup_result res;
+    if (cleanup_run(cc, &o, dry, stop, &res, &e) < 0) {
+        log_error("cleanup: %s", e.msg);
+        cleanup_result_free(&res);
+        rc = EXIT_CONFIG;
+        goto out;
+    }
+    struct buf outb;
+    buf_init(&outb, 0);
+    if ((json ? cleanup_format_json(&res, &outb) : cleanup_format_text(&res, &outb)) == 0)
+        fwrite(outb.data ? outb.data : "", 1, outb.len, stdout);
+    fflush(stdout);
+    buf_free(&outb);
+    log_info("cleanup: %s: %zu repositories, %llu tags scanned, %llu tags deleted, "
+             "%llu manifests deleted, %llu bytes of blobs freed%s, %.3f s",
+             cl_status_name(res.status), res.n_repos, (unsigned long long)res.tags_scanned,
+             (unsigned long long)res.tags_deleted, (unsigned long long)res.manifests_deleted,
+             (unsigned long long)res.blob_bytes, dry ? " (dry run: nothing deleted)" : "",
+             (double)(res.finished_ms - res.started_ms) / 1000.0);
+    if (!dry) {
+        char spath[4096];
+        snprintf(spath, sizeof spath, "%s/cleanup.state", state_dir);
+        struct state st;
+        state_load(spath, &st);
+        st.runs[res.status]++;
+        st.errors += res.errors;
+        if (res.status == CL_OK)
+            st.last_success_ms = res.finished_ms;
+        for (size_t i = 0; i < res.n_repos; i++) {
+            uint64_t d = 0;
+            const struct cl_repo *rp = &res.repos[i];
+            for (size_t k = 0; k < rp->n_tags; k++) {
+                if (rp->tags[k].reason != CL_REASON_DELETE)
+                    continue;
+                for (size_t m = 0; m < rp->n_m; m++)
+                    if (strcmp(rp->m[m].digest, rp->tags[k].digest) == 0 &&
+                        (strcmp(rp->m[m].result, "deleted") == 0 ||
+                         strcmp(rp->m[m].result, "already gone") == 0))
+                        d++;
+            }
+            if (d || res.status == CL_OK)
+                state_add_repo(&st, rp->name, d);
+        }
+        if (state_save(state_dir, spath, &st) < 0)
+            log_warn("cleanup: cannot save %s: %s (counters will restart)", spath, strerror(errno));
+        ship_metrics(cfg, &res, &st);
+        state_free(&st);
+    }
+    rc = res.status == CL_OK ? EXIT_OK : EXIT_FAIL;
+    if (res.status != CL_OK && res.message[0])
+        fprintf(stderr, "cleanup: %s\n", res.message);
+    cleanup_result_free(&res);
+out:
+    if (lock_fd >= 0)
+        close(lock_fd);
+    if (have_leg)
+        legacy_free(&leg);
+    config_free(cfg);
+    return rc;
+}
