@@ -13,10 +13,13 @@
 #include "cleanup.h"
 #include "collector.h"
 #include "config.h"
+#include "httpd.h"
 #include "log.h"
 #include "nsconfig.h"
 #include "scheduler.h"
+#include "sdnotify.h"
 #include "sender.h"
+#include "skopeo_cli.h"
 #include "pushgateway.h"
 #include "spool_cli.h"
 #include "textfmt.h"
@@ -53,6 +56,8 @@ static const char usage_text[] =
     "  check-config          validate the configuration (FILE:LINE: message on error)\n"
     "  config-template       print the annotated default configuration\n"
     "  spool ls|replay|export|import|purge   inspect and move the spool (spool --help)\n"
+    "  skopeo copy|inspect|delete|manifest-digest   the skopeo wrapper (skopeo --help)\n"
+    "  healthcheck           exit 0 if the running daemon's /healthz answers 200\n"
     "  cleanup [--dry-run] [--json] [--legacy-json config.json]\n"
     "                        registry cleanup run (cleanup --help)\n"
     "  version               print the version\n"
@@ -227,7 +232,9 @@ static int cmd_run(const char *path, int argc, char **argv)
              "delivers it; replays the spool (at `replay_rate`) after an outage.\n"
              "Signals: SIGTERM/SIGINT deliver what is buffered within shutdown_timeout and\n"
              "exit 0; SIGHUP reloads the configuration (an invalid one keeps the old);\n"
-             "SIGUSR1 reopens log_file.");
+             "SIGUSR1 reopens log_file.\n"
+             "With [shipper] listen set, serves /metrics and /healthz. Under systemd\n"
+             "(Type=notify) sends READY=1, WATCHDOG=1 every cycle and STOPPING=1.");
         return EXIT_OK;
     }
     struct config *cfg = load(path);
@@ -258,9 +265,25 @@ static int cmd_run(const char *path, int argc, char **argv)
     sigaction(SIGHUP, &sa, NULL);
     sigaction(SIGUSR1, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    struct httpd *web = NULL;
+    if (cfg->shipper.listen[0]) {
+        web = httpd_new(cfg->shipper.listen, cfg->shipper.interval_ms, cfg->shipper.spool_dir, &e);
+        if (!web) {
+            log_error("%s", e.msg);
+            sender_stop(s->sender);
+            sched_free(s);
+            config_free(cfg);
+            return EXIT_FAIL;
+        }
+        log_info("serving /metrics and /healthz on http://%s", httpd_address(web));
+    }
     log_info("nexus-shipper %s started: interval %llds, %zu collector(s), %zu target(s), spool %s",
              PACKAGE_VERSION, (long long)(cfg->shipper.interval_ms / 1000), s->n, snd->n,
              cfg->shipper.spool_dir);
+    if (sdnotify_sendf("READY=1\nSTATUS=shipping every %llds",
+                       (long long)(cfg->shipper.interval_ms / 1000)) < 0)
+        log_warn("sd_notify to $NOTIFY_SOCKET failed: %s", strerror(errno));
+    int64_t wd_half = sdnotify_watchdog_ms() / 2, wd_last = mono_ms();
     int64_t next = mono_ms();
     while (!g_stop) {
         if (g_reopen) {
@@ -270,6 +293,7 @@ static int cmd_run(const char *path, int argc, char **argv)
         }
         if (g_reload) {
             g_reload = 0;
+            sdnotify_send("RELOADING=1");
             struct config *nc = config_load(path, &e);
             if (!nc) {
                 log_error("reload refused, keeping the running configuration: %s", e.msg);
@@ -292,16 +316,37 @@ static int cmd_run(const char *path, int argc, char **argv)
                     logger_close(&g_log);
                     setup_logging(cfg);
                     log_info("configuration reloaded from %s", path);
+                    /* the same listen keeps the server; another one restarts it */
+                    if (web && strcmp(httpd_listen(web), cfg->shipper.listen) == 0) {
+                        const struct cfg_shipper *sh = &cfg->shipper;
+                        if (httpd_configure(web, sh->interval_ms, sh->spool_dir) < 0)
+                            log_error("listen: out of memory; health criteria not updated");
+                    } else {
+                        httpd_free(web);
+                        web = NULL;
+                        if (cfg->shipper.listen[0] &&
+                            !(web = httpd_new(cfg->shipper.listen, cfg->shipper.interval_ms,
+                                              cfg->shipper.spool_dir, &e)))
+                            log_error("%s", e.msg);
+                        else if (web)
+                            log_info("serving /metrics and /healthz on http://%s",
+                                     httpd_address(web));
+                    }
                     if (sender_start(s->sender, (size_t)cfg->shipper.replay_rate) < 0)
                         log_error("cannot start the delivery thread");
                     next = mono_ms();
                 }
             }
+            sdnotify_send("READY=1");
         }
         int64_t now = mono_ms();
         if (now >= next) {
             int64_t ts = now_ms();
             long n = sched_cycle(s, ts);
+            if (web)
+                httpd_publish(web, s->sb, n >= 0);
+            sdnotify_send("WATCHDOG=1");
+            wd_last = mono_ms();
             sender_kick(s->sender);
             sender_housekeeping(s->sender);
             if (n >= 0)
@@ -311,10 +356,16 @@ static int cmd_run(const char *path, int argc, char **argv)
             if (next <= mono_ms()) /* a cycle overran: skip, never burst */
                 next = mono_ms() + cfg->shipper.interval_ms;
         }
+        if (wd_half && mono_ms() - wd_last >= wd_half) { /* a long interval */
+            sdnotify_send("WATCHDOG=1");
+            wd_last = mono_ms();
+        }
         /* the delivery thread ships and replays meanwhile */
         if (!g_stop && !g_reload && !g_reopen)
-            sleep_until_mono(next);
+            sleep_until_mono(wd_half && wd_last + wd_half < next ? wd_last + wd_half : next);
     }
+    sdnotify_send("STOPPING=1");
+    httpd_free(web);
     sender_stop(s->sender);
     log_info("stopping: delivering what is queued (up to %llds)",
              (long long)(cfg->shipper.shutdown_timeout_ms / 1000));
@@ -387,12 +438,16 @@ int main(int argc, char **argv)
         sigaction(SIGINT, &sa, NULL);
         rc = spool_cli(cfg, cargc, cargv, &g_stop);
         config_free(cfg);
+    } else if (strcmp(cmd, "healthcheck") == 0) {
+        rc = httpd_healthcheck_main(config_path, cargc, cargv);
     } else if (strcmp(cmd, "cleanup") == 0) {
         struct sigaction sa = {.sa_handler = on_signal};
         sigemptyset(&sa.sa_mask);
         sigaction(SIGTERM, &sa, NULL);
         sigaction(SIGINT, &sa, NULL);
         rc = cleanup_cli(config_path, cargc, cargv, &g_log, &g_stop);
+    } else if (strcmp(cmd, "skopeo") == 0) {
+        rc = skopeo_cli(config_path, cargc, cargv);
     } else if (strcmp(cmd, "version") == 0) {
         printf("nexus-shipper %s (libcurl %s)\n", PACKAGE_VERSION, curl_version_info(CURLVERSION_NOW)->version);
         rc = EXIT_OK;

@@ -21,7 +21,10 @@
  *
  * This reads every component of every repository each cycle: fine for
  * thousands, slow for millions (the database collector is the scalable
- * path; a warning says so at start). State: nexus_api, owned. */
+ * path; a warning says so at start). With [database] present this
+ * collector is off: db_repositories and db_docker report these families
+ * from SQL aggregates instead (the database view wins; no duplicate
+ * series). State: nexus_api, owned. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +67,11 @@ struct walk {
     size_t nimg, cap;
     struct err *e;
 };
+
+static bool enabled(const struct config *cfg)
+{
+    return cfg->nexus && !cfg->database;
+}
 
 static int init(const struct config *cfg, void **state, struct err *e)
 {
@@ -275,7 +283,7 @@ out:
 
 const struct collector collector_nexus_components = {
     .name = "nexus_components",
-    .enabled = nexus_collector_enabled,
+    .enabled = enabled,
     .init = init,
     .collect = collect,
     .destroy = nexus_collector_destroy,

@@ -39,7 +39,7 @@
 #        TIMEOUT_S (240: give up on a replay after this long)
 #        NS_VARIANTS ("tuned defaults")  VMAGENT_MODES ("graceful"; "graceful live" for both;
 #        an empty value skips that shipper)
-#        NS_FILL_ARGS (extra bench_spoolfill arguments, e.g. --sorted: an experiment)
+#        NS_FILL_ARGS (extra bench_spoolfill arguments; default --sorted, the order sched_cycle batches in)
 #        KEEP=1 keep the work directory
 # Needs: victoria-metrics (Debian package; ships vmagent too), curl, python3.
 # Exit 0 with the verdicts printed (the bench reports, it does not gate);
@@ -243,7 +243,7 @@ CONF
 	say "nexus-shipper ($variant): bench_spoolfill puts $N samples into the spool, receiver down"
 	# shellcheck disable=SC2086
 	fill=$("$WORK/bench_spoolfill" -c "$d/ns.conf" --series "$SERIES" --cycles "$CYCLES" --step "$STEP" \
-		${NS_FILL_ARGS:-} 2>>"$d/fill.log")
+		${NS_FILL_ARGS---sorted} 2>>"$d/fill.log")
 	qbytes=$(du -sb "$d/spool" | cut -f1)
 	"$BIN" -c "$d/ns.conf" run 2>>"$d/ns.stderr" &
 	CPID=$!

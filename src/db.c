@@ -1,0 +1,461 @@
+#include "db.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+#define CANCEL_GRACE_MS 2000 /* after a client-side cancel, time allowed to drain */
+
+struct db {
+    char *conninfo;
+    char *password; /* NULL = libpq's own lookup (.pgpass, PGPASSWORD) */
+    int64_t stmt_timeout_ms;
+    int64_t connect_timeout_ms;
+    PGconn *conn; /* NULL = not connected */
+    long rows;    /* rows handed to the callback by the last run() */
+};
+
+struct db *db_new(const struct cfg_database *c, struct err *e)
+{
+    struct db *d = calloc(1, sizeof *d);
+    if (!d)
+        goto oom;
+    d->stmt_timeout_ms = c->statement_timeout_ms;
+    d->connect_timeout_ms = c->connect_timeout_ms;
+    if (!(d->conninfo = strdup(c->conninfo ? c->conninfo : "")))
+        goto oom;
+    if (c->password && c->password[0] && !(d->password = strdup(c->password)))
+        goto oom;
+    return d;
+oom:
+    err_set(e, "database: out of memory");
+    db_free(d);
+    return NULL;
+}
+
+static void drop_conn(struct db *d)
+{
+    if (d->conn) {
+        PQfinish(d->conn);
+        d->conn = NULL;
+    }
+}
+
+void db_free(struct db *d)
+{
+    if (!d)
+        return;
+    drop_conn(d);
+    free(d->conninfo);
+    if (d->password) {
+        memset(d->password, 0, strlen(d->password));
+        free(d->password);
+    }
+    free(d);
+}
+
+int db_backend_pid(const struct db *d)
+{
+    return d->conn ? PQbackendPID(d->conn) : 0;
+}
+
+/* libpq messages end in "\n" and may span lines: one line, trimmed. */
+static void one_line(const char *in, char *out, size_t n)
+{
+    size_t j = 0;
+    for (size_t i = 0; in && in[i] && j + 3 < n; i++) {
+        if (in[i] == '\n') {
+            if (in[i + 1])
+                out[j++] = ';', out[j++] = ' ';
+        } else if (in[i] == '\t') {
+            if (j > 0 && out[j - 1] != ' ')
+                out[j++] = ' ';
+        } else if (in[i] != '\r') {
+            out[j++] = in[i];
+        }
+    }
+    while (j > 0 && (out[j - 1] == ' ' || out[j - 1] == ';'))
+        j--;
+    out[j] = 0;
+    if (!out[0])
+        snprintf(out, n, "unknown error");
+}
+
+/* Waits until the socket is ready; 1 ready, 0 deadline, -1 error. */
+static int wait_sock(int fd, bool for_write, int64_t deadline)
+{
+    if (fd < 0)
+        return -1;
+    for (;;) {
+        int64_t left = deadline - mono_ms();
+        if (left <= 0)
+            return 0;
+        struct pollfd p = {.fd = fd, .events = (short)(for_write ? POLLOUT : POLLIN)};
+        int r = poll(&p, 1, left > 1000 ? 1000 : (int)left);
+        if (r > 0)
+            return 1;
+        if (r < 0 && errno != EINTR)
+            return -1;
+    }
+}
+
+static void notice_quiet(void *arg, const char *msg)
+{
+    (void)arg;
+    char line[512];
+    one_line(msg, line, sizeof line);
+    log_debug("database notice: %s", line);
+}
+
+static long run(struct db *d, const char *name, const char *sql, size_t nparams,
+                const char *const *params, size_t max_rows, int64_t deadline, db_row_fn fn,
+                void *ud, struct err *e, bool *conn_lost);
+
+static int db_connect(struct db *d, int64_t deadline, struct err *e)
+{
+    char ct[32], line[400];
+    if (mono_ms() >= deadline) {
+        err_set(e, "database connect: no time left before the collector deadline");
+        return -1;
+    }
+    int64_t cts = (d->connect_timeout_ms + 999) / 1000;
+    snprintf(ct, sizeof ct, "%lld", (long long)(cts < 2 ? 2 : cts));
+    /* later keywords override earlier ones: conninfo may set its own
+     * connect_timeout / application_name; the password file wins */
+    const char *kw[] = {"connect_timeout", "application_name", "dbname", "password", NULL};
+    const char *val[] = {ct, "nexus-shipper", d->conninfo, d->password, NULL};
+    if (!d->password)
+        kw[3] = val[3] = NULL;
+    PGconn *c = PQconnectStartParams(kw, val, 1);
+    if (!c) {
+        err_set(e, "database connect: out of memory");
+        return -1;
+    }
+    int64_t dl = mono_ms() + d->connect_timeout_ms;
+    if (deadline < dl)
+        dl = deadline;
+    PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+    if (PQstatus(c) == CONNECTION_BAD)
+        st = PGRES_POLLING_FAILED;
+    while (st != PGRES_POLLING_OK) {
+        if (st == PGRES_POLLING_FAILED) {
+            one_line(PQerrorMessage(c), line, sizeof line);
+            err_set(e, "database connect: %s", line);
+            PQfinish(c);
+            return -1;
+        }
+        int w = wait_sock(PQsocket(c), st == PGRES_POLLING_WRITING, dl);
+        if (w <= 0) {
+            err_set(e, "database connect: %s after %.1f s", w == 0 ? "timed out" : "poll failed",
+                    (double)d->connect_timeout_ms / 1000.0);
+            PQfinish(c);
+            return -1;
+        }
+        st = PQconnectPoll(c);
+    }
+    PQsetNoticeProcessor(c, notice_quiet, NULL);
+    d->conn = c;
+
+    /* the session is read-only and bounded, whatever the role may do */
+    char stm[32];
+    snprintf(stm, sizeof stm, "%lld", (long long)d->stmt_timeout_ms);
+    const char *p[] = {stm};
+    bool lost;
+    long n = run(d, "session_setup",
+                 "SELECT set_config('default_transaction_read_only', 'on', false),"
+                 " set_config('statement_timeout', $1, false), set_config('jit', 'off', false)",
+                 1, p, 1, deadline, NULL, NULL, e, &lost);
+    if (n != 1) {
+        if (n >= 0)
+            err_set(e, "database query session_setup: no answer");
+        drop_conn(d);
+        return -1;
+    }
+    PGresult *r = PQexec(d->conn, "SHOW default_transaction_read_only");
+    bool ok = r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+              strcmp(PQgetvalue(r, 0, 0), "on") == 0;
+    PQclear(r);
+    if (!ok) {
+        err_set(e, "database session_setup: default_transaction_read_only is not on; refusing "
+                   "to use the session");
+        drop_conn(d);
+        return -1;
+    }
+    log_debug("database: connected (backend pid %d, statement_timeout %lld ms, read-only)",
+              PQbackendPID(d->conn), (long long)d->stmt_timeout_ms);
+    return 0;
+}
+
+static void result_error(const PGresult *r, const char *name, struct err *e)
+{
+    const char *prim = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+    const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    char line[400];
+    one_line(prim ? prim : PQresultErrorMessage(r), line, sizeof line);
+    if (state)
+        err_set(e, "database query %s: %s (SQLSTATE %s)", name, line, state);
+    else
+        err_set(e, "database query %s: %s", name, line);
+}
+
+static void send_cancel(PGconn *c)
+{
+    PGcancel *cn = PQgetCancel(c);
+    if (cn) {
+        char errbuf[256];
+        PQcancel(cn, errbuf, sizeof errbuf);
+        PQfreeCancel(cn);
+    }
+}
+
+/* One attempt on the current connection. *conn_lost tells whether the
+ * connection broke (it is then dropped). */
+static long run(struct db *d, const char *name, const char *sql, size_t nparams,
+                const char *const *params, size_t max_rows, int64_t deadline, db_row_fn fn,
+                void *ud, struct err *e, bool *conn_lost)
+{
+    PGconn *c = d->conn;
+    char line[400];
+    long rows = 0;
+    int rc = 0;
+    bool cancelled = false;
+    *conn_lost = false;
+    d->rows = 0;
+    if (!PQsendQueryParams(c, sql, (int)nparams, NULL, params, NULL, NULL, 0)) {
+        one_line(PQerrorMessage(c), line, sizeof line);
+        err_set(e, "database query %s: %s", name, line);
+        goto lost_or_fail;
+    }
+    if (!PQsetSingleRowMode(c)) { /* cannot happen right after a send; never read unbounded */
+        err_set(e, "database query %s: cannot switch to single-row mode", name);
+        rc = -1;
+        cancelled = true;
+        send_cancel(c);
+    }
+    for (;;) {
+        while (PQisBusy(c)) {
+            int w = wait_sock(PQsocket(c), false, deadline);
+            if (w == 0 && !cancelled) {
+                if (rc == 0)
+                    err_set(e, "database query %s: cancelled at the collector deadline", name);
+                rc = -1;
+                cancelled = true;
+                send_cancel(c);
+                deadline = mono_ms() + CANCEL_GRACE_MS;
+                continue;
+            }
+            if (w <= 0) { /* no answer even to the cancel: give the session up */
+                if (rc == 0)
+                    err_set(e, "database query %s: no answer from the server", name);
+                drop_conn(d);
+                *conn_lost = true;
+                return -1;
+            }
+            if (!PQconsumeInput(c)) {
+                one_line(PQerrorMessage(c), line, sizeof line);
+                if (rc == 0)
+                    err_set(e, "database query %s: %s", name, line);
+                goto lost_or_fail;
+            }
+        }
+        PGresult *r = PQgetResult(c);
+        if (!r)
+            break;
+        switch (PQresultStatus(r)) {
+        case PGRES_SINGLE_TUPLE:
+        case PGRES_TUPLES_OK:
+            for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
+                rows++;
+                d->rows = rows;
+                if ((size_t)rows > max_rows) {
+                    err_set(e, "database query %s: more than %zu rows (result cap)", name,
+                            max_rows);
+                    rc = -1;
+                } else if (fn && fn(ud, r, e) < 0) {
+                    rc = -1;
+                }
+                if (rc < 0 && !cancelled) {
+                    cancelled = true;
+                    send_cancel(c);
+                }
+            }
+            break;
+        case PGRES_COMMAND_OK:
+        case PGRES_EMPTY_QUERY:
+            break;
+        default:
+            if (rc == 0)
+                result_error(r, name, e);
+            rc = -1;
+            break;
+        }
+        PQclear(r);
+    }
+    if (PQstatus(c) != CONNECTION_OK) {
+        if (rc == 0) {
+            one_line(PQerrorMessage(c), line, sizeof line);
+            err_set(e, "database query %s: %s", name, line);
+        }
+        rc = -1;
+        goto lost_or_fail;
+    }
+    return rc < 0 ? -1 : rows;
+lost_or_fail:
+    if (PQstatus(c) != CONNECTION_OK) {
+        drop_conn(d);
+        *conn_lost = true;
+    }
+    return -1;
+}
+
+long db_query(struct db *d, const char *name, const char *sql, size_t nparams,
+              const char *const *params, size_t max_rows, int64_t deadline_mono, db_row_fn fn,
+              void *ud, struct err *e)
+{
+    for (int attempt = 0;; attempt++) {
+        bool reused = d->conn != NULL;
+        if (!d->conn && db_connect(d, deadline_mono, e) < 0)
+            return -1;
+        bool lost = false;
+        int64_t t0 = mono_ms();
+        /* e directly: a row callback reports into the caller's err too */
+        long n = run(d, name, sql, nparams, params, max_rows, deadline_mono, fn, ud, e, &lost);
+        if (n >= 0) {
+            log_debug("database query %s: %ld rows in %lld ms", name, n,
+                      (long long)(mono_ms() - t0));
+            return n;
+        }
+        /* a session kept from an earlier cycle may have died meanwhile
+         * (server restart): one fresh try, if nothing was delivered yet */
+        if (lost && reused && d->rows == 0 && attempt == 0 && mono_ms() < deadline_mono) {
+            log_info("database: session lost (%s); reconnecting", e->msg);
+            continue;
+        }
+        return -1;
+    }
+}
+
+const char *db_col_str(const PGresult *row, int col)
+{
+    return PQgetisnull(row, 0, col) ? NULL : PQgetvalue(row, 0, col);
+}
+
+bool db_col_double(const PGresult *row, int col, double *v)
+{
+    *v = 0;
+    if (PQgetisnull(row, 0, col))
+        return false;
+    *v = strtod(PQgetvalue(row, 0, col), NULL);
+    return true;
+}
+
+struct fmt_walk {
+    char **v;
+    size_t n;
+};
+
+static bool fmt_name_ok(const char *s)
+{
+    if (!*s || strlen(s) > 40)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9')))
+            return false;
+    return true;
+}
+
+static int fmt_row(void *ud, const PGresult *row, struct err *e)
+{
+    struct fmt_walk *w = ud;
+    const char *f = db_col_str(row, 0);
+    if (!f || !fmt_name_ok(f))
+        return 0;
+    char **nv = realloc(w->v, (w->n + 1) * sizeof *nv);
+    if (!nv || !(nv[w->n] = strdup(f))) {
+        if (nv)
+            w->v = nv;
+        err_set(e, "database: out of memory");
+        return -1;
+    }
+    w->v = nv;
+    w->n++;
+    return 0;
+}
+
+int db_formats(struct db *d, int64_t deadline_mono, char ***fmts, size_t *n, struct err *e)
+{
+    static const char sql[] =
+        "SELECT f FROM (SELECT left(c.relname, -length('_content_repository')) AS f"
+        " FROM pg_catalog.pg_class c"
+        " WHERE c.relkind IN ('r', 'p', 'v', 'm')"
+        " AND c.relname LIKE '%\\_content\\_repository' AND pg_catalog.pg_table_is_visible(c.oid)) "
+        "s"
+        " WHERE f ~ '^[a-z0-9]+$'"
+        " AND to_regclass(f || '_component') IS NOT NULL"
+        " AND to_regclass(f || '_asset') IS NOT NULL"
+        " ORDER BY f";
+    struct fmt_walk w = {0};
+    if (db_query(d, "formats", sql, 0, NULL, 500, deadline_mono, fmt_row, &w, e) < 0) {
+        strv_free(w.v, w.n);
+        return -1;
+    }
+    *fmts = w.v;
+    *n = w.n;
+    return 0;
+}
+
+static int exists_row(void *ud, const PGresult *row, struct err *e)
+{
+    (void)e;
+    *(bool *)ud = strcmp(PQgetvalue(row, 0, 0), "t") == 0;
+    return 0;
+}
+
+int db_relation_exists(struct db *d, const char *name, int64_t deadline_mono, bool *exists,
+                       struct err *e)
+{
+    const char *p[] = {name};
+    *exists = false;
+    char qn[96];
+    snprintf(qn, sizeof qn, "exists[%s]", name);
+    return db_query(d, qn, "SELECT to_regclass($1) IS NOT NULL", 1, p, 1, deadline_mono, exists_row,
+                    exists, e) < 0
+               ? -1
+               : 0;
+}
+
+int db_sql_fmt(struct buf *out, const char *tmpl, const char *fmt)
+{
+    if (!fmt_name_ok(fmt))
+        return -1;
+    buf_reset(out);
+    for (const char *p = tmpl; *p;) {
+        const char *q = strstr(p, "{f}");
+        if (!q)
+            return buf_puts(out, p);
+        if (buf_append(out, p, (size_t)(q - p)) < 0 || buf_puts(out, fmt) < 0)
+            return -1;
+        p = q + 3;
+    }
+    return buf_cstr(out) ? 0 : -1;
+}
+
+bool db_collector_enabled(const struct config *cfg)
+{
+    return cfg->database != NULL;
+}
+
+int db_collector_init(const struct config *cfg, void **state, struct err *e)
+{
+    *state = db_new(cfg->database, e);
+    return *state ? 0 : -1;
+}
+
+void db_collector_destroy(void *state)
+{
+    db_free(state);
+}

@@ -1,0 +1,457 @@
+#include "httpd.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <microhttpd.h>
+
+#include "config.h"
+#include "log.h"
+#include "textfmt.h"
+
+#define METRICS_CTYPE "text/plain; version=0.0.4; charset=utf-8"
+
+struct httpd {
+    struct MHD_Daemon *d;
+    char addr[300]; /* bound "host:port" */
+    char *listen;   /* as configured, owned */
+    int64_t start_mono;
+    pthread_mutex_t mu; /* guards everything below */
+    char *text;         /* last rendered /metrics body, owned; NULL before the first cycle */
+    size_t text_len;
+    int64_t last_cycle_mono; /* 0: no cycle completed yet */
+    int64_t interval_ms;
+    char *spool_dir; /* owned */
+};
+
+/* ---- listen address ----------------------------------------------------- */
+
+/* Splits "host:port", "[v6]:port" or ":port" into host (may be "") and
+ * port. Returns -1 on a malformed string. */
+static int split_hostport(const char *s, char *host, size_t hn, char *port, size_t pn)
+{
+    const char *colon;
+    if (s[0] == '[') {
+        const char *rb = strchr(s, ']');
+        if (!rb || rb[1] != ':')
+            return -1;
+        if ((size_t)(rb - s - 1) >= hn)
+            return -1;
+        memcpy(host, s + 1, (size_t)(rb - s - 1));
+        host[rb - s - 1] = '\0';
+        colon = rb + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon || memchr(s, ':', (size_t)(colon - s)))
+            return -1; /* no port, or a bare IPv6 address without brackets */
+        if ((size_t)(colon - s) >= hn)
+            return -1;
+        memcpy(host, s, (size_t)(colon - s));
+        host[colon - s] = '\0';
+    }
+    const char *p = colon + 1;
+    if (!*p || strlen(p) >= pn || strspn(p, "0123456789") != strlen(p) || atol(p) > 65535)
+        return -1;
+    snprintf(port, pn, "%s", p);
+    return 0;
+}
+
+/* ---- request handling (libmicrohttpd's thread) ---------------------------- */
+
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned code, const char *ctype, char *body,
+                             size_t len)
+{
+    /* takes ownership of the malloc'd body */
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        len, body, body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (!r) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    enum MHD_Result rc = MHD_queue_response(c, code, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+static enum MHD_Result reply_text(struct MHD_Connection *c, unsigned code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static enum MHD_Result reply_text(struct MHD_Connection *c, unsigned code, const char *fmt, ...)
+{
+    char *body = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vasprintf(&body, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return MHD_NO;
+    return reply(c, code, "text/plain; charset=utf-8", body, (size_t)n);
+}
+
+static enum MHD_Result serve_metrics(struct httpd *h, struct MHD_Connection *c)
+{
+    pthread_mutex_lock(&h->mu);
+    if (!h->text) {
+        pthread_mutex_unlock(&h->mu);
+        return reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "no cycle completed yet\n");
+    }
+    size_t len = h->text_len;
+    char *copy = malloc(len ? len : 1);
+    if (copy)
+        memcpy(copy, h->text, len);
+    pthread_mutex_unlock(&h->mu);
+    if (!copy)
+        return reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+    return reply(c, MHD_HTTP_OK, METRICS_CTYPE, copy, len);
+}
+
+/* Creates and removes a dot-file in the spool directory (dot-files are
+ * ignored by the spool). A real write, not access(2): root passes
+ * access() on a read-only mount or a chmod 000 directory. */
+static int probe_writable(const char *dir, char *why, size_t n)
+{
+    struct stat st;
+    if (stat(dir, &st) < 0) {
+        snprintf(why, n, "spool_dir %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        snprintf(why, n, "spool_dir %s is not a directory", dir);
+        return -1;
+    }
+    char path[4200];
+    snprintf(path, sizeof path, "%s/.healthz-XXXXXX", dir);
+    int fd = mkstemp(path);
+    if (fd < 0) {
+        snprintf(why, n, "spool_dir %s is not writable: %s", dir, strerror(errno));
+        return -1;
+    }
+    int rc = 0;
+    if (write(fd, "x", 1) != 1) {
+        snprintf(why, n, "spool_dir %s is not writable: %s", dir, strerror(errno));
+        rc = -1;
+    }
+    close(fd);
+    unlink(path);
+    return rc;
+}
+
+static enum MHD_Result serve_healthz(struct httpd *h, struct MHD_Connection *c)
+{
+    pthread_mutex_lock(&h->mu);
+    int64_t last = h->last_cycle_mono, interval = h->interval_ms;
+    char *dir = strdup(h->spool_dir);
+    pthread_mutex_unlock(&h->mu);
+    if (!dir)
+        return reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+    int64_t now = mono_ms();
+    char why[4400];
+    enum MHD_Result rc;
+    if (!last) {
+        int64_t up = now - h->start_mono;
+        if (up > 2 * interval)
+            rc = reply_text(
+                c, MHD_HTTP_SERVICE_UNAVAILABLE,
+                "unhealthy: no cycle completed in %.1f s since start (interval %.1f s)\n",
+                (double)up / 1000.0, (double)interval / 1000.0);
+        else
+            rc = reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "starting: no cycle completed yet\n");
+    } else if (now - last > 2 * interval) {
+        rc = reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+                        "unhealthy: last cycle completed %.1f s ago (interval %.1f s)\n",
+                        (double)(now - last) / 1000.0, (double)interval / 1000.0);
+    } else if (probe_writable(dir, why, sizeof why) < 0) {
+        rc = reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unhealthy: %s\n", why);
+    } else {
+        rc = reply_text(c, MHD_HTTP_OK, "ok: last cycle completed %.1f s ago, spool_dir writable\n",
+                        (double)(now - last) / 1000.0);
+    }
+    free(dir);
+    return rc;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    struct httpd *h = cls;
+    (void)version;
+    (void)upload_data;
+    (void)con_cls;
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+        if (*upload_data_size) { /* swallow a body, answer on the last call */
+            *upload_data_size = 0;
+            return MHD_YES;
+        }
+        return reply_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET and HEAD\n");
+    }
+    if (strcmp(url, "/metrics") == 0)
+        return serve_metrics(h, c);
+    if (strcmp(url, "/healthz") == 0)
+        return serve_healthz(h, c);
+    if (strcmp(url, "/") == 0)
+        return reply_text(c, MHD_HTTP_OK,
+                          "nexus-shipper\n/metrics  last cycle in Prometheus text format\n"
+                          "/healthz  200 while cycles complete and the spool is writable\n");
+    return reply_text(c, MHD_HTTP_NOT_FOUND, "not found: try /metrics or /healthz\n");
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    log_warn("listen: %s", msg);
+}
+
+/* ---- life cycle ----------------------------------------------------------- */
+
+struct httpd *httpd_new(const char *listen, int64_t interval_ms, const char *spool_dir,
+                        struct err *e)
+{
+    char host[256], port[8];
+    struct addrinfo *ai = NULL;
+    struct httpd *h = NULL;
+    if (split_hostport(listen, host, sizeof host, port, sizeof port) < 0) {
+        err_set(e, "listen = %s: expected host:port, [ipv6]:port or :port", listen);
+        return NULL;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    int g = getaddrinfo(host[0] ? host : NULL, port, &hints, &ai);
+    if (g != 0) {
+        err_set(e, "listen = %s: %s", listen, gai_strerror(g));
+        return NULL;
+    }
+    if (!(h = calloc(1, sizeof *h)) || !(h->listen = strdup(listen)) ||
+        !(h->spool_dir = strdup(spool_dir))) {
+        err_set(e, "out of memory");
+        goto fail;
+    }
+    pthread_mutex_init(&h->mu, NULL);
+    h->interval_ms = interval_ms;
+    h->start_mono = mono_ms();
+    /* If no host was given, AI_PASSIVE may return :: first; prefer IPv4
+     * 0.0.0.0 for ":port" (say "[::]:port" for IPv6). */
+    struct addrinfo *pick = ai;
+    if (!host[0])
+        for (struct addrinfo *p = ai; p; p = p->ai_next)
+            if (p->ai_family == AF_INET) {
+                pick = p;
+                break;
+            }
+    unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    if (pick->ai_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    /* The server thread inherits this mask: signals stay with the daemon loop. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    h->d =
+        MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+                         NULL, MHD_OPTION_SOCK_ADDR, pick->ai_addr, MHD_OPTION_CONNECTION_LIMIT,
+                         32u, MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
+    int saved = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (!h->d) {
+        err_set(e, "listen = %s: cannot serve: %s", listen,
+                saved ? strerror(saved) : "libmicrohttpd failed to start");
+        goto fail;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
+    unsigned bound = di ? di->port : (unsigned)atoi(port);
+    const char *shown = host[0] ? host : "0.0.0.0";
+    if (strchr(shown, ':'))
+        snprintf(h->addr, sizeof h->addr, "[%s]:%u", shown, bound);
+    else
+        snprintf(h->addr, sizeof h->addr, "%s:%u", shown, bound);
+    freeaddrinfo(ai);
+    return h;
+fail:
+    if (ai)
+        freeaddrinfo(ai);
+    httpd_free(h);
+    return NULL;
+}
+
+void httpd_free(struct httpd *h)
+{
+    if (!h)
+        return;
+    if (h->d)
+        MHD_stop_daemon(h->d);
+    if (h->spool_dir)
+        pthread_mutex_destroy(&h->mu);
+    free(h->text);
+    free(h->spool_dir);
+    free(h->listen);
+    free(h);
+}
+
+const char *httpd_address(const struct httpd *h)
+{
+    return h->addr;
+}
+
+const char *httpd_listen(const struct httpd *h)
+{
+    return h->listen;
+}
+
+int httpd_configure(struct httpd *h, int64_t interval_ms, const char *spool_dir)
+{
+    char *d = strdup(spool_dir);
+    if (!d)
+        return -1;
+    pthread_mutex_lock(&h->mu);
+    char *old = h->spool_dir;
+    h->spool_dir = d;
+    h->interval_ms = interval_ms;
+    pthread_mutex_unlock(&h->mu);
+    free(old);
+    return 0;
+}
+
+int httpd_publish(struct httpd *h, struct series_buf *sb, bool completed)
+{
+    struct sb_sample *v = NULL;
+    size_t n = 0;
+    struct buf out;
+    buf_init(&out, 0);
+    int rc = -1;
+    if (sb_snapshot(sb, true, &v, &n) < 0 || textfmt_write(sb, v, n, &out) < 0 || !buf_cstr(&out)) {
+        log_error("listen: out of memory rendering /metrics; serving the previous cycle");
+        buf_free(&out);
+        goto out;
+    }
+    pthread_mutex_lock(&h->mu);
+    char *old = h->text;
+    h->text = out.data ? out.data : strdup("");
+    h->text_len = out.len;
+    if (completed)
+        h->last_cycle_mono = mono_ms();
+    pthread_mutex_unlock(&h->mu);
+    free(old); /* out.data now belongs to h */
+    rc = 0;
+out:
+    free(v);
+    return rc;
+}
+
+/* ---- `nexus-shipper healthcheck` ------------------------------------------ */
+
+struct small_body {
+    char b[1024];
+    size_t n;
+};
+
+static size_t on_body(char *p, size_t sz, size_t nm, void *ud)
+{
+    struct small_body *sb = ud;
+    size_t len = sz * nm, room = sizeof sb->b - 1 - sb->n;
+    memcpy(sb->b + sb->n, p, len < room ? len : room);
+    sb->n += len < room ? len : room;
+    sb->b[sb->n] = '\0';
+    return len;
+}
+
+int httpd_healthcheck_main(const char *config_path, int argc, char **argv)
+{
+    const char *url_arg = NULL;
+    long timeout_ms = 5000;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            puts("Usage: nexus-shipper [-c FILE] healthcheck [--url URL] [--timeout SECONDS]\n"
+                 "GETs /healthz of the running daemon at [shipper] listen (for a container\n"
+                 "HEALTHCHECK; no curl needed) and prints its answer.\n"
+                 "Exit 0 healthy, 1 unhealthy or unreachable, 2 usage or configuration error.");
+            return 0;
+        } else if (strcmp(argv[i], "--url") == 0 && i + 1 < argc) {
+            url_arg = argv[++i];
+        } else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc) {
+            timeout_ms = atol(argv[++i]) * 1000;
+            if (timeout_ms <= 0) {
+                fprintf(stderr, "healthcheck: bad --timeout %s\n", argv[i]);
+                return 2;
+            }
+        } else {
+            fprintf(stderr, "healthcheck: unknown argument %s\n", argv[i]);
+            return 2;
+        }
+    }
+    char url[600];
+    if (url_arg) {
+        snprintf(url, sizeof url, "%s", url_arg);
+    } else {
+        struct err e;
+        struct config *cfg = config_load(config_path, &e);
+        if (!cfg) {
+            fprintf(stderr, "%s\n", e.msg);
+            return 2;
+        }
+        char host[256], port[8];
+        int bad = !cfg->shipper.listen[0] ||
+                  split_hostport(cfg->shipper.listen, host, sizeof host, port, sizeof port) < 0;
+        if (bad)
+            fprintf(stderr, "healthcheck: %s: [shipper] listen is %s\n", config_path,
+                    cfg->shipper.listen[0] ? "not host:port"
+                                           : "not set (the daemon serves no /healthz)");
+        config_free(cfg);
+        if (bad)
+            return 2;
+        /* a wildcard address is probed on loopback */
+        const char *h = host;
+        if (!h[0] || strcmp(h, "0.0.0.0") == 0)
+            h = "127.0.0.1";
+        else if (strcmp(h, "::") == 0)
+            h = "::1";
+        if (strchr(h, ':'))
+            snprintf(url, sizeof url, "http://[%s]:%s/healthz", h, port);
+        else
+            snprintf(url, sizeof url, "http://%s:%s/healthz", h, port);
+    }
+    CURL *c = curl_easy_init();
+    if (!c) {
+        fprintf(stderr, "healthcheck: cannot initialise libcurl\n");
+        return 1;
+    }
+    struct small_body body = {.n = 0};
+    body.b[0] = '\0';
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+    CURLcode cc = curl_easy_perform(c);
+    long code = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+    curl_easy_cleanup(c);
+    if (cc != CURLE_OK) {
+        fprintf(stderr, "healthcheck: %s: %s\n", url, curl_easy_strerror(cc));
+        return 1;
+    }
+    fputs(body.b, code == 200 ? stdout : stderr);
+    if (body.n && body.b[body.n - 1] != '\n')
+        fputc('\n', code == 200 ? stdout : stderr);
+    if (code != 200) {
+        fprintf(stderr, "healthcheck: %s answered %ld\n", url, code);
+        return 1;
+    }
+    return 0;
+}
