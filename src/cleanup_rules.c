@@ -6,9 +6,9 @@
 
 const char *keep_reason_name(enum keep_reason r)
 {
-    static const char *n[] = {"delete",       "protected_tag",  "protected_pattern",
-                              "protected_regex", "keep_last",   "unknown_date",
-                              "younger_than_days_to_keep"};
+    static const char *n[] = {
+        "delete",    "protected_tag", "protected_pattern",        "protected_regex",
+        "keep_last", "unknown_date",  "younger_than_days_to_keep"};
     return (unsigned)r < NS_ARRAY_LEN(n) ? n[r] : "?";
 }
 
@@ -95,7 +95,8 @@ int cleanup_rules_sql(const struct cleanup_rules *r, const char *tag_col, const 
             add_param(params, n_params, r->protected_regex) < 0)
             return -1;
     }
-    if (r->keep_last > 0 && buf_printf(sql, " AND %s >= %lld", rank_col, (long long)r->keep_last) < 0)
+    if (r->keep_last > 0 &&
+        buf_printf(sql, " AND %s >= %lld", rank_col, (long long)r->keep_last) < 0)
         return -1;
     if (created_col) {
         if (buf_printf(sql,

@@ -14,9 +14,9 @@
 
 enum cfg_type {
     T_STRING,
-    T_URL,      /* http:// or https:// */
-    T_FILE,     /* a path whose content (a secret) is loaded into aux_offset */
-    T_INT,      /* non-negative integer */
+    T_URL,  /* http:// or https:// */
+    T_FILE, /* a path whose content (a secret) is loaded into aux_offset */
+    T_INT,  /* non-negative integer */
     T_BOOL,
     T_DURATION, /* 30s, 5m, 1h */
     T_SIZE,     /* 512MiB */
@@ -27,7 +27,7 @@ enum cfg_type {
     T_CHOICE,   /* one of the words in `choices` */
 };
 
-#define REQUIRED 1u
+#define REQUIRED           1u
 #define SPOOL_NAME_MAX_CFG 48 /* longest [remote_write NAME] created from the environment */
 
 enum section_kind { SEC_ALWAYS, SEC_OPTIONAL, SEC_NAMED };
@@ -35,8 +35,9 @@ enum section_kind { SEC_ALWAYS, SEC_OPTIONAL, SEC_NAMED };
 struct section_desc {
     const char *name;
     enum section_kind kind;
-    size_t size;      /* size of the section struct */
-    size_t cfg_off;   /* offset in struct config: struct (ALWAYS), pointer (OPTIONAL), array (NAMED) */
+    size_t size; /* size of the section struct */
+    size_t
+        cfg_off; /* offset in struct config: struct (ALWAYS), pointer (OPTIONAL), array (NAMED) */
     size_t count_off; /* NAMED: offset of the size_t count */
     ssize_t line_off; /* offset of `int line` in the section struct, -1 if none */
     const char *help;
@@ -46,18 +47,20 @@ struct key_desc {
     const char *section;
     const char *key;
     enum cfg_type type;
-    const char *def;     /* default value as text, NULL = none */
-    size_t off;          /* offset in the section struct */
-    size_t aux_off;      /* T_FILE: offset of the loaded content */
+    const char *def; /* default value as text, NULL = none */
+    size_t off;      /* offset in the section struct */
+    size_t aux_off;  /* T_FILE: offset of the loaded content */
     unsigned flags;
     const char *example; /* shown in the template when there is no default */
     const char *choices; /* T_CHOICE: "a|b|c" */
     const char *help;
 };
 
-#define SEC_ONE(n, field, type_, help_)                                                          \
-    {n, SEC_OPTIONAL, sizeof(type_), offsetof(struct config, field), 0, offsetof(type_, line),    \
-     help_}
+#define SEC_ONE(n, field, type_, help_)                                                            \
+    {                                                                                              \
+        n, SEC_OPTIONAL, sizeof(type_), offsetof(struct config, field), 0, offsetof(type_, line),  \
+            help_                                                                                  \
+    }
 
 static const struct section_desc sections[] = {
     {"shipper", SEC_ALWAYS, sizeof(struct cfg_shipper), offsetof(struct config, shipper), 0, -1,
@@ -79,7 +82,8 @@ static const struct section_desc sections[] = {
     SEC_ONE("cleanup", cleanup, struct cfg_cleanup,
             "Docker registry cleanup rules (`nexus-shipper cleanup`, and the database's\n"
             "reclaimable-space estimate)."),
-    SEC_ONE("skopeo", skopeo, struct cfg_skopeo, "The skopeo wrapper (`nexus-shipper skopeo ...`)."),
+    SEC_ONE("skopeo", skopeo, struct cfg_skopeo,
+            "The skopeo wrapper (`nexus-shipper skopeo ...`)."),
 };
 
 #define SH(f) offsetof(struct cfg_shipper, f)
@@ -124,8 +128,8 @@ static const struct key_desc keys[] = {
      "Deadline of one collector in one cycle; past it the collector is marked down."},
     {"shipper", "buffer_max_size", T_SIZE, "64MiB", SH(buffer_max_size), 0, 0, NULL, NULL,
      "Hard memory cap of the series buffer; new series past it are refused and counted."},
-    {"shipper", "drop_metrics", T_REGEX, "", SH(drop_metrics), 0, 0, "^nexus_health_check_info$", NULL,
-     "Series whose metric name matches this regex are not shipped."},
+    {"shipper", "drop_metrics", T_REGEX, "", SH(drop_metrics), 0, 0, "^nexus_health_check_info$",
+     NULL, "Series whose metric name matches this regex are not shipped."},
     {"shipper", "listen", T_STRING, "", SH(listen), 0, 0, "127.0.0.1:9899", NULL,
      "Serve /metrics (last cycle + self-metrics) and /healthz on this host:port."},
     {"shipper", "keep_metrics", T_REGEX, "", SH(keep_metrics), 0, 0, "^nexus_", NULL,
@@ -133,7 +137,8 @@ static const struct key_desc keys[] = {
 
     /* [remote_write] */
     {"remote_write", "url", T_URL, NULL, RW(url), 0, REQUIRED, "http://127.0.0.1:8428/api/v1/write",
-     NULL, "Remote-write endpoint (Prometheus: /api/v1/write with --web.enable-remote-write-receiver)."},
+     NULL,
+     "Remote-write endpoint (Prometheus: /api/v1/write with --web.enable-remote-write-receiver)."},
     {"remote_write", "timeout", T_DURATION, "30s", RW(timeout_ms), 0, 0, NULL, NULL,
      "Total time allowed for one send."},
     {"remote_write", "basic_auth_user", T_STRING, "", RW(basic_auth_user), 0, 0, NULL, NULL,
@@ -156,7 +161,8 @@ static const struct key_desc keys[] = {
     {"remote_write", "headers", T_LIST, "", RW(headers), 0, 0, "X-Team: nexus", NULL,
      "Extra HTTP headers, comma-separated `Name: value` items."},
     {"remote_write", "max_samples_per_send", T_INT, "10000", RW(max_samples_per_send), 0, 0, NULL,
-     NULL, "Largest number of samples in one request (10000: vmagent's block size; fewer,\n"
+     NULL,
+     "Largest number of samples in one request (10000: vmagent's block size; fewer,\n"
      "larger requests cost the sender and the receiver less CPU)."},
     {"remote_write", "min_backoff", T_DURATION, "500ms", RW(min_backoff_ms), 0, 0, NULL, NULL,
      "First retry delay; doubles per failure with full jitter."},
@@ -192,7 +198,8 @@ static const struct key_desc keys[] = {
      "Do not verify Nexus's TLS certificate."},
     {"nexus", "expected_repositories", T_LIST, "", NX(expected_repositories), 0, 0,
      "docker-hosted,maven-releases", NULL,
-     "Repositories that must exist: nexus_repository_present{repository} turns 0 when one is gone."},
+     "Repositories that must exist: nexus_repository_present{repository} turns 0 when one is "
+     "gone."},
     {"nexus", "probe_repositories", T_BOOL, "true", NX(probe_repositories), 0, 0, NULL, NULL,
      "Probe each repository URL (nexus_repository_up, probe duration and status code)."},
     {"nexus", "probe_docker_ports", T_BOOL, "true", NX(probe_docker_ports), 0, 0, NULL, NULL,
@@ -261,7 +268,8 @@ static const struct key_desc keys[] = {
     {"cleanup", "container", T_STRING, "registry", CL(container), 0, 0, NULL, NULL,
      "{container} in the gc commands (the registry's container name)."},
     {"cleanup", "registry_config", T_STRING, "/etc/docker/registry/config.yml", CL(registry_config),
-     0, 0, NULL, NULL, "{config} in the gc commands (the registry's config as gc_command sees it)."},
+     0, 0, NULL, NULL,
+     "{config} in the gc commands (the registry's config as gc_command sees it)."},
     {"cleanup", "gc_command", T_STRING, "", CL(gc_command), 0, 0,
      "docker exec {container} registry garbage-collect {config}", NULL,
      "Run after deleting (an argv, no shell; {container} {config} {storage} substituted).\n"
@@ -695,7 +703,8 @@ static int parse_line(struct parse_state *ps, char *line, int lineno)
         return -1;
     }
     if (!ps->sd) {
-        err_set(ps->e, "%s:%d: key outside of any section (start with [shipper])", ps->file, lineno);
+        err_set(ps->e, "%s:%d: key outside of any section (start with [shipper])", ps->file,
+                lineno);
         return -1;
     }
     *eq = '\0';
@@ -703,7 +712,8 @@ static int parse_line(struct parse_state *ps, char *line, int lineno)
     char *val = str_trim(eq + 1);
     /* Values may be quoted to keep leading/trailing spaces or a '#'. */
     size_t vl = strlen(val);
-    if (vl >= 2 && ((val[0] == '"' && val[vl - 1] == '"') || (val[0] == '\'' && val[vl - 1] == '\''))) {
+    if (vl >= 2 &&
+        ((val[0] == '"' && val[vl - 1] == '"') || (val[0] == '\'' && val[vl - 1] == '\''))) {
         val[vl - 1] = '\0';
         val++;
     }
@@ -777,13 +787,15 @@ static int apply_env(struct config *cfg, struct err *e)
             if (sd->kind == SEC_NAMED) {
                 /* NEXUS_SHIPPER_REMOTE_WRITE_<NAME>_<KEY> for a named instance */
                 size_t *count = (size_t *)((char *)cfg + sd->count_off);
-                struct cfg_remote_write **arr = *(struct cfg_remote_write ***)((char *)cfg + sd->cfg_off);
+                struct cfg_remote_write **arr =
+                    *(struct cfg_remote_write ***)((char *)cfg + sd->cfg_off);
                 for (size_t i = 0; i < *count && !sec; i++) {
                     char iu[128];
                     upper_copy(iu, sizeof iu, arr[i]->name);
                     size_t il = strlen(iu);
                     if (il && strncmp(tail, iu, il) == 0 && tail[il] == '_') {
-                        const struct key_desc *k2 = find_key(sd->name, tail + il + 1, strlen(tail + il + 1));
+                        const struct key_desc *k2 =
+                            find_key(sd->name, tail + il + 1, strlen(tail + il + 1));
                         if (k2) {
                             k = k2;
                             sec = arr[i];
@@ -933,8 +945,8 @@ static int validate(struct config *cfg, struct err *e)
             return -1;
         }
         if (rw->basic_auth_user[0] && rw->bearer_token_file[0]) {
-            err_set(e, "%s:%d: basic_auth_user and bearer_token_file exclude each other",
-                    cfg->path, rw->line);
+            err_set(e, "%s:%d: basic_auth_user and bearer_token_file exclude each other", cfg->path,
+                    rw->line);
             return -1;
         }
         for (size_t h = 0; h < rw->headers.n; h++)
@@ -1051,14 +1063,15 @@ static void write_help(FILE *f, const char *help)
 
 void config_write_template(FILE *f)
 {
-    fputs("# nexus-shipper.conf: every key, its default and what it does.\n"
-          "# Generated by `nexus-shipper config-template`; `nexus-shipper check-config` validates.\n"
-          "# Values may use ${VAR} or ${VAR:-default}; any key can be overridden by the\n"
-          "# environment as NEXUS_SHIPPER_<SECTION>_<KEY> (named sections:\n"
-          "# NEXUS_SHIPPER_REMOTE_WRITE_<NAME>_<KEY>). Durations: 500ms, 30s, 5m, 1h, 7d.\n"
-          "# Sizes: 64KiB, 512MiB, 1GiB. Lists are comma-separated. A section that is\n"
-          "# absent (commented out) switches its collectors or targets off.\n",
-          f);
+    fputs(
+        "# nexus-shipper.conf: every key, its default and what it does.\n"
+        "# Generated by `nexus-shipper config-template`; `nexus-shipper check-config` validates.\n"
+        "# Values may use ${VAR} or ${VAR:-default}; any key can be overridden by the\n"
+        "# environment as NEXUS_SHIPPER_<SECTION>_<KEY> (named sections:\n"
+        "# NEXUS_SHIPPER_REMOTE_WRITE_<NAME>_<KEY>). Durations: 500ms, 30s, 5m, 1h, 7d.\n"
+        "# Sizes: 64KiB, 512MiB, 1GiB. Lists are comma-separated. A section that is\n"
+        "# absent (commented out) switches its collectors or targets off.\n",
+        f);
     /* Sections enabled in the shipped file: the ones a first run needs. */
     static const char *enabled[] = {"shipper", "remote_write", "nexus"};
     for (size_t si = 0; si < NS_ARRAY_LEN(sections); si++) {

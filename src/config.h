@@ -106,7 +106,7 @@ struct cfg_gitlab {
     int line;
     char *url;
     char *token_file;
-    char *token; /* loaded from the file */
+    char *token;             /* loaded from the file */
     struct strlist projects; /* paths or ids; empty = every project the token sees */
     int64_t timeout_ms;
     char *ca_file;
@@ -115,13 +115,13 @@ struct cfg_gitlab {
 
 struct cfg_database {
     int line;
-    char *conninfo;      /* libpq keyword/value string or URI */
+    char *conninfo; /* libpq keyword/value string or URI */
     char *password_file;
-    char *password;      /* loaded from the file */
+    char *password; /* loaded from the file */
     int64_t statement_timeout_ms;
     int64_t connect_timeout_ms;
-    int64_t top_images;  /* docker images reported one by one; the rest summed as "_other" */
-    int64_t stale_days;  /* tags not downloaded for this long count as stale */
+    int64_t top_images; /* docker images reported one by one; the rest summed as "_other" */
+    int64_t stale_days; /* tags not downloaded for this long count as stale */
 };
 
 struct cfg_cleanup {
@@ -163,11 +163,11 @@ struct cfg_skopeo {
 
 struct config {
     char *path;
-    struct cfg_shipper shipper;         /* always present */
-    struct cfg_remote_write **rw;       /* [remote_write] / [remote_write NAME] */
+    struct cfg_shipper shipper;   /* always present */
+    struct cfg_remote_write **rw; /* [remote_write] / [remote_write NAME] */
     size_t n_rw;
     struct cfg_pushgateway *pushgateway; /* NULL when the section is absent */
-    struct cfg_nexus *nexus;            /* NULL when the section is absent */
+    struct cfg_nexus *nexus;             /* NULL when the section is absent */
     struct cfg_certificates *certificates;
     struct cfg_gitlab *gitlab;
     struct cfg_database *database;

@@ -99,7 +99,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
     struct buf *b = ud;
     size_t len = size * n;
     if (len >= 5 && strncmp(p, "HTTP/", 5) == 0)
-        buf_reset(b); /* a new response (after 100-continue): keep only its headers */
+        buf_reset(b);      /* a new response (after 100-continue): keep only its headers */
     buf_append(b, p, len); /* over the cap: extra headers are ignored */
     return len;
 }

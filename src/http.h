@@ -17,8 +17,8 @@
 #include "util.h"
 
 struct http_opts {
-    int64_t timeout_ms;         /* total, 0 = 30 s */
-    int64_t connect_timeout_ms; /* 0 = min(timeout, 10 s) */
+    int64_t timeout_ms;          /* total, 0 = 30 s */
+    int64_t connect_timeout_ms;  /* 0 = min(timeout, 10 s) */
     const char *user, *password; /* basic auth when user is non-empty */
     const char *bearer_token;    /* Authorization: Bearer */
     const char *ca_file, *cert_file, *key_file;
@@ -29,13 +29,13 @@ struct http_opts {
 };
 
 struct http_response {
-    long status;         /* 0 when no HTTP answer (connection error, timeout) */
-    struct buf body;     /* capped by max_response */
+    long status;            /* 0 when no HTTP answer (connection error, timeout) */
+    struct buf body;        /* capped by max_response */
     int64_t retry_after_ms; /* -1 if absent */
-    char error[256];     /* curl's reason when status == 0 */
-    double seconds;      /* total time */
+    char error[256];        /* curl's reason when status == 0 */
+    double seconds;         /* total time */
     char content_type[128];
-    struct buf headers;  /* raw response headers, capped */
+    struct buf headers; /* raw response headers, capped */
 };
 
 struct http_client;

@@ -24,15 +24,15 @@ enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR };
 
 struct log_complaint {
     char key[96];
-    int64_t last_ms;    /* last time it was printed */
+    int64_t last_ms;     /* last time it was printed */
     uint64_t suppressed; /* repeats since then */
     bool active;
 };
 
 struct logger {
     enum log_level level;
-    FILE *file;        /* optional log_file, owned */
-    char *file_path;   /* owned */
+    FILE *file;      /* optional log_file, owned */
+    char *file_path; /* owned */
     bool json;
     bool quiet_stderr; /* true: only the file gets lines */
     int64_t complain_interval_ms;
@@ -50,8 +50,8 @@ void log_use(struct logger *lg);
 
 void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
-#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
-#define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
+#define log_info(...)  log_msg(LOG_INFO, __VA_ARGS__)
+#define log_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
 
 void log_complain(const char *key, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

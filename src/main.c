@@ -25,8 +25,8 @@
 #include "textfmt.h"
 
 /* Exit codes (documented in --help and README). */
-#define EXIT_OK 0
-#define EXIT_FAIL 1   /* runtime failure: nothing delivered or spooled */
+#define EXIT_OK     0
+#define EXIT_FAIL   1 /* runtime failure: nothing delivered or spooled */
 #define EXIT_CONFIG 2 /* usage or configuration error */
 
 static volatile sig_atomic_t g_stop, g_reload, g_reopen;
@@ -148,7 +148,8 @@ static int cmd_once(const char *path, int argc, char **argv)
                  "  --dry-run      print the samples in Prometheus text format, send nothing\n"
                  "  --pushgateway  push to [pushgateway] (PUT job/<job>/instance/<instance>)\n"
                  "                 instead of remote-write\n"
-                 "Exit 0 if the batch was delivered or safely spooled, 1 if not, 2 on config error.");
+                 "Exit 0 if the batch was delivered or safely spooled, 1 if not, 2 on config "
+                 "error.");
             return EXIT_OK;
         } else {
             fprintf(stderr, "once: unknown argument %s\n", argv[i]);
@@ -243,7 +244,8 @@ static int cmd_run(const char *path, int argc, char **argv)
     setup_logging(cfg);
     struct err e;
     struct sender *snd = sender_new(cfg, &e);
-    struct scheduler *s = snd ? sched_new(cfg, builtin_collectors, n_builtin_collectors, snd, &e) : NULL;
+    struct scheduler *s =
+        snd ? sched_new(cfg, builtin_collectors, n_builtin_collectors, snd, &e) : NULL;
     if (!s) {
         if (!snd)
             sender_free(snd);
@@ -449,7 +451,8 @@ int main(int argc, char **argv)
     } else if (strcmp(cmd, "skopeo") == 0) {
         rc = skopeo_cli(config_path, cargc, cargv);
     } else if (strcmp(cmd, "version") == 0) {
-        printf("nexus-shipper %s (libcurl %s)\n", PACKAGE_VERSION, curl_version_info(CURLVERSION_NOW)->version);
+        printf("nexus-shipper %s (libcurl %s)\n", PACKAGE_VERSION,
+               curl_version_info(CURLVERSION_NOW)->version);
         rc = EXIT_OK;
     } else if (strcmp(cmd, "help") == 0) {
         fputs(usage_text, stdout);

@@ -4,8 +4,7 @@
 
 static int b64url(const char *s, struct buf *out)
 {
-    static const char tab[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     const unsigned char *p = (const unsigned char *)s;
     size_t n = strlen(s);
     if (n == 0)
@@ -33,8 +32,7 @@ static int segment(const char *name, const char *value, struct buf *out)
     return buf_puts(out, "/") < 0 ? -1 : url_escape(value, out);
 }
 
-int pgw_group_path(const char *job, const char *const *grouping, size_t n_grouping,
-                   struct buf *out)
+int pgw_group_path(const char *job, const char *const *grouping, size_t n_grouping, struct buf *out)
 {
     if (buf_puts(out, "/metrics") < 0 || segment("job", job, out) < 0)
         return -1;

@@ -44,9 +44,9 @@ const char *rw_drop_reason(long status, const char *body)
 }
 
 struct rw_encoder {
-    uint32_t *lens;    /* direct encoder: name/value lengths of every label */
+    uint32_t *lens; /* direct encoder: name/value lengths of every label */
     size_t lenscap;
-    uint32_t *tssize;  /* direct encoder: size of every TimeSeries message */
+    uint32_t *tssize; /* direct encoder: size of every TimeSeries message */
     size_t tssizecap;
     Prometheus__TimeSeries *ts;
     Prometheus__TimeSeries **tsp;

@@ -202,8 +202,7 @@ void sender_free(struct sender *s)
     free(s);
 }
 
-static void count_dropped(struct sender *s, struct target *t, enum drop_reason r,
-                          uint64_t samples)
+static void count_dropped(struct sender *s, struct target *t, enum drop_reason r, uint64_t samples)
 {
     pthread_mutex_lock(&s->mu);
     t->samples_dropped[r] += samples;
@@ -301,8 +300,8 @@ static int store(struct sender *s, struct target *t, const struct seg_meta *m, c
     }
     if (mem_enqueue(s, t, m, p, len) < 0) {
         count_dropped(s, t, DROP_SPOOL_FULL, m->samples);
-        log_error("%s: batch of %u samples lost: spool unwritable and memory queue full",
-                  t->label, m->samples);
+        log_error("%s: batch of %u samples lost: spool unwritable and memory queue full", t->label,
+                  m->samples);
         return -1;
     }
     return 0;
@@ -328,8 +327,11 @@ int sender_submit(struct sender *s, const struct series_buf *sb, const struct sb
                 failed++;
                 continue;
             }
-            struct seg_meta m = {.kind = SEG_REMOTE_WRITE, .created_ms = now_ms(),
-                                 .series = (uint32_t)k, .samples = (uint32_t)k, .min_ts = ts,
+            struct seg_meta m = {.kind = SEG_REMOTE_WRITE,
+                                 .created_ms = now_ms(),
+                                 .series = (uint32_t)k,
+                                 .samples = (uint32_t)k,
+                                 .min_ts = ts,
                                  .max_ts = ts};
             snprintf(m.target, sizeof m.target, "%s", t->name);
             if (store(s, t, &m, out.data, out.len, false) == 0)
@@ -436,10 +438,10 @@ static enum send_outcome send_one(struct sender *s, struct target *t, const stru
     buf_reset(answer);
     if (r.status) {
         buf_printf(answer, "HTTP %ld: %.2000s", r.status, r.body.data ? r.body.data : "");
-        while (answer->len && (answer->data[answer->len - 1] == '\n' || answer->data[answer->len - 1] == '\r'))
+        while (answer->len &&
+               (answer->data[answer->len - 1] == '\n' || answer->data[answer->len - 1] == '\r'))
             answer->data[--answer->len] = '\0';
-    }
-    else
+    } else
         buf_printf(answer, "%s", r.error);
     if (o == SEND_OK) {
         pthread_mutex_lock(&s->mu);
@@ -514,8 +516,8 @@ size_t sender_deliver(struct sender *s, int64_t deadline_mono, size_t max_batche
         if (s->spool && locked && spool_list(s->spool, t->name, true, &v, &n) < 0)
             n = 0;
         for (size_t i = 0; i < n && !stop; i++) {
-            if ((max_batches && sent >= max_batches) || (deadline_mono && mono_ms() >= deadline_mono) ||
-                atomic_load(&s->quit)) {
+            if ((max_batches && sent >= max_batches) ||
+                (deadline_mono && mono_ms() >= deadline_mono) || atomic_load(&s->quit)) {
                 stop = true;
                 break;
             }
@@ -530,8 +532,8 @@ size_t sender_deliver(struct sender *s, int64_t deadline_mono, size_t max_batche
                 continue;
             }
             enum drop_reason why = DROP_REJECTED;
-            enum send_outcome o = send_one(s, t, &m, payload.data, payload.len, s->send_deadline_mono,
-                                           &answer, &why);
+            enum send_outcome o =
+                send_one(s, t, &m, payload.data, payload.len, s->send_deadline_mono, &answer, &why);
             sent++;
             if (o == SEND_OK)
                 spool_remove(s->spool, &v[i]);
@@ -551,8 +553,8 @@ size_t sender_deliver(struct sender *s, int64_t deadline_mono, size_t max_batche
             if (!mb)
                 break;
             enum drop_reason why = DROP_REJECTED;
-            enum send_outcome o = send_one(s, t, &mb->m, mb->data, mb->len, s->send_deadline_mono,
-                                           &answer, &why);
+            enum send_outcome o =
+                send_one(s, t, &mb->m, mb->data, mb->len, s->send_deadline_mono, &answer, &why);
             sent++;
             if (o == SEND_RETRY)
                 break;
@@ -627,7 +629,8 @@ void sender_metrics(struct sender *s, struct series_buf *sb)
 {
     static const struct metric_desc samples = {
         "nexus_shipper_samples_total", MT_COUNTER,
-        "Samples by delivery outcome: sent, retried (a failed attempt), dropped (with reason).", ""};
+        "Samples by delivery outcome: sent, retried (a failed attempt), dropped (with reason).",
+        ""};
     static const struct metric_desc batches = {"nexus_shipper_batches_sent_total", MT_COUNTER,
                                                "Batches delivered.", ""};
     static const struct metric_desc bytes = {"nexus_shipper_sent_bytes_total", MT_COUNTER,

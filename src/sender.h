@@ -39,7 +39,7 @@ extern const char *const drop_reason_names[DROP_NREASONS];
 struct mem_batch;
 
 struct target {
-    char name[SPOOL_NAME_MAX]; /* spool directory name: rw-<name> or pushgateway */
+    char name[SPOOL_NAME_MAX];  /* spool directory name: rw-<name> or pushgateway */
     char label[SPOOL_NAME_MAX]; /* `target` label value: the section name or "default" */
     enum seg_kind kind;
     bool spool_only; /* no receiver configured: batches wait for export/replay */

@@ -165,11 +165,11 @@ static int64_t pool_intern(struct strpool *p, const char *s, size_t len)
 /* ---- the buffer --------------------------------------------------------- */
 
 struct series {
-    uint32_t lab;     /* offset of the first (name id, value id) pair in sb->lab */
+    uint32_t lab; /* offset of the first (name id, value id) pair in sb->lab */
     uint16_t nlab;
     uint16_t family;
     uint32_t hash;
-    uint32_t gen;     /* cycle in which it was last set */
+    uint32_t gen; /* cycle in which it was last set */
     double value;
 };
 

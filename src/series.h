@@ -116,11 +116,11 @@ const struct metric_desc *sb_family(const struct series_buf *sb, size_t i);
 uint32_t sb_series_family_index(const struct series_buf *sb, uint32_t series);
 
 struct sb_stats {
-    size_t series;      /* stored (live and dead) */
-    size_t live;        /* set in this or the previous cycle */
-    size_t bytes;       /* memory held */
-    uint64_t refused;   /* new series refused by the memory cap, since start */
-    uint64_t rejected;  /* invalid or duplicate samples, since start */
+    size_t series;     /* stored (live and dead) */
+    size_t live;       /* set in this or the previous cycle */
+    size_t bytes;      /* memory held */
+    uint64_t refused;  /* new series refused by the memory cap, since start */
+    uint64_t rejected; /* invalid or duplicate samples, since start */
 };
 void sb_stats(const struct series_buf *sb, struct sb_stats *st);
 

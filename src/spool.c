@@ -11,9 +11,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MAGIC "NXSHSPL1"
-#define VERSION 1
-#define FIXED_LEN 56
+#define MAGIC      "NXSHSPL1"
+#define VERSION    1
+#define FIXED_LEN  56
 #define MAX_HEADER (64 * 1024)
 
 struct spool {
@@ -308,11 +308,10 @@ out:
 }
 
 static int write_durable(const char *dir, const char *name, const void *a, size_t alen,
-                         const void *b, size_t blen, bool sync_dir, bool noreplace,
-                         struct err *e);
+                         const void *b, size_t blen, bool sync_dir, bool noreplace, struct err *e);
 
-int write_file_durable(const char *dir, const char *name, const void *a, size_t alen,
-                       const void *b, size_t blen, struct err *e)
+int write_file_durable(const char *dir, const char *name, const void *a, size_t alen, const void *b,
+                       size_t blen, struct err *e)
 {
     return write_durable(dir, name, a, alen, b, blen, true, false, e);
 }
@@ -321,8 +320,7 @@ int write_file_durable(const char *dir, const char *name, const void *a, size_t 
  * caller batches that (spool_sync). With noreplace an existing file is
  * never replaced (EEXIST): segments get new names instead. */
 static int write_durable(const char *dir, const char *name, const void *a, size_t alen,
-                         const void *b, size_t blen, bool sync_dir, bool noreplace,
-                         struct err *e)
+                         const void *b, size_t blen, bool sync_dir, bool noreplace, struct err *e)
 {
     char tmp[PATH_MAX], dst[PATH_MAX];
     snprintf(tmp, sizeof tmp, "%s/.tmp-%s", dir, name);
@@ -445,8 +443,8 @@ int spool_append(struct spool *sp, const struct seg_meta *m, const void *payload
     return append(sp, m, payload, len, true, name_out, name_n, e);
 }
 
-int spool_append_nosync(struct spool *sp, const struct seg_meta *m, const void *payload,
-                        size_t len, struct err *e)
+int spool_append_nosync(struct spool *sp, const struct seg_meta *m, const void *payload, size_t len,
+                        struct err *e)
 {
     return append(sp, m, payload, len, false, NULL, 0, e);
 }

@@ -27,7 +27,7 @@
 enum seg_kind { SEG_REMOTE_WRITE = 1, SEG_PUSHGATEWAY = 2 };
 
 #define SPOOL_MAX_PAYLOAD (64u << 20)
-#define SPOOL_NAME_MAX 64
+#define SPOOL_NAME_MAX    64
 
 struct seg_meta {
     enum seg_kind kind;
@@ -60,8 +60,8 @@ int spool_append(struct spool *sp, const struct seg_meta *m, const void *payload
 
 /* The same without the directory fsync, for several segments in a row;
  * spool_sync(target) afterwards makes all of them durable at once. */
-int spool_append_nosync(struct spool *sp, const struct seg_meta *m, const void *payload,
-                        size_t len, struct err *e);
+int spool_append_nosync(struct spool *sp, const struct seg_meta *m, const void *payload, size_t len,
+                        struct err *e);
 int spool_sync(struct spool *sp, const char *target);
 
 /* Lists segments of `target` (NULL: every target) oldest first. With
@@ -98,7 +98,7 @@ struct spool_usage {
 int spool_usage(struct spool *sp, const char *target, struct spool_usage *u);
 
 /* Durable write helper: temp file + fsync + rename + directory fsync. */
-int write_file_durable(const char *dir, const char *name, const void *a, size_t alen,
-                       const void *b, size_t blen, struct err *e);
+int write_file_durable(const char *dir, const char *name, const void *a, size_t alen, const void *b,
+                       size_t blen, struct err *e);
 
 #endif

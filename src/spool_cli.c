@@ -210,8 +210,10 @@ static int cmd_replay(const struct config *cfg, struct spool *sp, int argc, char
             samples += m.samples;
         } else if (o == SEND_DROP) {
             char ans[2100];
-            snprintf(ans, sizeof ans, "HTTP %ld: %.2000s", r.status, r.body.data ? r.body.data : "");
-            log_error("spool replay: %s rejected %s (%u samples): %s", dst, v[i].name, m.samples, ans);
+            snprintf(ans, sizeof ans, "HTTP %ld: %.2000s", r.status,
+                     r.body.data ? r.body.data : "");
+            log_error("spool replay: %s rejected %s (%u samples): %s", dst, v[i].name, m.samples,
+                      ans);
             spool_quarantine(sp, &v[i], rw_drop_reason(r.status, r.body.data), ans);
             quarantined++;
         } else {
@@ -327,8 +329,8 @@ static int cmd_export(struct spool *sp, int argc, char **argv)
     crc = crc32c(crc, EXPORT_MAGIC, strlen(EXPORT_MAGIC));
     crc = crc32c(crc, js, strlen(js));
     crc = crc32c(crc, "\n", 1);
-    if (write_all(fd, EXPORT_MAGIC, strlen(EXPORT_MAGIC)) < 0 || write_all(fd, js, strlen(js)) < 0 ||
-        write_all(fd, "\n", 1) < 0)
+    if (write_all(fd, EXPORT_MAGIC, strlen(EXPORT_MAGIC)) < 0 ||
+        write_all(fd, js, strlen(js)) < 0 || write_all(fd, "\n", 1) < 0)
         goto io;
     for (size_t i = 0; i < n; i++) {
         if (!datas[i].len)
@@ -429,7 +431,8 @@ static int cmd_import(struct spool *sp, int argc, char **argv)
     json_object *segs;
     if (!man || !json_object_object_get_ex(man, "segments", &segs) ||
         !json_object_is_type(segs, json_type_array)) {
-        fprintf(stderr, "spool import: %s: manifest is not valid JSON with a segments array\n", file);
+        fprintf(stderr, "spool import: %s: manifest is not valid JSON with a segments array\n",
+                file);
         goto out;
     }
     /* pass 1: verify every segment before writing anything */
@@ -440,12 +443,14 @@ static int cmd_import(struct spool *sp, int argc, char **argv)
         if (!json_object_object_get_ex(s, "size", &jsize) ||
             !json_object_object_get_ex(s, "crc32c", &jcrc) ||
             !json_object_object_get_ex(s, "name", &jname)) {
-            fprintf(stderr, "spool import: %s: manifest entry %zu lacks size/crc32c/name\n", file, i);
+            fprintf(stderr, "spool import: %s: manifest entry %zu lacks size/crc32c/name\n", file,
+                    i);
             goto out;
         }
         int64_t sz = json_object_get_int64(jsize);
         if (sz <= 0 || sz > end - p) {
-            fprintf(stderr, "spool import: %s: segment %zu claims %lld bytes, archive has %lld left\n",
+            fprintf(stderr,
+                    "spool import: %s: segment %zu claims %lld bytes, archive has %lld left\n",
                     file, i, (long long)sz, (long long)(end - p));
             goto out;
         }
@@ -461,8 +466,8 @@ static int cmd_import(struct spool *sp, int argc, char **argv)
             goto out;
         }
         const char *nm = json_object_get_string(jname);
-        if (!str_has_suffix(nm, ".seg") || strchr(nm, '/') || nm[0] == '.' || strchr(m.target, '/') ||
-            m.target[0] == '.' || !m.target[0]) {
+        if (!str_has_suffix(nm, ".seg") || strchr(nm, '/') || nm[0] == '.' ||
+            strchr(m.target, '/') || m.target[0] == '.' || !m.target[0]) {
             fprintf(stderr, "spool import: %s: bad segment name or target in the manifest\n", file);
             goto out;
         }

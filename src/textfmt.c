@@ -66,8 +66,7 @@ void textfmt_value(double v, char *out, size_t n)
         format_double(v, out, n);
 }
 
-int textfmt_write(const struct series_buf *sb, const struct sb_sample *s, size_t n,
-                  struct buf *out)
+int textfmt_write(const struct series_buf *sb, const struct sb_sample *s, size_t n, struct buf *out)
 {
     const struct metric_desc *cur = NULL;
     for (size_t i = 0; i < n; i++) {

@@ -177,9 +177,18 @@ int parse_size(const char *s, uint64_t *out)
         const char *name;
         double mult;
     } units[] = {
-        {"", 1},           {"b", 1},          {"kib", 1024.0},   {"mib", 1048576.0},
-        {"gib", 1073741824.0}, {"tib", 1099511627776.0}, {"kb", 1e3}, {"mb", 1e6},
-        {"gb", 1e9},       {"tb", 1e12},      {"k", 1024.0},     {"m", 1048576.0},
+        {"", 1},
+        {"b", 1},
+        {"kib", 1024.0},
+        {"mib", 1048576.0},
+        {"gib", 1073741824.0},
+        {"tib", 1099511627776.0},
+        {"kb", 1e3},
+        {"mb", 1e6},
+        {"gb", 1e9},
+        {"tb", 1e12},
+        {"k", 1024.0},
+        {"m", 1048576.0},
         {"g", 1073741824.0},
     };
     double v;
@@ -349,8 +358,8 @@ static void crc32c_init(void)
     }
     for (uint32_t i = 0; i < 256; i++)
         for (int t = 1; t < 8; t++)
-            crc32c_table[t][i] = (crc32c_table[t - 1][i] >> 8) ^
-                                 crc32c_table[0][crc32c_table[t - 1][i] & 0xff];
+            crc32c_table[t][i] =
+                (crc32c_table[t - 1][i] >> 8) ^ crc32c_table[0][crc32c_table[t - 1][i] & 0xff];
     crc32c_ready = 1;
 }
 
@@ -378,7 +387,7 @@ uint32_t crc32c_sw(uint32_t crc, const void *data, size_t len)
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 /* SSE4.2 has a CRC32C instruction: 8 bytes per step. */
 __attribute__((target("sse4.2"))) static uint32_t crc32c_hw(uint32_t crc, const void *data,
-                                                             size_t len)
+                                                            size_t len)
 {
     const unsigned char *p = data;
     uint64_t c = ~crc;

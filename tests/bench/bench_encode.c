@@ -525,8 +525,9 @@ int main(int argc, char **argv)
            "%.1f ms = %.1f MB/s, %.0f samples/s, %.2f ms/batch\n",
            sp_med * 1e3, (double)seg_bytes / sp_med / 1e6, (double)n / sp_med,
            sp_med * 1e3 / (double)nb);
-    printf("    spool_append with a dir fsync after every batch (information): %.1f ms, ratio %.2f\n",
-           sd_med * 1e3, pn_med / sd_med);
+    printf(
+        "    spool_append with a dir fsync after every batch (information): %.1f ms, ratio %.2f\n",
+        sd_med * 1e3, pn_med / sd_med);
     printf("    plain write, one file, fsync per batch:     %.1f ms = %.1f MB/s   ratio %.2f   "
            "target >= %.1f\n",
            pn_med * 1e3, (double)seg_bytes / pn_med / 1e6, spool_ratio, TARGET_SPOOL_RATIO);

@@ -148,7 +148,8 @@ static Prometheus__WriteRequest *round_trip(struct rw_encoder *enc, const struct
     buf_init(&ref, 0);
     ck_assert_msg(rw_encode_reference(enc, sb, v, n, ts, &ref, &e) == 0, "%s", e.msg);
     ck_assert_uint_eq(out.len, ref.len);
-    ck_assert_msg(memcmp(out.data, ref.data, out.len) == 0, "direct and protobuf-c encodings differ");
+    ck_assert_msg(memcmp(out.data, ref.data, out.len) == 0,
+                  "direct and protobuf-c encodings differ");
     buf_free(&ref);
     /* snappy block format, whole body */
     ck_assert_int_eq(snappy_validate_compressed_buffer(out.data, out.len), SNAPPY_OK);
