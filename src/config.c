@@ -130,6 +130,14 @@ static const struct key_desc keys[] = {
      "Hard memory cap of the series buffer; new series past it are refused and counted."},
     {"shipper", "drop_metrics", T_REGEX, "", SH(drop_metrics), 0, 0, "^nexus_health_check_info$",
      NULL, "Series whose metric name matches this regex are not shipped."},
+    {"shipper", "collector_intervals", T_LIST, "", SH(collector_intervals), 0, 0,
+     "nexus_tasks=5m,nexus_certificates=1h", NULL,
+     "Collectors that run less often than `interval` (collector=duration); between runs\n"
+     "their last values are shipped again, so nothing goes stale."},
+    {"shipper", "collector_max_series", T_INT, "50000", SH(collector_max_series), 0, 0, NULL, NULL,
+     "Series limit of one collector in one cycle; past it the collector is marked down."},
+    {"shipper", "collector_series_limits", T_LIST, "", SH(collector_series_limits), 0, 0,
+     "nexus_components=200000", NULL, "Per-collector series limits (collector=N)."},
     {"shipper", "listen", T_STRING, "", SH(listen), 0, 0, "127.0.0.1:9899", NULL,
      "Serve /metrics (last cycle + self-metrics) and /healthz on this host:port."},
     {"shipper", "keep_metrics", T_REGEX, "", SH(keep_metrics), 0, 0, "^nexus_", NULL,
@@ -204,6 +212,12 @@ static const struct key_desc keys[] = {
      "Probe each repository URL (nexus_repository_up, probe duration and status code)."},
     {"nexus", "probe_docker_ports", T_BOOL, "true", NX(probe_docker_ports), 0, 0, NULL, NULL,
      "Probe GET /v2/ on every docker connector port (nexus_docker_port_up)."},
+    {"nexus", "forward_metrics", T_BOOL, "false", NX(forward_metrics), 0, 0, NULL, NULL,
+     "Forward Nexus's own /service/metrics/prometheus (JVM, Jetty, requests) through the\n"
+     "pipeline, for sites where nothing can scrape Nexus."},
+    {"nexus", "components_max_pages", T_INT, "200", NX(components_max_pages), 0, 0, NULL, NULL,
+     "REST fallback for sizes (no [database]): at most this many /v1/components pages per\n"
+     "repository; a longer listing is reported as truncated, not summed partially."},
     {"nexus", "docker_host", T_STRING, "", NX(docker_host), 0, 0, "nexus.example.com", NULL,
      "Host name of the docker connector ports (default: the host of url)."},
 

@@ -43,6 +43,9 @@ struct cfg_shipper {
     uint64_t buffer_max_size;
     char *drop_metrics;
     char *keep_metrics;
+    struct strlist collector_intervals;   /* "collector=duration" items */
+    int64_t collector_max_series;         /* default series limit of one collector */
+    struct strlist collector_series_limits; /* "collector=N" items */
     char *listen;
 };
 
@@ -92,6 +95,8 @@ struct cfg_nexus {
     bool probe_repositories;
     bool probe_docker_ports;
     char *docker_host; /* host of the docker connector ports (default: the url's host) */
+    bool forward_metrics;      /* forward /service/metrics/prometheus */
+    int64_t components_max_pages;
 };
 
 struct cfg_certificates {

@@ -61,12 +61,17 @@ struct scheduler *sched_new(const struct config *cfg, const struct collector *co
     s->ci = calloc(n ? n : 1, sizeof *s->ci);
     if (!s->ci)
         goto oom;
+    if (n > 254) {
+        err_set(e, "too many collectors (%zu)", n);
+        goto fail;
+    }
     for (size_t i = 0; i < n; i++) {
         const struct collector *c = table[i];
         if (c->enabled && !c->enabled(cfg))
             continue;
         struct coll_inst *ci = &s->ci[s->n++];
         ci->c = c;
+        ci->max_series = (size_t)cfg->shipper.collector_max_series;
         struct err e2;
         if (c->init && c->init(cfg, &ci->state, &e2) < 0) {
             snprintf(ci->last_error, sizeof ci->last_error, "init: %s", e2.msg);
@@ -75,10 +80,50 @@ struct scheduler *sched_new(const struct config *cfg, const struct collector *co
             ci->ready = true;
         }
     }
+    /* collector_intervals / collector_series_limits: name=value items */
+    const struct strlist *lists[2] = {&cfg->shipper.collector_intervals,
+                                      &cfg->shipper.collector_series_limits};
+    for (int l = 0; l < 2; l++) {
+        for (size_t k = 0; k < lists[l]->n; k++) {
+            const char *item = lists[l]->v[k];
+            const char *eq = strchr(item, '=');
+            const char *key = l ? "collector_series_limits" : "collector_intervals";
+            if (!eq) {
+                err_set(e, "%s: [shipper] %s: \"%s\" is not collector=value", cfg->path, key, item);
+                goto fail;
+            }
+            struct coll_inst *ci = NULL;
+            for (size_t i = 0; i < s->n; i++)
+                if (strlen(s->ci[i].c->name) == (size_t)(eq - item) &&
+                    strncmp(s->ci[i].c->name, item, (size_t)(eq - item)) == 0)
+                    ci = &s->ci[i];
+            bool known = ci != NULL;
+            for (size_t i = 0; !known && i < n; i++)
+                known = strlen(table[i]->name) == (size_t)(eq - item) &&
+                        strncmp(table[i]->name, item, (size_t)(eq - item)) == 0;
+            if (!known) {
+                err_set(e, "%s: [shipper] %s: no collector named \"%.*s\"", cfg->path, key,
+                        (int)(eq - item), item);
+                goto fail;
+            }
+            if (!ci)
+                continue; /* known but not enabled by this configuration */
+            int64_t v;
+            if (l == 0 ? parse_duration_ms(eq + 1, &v) < 0 : parse_int64(eq + 1, &v) < 0 || v < 1) {
+                err_set(e, "%s: [shipper] %s: bad value in \"%s\"", cfg->path, key, item);
+                goto fail;
+            }
+            if (l == 0)
+                ci->interval_ms = v > cfg->shipper.interval_ms ? v : 0;
+            else
+                ci->max_series = (size_t)v;
+        }
+    }
     s->sender = sender;
     return s;
 oom:
     err_set(e, "out of memory");
+fail:
     sched_free(s);
     return NULL;
 }
@@ -129,11 +174,19 @@ void sched_collect(struct scheduler *s, int64_t ts_ms)
     s->cycles++;
     for (size_t i = 0; i < s->n; i++) {
         struct coll_inst *ci = &s->ci[i];
+        uint8_t owner = (uint8_t)(i + 1);
         int64_t t0 = mono_ms();
+        if (ci->interval_ms && ci->has_run && t0 - ci->last_run_mono < ci->interval_ms) {
+            /* not due: its last values ship again, so nothing goes stale */
+            sb_carry(s->sb, owner);
+            continue;
+        }
+        ci->last_run_mono = t0;
+        ci->has_run = true;
         int64_t deadline = t0 + s->cfg->shipper.collector_timeout_ms;
         struct err e = {{0}};
         int rc = -1;
-        sb_txn_begin(s->sb, ci->c->name);
+        sb_txn_begin_owner(s->sb, ci->c->name, owner);
         if (ci->ready) {
             struct collect_ctx ctx = {.sb = s->sb, .deadline_mono = deadline, .e = &e};
             rc = ci->c->collect(ci->state, &ctx);
@@ -141,6 +194,11 @@ void sched_collect(struct scheduler *s, int64_t ts_ms)
                 rc = -1;
                 err_set(&e, "timed out after %.1f s (collector_timeout)",
                         (double)s->cfg->shipper.collector_timeout_ms / 1000.0);
+            }
+            if (rc == 0 && ci->max_series && sb_txn_size(s->sb) > ci->max_series) {
+                rc = -1;
+                err_set(&e, "produced %zu series, over its limit of %zu (collector_max_series)",
+                        sb_txn_size(s->sb), ci->max_series);
             }
         } else {
             snprintf(e.msg, sizeof e.msg, "%s", ci->last_error);

@@ -27,6 +27,10 @@ struct coll_inst {
     double duration;
     uint64_t failures;
     char last_error[256];
+    int64_t interval_ms; /* 0: every cycle; else runs this often, carried in between */
+    int64_t last_run_mono;
+    bool has_run;
+    size_t max_series;
 };
 
 struct scheduler {

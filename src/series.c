@@ -166,10 +166,11 @@ static int64_t pool_intern(struct strpool *p, const char *s, size_t len)
 
 struct series {
     uint32_t lab; /* offset of the first (name id, value id) pair in sb->lab */
-    uint16_t nlab;
-    uint16_t family;
     uint32_t hash;
     uint32_t gen; /* cycle in which it was last set */
+    uint16_t family;
+    uint8_t nlab;  /* at most MAX_LABELS */
+    uint8_t owner; /* the producer that last set it (sb_txn_begin_owner), 0 = none */
     double value;
 };
 
@@ -207,6 +208,7 @@ struct series_buf {
     int64_t ts;
     uint64_t refused, rejected;
     const char *owner;
+    uint8_t owner_id;
 };
 
 double stale_nan(void)
@@ -330,8 +332,33 @@ int64_t sb_cycle_ts(const struct series_buf *sb)
     return sb->ts;
 }
 
+void sb_txn_begin_owner(struct series_buf *sb, const char *owner, uint8_t owner_id)
+{
+    sb_txn_begin(sb, owner);
+    sb->owner_id = owner_id;
+}
+
+size_t sb_txn_size(const struct series_buf *sb)
+{
+    return sb->npend;
+}
+
+size_t sb_carry(struct series_buf *sb, uint8_t owner_id)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < sb->n; i++) {
+        struct series *x = &sb->s[i];
+        if (x->owner == owner_id && x->gen + 1 == sb->gen) {
+            x->gen = sb->gen;
+            n++;
+        }
+    }
+    return n;
+}
+
 void sb_txn_begin(struct series_buf *sb, const char *owner)
 {
+    sb->owner_id = 0;
     sb->npend = 0;
     sb->owner = owner;
 }
@@ -666,7 +693,7 @@ int sb_setv(struct series_buf *sb, const struct metric_desc *d, const char *suff
         }
         struct series *s = &sb->s[sb->n];
         s->lab = (uint32_t)sb->nlab;
-        s->nlab = (uint16_t)np;
+        s->nlab = (uint8_t)np;
         s->family = (uint16_t)fi;
         s->hash = h;
         s->gen = 0;
@@ -698,6 +725,7 @@ int sb_setv(struct series_buf *sb, const struct metric_desc *d, const char *suff
     }
     sb->pend[sb->npend++] = (struct pending){(uint32_t)idx, s->gen, v};
     s->gen = sb->gen;
+    s->owner = sb->owner_id;
     return 0;
 refuse_new:
     return refuse_new_series(sb, name, labels, n_labels, e);
@@ -918,7 +946,8 @@ int sb_compact(struct series_buf *sb)
         const char *suffix = nm + strlen(d->name);
         struct err e;
         uint32_t g = nb->gen;
-        nb->gen = s->gen; /* re-create with the same generation */
+        nb->gen = s->gen; /* re-create with the same generation and owner */
+        nb->owner_id = s->owner;
         nb->npend = 0;
         int rc = sb_setv(nb, d, *suffix ? suffix : NULL, s->value, l, nl, &e);
         nb->gen = g;

@@ -66,6 +66,15 @@ void sb_begin_cycle(struct series_buf *sb, int64_t ts_ms);
 int64_t sb_cycle_ts(const struct series_buf *sb);
 
 void sb_txn_begin(struct series_buf *sb, const char *owner);
+/* The same, recording `owner_id` (1..255) on every series set in the
+ * transaction, for sb_carry(). */
+void sb_txn_begin_owner(struct series_buf *sb, const char *owner, uint8_t owner_id);
+/* Samples set so far in the open transaction. */
+size_t sb_txn_size(const struct series_buf *sb);
+/* Ships the last values of `owner_id`'s series again this cycle (a
+ * collector that runs less often than the cycle): every series it set in
+ * the previous cycle counts as set in this one. Returns how many. */
+size_t sb_carry(struct series_buf *sb, uint8_t owner_id);
 void sb_txn_commit(struct series_buf *sb);
 void sb_txn_rollback(struct series_buf *sb);
 

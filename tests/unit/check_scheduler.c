@@ -380,6 +380,60 @@ START_TEST(test_no_collectors)
 }
 END_TEST
 
+/* collector_intervals: a collector that is not due ships its last values
+ * again (no staleness marker, same value), and runs again when due;
+ * collector_series_limits: over its limit a collector is down. */
+START_TEST(test_interval_and_series_limit)
+{
+    struct config *cfg = make_config("collector_intervals = ok=1h, after=1s\n"
+                                     "collector_series_limits = after=1\n");
+    struct err e;
+    const struct collector *const t3[] = {&c_ok, &c_after};
+    struct scheduler *s = sched_new(cfg, t3, 2, NULL, &e);
+    ck_assert_msg(s != NULL, "%s", e.msg);
+    ck_assert_int_eq(inst(s, "ok")->interval_ms, 3600000);
+    ck_assert_int_eq(inst(s, "after")->interval_ms, 0); /* not longer than interval: every cycle */
+    ck_assert_uint_eq(inst(s, "after")->max_series, 1);
+    struct fake_state *ok = inst(s, "ok")->state;
+    for (int cycle = 1; cycle <= 3; cycle++) {
+        sched_collect(s, 1000 * cycle);
+        struct sb_sample *v;
+        size_t n;
+        ck_assert_int_eq(sb_snapshot(s->sb, false, &v, &n), 0);
+        ck_assert_int_eq(ok->collects, 1); /* ran once, then carried */
+        ck_assert(val_of(s->sb, v, n, "ok", "a") == 1);
+        ck_assert(val_of(s->sb, v, n, "ok", "b") == 2);
+        for (size_t i = 0; i < n; i++)
+            ck_assert(!is_stale_nan(v[i].value));
+        ck_assert(up_of(s->sb, v, n, "ok") == 1);
+        ck_assert(up_of(s->sb, v, n, "after") == 1);
+        free(v);
+    }
+    sched_free(s);
+    config_free(cfg);
+    /* a limit below what the collector produces marks it down */
+    cfg = make_config("collector_series_limits = ok=1\n");
+    const struct collector *const t1[] = {&c_ok};
+    s = sched_new(cfg, t1, 1, NULL, &e);
+    ck_assert_msg(s != NULL, "%s", e.msg);
+    sched_collect(s, 1000);
+    struct sb_sample *v;
+    size_t n;
+    ck_assert_int_eq(sb_snapshot(s->sb, false, &v, &n), 0);
+    ck_assert(up_of(s->sb, v, n, "ok") == 0);
+    ck_assert(isnan(val_of(s->sb, v, n, "ok", "a")));
+    ck_assert_ptr_nonnull(strstr(inst(s, "ok")->last_error, "over its limit of 1"));
+    free(v);
+    sched_free(s);
+    config_free(cfg);
+    /* an unknown collector name is a configuration error */
+    cfg = make_config("collector_intervals = nope=5m\n");
+    ck_assert_ptr_null(sched_new(cfg, t1, 1, NULL, &e));
+    ck_assert_ptr_nonnull(strstr(e.msg, "no collector named \"nope\""));
+    config_free(cfg);
+}
+END_TEST
+
 static Suite *sched_suite(void)
 {
     Suite *s = suite_create("scheduler");
@@ -388,6 +442,7 @@ static Suite *sched_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_collectors_isolated);
     tcase_add_test(tc, test_cycle_with_sender);
+    tcase_add_test(tc, test_interval_and_series_limit);
     tcase_add_test(tc, test_no_collectors);
     suite_add_tcase(s, tc);
     return s;
