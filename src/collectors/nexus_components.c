@@ -51,7 +51,8 @@ static const struct metric_desc m_newest = {"nexus_docker_image_newest_tag_age_s
 static const struct metric_desc m_oldest = {"nexus_docker_image_oldest_tag_age_seconds", MT_GAUGE,
                                             "Age of the image's oldest tag.", "seconds"};
 
-#define MAX_PAGES 200 /* per repository: 20,000 components at Nexus's 100 a page */
+/* [nexus] components_max_pages (default 200: 20,000 components at 100 a page) */
+#define MAX_PAGES ((int)a->cfg->components_max_pages)
 
 struct image {
     char *name; /* owned */
@@ -75,8 +76,9 @@ static bool enabled(const struct config *cfg)
 
 static int init(const struct config *cfg, void **state, struct err *e)
 {
-    *state = nexus_api_new(cfg->nexus, e);
-    if (*state)
+    struct nexus_api *a = nexus_api_new(cfg->nexus, e);
+    *state = a;
+    if (a)
         log_warn("nexus_components: repository sizes and docker tags are read by paging "
                  "/service/rest/v1/components (at most %d pages per repository); on big "
                  "instances the database collector is the scalable path",
