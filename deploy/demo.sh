@@ -8,13 +8,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-if [ "$(id -u)" -eq 0 ]; then bash deploy/install-deps.sh; else
-    echo "demo: not root, assuming the packages of deploy/install-deps.sh are installed"; fi
-if [ ! -x _build/nexus-shipper ]; then
-    autoreconf -fi
-    mkdir -p _build
-    (cd _build && { [ -f Makefile ] || ../configure; } && make -j"$(nproc)" nexus-shipper)
-fi
+bash deploy/install-deps.sh   # installs what is missing (with sudo when not root)
+[ -f configure ] || { mkdir -p m4 && autoreconf -fi; }
+mkdir -p _build
+(cd _build && { [ -f Makefile ] || ../configure; } && make -j"$(nproc)" nexus-shipper)
 BIN=$ROOT/_build/nexus-shipper
 
 top_srcdir=$ROOT

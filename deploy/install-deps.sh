@@ -27,7 +27,10 @@ if [ -z "$missing" ]; then
     exit 0
 fi
 SUDO=""
-[ "$(id -u)" -ne 0 ] && SUDO=sudo
+if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "install-deps: run as root (or install sudo): apt-get install -y" $missing; exit 1; }
+    SUDO=sudo
+fi
 echo "install-deps: installing" $missing
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q

@@ -1112,3 +1112,96 @@ void config_write_template(FILE *f)
         }
     }
 }
+
+/* roff: backslashes doubled, a leading '.' or '\'' escaped */
+static void roff_text(FILE *f, const char *t)
+{
+    bool bol = true;
+    for (const char *p = t; *p; p++) {
+        if (bol && (*p == '.' || *p == '\''))
+            fputs("\\&", f);
+        if (*p == '\\')
+            fputs("\\e", f);
+        else if (*p == '-')
+            fputs("\\-", f);
+        else
+            fputc(*p, f);
+        bol = *p == '\n';
+    }
+}
+
+static const char *type_word(enum cfg_type t)
+{
+    switch (t) {
+    case T_URL:
+        return "URL";
+    case T_FILE:
+        return "file (its content is the secret)";
+    case T_INT:
+        return "integer";
+    case T_BOOL:
+        return "boolean";
+    case T_DURATION:
+        return "duration";
+    case T_SIZE:
+        return "size";
+    case T_LIST:
+        return "list";
+    case T_LABELS:
+        return "labels (name=value,...)";
+    case T_REGEX:
+        return "regular expression";
+    case T_LEVEL:
+        return "debug|info|warning|error";
+    case T_CHOICE:
+        return "choice";
+    default:
+        return "string";
+    }
+}
+
+void config_write_manpage(FILE *f, const char *version)
+{
+    fprintf(f, ".TH NEXUS\\-SHIPPER.CONF 5 \"\" \"nexus\\-shipper %s\" \"File Formats\"\n",
+            version);
+    fputs(".SH NAME\nnexus\\-shipper.conf \\- configuration of nexus\\-shipper\n"
+          ".SH DESCRIPTION\n"
+          "An INI file: \\fB[section]\\fR or \\fB[section NAME]\\fR headers, \\fBkey = value\\fR "
+          "lines, comments starting with \\fB#\\fR or \\fB;\\fR.\n"
+          "Values may use \\fB${VAR}\\fR and \\fB${VAR:\\-default}\\fR. Every key can be "
+          "overridden by the environment as \\fBNEXUS_SHIPPER_\\fISECTION\\fB_\\fIKEY\\fR "
+          "(\\fBNEXUS_SHIPPER_REMOTE_WRITE_\\fINAME\\fB_\\fIKEY\\fR for a named target).\n"
+          "Durations: 500ms, 30s, 5m, 1h, 7d. Sizes: 64KiB, 512MiB, 1GiB. Lists are "
+          "comma\\-separated. A section that is absent switches its collectors or targets off.\n"
+          "Errors are reported as \\fIFILE\\fB:\\fILINE\\fB: \\fImessage\\fR by "
+          "\\fBnexus\\-shipper check\\-config\\fR (exit 2).\n"
+          "This page is generated from the same table the parser uses.\n",
+          f);
+    for (size_t si = 0; si < NS_ARRAY_LEN(sections); si++) {
+        const struct section_desc *sd = &sections[si];
+        fprintf(f, ".SH [%s%s]\n", sd->name, sd->kind == SEC_NAMED ? " NAME" : "");
+        roff_text(f, sd->help);
+        fputs("\n", f);
+        for (size_t i = 0; i < NS_ARRAY_LEN(keys); i++) {
+            const struct key_desc *k = &keys[i];
+            if (strcmp(k->section, sd->name) != 0)
+                continue;
+            fputs(".TP\n.B ", f);
+            roff_text(f, k->key);
+            fprintf(f, "\n(%s%s", type_word(k->type), k->flags & REQUIRED ? ", required" : "");
+            if (k->def && *k->def) {
+                fputs("; default \\fB", f);
+                roff_text(f, k->def);
+                fputs("\\fR", f);
+            }
+            if (k->type == T_CHOICE && k->choices) {
+                fputs("; one of ", f);
+                roff_text(f, k->choices);
+            }
+            fputs(")\n.br\n", f);
+            roff_text(f, k->help);
+            fputs("\n", f);
+        }
+    }
+    fputs(".SH SEE ALSO\n.BR nexus\\-shipper (1)\n", f);
+}

@@ -43,8 +43,8 @@ struct cfg_shipper {
     uint64_t buffer_max_size;
     char *drop_metrics;
     char *keep_metrics;
-    struct strlist collector_intervals;   /* "collector=duration" items */
-    int64_t collector_max_series;         /* default series limit of one collector */
+    struct strlist collector_intervals;     /* "collector=duration" items */
+    int64_t collector_max_series;           /* default series limit of one collector */
     struct strlist collector_series_limits; /* "collector=N" items */
     char *listen;
 };
@@ -94,8 +94,8 @@ struct cfg_nexus {
     struct strlist expected_repositories;
     bool probe_repositories;
     bool probe_docker_ports;
-    char *docker_host; /* host of the docker connector ports (default: the url's host) */
-    bool forward_metrics;      /* forward /service/metrics/prometheus */
+    char *docker_host;    /* host of the docker connector ports (default: the url's host) */
+    bool forward_metrics; /* forward /service/metrics/prometheus */
     int64_t components_max_pages;
 };
 
@@ -189,5 +189,7 @@ void config_free(struct config *c);
 /* Writes the annotated default configuration (every key, its help and
  * default) to `f`. */
 void config_write_template(FILE *f);
+/* Writes nexus-shipper.conf(5) in roff, from the same table. */
+void config_write_manpage(FILE *f, const char *version);
 
 #endif

@@ -428,6 +428,9 @@ int main(int argc, char **argv)
     else if (strcmp(cmd, "config-template") == 0) {
         config_write_template(stdout);
         rc = EXIT_OK;
+    } else if (strcmp(cmd, "config-manpage") == 0) { /* nexus-shipper.conf(5), built by make */
+        config_write_manpage(stdout, PACKAGE_VERSION);
+        rc = EXIT_OK;
     } else if (strcmp(cmd, "spool") == 0) {
         struct config *cfg = wants_help(cargc, cargv) ? NULL : load(config_path);
         if (!cfg && !wants_help(cargc, cargv))

@@ -48,6 +48,10 @@ struct rw_encoder {
     size_t lenscap;
     uint32_t *tssize; /* direct encoder: size of every TimeSeries message */
     size_t tssizecap;
+    uint32_t *labsz; /* per series index: bytes of its encoded labels (0 = not yet) */
+    size_t labszcap;
+    uint32_t layout; /* sb_layout() the labsz cache belongs to */
+    const struct series_buf *labsb;
     Prometheus__TimeSeries *ts;
     Prometheus__TimeSeries **tsp;
     Prometheus__Sample *smp;
@@ -86,6 +90,7 @@ void rw_encoder_free(struct rw_encoder *enc)
     free(enc->seen);
     free(enc->lens);
     free(enc->tssize);
+    free(enc->labsz);
     buf_free(&enc->raw);
     free(enc);
 }
@@ -267,24 +272,42 @@ int rw_encode(struct rw_encoder *enc, const struct series_buf *sb, const struct 
     for (size_t i = 0; i < n; i++)
         nlab += sb_series_nlabels(sb, s[i].series);
     size_t nfam = sb_family_count(sb);
-    if (grow((void **)&enc->lens, &enc->lenscap, 2 * nlab + 1, sizeof *enc->lens) < 0 ||
-        grow((void **)&enc->tssize, &enc->tssizecap, n + 1, sizeof *enc->tssize) < 0 ||
+    (void)nlab;
+    if (grow((void **)&enc->tssize, &enc->tssizecap, n + 1, sizeof *enc->tssize) < 0 ||
         grow((void **)&enc->seen, &enc->seencap, nfam ? nfam : 1, 1) < 0)
         goto oom;
     memset(enc->seen, 0, nfam);
+    /* the labels of a series never change: their encoded size is cached */
+    size_t nseries = sb_series_count(sb);
+    if (enc->labsb != sb || enc->layout != sb_layout(sb)) {
+        if (enc->labsz)
+            memset(enc->labsz, 0, enc->labszcap * sizeof *enc->labsz);
+        enc->labsb = sb;
+        enc->layout = sb_layout(sb);
+    }
+    if (nseries > enc->labszcap) {
+        size_t old = enc->labszcap;
+        if (grow((void **)&enc->labsz, &enc->labszcap, nseries, sizeof *enc->labsz) < 0)
+            goto oom;
+        memset(enc->labsz + old, 0, (enc->labszcap - old) * sizeof *enc->labsz);
+    }
     /* pass 1: sizes */
-    size_t total = 0, li = 0;
+    size_t total = 0;
     size_t slen = sample_len(0, ts_ms); /* recomputed per value below */
     for (size_t i = 0; i < n; i++) {
-        size_t k = sb_series_nlabels(sb, s[i].series), ts = 0;
-        for (size_t j = 0; j < k; j++) {
-            const char *nm, *v;
-            sb_series_label(sb, s[i].series, j, &nm, &v);
-            size_t a = strlen(nm), b = strlen(v);
-            enc->lens[li++] = (uint32_t)a;
-            enc->lens[li++] = (uint32_t)b;
-            size_t lm = str_field_len(a) + str_field_len(b);
-            ts += 1 + varint_len(lm) + lm;
+        size_t ts = enc->labsz[s[i].series];
+        if (!ts) {
+            size_t k = sb_series_nlabels(sb, s[i].series);
+            for (size_t j = 0; j < k; j++) {
+                const char *nm, *v;
+                size_t a, b;
+                sb_series_label_len(sb, s[i].series, j, &nm, &a, &v, &b);
+                size_t lm = str_field_len(a) + str_field_len(b);
+                ts += 1 + varint_len(lm) + lm;
+            }
+            if (ts > UINT32_MAX)
+                goto oom;
+            enc->labsz[s[i].series] = (uint32_t)ts;
         }
         slen = sample_len(s[i].value, ts_ms);
         ts += 1 + varint_len(slen) + slen;
@@ -304,15 +327,14 @@ int rw_encode(struct rw_encoder *enc, const struct series_buf *sb, const struct 
     if (buf_reserve(&enc->raw, total) < 0)
         goto oom;
     uint8_t *p = (uint8_t *)enc->raw.data;
-    li = 0;
     for (size_t i = 0; i < n; i++) {
         *p++ = 1 << 3 | 2; /* WriteRequest.timeseries */
         p = put_varint(p, enc->tssize[i]);
         size_t k = sb_series_nlabels(sb, s[i].series);
         for (size_t j = 0; j < k; j++) {
             const char *nm, *v;
-            sb_series_label(sb, s[i].series, j, &nm, &v);
-            size_t a = enc->lens[li++], b = enc->lens[li++];
+            size_t a, b;
+            sb_series_label_len(sb, s[i].series, j, &nm, &a, &v, &b);
             *p++ = 1 << 3 | 2; /* TimeSeries.labels */
             p = put_varint(p, str_field_len(a) + str_field_len(b));
             p = put_str_field(p, 1, nm, a);

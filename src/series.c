@@ -16,6 +16,7 @@ struct strpool {
     size_t used; /* bytes used in the last regular chunk */
     const char **strs;
     uint32_t *hashes;
+    uint32_t *lens; /* strlen of every string, for the encoder */
     uint8_t *flags; /* bit 0: checked as label name, bit 1: valid label name */
     size_t n, cap;
     uint32_t *table; /* id + 1, 0 = empty; open addressing */
@@ -41,6 +42,7 @@ static void pool_free(struct strpool *p)
     free(p->chunks);
     free(p->strs);
     free(p->hashes);
+    free(p->lens);
     free(p->flags);
     free(p->table);
     memset(p, 0, sizeof *p);
@@ -143,7 +145,11 @@ static int64_t pool_intern(struct strpool *p, const char *s, size_t len)
         if (!nf)
             return -1;
         p->flags = nf;
-        p->bytes += (nc - p->cap) * (sizeof *ns + sizeof *nh + 1);
+        uint32_t *nl = realloc(p->lens, nc * sizeof *nl);
+        if (!nl)
+            return -1;
+        p->lens = nl;
+        p->bytes += (nc - p->cap) * (sizeof *ns + sizeof *nh + sizeof *nl + 1);
         p->cap = nc;
     }
     char *dst = pool_alloc(p, len);
@@ -154,6 +160,7 @@ static int64_t pool_intern(struct strpool *p, const char *s, size_t len)
     size_t id = p->n++;
     p->strs[id] = dst;
     p->hashes[id] = h;
+    p->lens[id] = (uint32_t)len;
     p->flags[id] = 0;
     size_t j = h & (p->tcap - 1);
     while (p->table[j])
@@ -207,6 +214,7 @@ struct series_buf {
     uint32_t snap_gen; /* gen of the last snapshot */
     int64_t ts;
     uint64_t refused, rejected;
+    uint32_t layout; /* changes when sb_compact renumbers the series */
     const char *owner;
     uint8_t owner_id;
 };
@@ -867,6 +875,27 @@ void sb_series_label(const struct series_buf *sb, uint32_t series, size_t i, con
     *value = sb->pool.strs[sb->lab[s->lab + 2 * i + 1]];
 }
 
+uint32_t sb_layout(const struct series_buf *sb)
+{
+    return sb->layout;
+}
+
+size_t sb_series_count(const struct series_buf *sb)
+{
+    return sb->n;
+}
+
+void sb_series_label_len(const struct series_buf *sb, uint32_t series, size_t i, const char **name,
+                         size_t *name_len, const char **value, size_t *value_len)
+{
+    const struct series *s = &sb->s[series];
+    uint32_t a = sb->lab[s->lab + 2 * i], b = sb->lab[s->lab + 2 * i + 1];
+    *name = sb->pool.strs[a];
+    *name_len = sb->pool.lens[a];
+    *value = sb->pool.strs[b];
+    *value_len = sb->pool.lens[b];
+}
+
 const struct metric_desc *sb_series_family(const struct series_buf *sb, uint32_t series)
 {
     return &sb->fam[sb->s[series].family].d;
@@ -959,6 +988,7 @@ int sb_compact(struct series_buf *sb)
     }
     nb->npend = 0;
     nb->o.max_bytes = sb->o.max_bytes;
+    nb->layout = sb->layout + 1;
     struct series_buf tmp = *sb;
     *sb = *nb;
     *nb = tmp;

@@ -118,6 +118,13 @@ int sb_snapshot(struct series_buf *sb, bool sorted, struct sb_sample **out, size
 size_t sb_series_nlabels(const struct series_buf *sb, uint32_t series);
 void sb_series_label(const struct series_buf *sb, uint32_t series, size_t i, const char **name,
                      const char **value);
+/* Series indices stay valid until sb_layout() changes (sb_compact);
+ * consumers caching per-series data key it on this. */
+uint32_t sb_layout(const struct series_buf *sb);
+size_t sb_series_count(const struct series_buf *sb);
+/* The same with the strings' lengths (kept by the buffer: no strlen). */
+void sb_series_label_len(const struct series_buf *sb, uint32_t series, size_t i, const char **name,
+                         size_t *name_len, const char **value, size_t *value_len);
 /* The family of a series: its name (without suffix), type, help, unit. */
 const struct metric_desc *sb_series_family(const struct series_buf *sb, uint32_t series);
 size_t sb_family_count(const struct series_buf *sb);

@@ -9,6 +9,7 @@
 #include <sys/file.h>
 #include <time.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #define MAGIC      "NXSHSPL1"
@@ -340,20 +341,23 @@ static int write_durable(const char *dir, const char *name, const void *a, size_
         err_set(e, "cannot create %s: %s", tmp, strerror(errno));
         return -1;
     }
-    const void *parts[2] = {a, b};
-    size_t lens[2] = {alen, blen};
-    for (int i = 0; i < 2; i++) {
-        const char *p = parts[i];
-        size_t left = lens[i];
-        while (left) {
-            ssize_t w = write(fd, p, left);
-            if (w < 0) {
-                if (errno == EINTR)
-                    continue;
-                goto fail;
-            }
-            p += w;
-            left -= (size_t)w;
+    /* header and payload in one writev (short writes resumed) */
+    struct iovec iov[2] = {{(void *)a, alen}, {(void *)b, blen}};
+    int iovcnt = blen ? 2 : 1, first = 0;
+    while (first < iovcnt) {
+        ssize_t w = writev(fd, iov + first, iovcnt - first);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            goto fail;
+        }
+        while (first < iovcnt && (size_t)w >= iov[first].iov_len) {
+            w -= (ssize_t)iov[first].iov_len;
+            first++;
+        }
+        if (first < iovcnt) {
+            iov[first].iov_base = (char *)iov[first].iov_base + w;
+            iov[first].iov_len -= (size_t)w;
         }
     }
     if (fsync(fd) < 0)

@@ -60,7 +60,7 @@ void textfmt_value(double v, char *out, size_t n)
         snprintf(out, n, "NaN");
     else if (isinf(v))
         snprintf(out, n, v > 0 ? "+Inf" : "-Inf");
-    else if (v == (double)(int64_t)v && fabs(v) < 1e15)
+    else if (fabs(v) < 1e15 && v == (double)(int64_t)v) /* range first: casting a huge v is UB */
         snprintf(out, n, "%lld", (long long)v);
     else
         format_double(v, out, n);

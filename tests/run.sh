@@ -5,7 +5,8 @@
 # Debian packages first when run as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ "$(id -u)" -eq 0 ]; then bash deploy/install-deps.sh; fi
+bash deploy/install-deps.sh   # installs what is missing (with sudo when not root)
+mkdir -p m4
 autoreconf -fi
 mkdir -p _build
 cd _build

@@ -17,6 +17,7 @@ Served paths
   /service/rest/v1/tasks                    (continuationToken pagination)
   /service/rest/v1/components?repository=R  (continuationToken pagination)
   /service/rest/v1/security/ssl?host=H&port=P
+  /service/metrics/prometheus               (text format 0.0.4, scenario "prometheus_metrics")
   /repository/<name>/...                    (reachability probes)
   /api/v4/projects, /api/v4/projects/:id[/repository/branches|tags]   (GitLab)
   /__control/...                            (test control, never faulted/authenticated)
@@ -53,6 +54,41 @@ DEFAULT_CHECKS = [
 ]
 
 MAX_RECORDED_REQUESTS = 10000
+
+# What /service/metrics/prometheus answers without a scenario
+# "prometheus_metrics": the shape of Nexus 3's Dropwizard exporter
+# (simpleclient: trailing commas in label sets, Java's Double.toString
+# values such as 4.38124544E8, counters TYPE'd without their _total), plus
+# a histogram and escapes in HELP text and label values.
+DEFAULT_PROMETHEUS_METRICS = r"""# HELP jvm_memory_bytes_used Used bytes of a given JVM memory area.
+# TYPE jvm_memory_bytes_used gauge
+jvm_memory_bytes_used{area="heap",} 4.38124544E8
+jvm_memory_bytes_used{area="nonheap",} 2.30918712E8
+# HELP jvm_threads_current Current thread count of a JVM
+# TYPE jvm_threads_current gauge
+jvm_threads_current 187.0
+# HELP jvm_info VM version info
+# TYPE jvm_info gauge
+jvm_info{runtime="OpenJDK Runtime Environment",vendor="Eclipse \"Temurin\"",version="17.0.9+9",home="C:\\nexus\\jdk",} 1.0
+# HELP org_eclipse_jetty_webapp_WebAppContext_2xx_responses Generated from Dropwizard metric import (metric=org.eclipse.jetty.webapp.WebAppContext.2xx-responses, type=com.codahale.metrics.Meter)
+# TYPE org_eclipse_jetty_webapp_WebAppContext_2xx_responses counter
+org_eclipse_jetty_webapp_WebAppContext_2xx_responses_total 15243.0
+# HELP org_eclipse_jetty_webapp_WebAppContext_5xx_responses Generated from Dropwizard metric import (metric=org.eclipse.jetty.webapp.WebAppContext.5xx-responses, type=com.codahale.metrics.Meter)
+# TYPE org_eclipse_jetty_webapp_WebAppContext_5xx_responses counter
+org_eclipse_jetty_webapp_WebAppContext_5xx_responses_total 2.0
+# HELP org_eclipse_jetty_webapp_WebAppContext_requests Generated from Dropwizard metric import (metric=org.eclipse.jetty.webapp.WebAppContext.requests, type=com.codahale.metrics.Timer)
+# TYPE org_eclipse_jetty_webapp_WebAppContext_requests summary
+org_eclipse_jetty_webapp_WebAppContext_requests{quantile="0.5",} 0.0025
+org_eclipse_jetty_webapp_WebAppContext_requests{quantile="0.99",} 0.125
+org_eclipse_jetty_webapp_WebAppContext_requests_count 15282.0
+# HELP nexus_request_duration_seconds Request duration.\nBuckets in seconds; C:\\ paths escaped.
+# TYPE nexus_request_duration_seconds histogram
+nexus_request_duration_seconds_bucket{le="0.1",} 120.0
+nexus_request_duration_seconds_bucket{le="1.0",} 135.0
+nexus_request_duration_seconds_bucket{le="+Inf",} 140.0
+nexus_request_duration_seconds_sum 42.5
+nexus_request_duration_seconds_count 140.0
+"""
 
 
 # ---------------------------------------------------------------------------
@@ -872,7 +908,8 @@ class NexusHandler(fakecommon.Handler):
         ctype = "application/json"
 
         # 1. authentication, 2. faults, 3. the endpoint itself.
-        if path.startswith("/service/rest/") and not self.authorised(scen, path, auth):
+        if path.startswith(("/service/rest/", "/service/metrics/")) and \
+                not self.authorised(scen, path, auth):
             status, payload = 401, b""
             headers["WWW-Authenticate"] = NEXUS_REALM
         else:
@@ -888,6 +925,10 @@ class NexusHandler(fakecommon.Handler):
                 status, payload = 405, b""
             elif path.startswith("/service/rest/"):
                 status, payload = route_nexus(state, scen, path, query)
+            elif path == "/service/metrics/prometheus":
+                status = 200
+                payload = scen.get("prometheus_metrics", DEFAULT_PROMETHEUS_METRICS).encode("utf-8")
+                ctype = "text/plain; version=0.0.4; charset=utf-8"
             elif path.startswith("/repository/"):
                 status, payload = route_repository(scen, path)
             elif path.startswith("/api/v4/"):

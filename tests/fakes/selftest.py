@@ -182,6 +182,17 @@ def test_nexus_healthy():
         st, _, _ = req(p, "GET", "/service/rest/v1/status/writable", headers=AUTH)
         check(st == 200, "writable 200")
 
+        st, _, _ = req(p, "GET", "/service/metrics/prometheus")
+        check(st == 401, "metrics 401 without auth")
+        st, h, body = req(p, "GET", "/service/metrics/prometheus", headers=AUTH)
+        check(st == 200 and h.get("Content-Type") == "text/plain; version=0.0.4; charset=utf-8" and
+              b'jvm_memory_bytes_used{area="heap",} 4.38124544E8\n' in body and
+              b"# TYPE nexus_request_duration_seconds histogram\n" in body, "default prometheus metrics")
+        req(p, "POST", "/__control/scenario?merge=1", json.dumps({"prometheus_metrics": "x 1\n"}))
+        st, _, body = req(p, "GET", "/service/metrics/prometheus", headers=AUTH)
+        check(st == 200 and body == b"x 1\n", "scenario prometheus_metrics")
+        req(p, "POST", "/__control/scenario", json.dumps(healthy))
+
         checks, _ = get_json(p, "/service/rest/v1/status/check", AUTH)
         check(len(checks) == 11 and all(c["healthy"] for c in checks.values()), "11 healthy checks")
         check(all(list(c) == ["healthy", "message", "error", "details", "time", "duration",

@@ -34,7 +34,7 @@ for f in "${srcs[@]}" "$OUT"/proto/*.pb-c.c; do
     objs+=("$o")
 done
 status=0
-for t in config spool rwdecode labels; do
+for t in config spool rwdecode labels textparse; do
     bin="$OUT/fuzz_$t"
     $CC $CFLAGS -fsanitize=fuzzer $INC "$HERE/fuzz_$t.c" "${objs[@]}" $LIBS -o "$bin"
     mkdir -p "$OUT/$t" "$OUT/$t-new"

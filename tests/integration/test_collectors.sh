@@ -29,6 +29,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 it_init collectors
+getent hosts localhost >/dev/null || fail "localhost does not resolve here (no /etc/hosts?): the TLS endpoints are checked by name"
 top_srcdir=${top_srcdir:-$IT_TOP}
 top_builddir=${top_builddir:-$IT_TOP/_build}
 BIN=${NEXUS_SHIPPER:-$top_builddir/nexus-shipper}

@@ -254,4 +254,12 @@ chmod 600 "$IT_TMP/mimir.pw" "$IT_TMP/vm.tok"
 } > "$IT_TMP/rw.conf"
 "$BIN" -c "$IT_TMP/rw.conf" check-config > "$IT_TMP/rw.out" 2>&1 || { cat "$IT_TMP/rw.out" >&2; fail "remote-write-targets.conf"; }
 assert_contains "$(cat "$IT_TMP/rw.out")" "4 remote_write targets, pushgateway" "remote-write snippets"
+# ---- documentation generated from the code ------------------------------------------------
+"$IT_PY" "$top_srcdir/deploy/metrics_catalogue.py" "$top_srcdir/src" "$top_srcdir/README.md" --check ||
+	fail "README's metric catalogue is stale (run deploy/metrics_catalogue.py src README.md)"
+"$BIN" config-manpage >"$IT_TMP/conf.5" || fail "config-manpage"
+for key in interval spool_max_size max_samples_per_send conninfo protected_patterns enable_metrics; do
+	grep -qx "\.B $key" "$IT_TMP/conf.5" || fail "nexus-shipper.conf(5) does not document $key"
+done
+grep -q '^\.TH NEXUS' "$top_srcdir/deploy/man/nexus-shipper.1" || fail "nexus-shipper(1) missing"
 it_log "deploy/ checks done"

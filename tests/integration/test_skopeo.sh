@@ -463,6 +463,12 @@ assert_eq 0 "$(pgv skopeo_active_operations "$G,operation=copy")" "active operat
 assert_eq 1 "$(pgv skopeo_source_operations_total "$G,operation=copy,source_type=oci")" "source transport"
 assert_eq 1 "$(pgv skopeo_destination_operations_total "$G,operation=copy,destination_type=docker")" "destination transport"
 assert_eq 2 "$(pgv skopeo_source_operations_total "$G,operation=inspect,source_type=docker")" "inspect source transport"
+# the daemon ships the same accumulated counters (collector skopeo_runs: /metrics, remote-write)
+"$NS" -c "$MCONF" once --dry-run >"$IT_TMP/daemon.prom" 2>"$IT_TMP/daemon.err" || fail "once --dry-run with [skopeo]"
+grep -q '^skopeo_operations_total{.*operation="copy".*status="success".*} 1$' "$IT_TMP/daemon.prom" ||
+	fail "the daemon does not ship skopeo_operations_total from the state file"
+grep -q '^nexus_shipper_collector_up{collector="skopeo_runs".*} 1$' "$IT_TMP/daemon.prom" ||
+	fail "collector skopeo_runs not up"
 # Pushgateway down: the run still succeeds, the push is spooled, the next run delivers the totals
 stop_server "$PGW_PID"
 mns manifest-digest "$MFILE" >/dev/null || fail "a run with the Pushgateway down must succeed"

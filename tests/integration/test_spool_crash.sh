@@ -94,7 +94,9 @@ d=$IT_TMP/spool2/rw-default
 mapfile -t segs < <(ls "$d" | sort)
 assert_eq 6 "${#segs[@]}" "six segments spooled"
 truncate -s -10 "$d/${segs[1]}"                                   # truncated
-printf '\x55' | dd of="$d/${segs[3]}" bs=1 seek=200 conv=notrunc status=none   # flipped byte
+b=$(od -An -tu1 -j200 -N1 "$d/${segs[3]}")                      # flipped byte (inverted,
+printf "$(printf '\\%03o' $(( b ^ 0xff )))" |                  # so it always changes)
+    dd of="$d/${segs[3]}" bs=1 seek=200 conv=notrunc status=none
 : > "$d/0000000000000000-00000000-0000.seg"                     # zero-length, sorts first
 echo "hello" > "$d/notes.txt"                                    # foreign file
 NEXUS_SHIPPER_SHIPPER_SPOOL_ONLY=false "$BIN" -c "$IT_TMP/c2.conf" once 2> "$IT_TMP/damage.log"
