@@ -110,6 +110,23 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
     return 0;
 }
 
+/* Snappy-compresses enc->raw (block format) into out. */
+static int compress_raw(struct rw_encoder *enc, struct buf *out, size_t n, struct err *e)
+{
+    size_t clen = snappy_max_compressed_length(enc->raw.len);
+    buf_reset(out);
+    if (buf_reserve(out, clen) < 0) {
+        err_set(e, "out of memory encoding %zu samples", n);
+        return -1;
+    }
+    if (snappy_compress(enc->raw.data, enc->raw.len, out->data, &clen) != SNAPPY_OK) {
+        err_set(e, "snappy compression failed");
+        return -1;
+    }
+    out->len = clen;
+    return 0;
+}
+
 int rw_encode_reference(struct rw_encoder *enc, const struct series_buf *sb,
                         const struct sb_sample *s, size_t n, int64_t ts_ms, struct buf *out,
                         struct err *e)
@@ -191,18 +208,8 @@ int rw_encode_reference(struct rw_encoder *enc, const struct series_buf *sb,
     buf_reset(&enc->raw);
     if (buf_reserve(&enc->raw, raw_len) < 0)
         goto oom;
-    size_t packed = prometheus__write_request__pack(&wr, (uint8_t *)enc->raw.data);
-    enc->raw.len = packed;
-    size_t clen = snappy_max_compressed_length(packed);
-    buf_reset(out);
-    if (buf_reserve(out, clen) < 0)
-        goto oom;
-    if (snappy_compress(enc->raw.data, packed, out->data, &clen) != SNAPPY_OK) {
-        err_set(e, "snappy compression failed");
-        return -1;
-    }
-    out->len = clen;
-    return 0;
+    enc->raw.len = prometheus__write_request__pack(&wr, (uint8_t *)enc->raw.data);
+    return compress_raw(enc, out, n, e);
 oom:
     err_set(e, "out of memory encoding %zu samples", n);
     return -1;
@@ -375,16 +382,7 @@ int rw_encode(struct rw_encoder *enc, const struct series_buf *sb, const struct 
         return -1;
     }
     enc->raw.len = raw;
-    size_t clen = snappy_max_compressed_length(raw);
-    buf_reset(out);
-    if (buf_reserve(out, clen) < 0)
-        goto oom;
-    if (snappy_compress(enc->raw.data, raw, out->data, &clen) != SNAPPY_OK) {
-        err_set(e, "snappy compression failed");
-        return -1;
-    }
-    out->len = clen;
-    return 0;
+    return compress_raw(enc, out, n, e);
 oom:
     err_set(e, "out of memory encoding %zu samples", n);
     return -1;
