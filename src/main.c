@@ -214,9 +214,15 @@ static int cmd_once(const char *path, int argc, char **argv)
                 budget += cfg->rw[i]->timeout_ms;
             size_t left = sender_deliver(s->sender, mono_ms() + budget + 1000, 0);
             sender_housekeeping(s->sender);
-            log_info("once: %ld samples at timestamp %lld ms; %zu batch%s left in the spool", n,
-                     (long long)ts, left, left == 1 ? "" : "es");
-            rc = EXIT_OK;
+            if (left && !s->sender->spool) {
+                /* held in memory only: they die with this process */
+                log_error("once: %zu batch%s could be neither delivered nor spooled", left,
+                          left == 1 ? "" : "es");
+            } else {
+                log_info("once: %ld samples at timestamp %lld ms; %zu batch%s left in the spool",
+                         n, (long long)ts, left, left == 1 ? "" : "es");
+                rc = EXIT_OK;
+            }
         }
     }
     sched_free(s);
