@@ -118,4 +118,20 @@ PY
 assert_eq 0 "$(find "$IT_TMP/spool2/quarantine" -name '*.seg' | wc -l)" "nothing quarantined on 503"
 assert_contains "$(cat "$IT_TMP/run2.log")" "will retry" "retry logged"
 assert_contains "$(cat "$IT_TMP/run2.log")" "delivering again" "recovery logged"
+# ---- connection reset without an answer: retried, then delivered -----------
+curl -s -X DELETE "$RECV_URL/__control/requests" >/dev/null
+curl -s -X POST -d '{"sequence": [0, 0, 204]}' "$RECV_URL/__control" >/dev/null
+conf "$IT_TMP/spool3" "" > "$IT_TMP/c3.conf"
+run_for "$IT_TMP/c3.conf" 3 "$IT_TMP/run3.log"
+curl -s "$RECV_URL/__control/requests" > "$IT_TMP/req3.json"
+$PY - "$IT_TMP/req3.json" <<'PY' || fail "reset scenario"
+import json, sys
+reqs = [r for r in json.load(open(sys.argv[1])) if r.get("kind") == "remote_write"]
+st = [r["status"] for r in reqs]
+assert st[:2] == [None, None] and st[2:] and all(s == 204 for s in st[2:]), st
+t = [r["timeseries"][0]["samples"][0][1] for r in reqs]
+assert t[0] == t[1] == t[2], t   # the same batch, re-sent after the resets
+print(f"reset scenario ok: statuses {st}")
+PY
+assert_eq 0 "$(find "$IT_TMP/spool3" -name '[0-9a-f]*.seg' -path '*rw-*' | wc -l)" "all delivered after resets"
 it_log ok
