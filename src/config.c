@@ -134,6 +134,9 @@ static const struct key_desc keys[] = {
      "nexus_tasks=5m,nexus_certificates=1h", NULL,
      "Collectors that run less often than `interval` (collector=duration); between runs\n"
      "their last values are shipped again, so nothing goes stale."},
+    {"shipper", "collector_timeouts", T_LIST, "", SH(collector_timeouts), 0, 0,
+     "nexus_components=2m,nexus_certificates=30s", NULL,
+     "Per-collector deadlines (collector=duration) instead of collector_timeout."},
     {"shipper", "collector_max_series", T_INT, "50000", SH(collector_max_series), 0, 0, NULL, NULL,
      "Series limit of one collector in one cycle; past it the collector is marked down."},
     {"shipper", "collector_series_limits", T_LIST, "", SH(collector_series_limits), 0, 0,

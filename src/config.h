@@ -46,6 +46,7 @@ struct cfg_shipper {
     struct strlist collector_intervals;     /* "collector=duration" items */
     int64_t collector_max_series;           /* default series limit of one collector */
     struct strlist collector_series_limits; /* "collector=N" items */
+    struct strlist collector_timeouts;      /* "collector=duration" items */
     char *listen;
 };
 

@@ -72,6 +72,7 @@ struct scheduler *sched_new(const struct config *cfg, const struct collector *co
         struct coll_inst *ci = &s->ci[s->n++];
         ci->c = c;
         ci->max_series = (size_t)cfg->shipper.collector_max_series;
+        ci->timeout_ms = cfg->shipper.collector_timeout_ms;
         struct err e2;
         if (c->init && c->init(cfg, &ci->state, &e2) < 0) {
             snprintf(ci->last_error, sizeof ci->last_error, "init: %s", e2.msg);
@@ -81,13 +82,16 @@ struct scheduler *sched_new(const struct config *cfg, const struct collector *co
         }
     }
     /* collector_intervals / collector_series_limits: name=value items */
-    const struct strlist *lists[2] = {&cfg->shipper.collector_intervals,
-                                      &cfg->shipper.collector_series_limits};
-    for (int l = 0; l < 2; l++) {
+    const struct strlist *lists[3] = {&cfg->shipper.collector_intervals,
+                                      &cfg->shipper.collector_series_limits,
+                                      &cfg->shipper.collector_timeouts};
+    static const char *const list_keys[3] = {"collector_intervals", "collector_series_limits",
+                                             "collector_timeouts"};
+    for (int l = 0; l < 3; l++) {
         for (size_t k = 0; k < lists[l]->n; k++) {
             const char *item = lists[l]->v[k];
             const char *eq = strchr(item, '=');
-            const char *key = l ? "collector_series_limits" : "collector_intervals";
+            const char *key = list_keys[l];
             if (!eq) {
                 err_set(e, "%s: [shipper] %s: \"%s\" is not collector=value", cfg->path, key, item);
                 goto fail;
@@ -109,14 +113,17 @@ struct scheduler *sched_new(const struct config *cfg, const struct collector *co
             if (!ci)
                 continue; /* known but not enabled by this configuration */
             int64_t v;
-            if (l == 0 ? parse_duration_ms(eq + 1, &v) < 0 : parse_int64(eq + 1, &v) < 0 || v < 1) {
+            if (l != 1 ? parse_duration_ms(eq + 1, &v) < 0 || v < 1
+                       : parse_int64(eq + 1, &v) < 0 || v < 1) {
                 err_set(e, "%s: [shipper] %s: bad value in \"%s\"", cfg->path, key, item);
                 goto fail;
             }
             if (l == 0)
                 ci->interval_ms = v > cfg->shipper.interval_ms ? v : 0;
-            else
+            else if (l == 1)
                 ci->max_series = (size_t)v;
+            else
+                ci->timeout_ms = v;
         }
     }
     s->sender = sender;
@@ -183,7 +190,7 @@ void sched_collect(struct scheduler *s, int64_t ts_ms)
         }
         ci->last_run_mono = t0;
         ci->has_run = true;
-        int64_t deadline = t0 + s->cfg->shipper.collector_timeout_ms;
+        int64_t deadline = t0 + ci->timeout_ms;
         struct err e = {{0}};
         int rc = -1;
         sb_txn_begin_owner(s->sb, ci->c->name, owner);
@@ -192,8 +199,8 @@ void sched_collect(struct scheduler *s, int64_t ts_ms)
             rc = ci->c->collect(ci->state, &ctx);
             if (rc == 0 && mono_ms() > deadline) {
                 rc = -1;
-                err_set(&e, "timed out after %.1f s (collector_timeout)",
-                        (double)s->cfg->shipper.collector_timeout_ms / 1000.0);
+                err_set(&e, "timed out after %.1f s (its deadline)",
+                        (double)ci->timeout_ms / 1000.0);
             }
             if (rc == 0 && ci->max_series && sb_txn_size(s->sb) > ci->max_series) {
                 rc = -1;

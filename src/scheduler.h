@@ -31,6 +31,7 @@ struct coll_inst {
     int64_t last_run_mono;
     bool has_run;
     size_t max_series;
+    int64_t timeout_ms; /* its own deadline (collector_timeout unless overridden) */
 };
 
 struct scheduler {

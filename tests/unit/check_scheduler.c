@@ -386,7 +386,8 @@ END_TEST
 START_TEST(test_interval_and_series_limit)
 {
     struct config *cfg = make_config("collector_intervals = ok=1h, after=1s\n"
-                                     "collector_series_limits = after=1\n");
+                                     "collector_series_limits = after=1\n"
+                                     "collector_timeouts = after=250ms\n");
     struct err e;
     const struct collector *const t3[] = {&c_ok, &c_after};
     struct scheduler *s = sched_new(cfg, t3, 2, NULL, &e);
@@ -394,6 +395,8 @@ START_TEST(test_interval_and_series_limit)
     ck_assert_int_eq(inst(s, "ok")->interval_ms, 3600000);
     ck_assert_int_eq(inst(s, "after")->interval_ms, 0); /* not longer than interval: every cycle */
     ck_assert_uint_eq(inst(s, "after")->max_series, 1);
+    ck_assert_int_eq(inst(s, "after")->timeout_ms, 250);
+    ck_assert_int_eq(inst(s, "ok")->timeout_ms, 500); /* collector_timeout */
     struct fake_state *ok = inst(s, "ok")->state;
     for (int cycle = 1; cycle <= 3; cycle++) {
         sched_collect(s, 1000 * cycle);
