@@ -219,8 +219,8 @@ static int cmd_once(const char *path, int argc, char **argv)
                 log_error("once: %zu batch%s could be neither delivered nor spooled", left,
                           left == 1 ? "" : "es");
             } else {
-                log_info("once: %ld samples at timestamp %lld ms; %zu batch%s left in the spool",
-                         n, (long long)ts, left, left == 1 ? "" : "es");
+                log_info("once: %ld samples at timestamp %lld ms; %zu batch%s left in the spool", n,
+                         (long long)ts, left, left == 1 ? "" : "es");
                 rc = EXIT_OK;
             }
         }
