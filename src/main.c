@@ -127,6 +127,15 @@ static int cmd_check_config(const char *path, int argc, char **argv)
     struct config *cfg = load(path);
     if (!cfg)
         return EXIT_CONFIG;
+    /* the collector lists name collectors: check them the way `run` would */
+    struct err e;
+    struct scheduler *s = sched_new(cfg, builtin_collectors, n_builtin_collectors, NULL, &e);
+    if (!s) {
+        fprintf(stderr, "%s\n", e.msg);
+        config_free(cfg);
+        return EXIT_CONFIG;
+    }
+    sched_free(s);
     printf("%s: OK (%zu remote_write target%s%s%s)\n", path, cfg->n_rw, cfg->n_rw == 1 ? "" : "s",
            cfg->pushgateway ? ", pushgateway" : "", cfg->nexus ? ", nexus" : "");
     config_free(cfg);

@@ -51,6 +51,10 @@ assert_contains "$(cat "$IT_TMP/out")" "1 remote_write target" "a section create
 expect_error 2 "environment NEXUS_SHIPPER_SHIPPER_INTERVALL: no such configuration key" \
     env SITE=eu1 NEXUS_SHIPPER_SHIPPER_INTERVALL=5s "$BIN" -c "$c" check-config
 
+# collector lists name real collectors
+printf '[shipper]\ncollector_intervals = nexus_taks=5m\n' > "$c"
+expect_error 2 "collector_intervals: no collector named \"nexus_taks\"" "$BIN" -c "$c" check-config
+
 # once: exit 1 when the batch could be neither delivered nor spooled
 printf '[shipper]\nspool_dir = /proc/no-such-dir/spool\n[remote_write]\nurl = http://127.0.0.1:9/api/v1/write\ntimeout = 1s\n' > "$c"
 expect_error 1 "could be neither delivered nor spooled" "$BIN" -c "$c" once
