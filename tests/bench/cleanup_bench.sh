@@ -10,6 +10,9 @@
 #    the same curl (what any HTTP client must fetch to learn `created`);
 #  - the HTTP requests each made (counted from the registry's access log).
 # Target: (a) <= 1.5 x (b), medians of RUNS repetitions (alternating order).
+# ON_HOST=1 (default): the cleanup runs on the registry host with
+# storage_path set, as the seed's host_storage, and reads config blobs from
+# disk (verified by digest); ON_HOST=0: everything over HTTP.
 #
 # The data set: one image is pushed with skopeo (bench/r000:t000) so the
 # layer blob is real; then the repositories, tags, image configs and
@@ -145,6 +148,7 @@ spool_dir = $IT_TMP/spool
 registry_url = $RURL
 days_to_keep = 30
 concurrency = $CONC
+$( [ "${ON_HOST:-1}" = 1 ] && echo "storage_path = $DATA" )
 EOF
 
 # ---- (b) the floor: one manifest GET per tag, one curl process
