@@ -7,6 +7,7 @@
 
 #include <curl/curl.h>
 
+#include "json_util.h"
 #include "nsconfig.h"
 
 struct http_client {
@@ -294,32 +295,11 @@ int http_get_json(struct http_client *c, const char *url, int64_t deadline_mono_
         err_set(e, "GET %s: HTTP %ld", url, r.status);
         goto done;
     }
-    json_tokener *tok = json_tokener_new();
-    if (!tok) {
-        err_set(e, "GET %s: out of memory", url);
+    char what[300];
+    snprintf(what, sizeof what, "GET %s", url);
+    json_object *j;
+    if (jd_parse(what, r.body.data, r.body.len, r.content_type, &j, e) < 0)
         goto done;
-    }
-    json_object *j = json_tokener_parse_ex(tok, r.body.data ? r.body.data : "", (int)r.body.len);
-    enum json_tokener_error je = json_tokener_get_error(tok);
-    size_t consumed = json_tokener_get_parse_end(tok);
-    json_tokener_free(tok);
-    if (!j || je != json_tokener_success) {
-        json_object_put(j);
-        char snippet[48];
-        snprintf(snippet, sizeof snippet, "%.40s", r.body.data ? r.body.data : "");
-        for (char *p = snippet; *p; p++)
-            if (*p == '\n' || *p == '\r')
-                *p = ' ';
-        err_set(e, "GET %s: answer is not JSON (%s; starts with \"%s\")", url,
-                je == json_tokener_continue ? "truncated" : json_tokener_error_desc(je), snippet);
-        goto done;
-    }
-    for (size_t i = consumed; i < r.body.len; i++)
-        if (!isspace((unsigned char)r.body.data[i])) {
-            json_object_put(j);
-            err_set(e, "GET %s: trailing garbage after the JSON answer at byte %zu", url, i);
-            goto done;
-        }
     *out = j;
     rc = 0;
 done:

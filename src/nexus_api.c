@@ -401,26 +401,11 @@ out:
 
 int coll_set(struct collect_ctx *ctx, const struct metric_desc *d, double v, ...)
 {
-    const char *labels[2 * 16];
-    size_t n = 0;
     va_list ap;
     va_start(ap, v);
-    for (;;) {
-        const char *k = va_arg(ap, const char *);
-        if (!k)
-            break;
-        const char *val = va_arg(ap, const char *);
-        if (n >= 16) {
-            va_end(ap);
-            err_set(ctx->e, "%s: too many labels", d->name);
-            return -1;
-        }
-        labels[2 * n] = k;
-        labels[2 * n + 1] = val;
-        n++;
-    }
+    int rc = sb_vset(ctx->sb, d, v, ap, 16, ctx->e);
     va_end(ap);
-    return sb_setv(ctx->sb, d, NULL, v, labels, n, ctx->e);
+    return rc;
 }
 
 bool nexus_collector_enabled(const struct config *cfg)

@@ -746,30 +746,38 @@ oom:
     return -1;
 }
 
-int sb_set(struct series_buf *sb, const struct metric_desc *d, double v, ...)
+int sb_vset(struct series_buf *sb, const struct metric_desc *d, double v, va_list ap,
+            size_t max_pairs, struct err *e)
 {
     const char *labels[2 * 32];
     size_t n = 0;
-    va_list ap;
-    va_start(ap, v);
+    if (max_pairs > 32)
+        max_pairs = 32;
     for (;;) {
         const char *k = va_arg(ap, const char *);
         if (!k)
             break;
         const char *val = va_arg(ap, const char *);
-        if (n < 32) {
-            labels[2 * n] = k;
-            labels[2 * n + 1] = val;
+        if (n >= max_pairs) {
+            err_set(e, "%s: too many labels", d->name);
+            sb->rejected++;
+            return -1;
         }
+        labels[2 * n] = k;
+        labels[2 * n + 1] = val;
         n++;
     }
-    va_end(ap);
+    return sb_setv(sb, d, NULL, v, labels, n, e);
+}
+
+int sb_set(struct series_buf *sb, const struct metric_desc *d, double v, ...)
+{
     struct err e;
-    if (n > 32) {
-        sb->rejected++;
-        return -1;
-    }
-    return sb_setv(sb, d, NULL, v, labels, n, &e);
+    va_list ap;
+    va_start(ap, v);
+    int rc = sb_vset(sb, d, v, ap, 32, &e);
+    va_end(ap);
+    return rc;
 }
 
 void histogram_observe(struct histogram *h, double v)

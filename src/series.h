@@ -17,6 +17,7 @@
 #define NS_SERIES_H
 
 #include <regex.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -86,6 +87,10 @@ void sb_txn_rollback(struct series_buf *sb);
  * A series dropped by drop_metrics/keep_metrics returns 0. */
 int sb_setv(struct series_buf *sb, const struct metric_desc *d, const char *suffix, double v,
             const char *const *labels, size_t n_labels, struct err *e);
+/* va_list form: name/value pairs up to a NULL, at most max_pairs (<= 32)
+ * of them; more is an error ("too many labels", counted as rejected). */
+int sb_vset(struct series_buf *sb, const struct metric_desc *d, double v, va_list ap,
+            size_t max_pairs, struct err *e);
 /* Variadic form: label name/value pairs terminated by NULL. */
 int sb_set(struct series_buf *sb, const struct metric_desc *d, double v, ...)
     __attribute__((sentinel));
