@@ -388,6 +388,22 @@ static int strv_push(char ***v, size_t *n, const char *s)
     return 0;
 }
 
+/* Appends the non-empty strings of array `key` of j (absent or null: none). */
+static int push_strings(json_object *j, const char *key, char ***v, size_t *n, struct err *e)
+{
+    json_object *arr = NULL;
+    if (!json_object_object_get_ex(j, key, &arr) || !json_object_is_type(arr, json_type_array))
+        return 0;
+    for (size_t i = 0; i < json_object_array_length(arr); i++) {
+        const char *s = json_object_get_string(json_object_array_get_idx(arr, i));
+        if (s && *s && strv_push(v, n, s) < 0) {
+            err_set(e, "out of memory");
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int list_catalog(struct reg *g, char ***names, size_t *n, struct err *e)
 {
     struct buf url;
@@ -398,7 +414,7 @@ static int list_catalog(struct reg *g, char ***names, size_t *n, struct err *e)
     bool plain = false;
     buf_printf(&url, "%s/v2/_catalog?n=%d", g->base, CATALOG_PAGE);
     for (int page = 0; page < MAX_PAGES; page++) {
-        json_object *j = NULL, *arr = NULL;
+        json_object *j = NULL;
         if (!buf_cstr(&url) ||
             reg_get_json(g, url.data, "registry:catalog:*", NULL, &r, &j, e) < 0) {
             /* catalog.maxentries below our page size: 2.8 answers 400
@@ -414,18 +430,10 @@ static int list_catalog(struct reg *g, char ***names, size_t *n, struct err *e)
             }
             goto out;
         }
-        if (json_object_object_get_ex(j, "repositories", &arr) &&
-            json_object_is_type(arr, json_type_array)) {
-            for (size_t i = 0; i < json_object_array_length(arr); i++) {
-                const char *s = json_object_get_string(json_object_array_get_idx(arr, i));
-                if (s && *s && strv_push(names, n, s) < 0) {
-                    json_object_put(j);
-                    err_set(e, "out of memory");
-                    goto out;
-                }
-            }
-        }
+        int pr = push_strings(j, "repositories", names, n, e);
         json_object_put(j);
+        if (pr < 0)
+            goto out;
         if (!next_link(g, &r, &url))
             break;
     }
@@ -449,7 +457,7 @@ static int list_tags(struct reg *g, struct cl_repo *rp, struct err *e)
     char **tags = NULL;
     size_t nt = 0;
     for (int page = 0; page < MAX_PAGES; page++) {
-        json_object *j = NULL, *arr = NULL;
+        json_object *j = NULL;
         if (!buf_cstr(&url) || !buf_cstr(&hint) ||
             reg_get_json(g, url.data, hint.data, NULL, &r, &j, e) < 0) {
             if (page == 0 && r.status == 404 && r.body.data &&
@@ -460,18 +468,10 @@ static int list_tags(struct reg *g, struct cl_repo *rp, struct err *e)
             goto out;
         }
         /* `tags` may be null (every tag deleted) */
-        if (json_object_object_get_ex(j, "tags", &arr) &&
-            json_object_is_type(arr, json_type_array)) {
-            for (size_t i = 0; i < json_object_array_length(arr); i++) {
-                const char *s = json_object_get_string(json_object_array_get_idx(arr, i));
-                if (s && *s && strv_push(&tags, &nt, s) < 0) {
-                    json_object_put(j);
-                    err_set(e, "out of memory");
-                    goto out;
-                }
-            }
-        }
+        int pr = push_strings(j, "tags", &tags, &nt, e);
         json_object_put(j);
+        if (pr < 0)
+            goto out;
         if (!next_link(g, &r, &url))
             break;
     }
