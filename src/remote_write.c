@@ -44,8 +44,6 @@ const char *rw_drop_reason(long status, const char *body)
 }
 
 struct rw_encoder {
-    uint32_t *lens; /* direct encoder: name/value lengths of every label */
-    size_t lenscap;
     uint32_t *tssize; /* direct encoder: size of every TimeSeries message */
     size_t tssizecap;
     uint32_t *labsz; /* per series index: bytes of its encoded labels (0 = not yet) */
@@ -88,7 +86,6 @@ void rw_encoder_free(struct rw_encoder *enc)
     free(enc->md);
     free(enc->mdp);
     free(enc->seen);
-    free(enc->lens);
     free(enc->tssize);
     free(enc->labsz);
     buf_free(&enc->raw);
@@ -275,11 +272,7 @@ static size_t metadata_len(const struct metric_desc *d)
 int rw_encode(struct rw_encoder *enc, const struct series_buf *sb, const struct sb_sample *s,
               size_t n, int64_t ts_ms, struct buf *out, struct err *e)
 {
-    size_t nlab = 0;
-    for (size_t i = 0; i < n; i++)
-        nlab += sb_series_nlabels(sb, s[i].series);
     size_t nfam = sb_family_count(sb);
-    (void)nlab;
     if (grow((void **)&enc->tssize, &enc->tssizecap, n + 1, sizeof *enc->tssize) < 0 ||
         grow((void **)&enc->seen, &enc->seencap, nfam ? nfam : 1, 1) < 0)
         goto oom;
