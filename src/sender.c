@@ -277,22 +277,33 @@ static int mem_enqueue(struct sender *s, struct target *t, const struct seg_meta
 }
 
 /* Stores one batch durably, or in memory when the disk refuses. */
+/* *spooled: an upper bound of the spool's size that the caller carries
+ * from batch to batch (UINT64_MAX = unknown, measured here), so a cycle of
+ * many batches lists the spool once, not once per batch. The delivery
+ * thread only shrinks the spool, and make_room() measures exactly before
+ * dropping anything, so the bound only ever costs an extra listing. */
 static int store(struct sender *s, struct target *t, const struct seg_meta *m, const void *p,
-                 size_t len, bool sync)
+                 size_t len, bool sync, uint64_t *spooled)
 {
     struct err e;
     if (s->spool) {
         uint64_t cap = s->cfg->shipper.spool_max_size;
         struct spool_usage u;
-        if (spool_usage(s->spool, NULL, &u) == 0 && u.bytes + len + 256 > cap)
+        if (*spooled == UINT64_MAX)
+            *spooled = spool_usage(s->spool, NULL, &u) == 0 ? u.bytes : 0;
+        if (*spooled + len + 256 > cap) {
             make_room(s, len + 256);
+            *spooled = spool_usage(s->spool, NULL, &u) == 0 ? u.bytes : 0;
+        }
         for (int attempt = 0; attempt < 8; attempt++) {
             int rc = sync ? spool_append(s->spool, m, p, len, NULL, 0, &e)
                           : spool_append_nosync(s->spool, m, p, len, &e);
             if (rc == 0) {
+                *spooled += len + 256; /* header included, generously */
                 log_resolved("spool-write", "spool: writing works again");
                 return 0;
             }
+            *spooled = UINT64_MAX;
             if (errno != ENOSPC || !make_room(s, UINT64_MAX))
                 break;
         }
@@ -311,6 +322,7 @@ int sender_submit(struct sender *s, const struct series_buf *sb, const struct sb
                   size_t n)
 {
     int accepted = 0, failed = 0;
+    uint64_t spooled = UINT64_MAX; /* measured once for the cycle (see store) */
     struct buf out;
     buf_init(&out, 0);
     int64_t ts = sb_cycle_ts(sb);
@@ -334,7 +346,7 @@ int sender_submit(struct sender *s, const struct series_buf *sb, const struct sb
                                  .min_ts = ts,
                                  .max_ts = ts};
             snprintf(m.target, sizeof m.target, "%s", t->name);
-            if (store(s, t, &m, out.data, out.len, false) == 0)
+            if (store(s, t, &m, out.data, out.len, false, &spooled) == 0)
                 accepted++;
             else
                 failed++;
@@ -376,7 +388,8 @@ int sender_submit_push(struct sender *s, const char *method, const char *group_p
         }
         free(v);
     }
-    if (store(s, t, &m, body, len, true) < 0)
+    uint64_t spooled = UINT64_MAX;
+    if (store(s, t, &m, body, len, true, &spooled) < 0)
         return -1;
     s->accepted_batches++;
     return 1;
