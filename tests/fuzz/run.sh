@@ -2,7 +2,8 @@
 # Builds the libFuzzer targets with clang (ASan + UBSan + fuzzer
 # instrumentation over the whole core) and replays each seed corpus, then
 # fuzzes each target for FUZZ_SECONDS (default 15; `make fuzz-smoke`).
-# A long run: FUZZ_SECONDS=3600 bash tests/fuzz/run.sh
+# Every tests/fuzz/fuzz_NAME.c is a target (corpus in tests/fuzz/corpus/NAME/);
+# FUZZ_TARGETS="a b" runs only those. A long run: FUZZ_SECONDS=3600 bash tests/fuzz/run.sh
 # Crashes are written to $OUT/<target>/crash-*; keep each as a regression
 # input in tests/fuzz/corpus/<target>/ once fixed.
 set -euo pipefail
@@ -34,7 +35,9 @@ for f in "${srcs[@]}" "$OUT"/proto/*.pb-c.c; do
     objs+=("$o")
 done
 status=0
-for t in config spool rwdecode labels textparse; do
+targets=()
+for f in "$HERE"/fuzz_*.c; do t=$(basename "${f%.c}"); targets+=("${t#fuzz_}"); done
+for t in "${FUZZ_TARGETS:-${targets[@]}}"; do
     bin="$OUT/fuzz_$t"
     $CC $CFLAGS -fsanitize=fuzzer $INC "$HERE/fuzz_$t.c" "${objs[@]}" $LIBS -o "$bin"
     mkdir -p "$OUT/$t" "$OUT/$t-new"
