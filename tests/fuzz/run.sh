@@ -37,7 +37,7 @@ done
 status=0
 targets=()
 for f in "$HERE"/fuzz_*.c; do t=$(basename "${f%.c}"); targets+=("${t#fuzz_}"); done
-for t in "${FUZZ_TARGETS:-${targets[@]}}"; do
+for t in ${FUZZ_TARGETS:-${targets[*]}}; do
     bin="$OUT/fuzz_$t"
     $CC $CFLAGS -fsanitize=fuzzer $INC "$HERE/fuzz_$t.c" "${objs[@]}" $LIBS -o "$bin"
     mkdir -p "$OUT/$t" "$OUT/$t-new"
