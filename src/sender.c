@@ -180,6 +180,10 @@ struct sender *sender_new(const struct config *cfg, struct err *e)
     s->spool = spool_open(cfg->shipper.spool_dir, &e2);
     if (!s->spool)
         log_error("spool unavailable, batches are kept in memory only: %s", e2.msg);
+    else /* a log per 1/16 of the cap: disk full frees at most that much at once */
+        spool_set_rotate(s->spool, cfg->shipper.spool_max_size / 16 < SPOOL_ROTATE
+                                       ? cfg->shipper.spool_max_size / 16
+                                       : SPOOL_ROTATE);
     return s;
 oom:
     err_set(e, "out of memory");
@@ -217,36 +221,46 @@ static struct target *target_by_dir(struct sender *s, const char *dir)
     return NULL;
 }
 
-/* Drops the oldest segments until `need` more bytes fit under
- * spool_max_size; need == UINT64_MAX drops exactly one (disk full).
- * Returns the number of segments removed. */
+/* Drops the oldest batches (every target) until `need` more bytes fit
+ * under spool_max_size. need == UINT64_MAX (disk full): the logs are
+ * rotated and every batch of the oldest file is dropped, so that the file
+ * goes and its space is freed. Returns the number of batches dropped. */
 static size_t make_room(struct sender *s, uint64_t need)
 {
-    struct seg_info *v;
-    size_t n, removed = 0;
-    if (!s->spool || spool_list(s->spool, NULL, true, &v, &n) < 0)
+    size_t removed = 0;
+    if (!s->spool)
         return 0;
-    uint64_t total = 0;
-    for (size_t i = 0; i < n; i++)
-        total += v[i].file_size;
+    struct seg_info *si = malloc(sizeof *si);
+    char *first = malloc(PATH_MAX);
+    if (!si || !first)
+        goto out;
+    first[0] = '\0';
     uint64_t cap = s->cfg->shipper.spool_max_size;
-    for (size_t i = 0; i < n; i++) {
-        if (need != UINT64_MAX && total + need <= cap)
+    if (need == UINT64_MAX)
+        spool_rotate(s->spool, NULL);
+    for (;;) {
+        struct spool_usage u;
+        if (need != UINT64_MAX && spool_usage(s->spool, NULL, &u) == 0 && u.bytes + need <= cap)
             break;
-        if (spool_remove(s->spool, &v[i]) < 0)
-            continue;
-        total -= v[i].file_size;
+        if (spool_peek(s->spool, NULL, si) != 0)
+            break;
+        if (need == UINT64_MAX) {
+            if (first[0] && strcmp(first, si->path) != 0)
+                break;
+            snprintf(first, PATH_MAX, "%s", si->path);
+        }
+        spool_remove(s->spool, si); /* leaves the index even if the disk write fails */
         removed++;
-        struct target *t = v[i].meta_ok ? target_by_dir(s, v[i].m.target) : NULL;
+        struct target *t = target_by_dir(s, si->target);
         if (t)
-            count_dropped(s, t, DROP_SPOOL_FULL, v[i].m.samples);
-        log_error("spool: dropped %s (%u samples, %llu bytes): %s", v[i].path, v[i].m.samples,
-                  (unsigned long long)v[i].file_size,
+            count_dropped(s, t, DROP_SPOOL_FULL, si->m.samples);
+        log_error("spool: dropped %s/%s (%u samples, %llu bytes): %s", si->target, si->name,
+                  si->m.samples, (unsigned long long)si->file_size,
                   need == UINT64_MAX ? "disk full" : "spool_max_size reached");
-        if (need == UINT64_MAX)
-            break;
     }
-    free(v);
+out:
+    free(si);
+    free(first);
     return removed;
 }
 
@@ -276,34 +290,25 @@ static int mem_enqueue(struct sender *s, struct target *t, const struct seg_meta
     return 0;
 }
 
-/* Stores one batch durably, or in memory when the disk refuses. */
-/* *spooled: an upper bound of the spool's size that the caller carries
- * from batch to batch (UINT64_MAX = unknown, measured here), so a cycle of
- * many batches lists the spool once, not once per batch. The delivery
- * thread only shrinks the spool, and make_room() measures exactly before
- * dropping anything, so the bound only ever costs an extra listing. */
+/* Stores one batch durably, or in memory when the disk refuses. The
+ * spool's size comes from its index (O(1)), so the cap is checked per
+ * batch. */
 static int store(struct sender *s, struct target *t, const struct seg_meta *m, const void *p,
-                 size_t len, bool sync, uint64_t *spooled)
+                 size_t len, bool sync)
 {
     struct err e;
     if (s->spool) {
         uint64_t cap = s->cfg->shipper.spool_max_size;
         struct spool_usage u;
-        if (*spooled == UINT64_MAX)
-            *spooled = spool_usage(s->spool, NULL, &u) == 0 ? u.bytes : 0;
-        if (*spooled + len + 256 > cap) {
+        if (spool_usage(s->spool, NULL, &u) == 0 && u.bytes + len + 256 > cap)
             make_room(s, len + 256);
-            *spooled = spool_usage(s->spool, NULL, &u) == 0 ? u.bytes : 0;
-        }
         for (int attempt = 0; attempt < 8; attempt++) {
             int rc = sync ? spool_append(s->spool, m, p, len, NULL, 0, &e)
                           : spool_append_nosync(s->spool, m, p, len, &e);
             if (rc == 0) {
-                *spooled += len + 256; /* header included, generously */
                 log_resolved("spool-write", "spool: writing works again");
                 return 0;
             }
-            *spooled = UINT64_MAX;
             if (errno != ENOSPC || !make_room(s, UINT64_MAX))
                 break;
         }
@@ -322,7 +327,6 @@ int sender_submit(struct sender *s, const struct series_buf *sb, const struct sb
                   size_t n)
 {
     int accepted = 0, failed = 0;
-    uint64_t spooled = UINT64_MAX; /* measured once for the cycle (see store) */
     struct buf out;
     buf_init(&out, 0);
     int64_t ts = sb_cycle_ts(sb);
@@ -346,13 +350,13 @@ int sender_submit(struct sender *s, const struct series_buf *sb, const struct sb
                                  .min_ts = ts,
                                  .max_ts = ts};
             snprintf(m.target, sizeof m.target, "%s", t->name);
-            if (store(s, t, &m, out.data, out.len, false, &spooled) == 0)
+            if (store(s, t, &m, out.data, out.len, false) == 0)
                 accepted++;
             else
                 failed++;
         }
-        /* one directory fsync makes all of this cycle's segments durable */
-        if (s->spool && spool_sync(s->spool, t->name) < 0 && errno != ENOENT)
+        /* one fdatasync makes all of this cycle's batches durable */
+        if (s->spool && spool_sync(s->spool, t->name) < 0)
             log_complain("spool-sync", "spool: cannot fsync %s/%s: %s", spool_dir(s->spool),
                          t->name, strerror(errno));
     }
@@ -388,8 +392,7 @@ int sender_submit_push(struct sender *s, const char *method, const char *group_p
         }
         free(v);
     }
-    uint64_t spooled = UINT64_MAX;
-    if (store(s, t, &m, body, len, true, &spooled) < 0)
+    if (store(s, t, &m, body, len, true) < 0)
         return -1;
     s->accepted_batches++;
     return 1;
@@ -501,6 +504,9 @@ static enum send_outcome send_one(struct sender *s, struct target *t, const stru
 size_t sender_deliver(struct sender *s, int64_t deadline_mono, size_t max_batches)
 {
     size_t sent = 0;
+    struct seg_info *si = malloc(sizeof *si);
+    if (!si)
+        return sender_backlog(s);
     struct buf payload, answer;
     buf_init(&payload, 0);
     buf_init(&answer, 8192);
@@ -524,24 +530,26 @@ size_t sender_deliver(struct sender *s, int64_t deadline_mono, size_t max_batche
         if (next_try && mono_ms() < next_try)
             continue;
         bool stop = false;
-        struct seg_info *v = NULL;
-        size_t n = 0;
-        if (s->spool && locked && spool_list(s->spool, t->name, true, &v, &n) < 0)
-            n = 0;
-        for (size_t i = 0; i < n && !stop; i++) {
+        if (s->spool && locked)
+            spool_refresh(s->spool, t->name); /* logs other processes wrote */
+        while (s->spool && locked && !stop) {
             if ((max_batches && sent >= max_batches) ||
                 (deadline_mono && mono_ms() >= deadline_mono) || atomic_load(&s->quit)) {
                 stop = true;
                 break;
             }
+            if (spool_peek(s->spool, t->name, si) != 0)
+                break;
             struct seg_meta m;
             struct err e;
-            if (v[i].problem[0] || spool_read(v[i].path, &m, &payload, &e) < 0) {
-                const char *why = v[i].problem[0] ? v[i].problem : e.msg;
-                log_error("spool: quarantining %s: %s", v[i].path, why);
-                if (v[i].meta_ok)
-                    count_dropped(s, t, DROP_CORRUPT, v[i].m.samples);
-                spool_quarantine(s->spool, &v[i], why, NULL);
+            if (spool_read_rec(si, &m, &payload, &e) < 0) {
+                const char *why = si->meta_ok ? e.msg : si->problem;
+                log_error("spool: quarantining %s at offset %llu (%llu bytes): %s", si->path,
+                          (unsigned long long)si->offset, (unsigned long long)si->file_size, why);
+                if (si->m.samples)
+                    count_dropped(s, t, DROP_CORRUPT, si->m.samples);
+                if (spool_quarantine(s->spool, si, why, NULL) < 0)
+                    spool_remove(s->spool, si); /* never stuck on it */
                 continue;
             }
             enum drop_reason why = DROP_REJECTED;
@@ -549,13 +557,12 @@ size_t sender_deliver(struct sender *s, int64_t deadline_mono, size_t max_batche
                 send_one(s, t, &m, payload.data, payload.len, s->send_deadline_mono, &answer, &why);
             sent++;
             if (o == SEND_OK)
-                spool_remove(s->spool, &v[i]);
+                spool_remove(s->spool, si);
             else if (o == SEND_RETRY)
                 stop = true;
-            else
-                spool_quarantine(s->spool, &v[i], drop_reason_names[why], answer.data);
+            else if (spool_quarantine(s->spool, si, drop_reason_names[why], answer.data) < 0)
+                spool_remove(s->spool, si);
         }
-        free(v);
         for (;;) {
             if (stop || (max_batches && sent >= max_batches) ||
                 (deadline_mono && mono_ms() >= deadline_mono) || atomic_load(&s->quit))
@@ -582,6 +589,7 @@ size_t sender_deliver(struct sender *s, int64_t deadline_mono, size_t max_batche
     }
     buf_free(&payload);
     buf_free(&answer);
+    free(si);
     return sender_backlog(s);
 }
 
@@ -606,23 +614,19 @@ void sender_housekeeping(struct sender *s)
     if (!s->spool)
         return;
     int64_t max_age = s->cfg->shipper.spool_max_age_ms;
-    struct seg_info *v;
-    size_t n;
-    if (max_age > 0 && spool_list(s->spool, NULL, true, &v, &n) == 0) {
-        int64_t now = now_ms();
-        for (size_t i = 0; i < n; i++) {
-            if (!v[i].meta_ok || now - v[i].m.created_ms <= max_age)
-                continue;
-            if (spool_remove(s->spool, &v[i]) == 0) {
-                struct target *t = target_by_dir(s, v[i].m.target);
-                if (t)
-                    count_dropped(s, t, DROP_SPOOL_AGE, v[i].m.samples);
-                log_error("spool: dropped %s (%u samples): older than spool_max_age", v[i].path,
-                          v[i].m.samples);
-            }
-        }
-        free(v);
+    struct seg_info *si = malloc(sizeof *si);
+    int64_t now = now_ms();
+    /* oldest first, across targets: stops at the first young enough */
+    while (si && max_age > 0 && spool_peek(s->spool, NULL, si) == 0 &&
+           now - si->m.created_ms > max_age) {
+        spool_remove(s->spool, si);
+        struct target *t = target_by_dir(s, si->target);
+        if (t)
+            count_dropped(s, t, DROP_SPOOL_AGE, si->m.samples);
+        log_error("spool: dropped %s/%s (%u samples): older than spool_max_age", si->target,
+                  si->name, si->m.samples);
     }
+    free(si);
     struct spool_usage u;
     if (spool_usage(s->spool, NULL, &u) == 0 && u.bytes > s->cfg->shipper.spool_max_size)
         make_room(s, 0);

@@ -3,24 +3,76 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <time.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAGIC      "NXSHSPL1"
+#define DEAD       "NXSHDEAD" /* a quarantined damaged region starts with this */
 #define VERSION    1
 #define FIXED_LEN  56
 #define MAX_HEADER (64 * 1024)
+#define STATE_OFF  11
+#define MIN_ROTATE (64u << 10)
+
+enum dmg { DMG_NONE, DMG_REGION, DMG_TAIL, DMG_FILE };
+
+struct sfile { /* a log or .seg file of a target known to the index */
+    struct sfile *next;
+    char name[64];
+    uint64_t end; /* scanned up to here */
+    size_t refs;  /* index entries in it */
+    bool legacy;  /* *.seg: one record, done = unlink */
+    bool live;    /* another live process appends to it */
+};
+
+struct ent { /* an index entry */
+    struct sfile *f;
+    uint64_t off, len;
+    int64_t created_ms, min_ts, max_ts;
+    uint32_t series, samples;
+    uint8_t kind;
+    uint8_t dmg;
+    bool gone;
+    char *extra;   /* pushgateway: "<METHOD> <group>" */
+    char *problem; /* damaged */
+};
+
+struct entv {
+    struct ent *v;
+    size_t head, n, cap;
+};
+
+struct tgt {
+    struct tgt *next;
+    char name[SPOOL_NAME_MAX];
+    char dir[PATH_MAX];
+    struct sfile *files;
+    struct entv q;          /* durable entries, FIFO from q.head */
+    uint64_t bytes, count;  /* pending records (damaged excluded) */
+    struct timespec mtime;  /* of dir at the last listing */
+    bool listed;
+    /* our writer */
+    struct sfile *wf;
+    int wfd;
+    uint64_t wend, wsynced;
+    struct entv u; /* appended, not yet fdatasync'd */
+    uint64_t ubytes, ucount;
+};
 
 struct spool {
     char *dir;
     int lock_fd;
-    unsigned counter;
+    bool stale; /* index must be (re)built */
+    uint64_t rotate;
+    pthread_mutex_t mu;
+    struct tgt *t;
 };
 
 static void put16(unsigned char *p, uint16_t v)
@@ -71,84 +123,81 @@ static int mkdir_p(const char *path)
     return 0;
 }
 
-static int fsync_dir(const char *dir)
+/* ---- segment encoding ----------------------------------------------------- */
+
+/* Header CRC: over the header without its CRC, the state byte taken as 0
+ * (so marking a record done in place keeps its header valid). */
+static uint32_t header_crc(const unsigned char *h, uint32_t hl)
 {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
+    static const unsigned char zero = 0;
+    uint32_t c = crc32c(0, h, STATE_OFF);
+    c = crc32c(c, &zero, 1);
+    return crc32c(c, h + STATE_OFF + 1, hl - 4 - STATE_OFF - 1);
+}
+
+/* Checks a header in h[0..avail): magic, version, lengths, CRC, kind.
+ * Fills *hl, *pl and (if m) the meta; -1 with why. The payload is not
+ * looked at. */
+static int header_check(const unsigned char *h, size_t avail, uint32_t *hl_out, uint32_t *pl_out,
+                        struct seg_meta *m, char *why, size_t whyn)
+{
+    if (avail < FIXED_LEN + 8) {
+        snprintf(why, whyn, avail ? "truncated (%zu bytes, shorter than a header)"
+                                  : "empty file (%zu bytes)",
+                 avail);
         return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
-/* Temp files of writes interrupted by a crash: removed once they are older
- * than any write in progress could be. */
-static void remove_stale_temps(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (de->d_name[0] == '.' || strcmp(de->d_name, "quarantine") == 0)
-            continue;
-        char sub[PATH_MAX];
-        snprintf(sub, sizeof sub, "%s/%s", dir, de->d_name);
-        DIR *d2 = opendir(sub);
-        if (!d2)
-            continue;
-        struct dirent *e2;
-        while ((e2 = readdir(d2))) {
-            if (!str_has_prefix(e2->d_name, ".tmp-"))
-                continue;
-            char p[PATH_MAX];
-            struct stat st;
-            snprintf(p, sizeof p, "%s/%s", sub, e2->d_name);
-            if (stat(p, &st) == 0 && time(NULL) - st.st_mtime > 600)
-                unlink(p);
-        }
-        closedir(d2);
     }
-    closedir(d);
-}
-
-struct spool *spool_open(const char *dir, struct err *e)
-{
-    struct spool *sp = calloc(1, sizeof *sp);
-    if (!sp || !(sp->dir = strdup(dir))) {
-        free(sp);
-        err_set(e, "out of memory");
-        return NULL;
+    if (memcmp(h, MAGIC, 8) != 0) {
+        snprintf(why, whyn, "not a spool segment (bad magic)");
+        return -1;
     }
-    sp->lock_fd = -1;
-    char q[PATH_MAX];
-    snprintf(q, sizeof q, "%s/quarantine", dir);
-    if (mkdir_p(dir) < 0 || mkdir_p(q) < 0) {
-        err_set(e, "cannot create spool directory %s: %s", dir, strerror(errno));
-        spool_close(sp);
-        return NULL;
+    if (get16(h + 8) != VERSION) {
+        snprintf(why, whyn, "unsupported segment version %u", get16(h + 8));
+        return -1;
     }
-    remove_stale_temps(dir);
-    if (access(dir, W_OK) < 0) {
-        err_set(e, "spool directory %s is not writable: %s", dir, strerror(errno));
-        spool_close(sp);
-        return NULL;
+    uint32_t hl = get32(h + 12);
+    if (hl < FIXED_LEN + 8 || hl > MAX_HEADER || hl > avail) {
+        snprintf(why, whyn, "truncated or corrupt header (header length %u, %zu bytes there)", hl,
+                 avail);
+        return -1;
     }
-    return sp;
-}
-
-void spool_close(struct spool *sp)
-{
-    if (!sp)
-        return;
-    spool_unlock(sp);
-    free(sp->dir);
-    free(sp);
-}
-
-const char *spool_dir(const struct spool *sp)
-{
-    return sp->dir;
+    if (header_crc(h, hl) != get32(h + hl - 4)) {
+        snprintf(why, whyn, "header CRC mismatch");
+        return -1;
+    }
+    uint16_t tl = get16(h + 56);
+    if ((size_t)58 + tl + 2 + 4 > hl || tl >= SPOOL_NAME_MAX) {
+        snprintf(why, whyn, "corrupt header (target length %u)", tl);
+        return -1;
+    }
+    uint16_t xl = get16(h + 58 + tl);
+    if ((size_t)60 + tl + xl + 4 != hl || xl >= sizeof m->extra) {
+        snprintf(why, whyn, "corrupt header (extra length %u)", xl);
+        return -1;
+    }
+    if (h[10] != SEG_REMOTE_WRITE && h[10] != SEG_PUSHGATEWAY) {
+        snprintf(why, whyn, "unknown segment kind %u", h[10]);
+        return -1;
+    }
+    uint32_t pl = get32(h + 48);
+    if (pl > SPOOL_MAX_PAYLOAD) {
+        snprintf(why, whyn, "corrupt header (payload length %u)", pl);
+        return -1;
+    }
+    if (m) {
+        memset(m, 0, sizeof *m);
+        m->kind = (enum seg_kind)h[10];
+        m->created_ms = (int64_t)get64(h + 16);
+        m->series = get32(h + 24);
+        m->samples = get32(h + 28);
+        m->min_ts = (int64_t)get64(h + 32);
+        m->max_ts = (int64_t)get64(h + 40);
+        memcpy(m->target, h + 58, tl);
+        memcpy(m->extra, h + 60 + tl, xl);
+    }
+    *hl_out = hl;
+    *pl_out = pl;
+    return 0;
 }
 
 /* Writes the header of a segment holding `len` payload bytes into out. */
@@ -157,7 +206,7 @@ static int encode_header(const struct seg_meta *m, const void *payload, size_t l
     size_t tl = strnlen(m->target, sizeof m->target);
     size_t xl = strnlen(m->extra, sizeof m->extra);
     size_t hl = FIXED_LEN + 2 + tl + 2 + xl + 4;
-    if (len > SPOOL_MAX_PAYLOAD)
+    if (len > SPOOL_MAX_PAYLOAD || tl >= SPOOL_NAME_MAX || xl >= sizeof m->extra)
         return -1;
     buf_reset(out);
     if (buf_reserve(out, hl + len) < 0)
@@ -179,7 +228,7 @@ static int encode_header(const struct seg_meta *m, const void *payload, size_t l
     memcpy(h + 58, m->target, tl);
     put16(h + 58 + tl, (uint16_t)xl);
     memcpy(h + 60 + tl, m->extra, xl);
-    put32(h + hl - 4, crc32c(0, h, hl - 4));
+    put32(h + hl - 4, header_crc(h, (uint32_t)hl));
     out->len = hl;
     out->data[out->len] = '\0';
     return 0;
@@ -196,116 +245,1327 @@ int spool_decode(const void *data, size_t len, struct seg_meta *m, const void **
                  size_t *plen, struct err *e)
 {
     const unsigned char *h = data;
-    if (len < FIXED_LEN + 8) {
-        err_set(e, len ? "truncated (%zu bytes, shorter than a header)" : "empty file (%zu bytes)",
-                len);
+    uint32_t hl, pl;
+    char why[160];
+    if (header_check(h, len, &hl, &pl, m, why, sizeof why) < 0) {
+        err_set(e, "%s", why);
         return -1;
     }
-    if (memcmp(h, MAGIC, 8) != 0) {
-        err_set(e, "not a spool segment (bad magic)");
-        return -1;
-    }
-    if (get16(h + 8) != VERSION) {
-        err_set(e, "unsupported segment version %u", get16(h + 8));
-        return -1;
-    }
-    uint32_t hl = get32(h + 12);
-    if (hl < FIXED_LEN + 8 || hl > MAX_HEADER || hl > len) {
-        err_set(e, "truncated or corrupt header (header length %u, file %zu bytes)", hl, len);
-        return -1;
-    }
-    if (crc32c(0, h, hl - 4) != get32(h + hl - 4)) {
-        err_set(e, "header CRC mismatch");
-        return -1;
-    }
-    uint16_t tl = get16(h + 56);
-    if ((size_t)58 + tl + 2 + 4 > hl || tl >= sizeof m->target) {
-        err_set(e, "corrupt header (target length %u)", tl);
-        return -1;
-    }
-    uint16_t xl = get16(h + 58 + tl);
-    if ((size_t)60 + tl + xl + 4 != hl || xl >= sizeof m->extra) {
-        err_set(e, "corrupt header (extra length %u)", xl);
-        return -1;
-    }
-    uint32_t pl = get32(h + 48);
     if ((uint64_t)hl + pl != len) {
-        err_set(e, "truncated: header says %u payload bytes, file holds %zu", pl, len - hl);
+        err_set(e, "truncated: header says %u payload bytes, %zu there", pl, len - hl);
         return -1;
     }
     if (crc32c(0, h + hl, pl) != get32(h + 52)) {
         err_set(e, "payload CRC mismatch");
         return -1;
     }
-    memset(m, 0, sizeof *m);
-    m->kind = (enum seg_kind)h[10];
-    if (m->kind != SEG_REMOTE_WRITE && m->kind != SEG_PUSHGATEWAY) {
-        err_set(e, "unknown segment kind %u", h[10]);
-        return -1;
-    }
-    m->created_ms = (int64_t)get64(h + 16);
-    m->series = get32(h + 24);
-    m->samples = get32(h + 28);
-    m->min_ts = (int64_t)get64(h + 32);
-    m->max_ts = (int64_t)get64(h + 40);
-    memcpy(m->target, h + 58, tl);
-    memcpy(m->extra, h + 60 + tl, xl);
     *payload = h + hl;
     *plen = pl;
     return 0;
 }
 
-int spool_read(const char *path, struct seg_meta *m, struct buf *payload, struct err *e)
+/* ---- the log scanner ------------------------------------------------------- */
+
+struct rd { /* a file (pread) or memory */
+    int fd;
+    const unsigned char *mem;
+};
+
+static size_t rd_read(const struct rd *r, uint64_t off, void *buf, size_t n, uint64_t size)
 {
-    /* decode exactly the bytes read (the file may change under us: never
-     * trust the size stat reported); the caller's buffer is reused */
-    int rc = -1;
-    buf_reset(payload);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) < 0) {
-        err_set(e, "%s: %s", path, strerror(errno));
-        goto out;
+    if (off >= size)
+        return 0;
+    if (n > size - off)
+        n = (size_t)(size - off);
+    if (r->mem) {
+        memcpy(buf, r->mem + off, n);
+        return n;
     }
-    if ((uint64_t)st.st_size > SPOOL_MAX_PAYLOAD + MAX_HEADER) {
-        err_set(e, "%s: %lld bytes, larger than any segment", path, (long long)st.st_size);
-        goto out;
-    }
-    /* one byte more than stat said, so a file that grew is noticed */
-    size_t want = (size_t)st.st_size + 1;
-    if (buf_reserve(payload, want) < 0) {
-        err_set(e, "%s: out of memory", path);
-        goto out;
-    }
-    while (payload->len < want) {
-        ssize_t n = read(fd, payload->data + payload->len, want - payload->len);
-        if (n < 0 && errno == EINTR)
+    size_t got = 0;
+    while (got < n) {
+        ssize_t k = pread(r->fd, (char *)buf + got, n - got, (off_t)(off + got));
+        if (k < 0 && errno == EINTR)
             continue;
-        if (n < 0) {
-            err_set(e, "%s: %s", path, strerror(errno));
+        if (k <= 0)
+            break;
+        got += (size_t)k;
+    }
+    return got;
+}
+
+/* The next offset >= from where a header verifies, or size. */
+static uint64_t resync(const struct rd *r, uint64_t from, uint64_t size)
+{
+    unsigned char chunk[65536], h[4096];
+    for (uint64_t p = from; p < size;) {
+        size_t n = rd_read(r, p, chunk, sizeof chunk, size);
+        if (n < 8)
+            break;
+        for (size_t i = 0; i + 8 <= n; i++) {
+            unsigned char *q = memchr(chunk + i, 'N', n - 8 - i + 1);
+            if (!q)
+                break;
+            i = (size_t)(q - chunk);
+            if (memcmp(q, MAGIC, 8) != 0)
+                continue;
+            size_t hn = rd_read(r, p + i, h, sizeof h, size);
+            uint32_t hl, pl;
+            char why[160];
+            if (header_check(h, hn, &hl, &pl, NULL, why, sizeof why) == 0)
+                return p + i;
+        }
+        p += n - 7;
+    }
+    return size;
+}
+
+/* Walks [off, size): regions to cb; returns where an incomplete tail
+ * starts, or size. */
+static uint64_t scan_core(const struct rd *r, uint64_t off, uint64_t size, spool_scan_cb cb,
+                          void *arg)
+{
+    unsigned char h[4096];
+    struct seg_meta m;
+    while (off < size) {
+        size_t n = rd_read(r, off, h, sizeof h, size);
+        char why[160];
+        uint32_t hl, pl;
+        if (n >= 8 && memcmp(h, DEAD, 8) == 0) {
+            uint64_t q = resync(r, off + 8, size);
+            cb(arg, 4, off, q - off, NULL, "quarantined before");
+            off = q;
+            continue;
+        }
+        if (n < size - off && n < sizeof h) { /* a read error: stop here */
+            cb(arg, 3, off, size - off, NULL, "read error");
+            return off;
+        }
+        if (header_check(h, n, &hl, &pl, &m, why, sizeof why) == 0) {
+            if ((uint64_t)hl + pl > size - off) {
+                snprintf(why, sizeof why,
+                         "incomplete record: header says %llu bytes, %llu there (a torn write)",
+                         (unsigned long long)hl + pl, (unsigned long long)(size - off));
+                cb(arg, 3, off, size - off, &m, why);
+                return off;
+            }
+            cb(arg, h[STATE_OFF] ? 1 : 0, off, (uint64_t)hl + pl, &m, NULL);
+            off += (uint64_t)hl + pl;
+            continue;
+        }
+        uint64_t q = resync(r, off + 1, size);
+        if (q >= size) {
+            char w2[200];
+            snprintf(w2, sizeof w2, "incomplete or damaged last record: %s", why);
+            cb(arg, 3, off, size - off, NULL, w2);
+            return off;
+        }
+        cb(arg, 2, off, q - off, NULL, why);
+        off = q;
+    }
+    return size;
+}
+
+uint64_t spool_scan_mem(const void *data, size_t len, spool_scan_cb cb, void *arg)
+{
+    struct rd r = {.fd = -1, .mem = data};
+    return scan_core(&r, 0, len, cb, arg);
+}
+
+/* ---- the index --------------------------------------------------------------- */
+
+static int64_t name_ms(const char *name)
+{
+    unsigned long long us;
+    return sscanf(name, "%16llx", &us) == 1 ? (int64_t)(us / 1000) : 0;
+}
+
+static void ent_free(struct ent *e)
+{
+    free(e->extra);
+    free(e->problem);
+    e->extra = e->problem = NULL;
+}
+
+static struct ent *entv_push(struct entv *q)
+{
+    if (q->head && q->head == q->n) /* empty: start over */
+        q->head = q->n = 0;
+    if (q->n == q->cap) {
+        if (q->head > q->cap / 2) { /* compact before growing */
+            memmove(q->v, q->v + q->head, (q->n - q->head) * sizeof *q->v);
+            q->n -= q->head;
+            q->head = 0;
+        } else {
+            size_t nc = q->cap ? q->cap * 2 : 64;
+            struct ent *nv = realloc(q->v, nc * sizeof *nv);
+            if (!nv)
+                return NULL;
+            q->v = nv;
+            q->cap = nc;
+        }
+    }
+    struct ent *e = &q->v[q->n++];
+    memset(e, 0, sizeof *e);
+    return e;
+}
+
+static void entv_free(struct entv *q)
+{
+    for (size_t i = q->head; i < q->n; i++)
+        ent_free(&q->v[i]);
+    free(q->v);
+    memset(q, 0, sizeof *q);
+}
+
+static void file_path(const struct tgt *t, const struct sfile *f, char *out, size_t n)
+{
+    snprintf(out, n, "%s/%s", t->dir, f->name);
+}
+
+static void sfile_unlink_free(struct tgt *t, struct sfile *f, bool unlink_it)
+{
+    if (unlink_it) {
+        char p[PATH_MAX];
+        file_path(t, f, p, sizeof p);
+        unlink(p); /* no directory fsync: a resurrected file only holds done records */
+    }
+    for (struct sfile **pp = &t->files; *pp; pp = &(*pp)->next)
+        if (*pp == f) {
+            *pp = f->next;
+            break;
+        }
+    free(f);
+}
+
+/* An entry left the index: counts, head, and its file if nothing is left. */
+static void ent_drop(struct tgt *t, struct ent *e, bool unlink_file)
+{
+    struct sfile *f = e->f;
+    if (!e->dmg) {
+        t->bytes -= e->len;
+        t->count--;
+    }
+    ent_free(e);
+    e->gone = true;
+    while (t->q.head < t->q.n && t->q.v[t->q.head].gone)
+        t->q.head++;
+    if (f && --f->refs == 0 && f != t->wf && !f->live)
+        sfile_unlink_free(t, f, unlink_file);
+}
+
+static void ent_publish(struct tgt *t, struct ent *e)
+{
+    if (e->f)
+        e->f->refs++;
+    if (!e->dmg) {
+        t->bytes += e->len;
+        t->count++;
+    }
+}
+
+static struct tgt *tgt_get(struct spool *sp, const char *name, bool create)
+{
+    for (struct tgt *t = sp->t; t; t = t->next)
+        if (strcmp(t->name, name) == 0)
+            return t;
+    if (!create)
+        return NULL;
+    struct tgt *t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    snprintf(t->name, sizeof t->name, "%s", name);
+    snprintf(t->dir, sizeof t->dir, "%s/%s", sp->dir, name);
+    t->wfd = -1;
+    t->next = sp->t;
+    sp->t = t;
+    return t;
+}
+
+struct scan_ctx {
+    struct tgt *t;
+    struct sfile *f;
+    bool settled; /* no live writer: an incomplete tail is a torn write */
+    int err;
+    int64_t last_ms; /* of the record before: damage keeps its place in FIFO */
+};
+
+static void add_cb(void *arg, int kind, uint64_t off, uint64_t len, const struct seg_meta *m,
+                   const char *problem)
+{
+    struct scan_ctx *c = arg;
+    if (m && (kind == 0 || kind == 1))
+        c->last_ms = m->created_ms;
+    if (kind == 1 || kind == 4 || (kind == 3 && !c->settled))
+        return;
+    struct ent *e = entv_push(&c->t->q);
+    if (!e) {
+        c->err = ENOMEM;
+        return;
+    }
+    e->f = c->f;
+    e->off = off;
+    e->len = len;
+    if (kind == 0) {
+        e->kind = (uint8_t)m->kind;
+        e->created_ms = m->created_ms;
+        e->series = m->series;
+        e->samples = m->samples;
+        e->min_ts = m->min_ts;
+        e->max_ts = m->max_ts;
+        if (m->extra[0])
+            e->extra = strdup(m->extra);
+    } else {
+        e->dmg = kind == 3 ? DMG_TAIL : DMG_REGION;
+        e->created_ms = m ? m->created_ms : c->last_ms ? c->last_ms : name_ms(c->f->name);
+        e->problem = strdup(problem ? problem : "damaged");
+        if (m) {
+            e->samples = m->samples;
+            e->kind = (uint8_t)m->kind;
+        }
+    }
+    ent_publish(c->t, e);
+}
+
+static void add_file_damage(struct tgt *t, struct sfile *f, uint64_t size, const char *why,
+                            const struct seg_meta *m)
+{
+    struct ent *e = entv_push(&t->q);
+    if (!e)
+        return;
+    e->f = f;
+    e->len = size;
+    e->dmg = DMG_FILE;
+    e->created_ms = m ? m->created_ms : name_ms(f->name);
+    e->samples = m ? m->samples : 0;
+    e->problem = strdup(why);
+    ent_publish(t, e);
+}
+
+/* Scans a file of t from f->end. own: our writer's log, up to wsynced. */
+static void scan_file(struct tgt *t, struct sfile *f)
+{
+    char p[PATH_MAX];
+    file_path(t, f, p, sizeof p);
+    bool own = f == t->wf;
+    int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    uint64_t size = own ? t->wsynced : (uint64_t)st.st_size;
+    if (f->legacy) {
+        unsigned char h[4096];
+        struct rd r = {.fd = fd};
+        size_t n = rd_read(&r, 0, h, sizeof h, size);
+        uint32_t hl, pl;
+        char why[200];
+        struct seg_meta m;
+        if (header_check(h, n, &hl, &pl, &m, why, sizeof why) < 0) {
+            add_file_damage(t, f, size, why, NULL);
+        } else if ((uint64_t)hl + pl != size) {
+            snprintf(why, sizeof why, "truncated: %llu bytes, header says %llu",
+                     (unsigned long long)size, (unsigned long long)hl + pl);
+            add_file_damage(t, f, size, why, &m);
+        } else {
+            struct scan_ctx c = {t, f, true, 0, 0};
+            add_cb(&c, 0, 0, size, &m, NULL);
+        }
+        f->end = size;
+        close(fd);
+        return;
+    }
+    if (!str_has_suffix(f->name, ".log")) {
+        add_file_damage(t, f, size, "foreign file (not a spool log or segment)", NULL);
+        f->end = size;
+        close(fd);
+        return;
+    }
+    f->live = false;
+    if (!own) {
+        if (flock(fd, LOCK_SH | LOCK_NB) < 0)
+            f->live = errno == EWOULDBLOCK;
+        else
+            flock(fd, LOCK_UN);
+    }
+    if (size == 0 && !own && !f->live) {
+        add_file_damage(t, f, 0, "empty file (0 bytes)", NULL);
+        close(fd);
+        return;
+    }
+    struct rd r = {.fd = fd};
+    struct scan_ctx c = {t, f, !own && !f->live, 0, 0};
+    uint64_t tail = scan_core(&r, f->end, size, add_cb, &c);
+    f->end = c.settled ? size : tail;
+    close(fd);
+}
+
+static int cmp_ent(const void *a, const void *b)
+{
+    const struct ent *x = a, *y = b;
+    if (x->created_ms != y->created_ms)
+        return x->created_ms < y->created_ms ? -1 : 1;
+    int c = strcmp(x->f->name, y->f->name);
+    if (c)
+        return c;
+    return x->off < y->off ? -1 : x->off > y->off;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Lists t's directory and scans files not known yet. Returns how many. */
+static size_t scan_new_files(struct tgt *t)
+{
+    DIR *d = opendir(t->dir);
+    struct stat st;
+    if (!d)
+        return 0;
+    if (fstat(dirfd(d), &st) == 0) {
+        t->mtime = st.st_mtim;
+        t->listed = true;
+    }
+    char **names = NULL;
+    size_t n = 0, cap = 0, added = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.' || strlen(de->d_name) >= sizeof t->files->name)
+            continue; /* ., .., .tmp-* */
+        bool known = false;
+        for (struct sfile *f = t->files; f && !known; f = f->next)
+            known = strcmp(f->name, de->d_name) == 0;
+        if (known)
+            continue;
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 64;
+            char **nv = realloc(names, nc * sizeof *nv);
+            if (!nv)
+                break;
+            names = nv;
+            cap = nc;
+        }
+        if (!(names[n] = strdup(de->d_name)))
+            break;
+        n++;
+    }
+    closedir(d);
+    if (n)
+        qsort(names, n, sizeof *names, cmp_str);
+    struct sfile **tail = &t->files;
+    while (*tail)
+        tail = &(*tail)->next;
+    for (size_t i = 0; i < n; i++) {
+        struct sfile *f = calloc(1, sizeof *f);
+        if (!f)
+            break;
+        snprintf(f->name, sizeof f->name, "%s", names[i]);
+        f->legacy = str_has_suffix(f->name, ".seg");
+        *tail = f;
+        tail = &f->next;
+        size_t before = t->q.n;
+        scan_file(t, f);
+        added += t->q.n - before;
+        if (!f->refs && !f->live && t->q.n == before) {
+            /* nothing pending in it: a finished log, or not a regular file */
+            char p[PATH_MAX];
+            file_path(t, f, p, sizeof p);
+            bool reg = lstat(p, &st) == 0 && S_ISREG(st.st_mode);
+            sfile_unlink_free(t, f, reg && str_has_suffix(f->name, ".log"));
+            tail = &t->files;
+            while (*tail)
+                tail = &(*tail)->next;
+        }
+    }
+    strv_free(names, n);
+    return added;
+}
+
+static void sort_queue(struct tgt *t)
+{
+    if (t->q.n - t->q.head > 1)
+        qsort(t->q.v + t->q.head, t->q.n - t->q.head, sizeof *t->q.v, cmp_ent);
+}
+
+/* Drops every entry and file except our writer's; rescans the directory. */
+static void tgt_rebuild(struct tgt *t)
+{
+    entv_free(&t->q);
+    t->bytes = t->count = 0;
+    for (struct sfile *f = t->files, *nx; f; f = nx) {
+        nx = f->next;
+        if (f != t->wf)
+            free(f);
+    }
+    t->files = t->wf;
+    if (t->wf) {
+        t->wf->next = NULL;
+        t->wf->refs = 0;
+        t->wf->end = 0;
+        scan_file(t, t->wf);
+    }
+    scan_new_files(t);
+    sort_queue(t);
+}
+
+static void ensure(struct spool *sp)
+{
+    if (!sp->stale)
+        return;
+    sp->stale = false;
+    DIR *d = opendir(sp->dir);
+    if (d) {
+        struct dirent *de;
+        while ((de = readdir(d))) {
+            if (de->d_name[0] == '.' || strcmp(de->d_name, "quarantine") == 0 ||
+                strlen(de->d_name) >= SPOOL_NAME_MAX)
+                continue;
+            char p[PATH_MAX];
+            struct stat st;
+            snprintf(p, sizeof p, "%s/%s", sp->dir, de->d_name);
+            if (stat(p, &st) == 0 && S_ISDIR(st.st_mode))
+                tgt_get(sp, de->d_name, true);
+        }
+        closedir(d);
+    }
+    for (struct tgt *t = sp->t; t; t = t->next)
+        tgt_rebuild(t);
+}
+
+/* Logs other processes created or appended to since the last look. */
+static void tgt_refresh(struct tgt *t)
+{
+    struct stat st;
+    size_t added = 0;
+    if (stat(t->dir, &st) == 0 &&
+        (!t->listed || st.st_mtim.tv_sec != t->mtime.tv_sec ||
+         st.st_mtim.tv_nsec != t->mtime.tv_nsec))
+        added += scan_new_files(t);
+    for (struct sfile *f = t->files, *nx; f; f = nx) {
+        nx = f->next;
+        if (!f->live)
+            continue;
+        size_t before = t->q.n;
+        scan_file(t, f); /* from f->end; notices the writer's exit */
+        added += t->q.n - before;
+        if (!f->live && !f->refs)
+            sfile_unlink_free(t, f, true);
+    }
+    if (added)
+        sort_queue(t);
+}
+
+/* ---- the writer ------------------------------------------------------------------- */
+
+static int fsync_dir(const char *dir);
+
+static int write_iov(int fd, struct iovec *iov, int iovcnt, off_t off)
+{
+    int first = 0;
+    while (first < iovcnt) {
+        ssize_t w = off < 0 ? writev(fd, iov + first, iovcnt - first)
+                            : pwritev(fd, iov + first, iovcnt - first, off);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        if (w == 0) {
+            errno = EIO;
+            return -1;
+        }
+        if (off >= 0)
+            off += w;
+        while (first < iovcnt && (size_t)w >= iov[first].iov_len) {
+            w -= (ssize_t)iov[first].iov_len;
+            first++;
+        }
+        if (first < iovcnt) {
+            iov[first].iov_base = (char *)iov[first].iov_base + w;
+            iov[first].iov_len -= (size_t)w;
+        }
+    }
+    return 0;
+}
+
+/* Publishes the unsynced entries (after an fdatasync). */
+static void publish_unsynced(struct tgt *t)
+{
+    for (size_t i = t->u.head; i < t->u.n; i++) {
+        struct ent *e = entv_push(&t->q);
+        if (!e)
+            break; /* out of memory: still on disk, found at the next rebuild */
+        *e = t->u.v[i];
+        ent_publish(t, e);
+        t->u.v[i].extra = NULL;
+    }
+    t->u.head = t->u.n = 0;
+    t->ubytes = t->ucount = 0;
+    t->wsynced = t->wend;
+}
+
+static int tgt_sync(struct tgt *t)
+{
+    if (t->wfd < 0 || t->u.n == t->u.head)
+        return 0;
+    if (fdatasync(t->wfd) < 0)
+        return -1;
+    publish_unsynced(t);
+    return 0;
+}
+
+/* Closes our log (its records stay; unlinked if nothing is pending). */
+static void writer_close(struct tgt *t)
+{
+    if (t->wfd < 0)
+        return;
+    if (tgt_sync(t) < 0)
+        publish_unsynced(t); /* written, maybe not durable: still deliverable */
+    close(t->wfd);
+    t->wfd = -1;
+    struct sfile *f = t->wf;
+    t->wf = NULL;
+    t->wend = t->wsynced = 0;
+    if (f && !f->refs)
+        sfile_unlink_free(t, f, true);
+}
+
+/* A new log holding the first record: unnamed, locked, written, synced,
+ * linked, directory synced. */
+static int writer_open(struct tgt *t, struct iovec *iov, int iovcnt, struct err *e)
+{
+    char tmp[PATH_MAX] = "";
+    int fd = open(t->dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0640);
+    bool anon = fd >= 0;
+    if (fd < 0) {
+        static unsigned n;
+        snprintf(tmp, sizeof tmp, "%s/.tmp-%08x-%u.log", t->dir, (unsigned)getpid(), n++);
+        fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+    }
+    if (fd < 0) {
+        err_set(e, "cannot create a log in %s: %s", t->dir, strerror(errno));
+        return -1;
+    }
+    char name[64], dst[PATH_MAX + 64];
+    if (flock(fd, LOCK_EX) < 0 || write_iov(fd, iov, iovcnt, -1) < 0 || fsync(fd) < 0)
+        goto fail;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t us = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    for (int attempt = 0;; attempt++, us++) {
+        snprintf(name, sizeof name, "%016llx-%08x.log", (unsigned long long)us,
+                 (unsigned)getpid());
+        snprintf(dst, sizeof dst, "%s/%s", t->dir, name);
+        int rc;
+        if (anon) {
+            char proc[64];
+            snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+            rc = linkat(AT_FDCWD, proc, AT_FDCWD, dst, AT_SYMLINK_FOLLOW);
+        } else {
+            rc = link(tmp, dst);
+        }
+        if (rc == 0)
+            break;
+        if (errno != EEXIST || attempt > 100)
+            goto fail;
+    }
+    if (!anon)
+        unlink(tmp);
+    if (fsync_dir(t->dir) < 0) {
+        int saved = errno;
+        unlink(dst);
+        errno = saved;
+        goto fail;
+    }
+    struct sfile *f = calloc(1, sizeof *f);
+    if (!f) {
+        unlink(dst);
+        errno = ENOMEM;
+        goto fail;
+    }
+    snprintf(f->name, sizeof f->name, "%s", name);
+    struct sfile **pp = &t->files;
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = f;
+    t->wf = f;
+    t->wfd = fd;
+    return 0;
+fail:;
+    int saved = errno;
+    err_set(e, "cannot write a new log in %s: %s", t->dir, strerror(saved));
+    close(fd);
+    if (!anon)
+        unlink(tmp);
+    errno = saved;
+    return -1;
+}
+
+static int append(struct spool *sp, const struct seg_meta *m, const void *payload, size_t len,
+                  bool sync, char *name_out, size_t name_n, struct err *e)
+{
+    if (!m->target[0] || strchr(m->target, '/') || m->target[0] == '.' ||
+        strcmp(m->target, "quarantine") == 0 || strlen(m->target) >= SPOOL_NAME_MAX) {
+        err_set(e, "bad spool target name \"%s\"", m->target);
+        errno = EINVAL;
+        return -1;
+    }
+    struct buf h;
+    buf_init(&h, 0);
+    if (len > SPOOL_MAX_PAYLOAD || encode_header(m, payload, len, &h) < 0) {
+        err_set(e, "cannot encode segment (%zu bytes)", len);
+        buf_free(&h);
+        errno = ENOMEM;
+        return -1;
+    }
+    uint64_t rl = h.len + len;
+    int rc = -1, saved = 0;
+    pthread_mutex_lock(&sp->mu);
+    struct tgt *t = tgt_get(sp, m->target, true);
+    if (!t) {
+        err_set(e, "out of memory");
+        saved = ENOMEM;
+        goto out;
+    }
+    if (mkdir(t->dir, 0750) < 0 && errno != EEXIST) {
+        saved = errno;
+        err_set(e, "cannot create %s: %s", t->dir, strerror(saved));
+        goto out;
+    }
+    if (t->wfd >= 0 && t->wend && t->wend + rl > sp->rotate)
+        writer_close(t);
+    struct iovec iov[2] = {{h.data, h.len}, {(void *)payload, len}};
+    int iovcnt = len ? 2 : 1;
+    struct ent *en;
+    uint64_t off;
+    if (t->wfd < 0) {
+        if (writer_open(t, iov, iovcnt, e) < 0) {
+            saved = errno;
             goto out;
         }
-        if (n == 0)
-            break;
-        payload->len += (size_t)n;
+        off = 0;
+        t->wend = t->wsynced = rl;
+        en = entv_push(&t->q);
+    } else {
+        off = t->wend;
+        if (write_iov(t->wfd, iov, iovcnt, (off_t)off) < 0 || (sync && fdatasync(t->wfd) < 0)) {
+            saved = errno;
+            err_set(e, "cannot append to %s/%s: %s", t->dir, t->wf->name, strerror(saved));
+            if (ftruncate(t->wfd, (off_t)off) < 0 || saved == EIO)
+                writer_close(t); /* the end is unknown: start a new log */
+            goto out;
+        }
+        t->wend += rl;
+        if (sync) {
+            publish_unsynced(t); /* earlier unsynced records: just made durable too */
+            en = entv_push(&t->q);
+        } else {
+            en = entv_push(&t->u);
+        }
+    }
+    if (en) {
+        en->f = t->wf;
+        en->off = off;
+        en->len = rl;
+        en->kind = (uint8_t)m->kind;
+        en->created_ms = m->created_ms;
+        en->series = m->series;
+        en->samples = m->samples;
+        en->min_ts = m->min_ts;
+        en->max_ts = m->max_ts;
+        if (m->extra[0])
+            en->extra = strdup(m->extra);
+        if (sync || off == 0) {
+            ent_publish(t, en);
+        } else {
+            t->ubytes += rl;
+            t->ucount++;
+        }
+    }
+    if (name_out) {
+        char stem[64];
+        snprintf(stem, sizeof stem, "%.*s", (int)strlen(t->wf->name) - 4, t->wf->name);
+        snprintf(name_out, name_n, "%s+%llu.seg", stem, (unsigned long long)off);
+    }
+    rc = 0;
+out:
+    pthread_mutex_unlock(&sp->mu);
+    buf_free(&h);
+    errno = saved;
+    return rc;
+}
+
+/* ---- the public API ------------------------------------------------------------- */
+
+static int fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+/* Temp files of writes interrupted by a crash (filesystems without
+ * O_TMPFILE): removed once older than any write in progress could be. */
+static void remove_stale_temps(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        char sub[PATH_MAX];
+        snprintf(sub, sizeof sub, "%s/%s", dir, de->d_name);
+        DIR *d2 = opendir(sub);
+        if (!d2)
+            continue;
+        struct dirent *e2;
+        while ((e2 = readdir(d2))) {
+            if (!str_has_prefix(e2->d_name, ".tmp-"))
+                continue;
+            char p[PATH_MAX + 256];
+            struct stat st;
+            snprintf(p, sizeof p, "%s/%s", sub, e2->d_name);
+            if (stat(p, &st) == 0 && time(NULL) - st.st_mtime > 600)
+                unlink(p);
+        }
+        closedir(d2);
+    }
+    closedir(d);
+}
+
+struct spool *spool_open(const char *dir, struct err *e)
+{
+    struct spool *sp = calloc(1, sizeof *sp);
+    if (!sp || !(sp->dir = strdup(dir))) {
+        free(sp);
+        err_set(e, "out of memory");
+        return NULL;
+    }
+    sp->lock_fd = -1;
+    sp->stale = true;
+    sp->rotate = SPOOL_ROTATE;
+    pthread_mutex_init(&sp->mu, NULL);
+    char q[PATH_MAX];
+    snprintf(q, sizeof q, "%s/quarantine", dir);
+    if (mkdir_p(dir) < 0 || mkdir_p(q) < 0) {
+        err_set(e, "cannot create spool directory %s: %s", dir, strerror(errno));
+        spool_close(sp);
+        return NULL;
+    }
+    remove_stale_temps(dir);
+    if (access(dir, W_OK) < 0) {
+        err_set(e, "spool directory %s is not writable: %s", dir, strerror(errno));
+        spool_close(sp);
+        return NULL;
+    }
+    return sp;
+}
+
+void spool_close(struct spool *sp)
+{
+    if (!sp)
+        return;
+    pthread_mutex_lock(&sp->mu);
+    for (struct tgt *t = sp->t, *nx; t; t = nx) {
+        nx = t->next;
+        writer_close(t);
+        entv_free(&t->q);
+        entv_free(&t->u);
+        for (struct sfile *f = t->files, *fn; f; f = fn) {
+            fn = f->next;
+            free(f);
+        }
+        free(t);
+    }
+    sp->t = NULL;
+    pthread_mutex_unlock(&sp->mu);
+    spool_unlock(sp);
+    pthread_mutex_destroy(&sp->mu);
+    free(sp->dir);
+    free(sp);
+}
+
+const char *spool_dir(const struct spool *sp)
+{
+    return sp->dir;
+}
+
+void spool_set_rotate(struct spool *sp, uint64_t bytes)
+{
+    pthread_mutex_lock(&sp->mu);
+    sp->rotate = bytes < MIN_ROTATE ? MIN_ROTATE : bytes;
+    pthread_mutex_unlock(&sp->mu);
+}
+
+int spool_append(struct spool *sp, const struct seg_meta *m, const void *payload, size_t len,
+                 char *name_out, size_t name_n, struct err *e)
+{
+    return append(sp, m, payload, len, true, name_out, name_n, e);
+}
+
+int spool_append_nosync(struct spool *sp, const struct seg_meta *m, const void *payload, size_t len,
+                        struct err *e)
+{
+    return append(sp, m, payload, len, false, NULL, 0, e);
+}
+
+int spool_sync(struct spool *sp, const char *target)
+{
+    int rc = 0;
+    pthread_mutex_lock(&sp->mu);
+    for (struct tgt *t = sp->t; t; t = t->next)
+        if ((!target || strcmp(t->name, target) == 0) && tgt_sync(t) < 0)
+            rc = -1;
+    pthread_mutex_unlock(&sp->mu);
+    return rc;
+}
+
+void spool_rotate(struct spool *sp, const char *target)
+{
+    pthread_mutex_lock(&sp->mu);
+    for (struct tgt *t = sp->t; t; t = t->next)
+        if (!target || strcmp(t->name, target) == 0)
+            writer_close(t);
+    pthread_mutex_unlock(&sp->mu);
+}
+
+void spool_refresh(struct spool *sp, const char *target)
+{
+    pthread_mutex_lock(&sp->mu);
+    if (sp->stale) {
+        ensure(sp);
+    } else {
+        if (!target) { /* target directories made by other processes */
+            char **names;
+            size_t n;
+            pthread_mutex_unlock(&sp->mu);
+            int rc = spool_targets(sp, &names, &n);
+            pthread_mutex_lock(&sp->mu);
+            for (size_t i = 0; rc == 0 && i < n; i++)
+                if (!tgt_get(sp, names[i], false)) {
+                    struct tgt *t = tgt_get(sp, names[i], true);
+                    if (t)
+                        t->listed = false;
+                }
+            if (rc == 0)
+                strv_free(names, n);
+        }
+        for (struct tgt *t = sp->t; t; t = t->next)
+            if (!target || strcmp(t->name, target) == 0)
+                tgt_refresh(t);
+    }
+    pthread_mutex_unlock(&sp->mu);
+}
+
+static void fill_info(const struct tgt *t, const struct ent *e, struct seg_info *si)
+{
+    memset(si, 0, sizeof *si);
+    file_path(t, e->f, si->path, sizeof si->path);
+    if (e->f->legacy || e->dmg == DMG_FILE || !str_has_suffix(e->f->name, ".log"))
+        snprintf(si->name, sizeof si->name, "%s", e->f->name);
+    else
+        snprintf(si->name, sizeof si->name, "%.*s+%llu.seg", (int)strlen(e->f->name) - 4,
+                 e->f->name, (unsigned long long)e->off);
+    snprintf(si->target, sizeof si->target, "%s", t->name);
+    si->offset = e->off;
+    si->file_size = e->len;
+    si->m.kind = (enum seg_kind)e->kind;
+    snprintf(si->m.target, sizeof si->m.target, "%s", t->name);
+    si->m.created_ms = e->created_ms;
+    si->m.series = e->series;
+    si->m.samples = e->samples;
+    si->m.min_ts = e->min_ts;
+    si->m.max_ts = e->max_ts;
+    if (e->extra)
+        snprintf(si->m.extra, sizeof si->m.extra, "%s", e->extra);
+    si->meta_ok = !e->dmg;
+    if (e->problem)
+        snprintf(si->problem, sizeof si->problem, "%s", e->problem);
+}
+
+static const struct ent *first_pending(const struct tgt *t, bool skip_damaged)
+{
+    for (size_t i = t->q.head; i < t->q.n; i++)
+        if (!t->q.v[i].gone && (!skip_damaged || !t->q.v[i].dmg))
+            return &t->q.v[i];
+    return NULL;
+}
+
+int spool_peek(struct spool *sp, const char *target, struct seg_info *out)
+{
+    pthread_mutex_lock(&sp->mu);
+    ensure(sp);
+    const struct ent *best = NULL;
+    const struct tgt *bt = NULL;
+    for (const struct tgt *t = sp->t; t; t = t->next) {
+        if (target && strcmp(t->name, target) != 0)
+            continue;
+        const struct ent *e = first_pending(t, !target);
+        if (e && (!best || e->created_ms < best->created_ms)) {
+            best = e;
+            bt = t;
+        }
+    }
+    if (best)
+        fill_info(bt, best, out);
+    pthread_mutex_unlock(&sp->mu);
+    return best ? 0 : 1;
+}
+
+int spool_list(struct spool *sp, const char *target, bool with_meta, struct seg_info **out,
+               size_t *n)
+{
+    (void)with_meta;
+    spool_refresh(sp, target);
+    pthread_mutex_lock(&sp->mu);
+    size_t cnt = 0;
+    for (const struct tgt *t = sp->t; t; t = t->next)
+        if (!target || strcmp(t->name, target) == 0)
+            for (size_t i = t->q.head; i < t->q.n; i++)
+                cnt += !t->q.v[i].gone;
+    struct seg_info *v = calloc(cnt ? cnt : 1, sizeof *v);
+    if (!v) {
+        pthread_mutex_unlock(&sp->mu);
+        return -1;
+    }
+    size_t k = 0;
+    for (const struct tgt *t = sp->t; t; t = t->next)
+        if (!target || strcmp(t->name, target) == 0)
+            for (size_t i = t->q.head; i < t->q.n; i++)
+                if (!t->q.v[i].gone)
+                    fill_info(t, &t->q.v[i], &v[k++]);
+    pthread_mutex_unlock(&sp->mu);
+    *out = v;
+    *n = k;
+    return 0;
+}
+
+int spool_targets(struct spool *sp, char ***names, size_t *n)
+{
+    DIR *d = opendir(sp->dir);
+    *names = NULL;
+    *n = 0;
+    if (!d)
+        return -1;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.' || strcmp(de->d_name, "quarantine") == 0 ||
+            strlen(de->d_name) >= SPOOL_NAME_MAX)
+            continue;
+        char p[PATH_MAX];
+        struct stat st;
+        snprintf(p, sizeof p, "%s/%s", sp->dir, de->d_name);
+        if (stat(p, &st) < 0 || !S_ISDIR(st.st_mode))
+            continue;
+        char **nv = realloc(*names, (*n + 1) * sizeof *nv);
+        if (!nv)
+            goto fail;
+        *names = nv;
+        if (!(nv[*n] = strdup(de->d_name)))
+            goto fail;
+        (*n)++;
+    }
+    closedir(d);
+    if (*n > 1)
+        qsort(*names, *n, sizeof **names, cmp_str);
+    return 0;
+fail:
+    closedir(d);
+    strv_free(*names, *n);
+    *names = NULL;
+    *n = 0;
+    return -1;
+}
+
+/* Reads `len` bytes at `off` of path into b (exactly; -1 with why). */
+static int read_at(const char *path, uint64_t off, uint64_t len, struct buf *b, struct err *e)
+{
+    buf_reset(b);
+    if (len > (uint64_t)SPOOL_MAX_PAYLOAD + MAX_HEADER) {
+        err_set(e, "%s at offset %llu: %llu bytes, larger than any record", path,
+                (unsigned long long)off, (unsigned long long)len);
+        return -1;
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        err_set(e, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (buf_reserve(b, (size_t)len + 1) < 0) {
+        close(fd);
+        err_set(e, "%s: out of memory", path);
+        return -1;
+    }
+    struct rd r = {.fd = fd};
+    size_t got = rd_read(&r, off, b->data, (size_t)len, off + len);
+    close(fd);
+    b->len = got;
+    b->data[got] = '\0';
+    if (got != len) {
+        err_set(e, "%s at offset %llu: truncated (%zu of %llu bytes there)", path,
+                (unsigned long long)off, got, (unsigned long long)len);
+        return -1;
+    }
+    return 0;
+}
+
+int spool_read_rec(const struct seg_info *si, struct seg_meta *m, struct buf *payload,
+                   struct err *e)
+{
+    if (!si->meta_ok) {
+        err_set(e, "%s: %s", si->path, si->problem);
+        return -1;
+    }
+    if (read_at(si->path, si->offset, si->file_size, payload, e) < 0) {
+        buf_reset(payload);
+        return -1;
+    }
+    const void *p;
+    size_t pl;
+    struct err e2;
+    if (spool_decode(payload->data, payload->len, m, &p, &pl, &e2) < 0) {
+        err_set(e, "%s at offset %llu: %s", si->path, (unsigned long long)si->offset, e2.msg);
+        buf_reset(payload);
+        return -1;
+    }
+    memmove(payload->data, p, pl);
+    payload->len = pl;
+    payload->data[pl] = '\0';
+    return 0;
+}
+
+int spool_read(const char *path, struct seg_meta *m, struct buf *payload, struct err *e)
+{
+    struct stat st;
+    if (stat(path, &st) < 0) {
+        err_set(e, "%s: %s", path, strerror(errno));
+        buf_reset(payload);
+        return -1;
+    }
+    if ((uint64_t)st.st_size > (uint64_t)SPOOL_MAX_PAYLOAD + MAX_HEADER) {
+        err_set(e, "%s: %lld bytes, larger than any segment", path, (long long)st.st_size);
+        buf_reset(payload);
+        return -1;
+    }
+    struct seg_info si;
+    memset(&si, 0, sizeof si);
+    snprintf(si.path, sizeof si.path, "%s", path);
+    si.file_size = (uint64_t)st.st_size + 1; /* one more: a file that grew is noticed */
+    si.meta_ok = true;
+    if (read_at(path, 0, si.file_size, payload, e) < 0 && payload->len != (size_t)st.st_size) {
+        buf_reset(payload);
+        return -1;
     }
     const void *p;
     size_t pl;
     struct err e2;
     if (spool_decode(payload->data, payload->len, m, &p, &pl, &e2) < 0) {
         err_set(e, "%s: %s", path, e2.msg);
-        goto out;
+        buf_reset(payload);
+        return -1;
     }
     memmove(payload->data, p, pl);
     payload->len = pl;
     payload->data[pl] = '\0';
-    rc = 0;
-out:
-    if (rc < 0)
-        buf_reset(payload);
-    if (fd >= 0)
-        close(fd);
+    return 0;
+}
+
+static struct ent *find_ent(struct spool *sp, const struct seg_info *si, struct tgt **tout)
+{
+    struct tgt *t = tgt_get(sp, si->target[0] ? si->target : si->m.target, false);
+    const char *base = strrchr(si->path, '/');
+    base = base ? base + 1 : si->path;
+    *tout = t;
+    if (!t)
+        return NULL;
+    for (size_t i = t->q.head; i < t->q.n; i++) {
+        struct ent *e = &t->q.v[i];
+        if (!e->gone && e->off == si->offset && strcmp(e->f->name, base) == 0)
+            return e;
+    }
+    return NULL;
+}
+
+static int pwrite_sync(const char *path, const void *b, size_t n, uint64_t off, bool sync)
+{
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : -1;
+    int rc = pwrite(fd, b, n, (off_t)off) == (ssize_t)n ? 0 : -1;
+    if (rc == 0 && sync)
+        rc = fdatasync(fd);
+    int saved = errno;
+    close(fd);
+    errno = saved;
     return rc;
+}
+
+/* Marks e done on disk (state byte, dead marker, truncation or unlink) and
+ * drops it from the index. */
+static int mark_done(struct tgt *t, struct ent *e)
+{
+    char p[PATH_MAX];
+    file_path(t, e->f, p, sizeof p);
+    int rc = 0;
+    /* the file goes right after: its records need not be synced as done */
+    bool last = e->f->refs == 1 && e->f != t->wf && !e->f->live;
+    if (e->f->legacy || e->dmg == DMG_FILE) {
+        if (unlink(p) < 0 && errno != ENOENT)
+            rc = -1;
+    } else if (e->dmg == DMG_TAIL) {
+        int fd = open(p, O_WRONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            rc = ftruncate(fd, (off_t)e->off) == 0 && fdatasync(fd) == 0 ? 0 : -1;
+            close(fd);
+        }
+    } else if (e->dmg == DMG_REGION) {
+        size_t n = e->len < 8 ? (size_t)e->len : 8;
+        rc = pwrite_sync(p, DEAD, n, e->off, !last);
+    } else {
+        static const unsigned char done = 1;
+        rc = pwrite_sync(p, &done, 1, e->off + STATE_OFF, !last);
+    }
+    ent_drop(t, e, true);
+    return rc;
+}
+
+int spool_remove(struct spool *sp, const struct seg_info *si)
+{
+    pthread_mutex_lock(&sp->mu);
+    ensure(sp);
+    struct tgt *t;
+    struct ent *e = find_ent(sp, si, &t);
+    int rc = e ? mark_done(t, e) : 0;
+    pthread_mutex_unlock(&sp->mu);
+    return rc;
+}
+
+static void write_reason(const char *qfile, const struct seg_info *si, const char *reason,
+                         const char *answer)
+{
+    char why[PATH_MAX + 16];
+    snprintf(why, sizeof why, "%s.reason", qfile);
+    FILE *f = fopen(why, "we");
+    if (!f)
+        return;
+    fprintf(f, "file: %s\noffset: %llu\nlength: %llu\nreason: %s\n", si->path,
+            (unsigned long long)si->offset, (unsigned long long)si->file_size,
+            reason ? reason : "");
+    if (answer && *answer)
+        fprintf(f, "answer:\n%s\n", answer);
+    fflush(f);
+    fsync(fileno(f));
+    fclose(f);
+}
+
+int spool_quarantine(struct spool *sp, const struct seg_info *si, const char *reason,
+                     const char *answer)
+{
+    char qdir[PATH_MAX], dst[PATH_MAX];
+    snprintf(qdir, sizeof qdir, "%s/quarantine", sp->dir);
+    mkdir(qdir, 0750);
+    const char *tname = si->target[0] ? si->target : si->m.target;
+    if (!tname[0]) { /* a path only: the parent directory's name */
+        const char *slash = strrchr(si->path, '/');
+        static __thread char parent[SPOOL_NAME_MAX];
+        parent[0] = '\0';
+        if (slash) {
+            const char *p = slash;
+            while (p > si->path && p[-1] != '/')
+                p--;
+            snprintf(parent, sizeof parent, "%.*s", (int)(slash - p), p);
+        }
+        tname = parent;
+    }
+    snprintf(dst, sizeof dst, "%s/%s__%s", qdir, tname, si->name);
+    pthread_mutex_lock(&sp->mu);
+    ensure(sp);
+    struct tgt *t;
+    struct ent *e = find_ent(sp, si, &t);
+    int rc = 0;
+    bool whole = !e || e->f->legacy || e->dmg == DMG_FILE;
+    if (whole) {
+        if (rename(si->path, dst) < 0)
+            rc = -1;
+        else if (e)
+            ent_drop(t, e, false);
+    } else {
+        struct buf b;
+        struct err er;
+        buf_init(&b, 0);
+        char base[PATH_MAX];
+        const char *slash = strrchr(dst, '/');
+        snprintf(base, sizeof base, "%s", slash + 1);
+        if (read_at(si->path, si->offset, si->file_size, &b, &er) < 0 && b.len == 0)
+            buf_reset(&b); /* an unreadable region: the .reason file still says what it was */
+        if (write_file_durable(qdir, base, b.data ? b.data : "", b.len, NULL, 0, &er) < 0)
+            rc = -1;
+        buf_free(&b);
+        if (rc == 0)
+            rc = mark_done(t, e);
+    }
+    pthread_mutex_unlock(&sp->mu);
+    if (rc == 0) {
+        write_reason(dst, si, reason, answer);
+        fsync_dir(qdir);
+    }
+    return rc;
+}
+
+int spool_lock(struct spool *sp)
+{
+    if (sp->lock_fd >= 0)
+        return 0;
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s/.lock", sp->dir);
+    int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return -1;
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        int busy = errno == EWOULDBLOCK;
+        close(fd);
+        return busy ? 1 : -1;
+    }
+    sp->lock_fd = fd;
+    /* whoever held it may have delivered: rebuild the index */
+    pthread_mutex_lock(&sp->mu);
+    sp->stale = true;
+    pthread_mutex_unlock(&sp->mu);
+    return 0;
+}
+
+void spool_unlock(struct spool *sp)
+{
+    if (sp->lock_fd >= 0) {
+        flock(sp->lock_fd, LOCK_UN);
+        close(sp->lock_fd);
+        sp->lock_fd = -1;
+    }
+}
+
+int spool_usage(struct spool *sp, const char *target, struct spool_usage *u)
+{
+    memset(u, 0, sizeof *u);
+    pthread_mutex_lock(&sp->mu);
+    ensure(sp);
+    for (const struct tgt *t = sp->t; t; t = t->next) {
+        if (target && strcmp(t->name, target) != 0)
+            continue;
+        u->bytes += t->bytes + t->ubytes;
+        u->segments += t->count + t->ucount;
+        const struct ent *e = first_pending(t, true);
+        if (e && (!u->oldest_ms || e->created_ms < u->oldest_ms))
+            u->oldest_ms = e->created_ms;
+    }
+    pthread_mutex_unlock(&sp->mu);
+    return 0;
 }
 
 static int write_durable(const char *dir, const char *name, const void *a, size_t alen,
@@ -399,308 +1659,3 @@ fail:;
     return -1;
 }
 
-static int append(struct spool *sp, const struct seg_meta *m, const void *payload, size_t len,
-                  bool sync_dir, char *name_out, size_t name_n, struct err *e)
-{
-    char tdir[PATH_MAX];
-    if (!m->target[0] || strchr(m->target, '/') || m->target[0] == '.') {
-        err_set(e, "bad spool target name \"%s\"", m->target);
-        errno = EINVAL;
-        return -1;
-    }
-    snprintf(tdir, sizeof tdir, "%s/%s", sp->dir, m->target);
-    if (mkdir(tdir, 0750) < 0 && errno != EEXIST) {
-        err_set(e, "cannot create %s: %s", tdir, strerror(errno));
-        return -1;
-    }
-    struct buf h;
-    buf_init(&h, 0);
-    if (len > SPOOL_MAX_PAYLOAD || encode_header(m, payload, len, &h) < 0) {
-        err_set(e, "cannot encode segment (%zu bytes)", len);
-        buf_free(&h);
-        errno = ENOMEM;
-        return -1;
-    }
-    int rc = -1;
-    char name[64];
-    for (int attempt = 0; attempt < 4; attempt++) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        uint64_t us = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-        snprintf(name, sizeof name, "%016llx-%08x-%04x.seg", (unsigned long long)us,
-                 (unsigned)getpid(), (sp->counter++) & 0xffff);
-        rc = write_durable(tdir, name, h.data, h.len, payload, len, sync_dir, true, e);
-        if (rc == 0 || errno != EEXIST)
-            break;
-    }
-    int saved = errno;
-    buf_free(&h);
-    if (rc == 0 && name_out)
-        snprintf(name_out, name_n, "%s", name);
-    errno = saved;
-    return rc;
-}
-
-int spool_append(struct spool *sp, const struct seg_meta *m, const void *payload, size_t len,
-                 char *name_out, size_t name_n, struct err *e)
-{
-    return append(sp, m, payload, len, true, name_out, name_n, e);
-}
-
-int spool_append_nosync(struct spool *sp, const struct seg_meta *m, const void *payload, size_t len,
-                        struct err *e)
-{
-    return append(sp, m, payload, len, false, NULL, 0, e);
-}
-
-int spool_sync(struct spool *sp, const char *target)
-{
-    char tdir[PATH_MAX];
-    snprintf(tdir, sizeof tdir, "%s/%s", sp->dir, target);
-    return fsync_dir(tdir);
-}
-
-static int cmp_info(const void *a, const void *b)
-{
-    const struct seg_info *x = a, *y = b;
-    return strcmp(x->name, y->name);
-}
-
-static int read_header(struct seg_info *si)
-{
-    unsigned char h[4096]; /* headers are ~100 bytes + target + extra (< 1.2 KiB) */
-    int fd = open(si->path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        snprintf(si->problem, sizeof si->problem, "%s", strerror(errno));
-        return -1;
-    }
-    ssize_t n = pread(fd, h, sizeof h, 0);
-    close(fd);
-    if (n < FIXED_LEN + 8) {
-        snprintf(si->problem, sizeof si->problem, "truncated (%zd bytes)", n < 0 ? 0 : n);
-        return -1;
-    }
-    if (memcmp(h, MAGIC, 8) != 0 || get16(h + 8) != VERSION) {
-        snprintf(si->problem, sizeof si->problem, "not a spool segment (bad magic)");
-        return -1;
-    }
-    uint32_t hl = get32(h + 12);
-    if (hl < FIXED_LEN + 8 || hl > (uint32_t)n || crc32c(0, h, hl - 4) != get32(h + hl - 4)) {
-        snprintf(si->problem, sizeof si->problem, "header CRC mismatch or truncated header");
-        return -1;
-    }
-    uint16_t tl = get16(h + 56);
-    uint16_t xl = (size_t)58 + tl + 2 <= hl ? get16(h + 58 + tl) : 0xffff;
-    if ((size_t)60 + tl + xl + 4 != hl || tl >= SPOOL_NAME_MAX || xl >= sizeof si->m.extra) {
-        snprintf(si->problem, sizeof si->problem, "corrupt header");
-        return -1;
-    }
-    if ((uint64_t)hl + get32(h + 48) != si->file_size) {
-        snprintf(si->problem, sizeof si->problem, "truncated: %llu bytes, header says %llu",
-                 (unsigned long long)si->file_size, (unsigned long long)hl + get32(h + 48));
-        return -1;
-    }
-    memset(&si->m, 0, sizeof si->m);
-    si->m.kind = (enum seg_kind)h[10];
-    si->m.created_ms = (int64_t)get64(h + 16);
-    si->m.series = get32(h + 24);
-    si->m.samples = get32(h + 28);
-    si->m.min_ts = (int64_t)get64(h + 32);
-    si->m.max_ts = (int64_t)get64(h + 40);
-    memcpy(si->m.target, h + 58, tl);
-    memcpy(si->m.extra, h + 60 + tl, xl);
-    si->meta_ok = true;
-    return 0;
-}
-
-static int list_dir(const char *dir, bool with_meta, struct seg_info **v, size_t *n, size_t *cap)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return errno == ENOENT ? 0 : -1;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (de->d_name[0] == '.')
-            continue; /* ., .., and .tmp-* partial writes */
-        if (*n == *cap) {
-            size_t nc = *cap ? *cap * 2 : 64;
-            struct seg_info *nv = realloc(*v, nc * sizeof *nv);
-            if (!nv) {
-                closedir(d);
-                return -1;
-            }
-            *v = nv;
-            *cap = nc;
-        }
-        struct seg_info *si = &(*v)[*n];
-        memset(si, 0, sizeof *si);
-        snprintf(si->name, sizeof si->name, "%.63s", de->d_name);
-        snprintf(si->path, sizeof si->path, "%s/%s", dir, de->d_name);
-        struct stat st;
-        if (stat(si->path, &st) < 0 || !S_ISREG(st.st_mode))
-            continue;
-        si->file_size = (uint64_t)st.st_size;
-        if (!str_has_suffix(de->d_name, ".seg") || strlen(de->d_name) >= sizeof si->name)
-            snprintf(si->problem, sizeof si->problem, "foreign file (not a .seg segment)");
-        else if (with_meta)
-            read_header(si);
-        (*n)++;
-    }
-    closedir(d);
-    return 0;
-}
-
-int spool_targets(struct spool *sp, char ***names, size_t *n)
-{
-    DIR *d = opendir(sp->dir);
-    *names = NULL;
-    *n = 0;
-    if (!d)
-        return -1;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (de->d_name[0] == '.' || strcmp(de->d_name, "quarantine") == 0)
-            continue;
-        char p[PATH_MAX];
-        struct stat st;
-        snprintf(p, sizeof p, "%s/%s", sp->dir, de->d_name);
-        if (stat(p, &st) < 0 || !S_ISDIR(st.st_mode))
-            continue;
-        char **nv = realloc(*names, (*n + 1) * sizeof *nv);
-        if (!nv)
-            goto fail;
-        *names = nv;
-        if (!(nv[*n] = strdup(de->d_name)))
-            goto fail;
-        (*n)++;
-    }
-    closedir(d);
-    return 0;
-fail:
-    closedir(d);
-    strv_free(*names, *n);
-    *names = NULL;
-    *n = 0;
-    return -1;
-}
-
-int spool_list(struct spool *sp, const char *target, bool with_meta, struct seg_info **out,
-               size_t *n)
-{
-    struct seg_info *v = NULL;
-    size_t cnt = 0, cap = 0;
-    char dir[PATH_MAX];
-    if (target) {
-        snprintf(dir, sizeof dir, "%s/%s", sp->dir, target);
-        if (list_dir(dir, with_meta, &v, &cnt, &cap) < 0)
-            goto fail;
-    } else {
-        char **t;
-        size_t nt;
-        if (spool_targets(sp, &t, &nt) < 0)
-            goto fail;
-        for (size_t i = 0; i < nt; i++) {
-            snprintf(dir, sizeof dir, "%s/%s", sp->dir, t[i]);
-            if (list_dir(dir, with_meta, &v, &cnt, &cap) < 0) {
-                strv_free(t, nt);
-                goto fail;
-            }
-        }
-        strv_free(t, nt);
-    }
-    if (cnt)
-        qsort(v, cnt, sizeof *v, cmp_info);
-    *out = v;
-    *n = cnt;
-    return 0;
-fail:
-    free(v);
-    return -1;
-}
-
-int spool_remove(struct spool *sp, const struct seg_info *si)
-{
-    (void)sp;
-    if (unlink(si->path) < 0 && errno != ENOENT)
-        return -1;
-    return 0;
-}
-
-int spool_quarantine(struct spool *sp, const struct seg_info *si, const char *reason,
-                     const char *answer)
-{
-    char qdir[PATH_MAX], dst[PATH_MAX + 80], why[PATH_MAX + 90];
-    snprintf(qdir, sizeof qdir, "%s/quarantine", sp->dir);
-    mkdir(qdir, 0750);
-    /* prefix with the target so names stay unique across targets */
-    const char *slash = strrchr(si->path, '/');
-    char parent[SPOOL_NAME_MAX + 1] = "";
-    if (slash) {
-        const char *p = slash;
-        while (p > si->path && p[-1] != '/')
-            p--;
-        snprintf(parent, sizeof parent, "%.*s", (int)(slash - p), p);
-    }
-    snprintf(dst, sizeof dst, "%s/%s__%s", qdir, parent, si->name);
-    if (rename(si->path, dst) < 0)
-        return -1;
-    snprintf(why, sizeof why, "%s.reason", dst);
-    FILE *f = fopen(why, "we");
-    if (f) {
-        fprintf(f, "reason: %s\n", reason ? reason : "");
-        if (answer && *answer)
-            fprintf(f, "answer:\n%s\n", answer);
-        fflush(f);
-        fsync(fileno(f));
-        fclose(f);
-    }
-    fsync_dir(qdir);
-    return 0;
-}
-
-int spool_lock(struct spool *sp)
-{
-    if (sp->lock_fd >= 0)
-        return 0;
-    char p[PATH_MAX];
-    snprintf(p, sizeof p, "%s/.lock", sp->dir);
-    int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
-    if (fd < 0)
-        return -1;
-    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-        int busy = errno == EWOULDBLOCK;
-        close(fd);
-        return busy ? 1 : -1;
-    }
-    sp->lock_fd = fd;
-    return 0;
-}
-
-void spool_unlock(struct spool *sp)
-{
-    if (sp->lock_fd >= 0) {
-        flock(sp->lock_fd, LOCK_UN);
-        close(sp->lock_fd);
-        sp->lock_fd = -1;
-    }
-}
-
-int spool_usage(struct spool *sp, const char *target, struct spool_usage *u)
-{
-    memset(u, 0, sizeof *u);
-    struct seg_info *v;
-    size_t n;
-    if (spool_list(sp, target, false, &v, &n) < 0)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        if (v[i].problem[0])
-            continue;
-        u->bytes += v[i].file_size;
-        u->segments++;
-        unsigned long long us;
-        if (!u->oldest_ms && sscanf(v[i].name, "%16llx", &us) == 1)
-            u->oldest_ms = (int64_t)(us / 1000);
-    }
-    free(v);
-    return 0;
-}

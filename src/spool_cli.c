@@ -1,5 +1,6 @@
 #include "spool_cli.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -113,20 +114,20 @@ static int cmd_ls(struct spool *sp, int argc, char **argv)
     strv_free(targets, nt);
     char q[PATH_MAX];
     snprintf(q, sizeof q, "%s/quarantine", spool_dir(sp));
-    struct seg_info *v;
-    size_t n;
-    /* quarantine holds segments and their .reason files */
-    char qparent[PATH_MAX];
-    snprintf(qparent, sizeof qparent, "%s", spool_dir(sp));
-    (void)qparent;
-    if (spool_list(sp, "quarantine", false, &v, &n) == 0) {
-        size_t segs = 0;
-        for (size_t i = 0; i < n; i++)
-            segs += str_has_suffix(v[i].name, ".seg");
-        printf("quarantine: %zu segment%s in %s\n", segs, segs == 1 ? "" : "s", q);
-        free(v);
-    }
+    size_t segs = 0;
+    DIR *d = opendir(q);
+    for (struct dirent *de; d && (de = readdir(d));)
+        segs += de->d_name[0] != '.' && !str_has_suffix(de->d_name, ".reason");
+    if (d)
+        closedir(d);
+    printf("quarantine: %zu item%s in %s\n", segs, segs == 1 ? "" : "s", q);
     return 0;
+}
+
+static uint64_t pending(struct spool *sp)
+{
+    struct spool_usage u;
+    return spool_usage(sp, NULL, &u) == 0 ? u.segments : 0;
 }
 
 static int cmd_replay(const struct config *cfg, struct spool *sp, int argc, char **argv,
@@ -147,12 +148,18 @@ static int cmd_replay(const struct config *cfg, struct spool *sp, int argc, char
                         : strerror(errno));
         return 1;
     }
-    struct seg_info *v;
-    size_t n;
-    if (spool_list(sp, only, true, &v, &n) < 0) {
+    char **targets = NULL;
+    size_t nt = 0;
+    if (only) {
+        targets = calloc(1, sizeof *targets);
+        if (targets && (targets[0] = strdup(only)))
+            nt = 1;
+    } else if (spool_targets(sp, &targets, &nt) < 0) {
         fprintf(stderr, "spool replay: cannot list %s\n", spool_dir(sp));
+        spool_unlock(sp);
         return 1;
     }
+    struct seg_info *si = malloc(sizeof *si);
     struct http_opts ho = {.timeout_ms = 30000, .max_response = 1 << 20};
     const struct cfg_remote_write *first = cfg->n_rw ? cfg->rw[0] : NULL;
     if (first) {
@@ -171,69 +178,80 @@ static int cmd_replay(const struct config *cfg, struct spool *sp, int argc, char
     uint64_t ok = 0, samples = 0, quarantined = 0;
     int rc = 0;
     int64_t t0 = mono_ms();
-    for (size_t i = 0; c && i < n; i++) {
-        if (stop && *stop) {
-            fprintf(stderr, "spool replay: interrupted; %zu segment(s) left, run again to resume\n",
-                    n - i);
-            rc = 1;
-            break;
-        }
-        struct seg_meta m;
-        struct err e;
-        if (!v[i].meta_ok || spool_read(v[i].path, &m, &payload, &e) < 0) {
-            const char *why = v[i].meta_ok ? e.msg : v[i].problem;
-            log_error("spool replay: quarantining %s: %s", v[i].path, why);
-            spool_quarantine(sp, &v[i], why, NULL);
-            quarantined++;
-            continue;
-        }
-        if (m.kind != SEG_REMOTE_WRITE)
-            continue; /* pushgateway pushes are replayed by run/once */
-        const char *dst = url;
-        for (size_t k = 0; !dst && k < cfg->n_rw; k++) {
-            char dir[SPOOL_NAME_MAX];
-            snprintf(dir, sizeof dir, "rw-%s", cfg->rw[k]->name[0] ? cfg->rw[k]->name : "default");
-            if (strcmp(dir, m.target) == 0)
-                dst = cfg->rw[k]->url;
-        }
-        if (!dst) {
-            fprintf(stderr, "spool replay: no url for target %s (give --url)\n", m.target);
-            rc = 1;
-            break;
-        }
-        struct http_response r;
-        http_response_init(&r);
-        enum send_outcome o = sender_send_payload(c, dst, payload.data, payload.len, 0, &r);
-        if (o == SEND_OK) {
-            spool_remove(sp, &v[i]);
-            ok++;
-            samples += m.samples;
-        } else if (o == SEND_DROP) {
-            char ans[2100];
-            snprintf(ans, sizeof ans, "HTTP %ld: %.2000s", r.status,
-                     r.body.data ? r.body.data : "");
-            log_error("spool replay: %s rejected %s (%u samples): %s", dst, v[i].name, m.samples,
-                      ans);
-            spool_quarantine(sp, &v[i], rw_drop_reason(r.status, r.body.data), ans);
-            quarantined++;
-        } else {
-            fprintf(stderr,
-                    "spool replay: %s unavailable (%s%ld %s); %zu segment(s) left, run again to "
-                    "resume\n",
-                    dst, r.status ? "HTTP " : "", r.status, r.status ? "" : r.error, n - i);
+    for (size_t ti = 0; c && si && rc == 0 && ti < nt; ti++) {
+        while (rc == 0) {
+            if (spool_peek(sp, targets[ti], si) != 0)
+                break;
+            if (stop && *stop) {
+                fprintf(stderr, "spool replay: interrupted; %llu segment(s) left, run again to "
+                                "resume\n",
+                        (unsigned long long)pending(sp));
+                rc = 1;
+                break;
+            }
+            struct seg_meta m;
+            struct err e;
+            if (spool_read_rec(si, &m, &payload, &e) < 0) {
+                const char *why = si->meta_ok ? e.msg : si->problem;
+                log_error("spool replay: quarantining %s at offset %llu: %s", si->path,
+                          (unsigned long long)si->offset, why);
+                if (spool_quarantine(sp, si, why, NULL) < 0)
+                    spool_remove(sp, si);
+                quarantined++;
+                continue;
+            }
+            if (m.kind != SEG_REMOTE_WRITE)
+                break; /* pushgateway pushes are replayed by run/once */
+            const char *dst = url;
+            for (size_t k = 0; !dst && k < cfg->n_rw; k++) {
+                char dir[SPOOL_NAME_MAX];
+                snprintf(dir, sizeof dir, "rw-%s",
+                         cfg->rw[k]->name[0] ? cfg->rw[k]->name : "default");
+                if (strcmp(dir, m.target) == 0)
+                    dst = cfg->rw[k]->url;
+            }
+            if (!dst) {
+                fprintf(stderr, "spool replay: no url for target %s (give --url)\n", m.target);
+                rc = 1;
+                break;
+            }
+            struct http_response r;
+            http_response_init(&r);
+            enum send_outcome o = sender_send_payload(c, dst, payload.data, payload.len, 0, &r);
+            if (o == SEND_OK) {
+                spool_remove(sp, si);
+                ok++;
+                samples += m.samples;
+            } else if (o == SEND_DROP) {
+                char ans[2100];
+                snprintf(ans, sizeof ans, "HTTP %ld: %.2000s", r.status,
+                         r.body.data ? r.body.data : "");
+                log_error("spool replay: %s rejected %s (%u samples): %s", dst, si->name,
+                          m.samples, ans);
+                if (spool_quarantine(sp, si, rw_drop_reason(r.status, r.body.data), ans) < 0)
+                    spool_remove(sp, si);
+                quarantined++;
+            } else {
+                fprintf(stderr,
+                        "spool replay: %s unavailable (%s%ld %s); %llu segment(s) left, run again "
+                        "to resume\n",
+                        dst, r.status ? "HTTP " : "", r.status, r.status ? "" : r.error,
+                        (unsigned long long)pending(sp));
+                http_response_free(&r);
+                rc = 1;
+                break;
+            }
             http_response_free(&r);
-            rc = 1;
-            break;
+            if (rate > 0 && !(stop && *stop))
+                sleep_until_mono(t0 + (int64_t)(ok * 1000 / (uint64_t)rate));
         }
-        http_response_free(&r);
-        if (rate > 0 && !(stop && *stop))
-            sleep_until_mono(t0 + (int64_t)(ok * 1000 / (uint64_t)rate));
     }
     printf("replayed %llu segment(s), %llu samples; %llu quarantined\n", (unsigned long long)ok,
            (unsigned long long)samples, (unsigned long long)quarantined);
     buf_free(&payload);
     http_client_free(c);
-    free(v);
+    free(si);
+    strv_free(targets, nt);
     spool_unlock(sp);
     return rc;
 }
@@ -269,6 +287,8 @@ static int cmd_export(struct spool *sp, int argc, char **argv)
         return 1;
     }
     int rc = 1;
+    struct buf payload;
+    buf_init(&payload, 0);
     json_object *man = json_object_new_object(), *segs = json_object_new_array();
     struct buf *datas = calloc(n ? n : 1, sizeof *datas);
     char tmp[PATH_MAX];
@@ -286,22 +306,15 @@ static int cmd_export(struct spool *sp, int argc, char **argv)
     for (size_t i = 0; i < n; i++) {
         buf_init(&datas[i], 0);
         struct err e;
-        char *raw = NULL;
-        if (!v[i].meta_ok || read_file(v[i].path, SPOOL_MAX_PAYLOAD + 65536, false, &raw, &e) < 0) {
-            fprintf(stderr, "spool export: skipping %s: %s\n", v[i].path,
-                    v[i].meta_ok ? e.msg : v[i].problem);
-            continue;
-        }
         struct seg_meta m;
-        const void *p;
-        size_t pl;
-        if (spool_decode(raw, v[i].file_size, &m, &p, &pl, &e) < 0) {
-            fprintf(stderr, "spool export: skipping damaged %s: %s\n", v[i].path, e.msg);
-            free(raw);
+        if (spool_read_rec(&v[i], &m, &payload, &e) < 0) {
+            fprintf(stderr, "spool export: skipping damaged %s: %s\n", v[i].name, e.msg);
             continue;
         }
-        buf_append(&datas[i], raw, v[i].file_size);
-        free(raw);
+        if (spool_encode(&m, payload.data, payload.len, &datas[i]) < 0) {
+            fprintf(stderr, "spool export: out of memory\n");
+            goto out;
+        }
         json_object *s = json_object_new_object();
         json_object_object_add(s, "target", json_object_new_string(m.target));
         json_object_object_add(s, "name", json_object_new_string(v[i].name));
@@ -360,6 +373,7 @@ out:
     for (size_t i = 0; datas && i < n; i++)
         buf_free(&datas[i]);
     free(datas);
+    buf_free(&payload);
     json_object_put(segs);
     json_object_put(man);
     free(v);
@@ -377,6 +391,125 @@ static bool ledger_has(const char *ledger, const char *key)
     return false;
 }
 
+int spool_archive_parse(const char *data, size_t len, spool_archive_cb cb, void *arg,
+                        struct err *e)
+{
+    json_object *man = NULL;
+    int rc = -1;
+    size_t ml = strlen(EXPORT_MAGIC);
+    if (len < ml + 14 || memcmp(data, EXPORT_MAGIC, ml) != 0) {
+        err_set(e, "not a nexus-shipper spool export (bad magic)");
+        return -1;
+    }
+    /* trailer: "END xxxxxxxx\n" */
+    const char *tr = data + len - 13;
+    unsigned int want;
+    char hex[9];
+    memcpy(hex, tr + 4, 8);
+    hex[8] = '\0';
+    if (strncmp(tr, "END ", 4) != 0 || tr[12] != '\n' || strspn(hex, "0123456789abcdef") != 8 ||
+        sscanf(hex, "%8x", &want) != 1) {
+        err_set(e, "truncated (no END trailer); refusing it");
+        return -1;
+    }
+    if (crc32c(0, data, len - 13) != want) {
+        err_set(e, "damaged (checksum mismatch); refusing it");
+        return -1;
+    }
+    const char *nl = memchr(data + ml, '\n', len - 13 - ml);
+    if (!nl) {
+        err_set(e, "no manifest line");
+        return -1;
+    }
+    json_tokener *tok = json_tokener_new();
+    man = tok ? json_tokener_parse_ex(tok, data + ml, (int)(nl - data - (long)ml)) : NULL;
+    if (tok)
+        json_tokener_free(tok);
+    json_object *segs;
+    if (!man || !json_object_object_get_ex(man, "segments", &segs) ||
+        !json_object_is_type(segs, json_type_array)) {
+        err_set(e, "manifest is not valid JSON with a segments array");
+        goto out;
+    }
+    /* pass 1 verifies every segment, pass 2 hands them out */
+    size_t ns = json_object_array_length(segs);
+    for (int pass = 1; pass <= 2; pass++) {
+        const char *p = nl + 1, *end = data + len - 13;
+        for (size_t i = 0; i < ns; i++) {
+            json_object *s = json_object_array_get_idx(segs, i), *jsize, *jcrc, *jname;
+            if (!json_object_object_get_ex(s, "size", &jsize) ||
+                !json_object_object_get_ex(s, "crc32c", &jcrc) ||
+                !json_object_object_get_ex(s, "name", &jname)) {
+                err_set(e, "manifest entry %zu lacks size/crc32c/name", i);
+                goto out;
+            }
+            int64_t sz = json_object_get_int64(jsize);
+            if (sz <= 0 || sz > end - p) {
+                err_set(e, "segment %zu claims %lld bytes, archive has %lld left", i,
+                        (long long)sz, (long long)(end - p));
+                goto out;
+            }
+            const char *nm = json_object_get_string(jname), *jc = json_object_get_string(jcrc);
+            char crc[16];
+            snprintf(crc, sizeof crc, "%08x", crc32c(0, p, (size_t)sz));
+            struct seg_meta m;
+            const void *pl;
+            size_t pll;
+            struct err e2;
+            if (!jc || strcmp(crc, jc) != 0 || spool_decode(p, (size_t)sz, &m, &pl, &pll, &e2) < 0) {
+                err_set(e, "segment %s is damaged; refusing the archive", nm ? nm : "?");
+                goto out;
+            }
+            if (!nm || !str_has_suffix(nm, ".seg") || strchr(nm, '/') || nm[0] == '.' ||
+                strlen(nm) > 128 || strchr(m.target, '/') || m.target[0] == '.' || !m.target[0] ||
+                strcmp(m.target, "quarantine") == 0) {
+                err_set(e, "bad segment name or target in the manifest (entry %zu)", i);
+                goto out;
+            }
+            if (pass == 2 && cb(arg, nm, &m, pl, pll) < 0) {
+                err_set(e, "stopped at segment %s", nm);
+                goto out;
+            }
+            p += sz;
+        }
+        if (p != end) {
+            err_set(e, "%lld unexpected bytes after the last segment", (long long)(end - p));
+            goto out;
+        }
+    }
+    rc = (int)ns;
+out:
+    json_object_put(man);
+    return rc;
+}
+
+struct import_ctx {
+    struct spool *sp;
+    const char *ledger;
+    struct buf keys; /* ledger lines to add once the records are durable */
+    size_t added, skipped;
+    uint64_t samples;
+    struct err e;
+};
+
+static int import_one(void *arg, const char *name, const struct seg_meta *m, const void *payload,
+                      size_t len)
+{
+    struct import_ctx *c = arg;
+    char key[SPOOL_NAME_MAX + 200];
+    snprintf(key, sizeof key, "%s/%s", m->target, name);
+    if (ledger_has(c->ledger, key)) {
+        c->skipped++;
+        return 0;
+    }
+    if (spool_append_nosync(c->sp, m, payload, len, &c->e) < 0)
+        return -1;
+    buf_printf(&c->keys, "%s\n", key);
+    c->added++;
+    c->samples += m->samples;
+    return 0;
+}
+
 static int cmd_import(struct spool *sp, int argc, char **argv)
 {
     if (argc < 2 || argv[1][0] == '-') {
@@ -386,146 +519,44 @@ static int cmd_import(struct spool *sp, int argc, char **argv)
     const char *file = argv[1];
     char *data = NULL, *ledger = NULL;
     struct err e;
-    json_object *man = NULL;
     int rc = 1;
     if (read_file(file, (size_t)8 << 30, false, &data, &e) < 0) {
         fprintf(stderr, "spool import: %s\n", e.msg);
         return 1;
     }
-    /* read_file NUL-terminates; find the real length via the trailer */
-    size_t len = 0;
-    {
-        FILE *f = fopen(file, "rb");
-        if (f) {
-            fseek(f, 0, SEEK_END);
-            long l = ftell(f);
-            len = l > 0 ? (size_t)l : 0;
-            fclose(f);
-        }
-    }
-    size_t ml = strlen(EXPORT_MAGIC);
-    if (len < ml + 14 || memcmp(data, EXPORT_MAGIC, ml) != 0) {
-        fprintf(stderr, "spool import: %s is not a nexus-shipper spool export (bad magic)\n", file);
-        goto out;
-    }
-    /* trailer: "END xxxxxxxx\n" */
-    const char *tr = data + len - 13;
-    unsigned int want;
-    if (strncmp(tr, "END ", 4) != 0 || sscanf(tr + 4, "%8x", &want) != 1 || tr[12] != '\n') {
-        fprintf(stderr, "spool import: %s is truncated (no END trailer); refusing it\n", file);
-        goto out;
-    }
-    if (crc32c(0, data, len - 13) != want) {
-        fprintf(stderr, "spool import: %s is damaged (checksum mismatch); refusing it\n", file);
-        goto out;
-    }
-    const char *nl = memchr(data + ml, '\n', len - ml);
-    if (!nl) {
-        fprintf(stderr, "spool import: %s: no manifest line\n", file);
-        goto out;
-    }
-    json_tokener *tok = json_tokener_new();
-    man = tok ? json_tokener_parse_ex(tok, data + ml, (int)(nl - data - (long)ml)) : NULL;
-    if (tok)
-        json_tokener_free(tok);
-    json_object *segs;
-    if (!man || !json_object_object_get_ex(man, "segments", &segs) ||
-        !json_object_is_type(segs, json_type_array)) {
-        fprintf(stderr, "spool import: %s: manifest is not valid JSON with a segments array\n",
-                file);
-        goto out;
-    }
-    /* pass 1: verify every segment before writing anything */
-    size_t ns = json_object_array_length(segs);
-    const char *p = nl + 1, *end = data + len - 13;
-    for (size_t i = 0; i < ns; i++) {
-        json_object *s = json_object_array_get_idx(segs, i), *jsize, *jcrc, *jname;
-        if (!json_object_object_get_ex(s, "size", &jsize) ||
-            !json_object_object_get_ex(s, "crc32c", &jcrc) ||
-            !json_object_object_get_ex(s, "name", &jname)) {
-            fprintf(stderr, "spool import: %s: manifest entry %zu lacks size/crc32c/name\n", file,
-                    i);
-            goto out;
-        }
-        int64_t sz = json_object_get_int64(jsize);
-        if (sz <= 0 || sz > end - p) {
-            fprintf(stderr,
-                    "spool import: %s: segment %zu claims %lld bytes, archive has %lld left\n",
-                    file, i, (long long)sz, (long long)(end - p));
-            goto out;
-        }
-        char crc[16];
-        snprintf(crc, sizeof crc, "%08x", crc32c(0, p, (size_t)sz));
-        struct seg_meta m;
-        const void *pl;
-        size_t pll;
-        if (strcmp(crc, json_object_get_string(jcrc)) != 0 ||
-            spool_decode(p, (size_t)sz, &m, &pl, &pll, &e) < 0) {
-            fprintf(stderr, "spool import: %s: segment %s is damaged; refusing the archive\n", file,
-                    json_object_get_string(jname));
-            goto out;
-        }
-        const char *nm = json_object_get_string(jname);
-        if (!str_has_suffix(nm, ".seg") || strchr(nm, '/') || nm[0] == '.' ||
-            strchr(m.target, '/') || m.target[0] == '.' || !m.target[0]) {
-            fprintf(stderr, "spool import: %s: bad segment name or target in the manifest\n", file);
-            goto out;
-        }
-        p += sz;
-    }
-    if (p != end) {
-        fprintf(stderr, "spool import: %s: %lld unexpected bytes after the last segment\n", file,
-                (long long)(end - p));
-        goto out;
-    }
-    /* pass 2: write the segments not imported before */
+    struct stat st;
+    size_t len = stat(file, &st) == 0 ? (size_t)st.st_size : 0;
     char lpath[PATH_MAX];
     snprintf(lpath, sizeof lpath, "%s/.imported", spool_dir(sp));
     read_file(lpath, 64u << 20, false, &ledger, &e);
-    FILE *lf = fopen(lpath, "ae");
-    size_t added = 0, skipped = 0;
-    uint64_t samples = 0;
-    p = nl + 1;
-    for (size_t i = 0; i < ns; i++) {
-        json_object *s = json_object_array_get_idx(segs, i), *jsize, *jname;
-        json_object_object_get_ex(s, "size", &jsize);
-        json_object_object_get_ex(s, "name", &jname);
-        size_t sz = (size_t)json_object_get_int64(jsize);
-        struct seg_meta m;
-        const void *pl;
-        size_t pll;
-        spool_decode(p, sz, &m, &pl, &pll, &e);
-        char key[200], dir[PATH_MAX];
-        snprintf(key, sizeof key, "%s/%s", m.target, json_object_get_string(jname));
-        snprintf(dir, sizeof dir, "%s/%s", spool_dir(sp), m.target);
-        if (ledger_has(ledger, key)) {
-            skipped++;
-        } else {
-            mkdir(dir, 0750);
-            if (write_file_durable(dir, json_object_get_string(jname), p, sz, NULL, 0, &e) < 0) {
-                fprintf(stderr, "spool import: %s\n", e.msg);
-                if (lf)
-                    fclose(lf);
-                goto out;
-            }
-            if (lf) {
-                fprintf(lf, "%s\n", key);
-                fflush(lf);
-            }
-            added++;
-            samples += m.samples;
-        }
-        p += sz;
+    struct import_ctx c = {.sp = sp, .ledger = ledger};
+    buf_init(&c.keys, 0);
+    /* the archive is verified whole before anything is written */
+    if (spool_archive_parse(data, len, import_one, &c, &e) < 0) {
+        if (c.added)
+            fprintf(stderr, "spool import: %s: %s: %s\n", file, e.msg, c.e.msg);
+        else
+            fprintf(stderr, "spool import: %s is %s\n", file, e.msg);
+        goto out;
     }
+    /* records first, durable; then the ledger (a crash in between imports
+     * again next time: duplicates, never a loss) */
+    if (spool_sync(sp, NULL) < 0) {
+        fprintf(stderr, "spool import: cannot sync the spool: %s\n", strerror(errno));
+        goto out;
+    }
+    FILE *lf = fopen(lpath, "ae");
     if (lf) {
+        fwrite(c.keys.data ? c.keys.data : "", 1, c.keys.len, lf);
+        fflush(lf);
         fsync(fileno(lf));
         fclose(lf);
     }
-    printf("imported %zu segment(s), %llu samples from %s; %zu already imported before\n", added,
-           (unsigned long long)samples, file, skipped);
+    printf("imported %zu segment(s), %llu samples from %s; %zu already imported before\n",
+           c.added, (unsigned long long)c.samples, file, c.skipped);
     rc = 0;
 out:
-    json_object_put(man);
+    buf_free(&c.keys);
     free(ledger);
     free(data);
     return rc;
@@ -535,21 +566,46 @@ static int cmd_purge(struct spool *sp, int argc, char **argv)
 {
     const char *only = arg_value(argc, argv, "--target");
     bool quar = has_flag(argc, argv, "--quarantine");
-    struct seg_info *v;
-    size_t n;
-    if (spool_list(sp, quar ? "quarantine" : only, false, &v, &n) < 0) {
-        fprintf(stderr, "spool purge: cannot list %s\n", spool_dir(sp));
+    size_t removed = 0;
+    if (quar) {
+        char q[PATH_MAX];
+        snprintf(q, sizeof q, "%s/quarantine", spool_dir(sp));
+        DIR *d = opendir(q);
+        if (!d) {
+            fprintf(stderr, "spool purge: cannot list %s: %s\n", q, strerror(errno));
+            return 1;
+        }
+        for (struct dirent *de; (de = readdir(d));) {
+            char p[PATH_MAX + 256];
+            snprintf(p, sizeof p, "%s/%s", q, de->d_name);
+            if (de->d_name[0] != '.' && unlink(p) == 0)
+                removed++;
+        }
+        closedir(d);
+        printf("purged %zu file(s) from quarantine\n", removed);
+        return 0;
+    }
+    int lr = spool_lock(sp);
+    if (lr != 0) {
+        fprintf(stderr, "spool purge: %s\n",
+                lr == 1 ? "a running nexus-shipper delivers from this spool (lock held); stop it "
+                          "first"
+                        : strerror(errno));
         return 1;
     }
-    size_t removed = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!quar && str_has_prefix(v[i].path + strlen(spool_dir(sp)) + 1, "quarantine/"))
-            continue;
+    struct seg_info *v;
+    size_t n;
+    if (spool_list(sp, only, true, &v, &n) < 0) {
+        fprintf(stderr, "spool purge: cannot list %s\n", spool_dir(sp));
+        spool_unlock(sp);
+        return 1;
+    }
+    for (size_t i = 0; i < n; i++)
         if (spool_remove(sp, &v[i]) == 0)
             removed++;
-    }
     free(v);
-    printf("purged %zu file(s)%s\n", removed, quar ? " from quarantine" : "");
+    spool_unlock(sp);
+    printf("purged %zu segment(s)\n", removed);
     return 0;
 }
 

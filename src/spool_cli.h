@@ -3,13 +3,17 @@
  * Export archive ("NXSHEXP1"): a first line with the magic, a second line
  * holding a one-line JSON manifest (segments with target, name, size,
  * CRC32C, samples, time range), the segment files concatenated in
- * manifest order, and a trailer line "END <crc32c of all before>". Import
- * verifies everything before writing anything, and records imported
- * segment names in spool_dir/.imported so a second import adds nothing. */
+ * manifest order, and a trailer line "END <crc32c of all before>". The
+ * format is the same whether the spool held .seg files or logs (a record
+ * is exported as a standalone segment named "<log stem>+<offset>.seg").
+ * Import verifies everything before writing anything, appends the records
+ * to a log of its own, and records imported segment names in
+ * spool_dir/.imported so a second import adds nothing. */
 #ifndef NS_SPOOL_CLI_H
 #define NS_SPOOL_CLI_H
 
 #include "config.h"
+#include "spool.h"
 
 #include <signal.h>
 
@@ -17,5 +21,14 @@
  * NULL) is set by SIGTERM/SIGINT: replay stops after the batch in flight.
  * Returns an exit code. */
 int spool_cli(const struct config *cfg, int argc, char **argv, const volatile sig_atomic_t *stop);
+
+/* Verifies an export archive (data[0..len)) whole: magic, trailer CRC,
+ * manifest, every segment's size, CRC32C and encoding, names and targets;
+ * then calls cb for each segment in order (cb < 0 stops). Returns the
+ * number of segments, or -1 with e->msg saying what is wrong. */
+typedef int (*spool_archive_cb)(void *arg, const char *name, const struct seg_meta *m,
+                                const void *payload, size_t len);
+int spool_archive_parse(const char *data, size_t len, spool_archive_cb cb, void *arg,
+                        struct err *e);
 
 #endif
