@@ -62,7 +62,8 @@ struct tgt {
     struct sfile *wf;
     int wfd;
     uint64_t wend, wsynced;
-    struct entv u; /* appended, not yet fdatasync'd */
+    bool wdir_unsynced; /* the log's directory entry is not fsync'd yet */
+    struct entv u;      /* appended, not yet fdatasync'd */
     uint64_t ubytes, ucount;
 };
 
@@ -808,10 +809,11 @@ static void publish_unsynced(struct tgt *t)
 
 static int tgt_sync(struct tgt *t)
 {
-    if (t->wfd < 0 || t->u.n == t->u.head)
+    if (t->wfd < 0 || (t->u.n == t->u.head && !t->wdir_unsynced))
         return 0;
-    if (fdatasync(t->wfd) < 0)
+    if (fdatasync(t->wfd) < 0 || (t->wdir_unsynced && fsync_dir(t->dir) < 0))
         return -1;
+    t->wdir_unsynced = false;
     publish_unsynced(t);
     return 0;
 }
@@ -828,13 +830,15 @@ static void writer_close(struct tgt *t)
     struct sfile *f = t->wf;
     t->wf = NULL;
     t->wend = t->wsynced = 0;
+    t->wdir_unsynced = false;
     if (f && !f->refs)
         sfile_unlink_free(t, f, true);
 }
 
-/* A new log holding the first record: unnamed, locked, written, synced,
- * linked, directory synced. */
-static int writer_open(struct tgt *t, struct iovec *iov, int iovcnt, struct err *e)
+/* A new log holding the first record: unnamed, locked, written, linked;
+ * with sync its data and directory entry are made durable here, else by
+ * the next tgt_sync (the same durability points as any new file). */
+static int writer_open(struct tgt *t, struct iovec *iov, int iovcnt, bool sync, struct err *e)
 {
     char tmp[PATH_MAX] = "";
     int fd = open(t->dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0640);
@@ -849,7 +853,7 @@ static int writer_open(struct tgt *t, struct iovec *iov, int iovcnt, struct err 
         return -1;
     }
     char name[64], dst[PATH_MAX + 64];
-    if (flock(fd, LOCK_EX) < 0 || write_iov(fd, iov, iovcnt, -1) < 0 || fsync(fd) < 0)
+    if (flock(fd, LOCK_EX) < 0 || write_iov(fd, iov, iovcnt, -1) < 0 || (sync && fdatasync(fd) < 0))
         goto fail;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -873,7 +877,7 @@ static int writer_open(struct tgt *t, struct iovec *iov, int iovcnt, struct err 
     }
     if (!anon)
         unlink(tmp);
-    if (fsync_dir(t->dir) < 0) {
+    if (sync && fsync_dir(t->dir) < 0) {
         int saved = errno;
         unlink(dst);
         errno = saved;
@@ -892,6 +896,7 @@ static int writer_open(struct tgt *t, struct iovec *iov, int iovcnt, struct err 
     *pp = f;
     t->wf = f;
     t->wfd = fd;
+    t->wdir_unsynced = !sync;
     return 0;
 fail:;
     int saved = errno;
@@ -929,25 +934,26 @@ static int append(struct spool *sp, const struct seg_meta *m, const void *payloa
         saved = ENOMEM;
         goto out;
     }
-    if (mkdir(t->dir, 0750) < 0 && errno != EEXIST) {
+    if (t->wfd >= 0 && t->wend && t->wend + rl > sp->rotate)
+        writer_close(t);
+    if (t->wfd < 0 && mkdir(t->dir, 0750) < 0 && errno != EEXIST) {
         saved = errno;
         err_set(e, "cannot create %s: %s", t->dir, strerror(saved));
         goto out;
     }
-    if (t->wfd >= 0 && t->wend && t->wend + rl > sp->rotate)
-        writer_close(t);
     struct iovec iov[2] = {{h.data, h.len}, {(void *)payload, len}};
     int iovcnt = len ? 2 : 1;
     struct ent *en;
     uint64_t off;
     if (t->wfd < 0) {
-        if (writer_open(t, iov, iovcnt, e) < 0) {
+        if (writer_open(t, iov, iovcnt, sync, e) < 0) {
             saved = errno;
             goto out;
         }
         off = 0;
-        t->wend = t->wsynced = rl;
-        en = entv_push(&t->q);
+        t->wend = rl;
+        t->wsynced = sync ? rl : 0;
+        en = entv_push(sync ? &t->q : &t->u);
     } else {
         off = t->wend;
         if (write_iov(t->wfd, iov, iovcnt, (off_t)off) < 0 || (sync && fdatasync(t->wfd) < 0)) {
@@ -977,7 +983,7 @@ static int append(struct spool *sp, const struct seg_meta *m, const void *payloa
         en->max_ts = m->max_ts;
         if (m->extra[0])
             en->extra = strdup(m->extra);
-        if (sync || off == 0) {
+        if (sync) {
             ent_publish(t, en);
         } else {
             t->ubytes += rl;

@@ -8,6 +8,11 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 it_init ship
 BIN=${NEXUS_SHIPPER:-$top_builddir/nexus-shipper}
+# batches pending in a spool (from `spool ls`)
+pending() {
+    NEXUS_SHIPPER_SHIPPER_SPOOL_DIR=$1 "$BIN" -c "$2" spool ls |
+        awk 'index($1, "rw-") == 1 {s += $2} END {print s + 0}'
+}
 
 start_prometheus
 start_victoriametrics
@@ -70,7 +75,8 @@ sent=$(promq "$PROM_URL" 'nexus_shipper_samples_total{outcome="sent",target="pro
 [ -n "$sent" ] || fail "no samples_total in Prometheus"
 
 # nothing left behind in the spool
-left=$(find "$IT_TMP/spool" -name '*.seg' | wc -l)
+left=$(pending "$IT_TMP/spool" "$IT_TMP/ns.conf")
+assert_eq 0 "$(find "$IT_TMP/spool" -path '*rw-*' -type f | wc -l)" "logs removed once delivered"
 assert_eq 0 "$left" "spool empty after delivery"
 
 # Pushgateway: once --pushgateway replaces the group job/nexus-ci/instance/nexus-test

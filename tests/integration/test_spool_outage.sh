@@ -16,6 +16,11 @@ it_init spool_outage
 BIN=${NEXUS_SHIPPER:-$top_builddir/nexus-shipper}
 PY=/usr/bin/python3
 
+# batches pending in a spool (from `spool ls`), targets starting with $3 (rw-)
+pending() {
+    NEXUS_SHIPPER_SHIPPER_SPOOL_DIR=$1 "$BIN" -c "$2" spool ls |
+        awk -v p="${3:-rw-}" 'index($1, p) == 1 {s += $2} END {print s + 0}'
+}
 start_prometheus
 start_victoriametrics
 start_fake NEXUS tests/fakes/nexus_fake.py --scenario "$top_srcdir/tests/fakes/scenarios/healthy.json"
@@ -46,7 +51,7 @@ restart_server prometheus
 PROM_PID=$_IT_PID
 restart_server victoriametrics
 VM_PID=$_IT_PID
-wait_for "[ \$(find $IT_TMP/spool1 -name '[0-9a-f]*.seg' -path '*rw-*' | wc -l) -eq 0 ]" 20 || fail "spool did not drain"
+wait_for "[ \$(pending $IT_TMP/spool1 $IT_TMP/c1.conf) -eq 0 ]" 20 || fail "spool did not drain"
 sleep 1.5
 kill -TERM "$SHIPPER"
 wait "$SHIPPER" || fail "run did not exit 0 on SIGTERM"
@@ -73,7 +78,7 @@ rw_push "$PROM2/api/v1/write" 'head_marker{a="b"}' 1 "$(now_ms)" >/dev/null   # 
 for i in 1 2 3; do   # three cycles stamped 3 hours ago, spooled (air-gapped style)
     NXS_TEST_CLOCK_OFFSET_MS=$(( -3 * 3600 * 1000 - i * 60000 )) "$BIN" -c "$IT_TMP/c2.conf" once 2>/dev/null
 done
-old_n=$(find "$IT_TMP/spool2" -name '*.seg' | wc -l)
+old_n=$(pending "$IT_TMP/spool2" "$IT_TMP/c2.conf")
 assert_eq 3 "$old_n" "three old batches spooled"
 cp -a "$IT_TMP/spool2" "$IT_TMP/spool2b"
 cp -a "$IT_TMP/spool2" "$IT_TMP/spool2c"
@@ -90,7 +95,7 @@ kill -TERM "$SHIPPER"
 wait "$SHIPPER"
 assert_contains "$(cat "$IT_TMP/run2.log")" "out_of_order_time_window" "out-of-bounds logged loudly with the fix"
 assert_eq 3 "$(find "$IT_TMP/spool2/quarantine" -name '*.seg' | wc -l)" "old batches quarantined"
-assert_contains "$(cat "$IT_TMP"/spool2/quarantine/*.reason | head -3)" "out_of_bounds" "reason recorded"
+assert_contains "$(grep -h "^reason:" "$IT_TMP"/spool2/quarantine/*.reason)" "out_of_bounds" "reason recorded"
 got=$(promq "$PROM2" 'max(nexus_shipper_samples_total{outcome="dropped",reason="out_of_bounds"})' | awk '{print $2}')
 olds=$($PY - "$IT_TMP/spool2/quarantine" <<'PY'
 import os, struct, sys
@@ -161,9 +166,10 @@ stop_server "$PGW_PID"
 "$BIN" -c "$IT_TMP/c4.conf" once --pushgateway 2>/dev/null || true
 curl -s -X POST --data-binary @"$top_srcdir/tests/fakes/scenarios/unhealthy.json" "$NEXUS_URL/__control/scenario" >/dev/null
 "$BIN" -c "$IT_TMP/c4.conf" once --pushgateway 2>/dev/null || true
-assert_eq 1 "$(find "$IT_TMP/spool4/pushgateway" -name '*.seg' | wc -l)" "one spooled push per group"
+assert_eq 1 "$(pending "$IT_TMP/spool4" "$IT_TMP/c4.conf" pushgateway)" "one spooled push per group"
 restart_server pushgateway
 "$BIN" -c "$IT_TMP/c4.conf" once 2>/dev/null      # next run replays the push
 assert_contains "$(pgw_metrics "$PGW_URL_SAVED")" 'nexus_up{instance="pgw",job="batch"} 0' "newest push delivered"
-assert_eq 0 "$(find "$IT_TMP/spool4/pushgateway" -name '*.seg' | wc -l)" "push removed after delivery"
+assert_eq 0 "$(pending "$IT_TMP/spool4" "$IT_TMP/c4.conf" pushgateway)" "push removed after delivery"
+assert_eq 0 "$(find "$IT_TMP/spool4/pushgateway" -type f | wc -l)" "its log removed too"
 it_log ok
