@@ -1163,6 +1163,13 @@ void spool_refresh(struct spool *sp, const char *target)
             if (rc == 0)
                 strv_free(names, n);
         }
+        if (target && !tgt_get(sp, target, false)) { /* made by another process */
+            char d[PATH_MAX];
+            struct stat st;
+            snprintf(d, sizeof d, "%s/%s", sp->dir, target);
+            if (stat(d, &st) == 0 && S_ISDIR(st.st_mode))
+                tgt_get(sp, target, true);
+        }
         for (struct tgt *t = sp->t; t; t = t->next)
             if (!target || strcmp(t->name, target) == 0)
                 tgt_refresh(t);
@@ -1496,7 +1503,13 @@ int spool_quarantine(struct spool *sp, const struct seg_info *si, const char *re
     struct tgt *t;
     struct ent *e = find_ent(sp, si, &t);
     int rc = 0;
-    bool whole = !e || e->f->legacy || e->dmg == DMG_FILE;
+    /* an entry gone meanwhile (dropped by a cap): nothing to do, unless a
+     * caller names a whole file (a .seg or foreign file) by its path */
+    bool whole = e ? e->f->legacy || e->dmg == DMG_FILE : !str_has_suffix(si->path, ".log");
+    if (!e && !whole) {
+        pthread_mutex_unlock(&sp->mu);
+        return 0;
+    }
     if (whole) {
         if (rename(si->path, dst) < 0)
             rc = -1;
