@@ -54,9 +54,9 @@ struct tgt {
     char name[SPOOL_NAME_MAX];
     char dir[PATH_MAX];
     struct sfile *files;
-    struct entv q;          /* durable entries, FIFO from q.head */
-    uint64_t bytes, count;  /* pending records (damaged excluded) */
-    struct timespec mtime;  /* of dir at the last listing */
+    struct entv q;         /* durable entries, FIFO from q.head */
+    uint64_t bytes, count; /* pending records (damaged excluded) */
+    struct timespec mtime; /* of dir at the last listing */
     bool listed;
     /* our writer */
     struct sfile *wf;
@@ -143,8 +143,8 @@ static int header_check(const unsigned char *h, size_t avail, uint32_t *hl_out, 
                         struct seg_meta *m, char *why, size_t whyn)
 {
     if (avail < FIXED_LEN + 8) {
-        snprintf(why, whyn, avail ? "truncated (%zu bytes, shorter than a header)"
-                                  : "empty file (%zu bytes)",
+        snprintf(why, whyn,
+                 avail ? "truncated (%zu bytes, shorter than a header)" : "empty file (%zu bytes)",
                  avail);
         return -1;
     }
@@ -740,9 +740,8 @@ static void tgt_refresh(struct tgt *t)
 {
     struct stat st;
     size_t added = 0;
-    if (stat(t->dir, &st) == 0 &&
-        (!t->listed || st.st_mtim.tv_sec != t->mtime.tv_sec ||
-         st.st_mtim.tv_nsec != t->mtime.tv_nsec))
+    if (stat(t->dir, &st) == 0 && (!t->listed || st.st_mtim.tv_sec != t->mtime.tv_sec ||
+                                   st.st_mtim.tv_nsec != t->mtime.tv_nsec))
         added += scan_new_files(t);
     for (struct sfile *f = t->files, *nx; f; f = nx) {
         nx = f->next;
@@ -859,8 +858,7 @@ static int writer_open(struct tgt *t, struct iovec *iov, int iovcnt, bool sync, 
     clock_gettime(CLOCK_REALTIME, &ts);
     uint64_t us = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
     for (int attempt = 0;; attempt++, us++) {
-        snprintf(name, sizeof name, "%016llx-%08x.log", (unsigned long long)us,
-                 (unsigned)getpid());
+        snprintf(name, sizeof name, "%016llx-%08x.log", (unsigned long long)us, (unsigned)getpid());
         snprintf(dst, sizeof dst, "%s/%s", t->dir, name);
         int rc;
         if (anon) {
@@ -1677,4 +1675,3 @@ fail:;
     errno = saved;
     return -1;
 }
-

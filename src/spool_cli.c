@@ -183,8 +183,9 @@ static int cmd_replay(const struct config *cfg, struct spool *sp, int argc, char
             if (spool_peek(sp, targets[ti], si) != 0)
                 break;
             if (stop && *stop) {
-                fprintf(stderr, "spool replay: interrupted; %llu segment(s) left, run again to "
-                                "resume\n",
+                fprintf(stderr,
+                        "spool replay: interrupted; %llu segment(s) left, run again to "
+                        "resume\n",
                         (unsigned long long)pending(sp));
                 rc = 1;
                 break;
@@ -226,8 +227,8 @@ static int cmd_replay(const struct config *cfg, struct spool *sp, int argc, char
                 char ans[2100];
                 snprintf(ans, sizeof ans, "HTTP %ld: %.2000s", r.status,
                          r.body.data ? r.body.data : "");
-                log_error("spool replay: %s rejected %s (%u samples): %s", dst, si->name,
-                          m.samples, ans);
+                log_error("spool replay: %s rejected %s (%u samples): %s", dst, si->name, m.samples,
+                          ans);
                 if (spool_quarantine(sp, si, rw_drop_reason(r.status, r.body.data), ans) < 0)
                     spool_remove(sp, si);
                 quarantined++;
@@ -391,8 +392,7 @@ static bool ledger_has(const char *ledger, const char *key)
     return false;
 }
 
-int spool_archive_parse(const char *data, size_t len, spool_archive_cb cb, void *arg,
-                        struct err *e)
+int spool_archive_parse(const char *data, size_t len, spool_archive_cb cb, void *arg, struct err *e)
 {
     json_object *man = NULL;
     int rc = -1;
@@ -445,8 +445,8 @@ int spool_archive_parse(const char *data, size_t len, spool_archive_cb cb, void 
             }
             int64_t sz = json_object_get_int64(jsize);
             if (sz <= 0 || sz > end - p) {
-                err_set(e, "segment %zu claims %lld bytes, archive has %lld left", i,
-                        (long long)sz, (long long)(end - p));
+                err_set(e, "segment %zu claims %lld bytes, archive has %lld left", i, (long long)sz,
+                        (long long)(end - p));
                 goto out;
             }
             const char *nm = json_object_get_string(jname), *jc = json_object_get_string(jcrc);
@@ -456,7 +456,8 @@ int spool_archive_parse(const char *data, size_t len, spool_archive_cb cb, void 
             const void *pl;
             size_t pll;
             struct err e2;
-            if (!jc || strcmp(crc, jc) != 0 || spool_decode(p, (size_t)sz, &m, &pl, &pll, &e2) < 0) {
+            if (!jc || strcmp(crc, jc) != 0 ||
+                spool_decode(p, (size_t)sz, &m, &pl, &pll, &e2) < 0) {
                 err_set(e, "segment %s is damaged; refusing the archive", nm ? nm : "?");
                 goto out;
             }
@@ -552,8 +553,8 @@ static int cmd_import(struct spool *sp, int argc, char **argv)
         fsync(fileno(lf));
         fclose(lf);
     }
-    printf("imported %zu segment(s), %llu samples from %s; %zu already imported before\n",
-           c.added, (unsigned long long)c.samples, file, c.skipped);
+    printf("imported %zu segment(s), %llu samples from %s; %zu already imported before\n", c.added,
+           (unsigned long long)c.samples, file, c.skipped);
     rc = 0;
 out:
     buf_free(&c.keys);

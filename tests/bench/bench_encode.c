@@ -540,13 +540,15 @@ int main(int argc, char **argv)
     spool_ratio1 = p1 / cy;
     printf("(e) spool write, %zu batches, %.1f MB, in %s (median of %d)\n", nb,
            (double)seg_bytes / 1e6, parent && *parent ? parent : "/tmp", spool_reps);
-    printf("    per batch: spool_append (append + fdatasync)   %.1f ms = %.1f MB/s, %.2f ms/batch\n",
-           pb * 1e3, (double)seg_bytes / pb / 1e6, pb * 1e3 / (double)nb);
+    printf(
+        "    per batch: spool_append (append + fdatasync)   %.1f ms = %.1f MB/s, %.2f ms/batch\n",
+        pb * 1e3, (double)seg_bytes / pb / 1e6, pb * 1e3 / (double)nb);
     printf("               plain write + fdatasync per batch   %.1f ms = %.1f MB/s   ratio %.2f   "
            "target >= %.1f\n",
            pn * 1e3, (double)seg_bytes / pn / 1e6, spool_ratio, TARGET_SPOOL_RATIO);
-    printf("    per cycle: spool_append_nosync + spool_sync    %.1f ms = %.1f MB/s, %.0f samples/s\n",
-           cy * 1e3, (double)seg_bytes / cy / 1e6, (double)n / cy);
+    printf(
+        "    per cycle: spool_append_nosync + spool_sync    %.1f ms = %.1f MB/s, %.0f samples/s\n",
+        cy * 1e3, (double)seg_bytes / cy / 1e6, (double)n / cy);
     printf("               plain writes + one fdatasync        %.1f ms = %.1f MB/s   ratio %.2f   "
            "target >= %.1f\n",
            p1 * 1e3, (double)seg_bytes / p1 / 1e6, spool_ratio1, TARGET_SPOOL_RATIO);

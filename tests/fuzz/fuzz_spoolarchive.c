@@ -14,9 +14,8 @@ static int check(void *arg, const char *name, const struct seg_meta *m, const vo
 {
     size_t *n = arg;
     (*n)++;
-    if (!name || strchr(name, '/') || name[0] == '.' || !m->target[0] ||
-        strchr(m->target, '/') || m->target[0] == '.' || len > SPOOL_MAX_PAYLOAD ||
-        (len && !payload))
+    if (!name || strchr(name, '/') || name[0] == '.' || !m->target[0] || strchr(m->target, '/') ||
+        m->target[0] == '.' || len > SPOOL_MAX_PAYLOAD || (len && !payload))
         abort();
     return 0;
 }

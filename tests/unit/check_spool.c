@@ -975,7 +975,7 @@ START_TEST(test_migration_from_seg_files)
     ck_assert_uint_eq(drain(sp, got, sizeof got, &q), 4);
     ck_assert_uint_eq(q, 0);
     ck_assert_str_eq(got, "old 0|old 1|old 2|new|"); /* oldest first */
-    ck_assert_uint_eq(count_entries(d, "0"), 1); /* the .seg files are gone; our log stays */
+    ck_assert_uint_eq(count_entries(d, "0"), 1);     /* the .seg files are gone; our log stays */
     spool_close(sp);
 }
 END_TEST
@@ -1014,11 +1014,55 @@ START_TEST(test_scan_mem)
     ck_assert_uint_eq(scan_n[2], 1);
     ck_assert_uint_eq(scan_n[3], 0);
     memset(scan_n, 0, sizeof scan_n);
-    ck_assert_uint_eq(spool_scan_mem(log.data, log.len - 1, count_cb, NULL),
-                      log.len - rec.len);
+    ck_assert_uint_eq(spool_scan_mem(log.data, log.len - 1, count_cb, NULL), log.len - rec.len);
     ck_assert_uint_eq(scan_n[3], 1);
     buf_free(&log);
     buf_free(&rec);
+}
+END_TEST
+
+START_TEST(test_second_process_appends)
+{
+    /* a: the daemon (holds the lock, delivers); b: a CLI run appending a
+     * push to a target directory a has not seen yet */
+    struct err e;
+    struct spool *a = spool_open(tmpdir, &e), *b = spool_open(tmpdir, &e);
+    ck_assert_int_eq(spool_lock(a), 0);
+    ck_assert_int_eq(spool_lock(b), 1);
+    struct spool_usage u;
+    ck_assert_int_eq(spool_usage(a, NULL, &u), 0);
+    ck_assert_uint_eq(u.segments, 0);
+    struct seg_meta m;
+    meta_init(&m, "pushgateway", 1);
+    m.kind = SEG_PUSHGATEWAY;
+    snprintf(m.extra, sizeof m.extra, "PUT /metrics/job/x");
+    ck_assert_int_eq(spool_append(b, &m, "up 1\n", 5, NULL, 0, &e), 0);
+    struct seg_info si;
+    ck_assert_int_eq(spool_peek(a, "pushgateway", &si), 1); /* not looked yet */
+    spool_refresh(a, "pushgateway");
+    ck_assert_int_eq(spool_peek(a, "pushgateway", &si), 0);
+    ck_assert_str_eq(si.m.extra, "PUT /metrics/job/x");
+    struct seg_meta rm;
+    struct buf p;
+    buf_init(&p, 0);
+    ck_assert_int_eq(spool_read_rec(&si, &rm, &p, &e), 0);
+    ck_assert_str_eq(p.data, "up 1\n");
+    buf_free(&p);
+    /* delivered by a: b's log stays while b may still append to it */
+    ck_assert_int_eq(spool_remove(a, &si), 0);
+    ck_assert_int_eq(access(si.path, F_OK), 0);
+    ck_assert_int_eq(spool_append(b, &m, "up 0\n", 5, NULL, 0, &e), 0);
+    spool_refresh(a, "pushgateway");
+    ck_assert_int_eq(spool_peek(a, "pushgateway", &si), 0);
+    ck_assert_uint_gt(si.offset, 0);
+    spool_close(b); /* b exits with a record pending: its log stays */
+    ck_assert_int_eq(access(si.path, F_OK), 0);
+    ck_assert_int_eq(spool_remove(a, &si), 0);
+    spool_refresh(a, "pushgateway");
+    ck_assert_int_eq(access(si.path, F_OK), -1); /* all done, writer gone: removed */
+    ck_assert_int_eq(spool_usage(a, NULL, &u), 0);
+    ck_assert_uint_eq(u.segments, 0);
+    spool_close(a);
 }
 END_TEST
 
@@ -1047,6 +1091,7 @@ static Suite *spool_suite(void)
     tcase_add_test(tc, test_log_nosync_and_rotation);
     tcase_add_test(tc, test_migration_from_seg_files);
     tcase_add_test(tc, test_scan_mem);
+    tcase_add_test(tc, test_second_process_appends);
     suite_add_tcase(s, tc);
     return s;
 }
