@@ -1,7 +1,7 @@
 /* sender: batching, write-ahead spooling, delivery, retries and counters.
  *
  * Every batch is first written to the spool (write-ahead), then delivered
- * per target strictly oldest first; it is removed only after a 2xx. A
+ * per target strictly oldest first; it is marked done only after a 2xx. A
  * retry (5xx, 429, timeouts, connection errors) stops that target until
  * its backoff (capped exponential, full jitter, Retry-After honoured)
  * passes; a drop (other 4xx) moves the batch to quarantine with the
@@ -124,7 +124,7 @@ size_t sender_backlog(struct sender *s);
 /* Publishes nexus_shipper_* delivery metrics into sb. */
 void sender_metrics(struct sender *s, struct series_buf *sb);
 
-/* Sends one spooled segment file to `url` (remote-write), for `spool replay`. */
+/* Sends one spooled batch to `url` (remote-write), for `spool replay`. */
 enum send_outcome sender_send_payload(struct http_client *c, const char *url, const void *p,
                                       size_t len, int64_t deadline_mono, struct http_response *r);
 

@@ -23,18 +23,20 @@
 
 static const char help_text[] =
     "Usage: nexus-shipper [-c FILE] spool COMMAND\n"
-    "  ls [-v]                      segments per target, samples, bytes, time range\n"
+    "  ls [-v]                      batches (segments) per target, samples, bytes,\n"
+    "                               time range\n"
     "  replay [--url URL] [--target NAME] [--rate N]\n"
     "                               deliver spooled remote-write batches oldest first\n"
     "                               (to URL, or each target's configured url); a batch\n"
-    "                               is removed only after a 2xx, so an interrupted\n"
+    "                               is marked done only after a 2xx, so an interrupted\n"
     "                               replay resumes where it stopped\n"
     "  export --to FILE [--target NAME]\n"
     "                               write every segment into one verified archive\n"
     "  import FILE                  verify an archive and add its segments to the spool;\n"
     "                               importing the same archive twice adds nothing\n"
     "  purge [--target NAME] [--quarantine]\n"
-    "                               delete spooled segments (or the quarantine)\n";
+    "                               delete spooled batches (or the quarantine); refused\n"
+    "                               while a daemon holds the spool lock\n";
 
 static void fmt_ts(int64_t ms, char *out, size_t n)
 {
