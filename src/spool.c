@@ -448,6 +448,7 @@ static void ent_drop(struct tgt *t, struct ent *e, bool unlink_file)
     }
     ent_free(e);
     e->gone = true;
+    e->f = NULL; /* the file may go now: a gone entry refers to nothing */
     while (t->q.head < t->q.n && t->q.v[t->q.head].gone)
         t->q.head++;
     if (f && --f->refs == 0 && f != t->wf && !f->live)
@@ -607,6 +608,8 @@ static int cmp_ent(const void *a, const void *b)
     const struct ent *x = a, *y = b;
     if (x->created_ms != y->created_ms)
         return x->created_ms < y->created_ms ? -1 : 1;
+    if (!x->f || !y->f) /* gone entries: anywhere among their equals */
+        return (x->f != NULL) - (y->f != NULL);
     int c = strcmp(x->f->name, y->f->name);
     if (c)
         return c;
@@ -740,8 +743,12 @@ static void tgt_refresh(struct tgt *t)
 {
     struct stat st;
     size_t added = 0;
-    if (stat(t->dir, &st) == 0 && (!t->listed || st.st_mtim.tv_sec != t->mtime.tv_sec ||
-                                   st.st_mtim.tv_nsec != t->mtime.tv_nsec))
+    /* file times are coarse (a clock tick): a file created in the same tick
+     * as the last listing leaves the mtime as it was, so a directory
+     * changed within the last 2 s is listed again */
+    if (stat(t->dir, &st) == 0 &&
+        (!t->listed || st.st_mtim.tv_sec != t->mtime.tv_sec ||
+         st.st_mtim.tv_nsec != t->mtime.tv_nsec || time(NULL) <= st.st_mtim.tv_sec + 2))
         added += scan_new_files(t);
     for (struct sfile *f = t->files, *nx; f; f = nx) {
         nx = f->next;

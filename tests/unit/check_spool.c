@@ -1066,6 +1066,53 @@ START_TEST(test_second_process_appends)
 }
 END_TEST
 
+START_TEST(test_removed_middle_then_new_log)
+{
+    /* three .seg files of the same millisecond; the middle one delivered
+     * first (its file goes); then another process's log appears and the
+     * index is re-sorted (by time, then file name: the gone entry must not
+     * be looked at) */
+    char d[PATH_MAX + 16];
+    snprintf(d, sizeof d, "%s/rw-a", tmpdir);
+    ck_assert_int_eq(mkdir(d, 0750), 0);
+    int64_t t0 = now_ms() - 60000;
+    for (int i = 0; i < 3; i++) {
+        struct seg_meta m;
+        meta_init(&m, "rw-a", 1);
+        m.created_ms = t0;
+        struct buf b;
+        buf_init(&b, 0);
+        ck_assert_int_eq(spool_encode(&m, "x", 1, &b), 0);
+        char p[PATH_MAX + 64];
+        snprintf(p, sizeof p, "%s/%016llx-00000001-%04x.seg", d,
+                 (unsigned long long)(t0 + i) * 1000, i);
+        write_raw(p, b.data, b.len);
+        buf_free(&b);
+    }
+    struct err e;
+    struct spool *a = spool_open(tmpdir, &e), *b = spool_open(tmpdir, &e);
+    struct seg_info *v;
+    size_t n;
+    ck_assert_int_eq(spool_list(a, "rw-a", true, &v, &n), 0);
+    ck_assert_uint_eq(n, 3);
+    ck_assert_int_eq(spool_remove(a, &v[1]), 0);
+    ck_assert_int_eq(access(v[1].path, F_OK), -1);
+    free(v);
+    struct seg_meta m;
+    meta_init(&m, "rw-a", 2);
+    m.created_ms = t0; /* the same time: ordered by file name, after the .seg files */
+    ck_assert_int_eq(spool_append(b, &m, "y", 1, NULL, 0, &e), 0);
+    ck_assert_int_eq(spool_list(a, "rw-a", true, &v, &n), 0);
+    ck_assert_uint_eq(n, 3);
+    ck_assert_uint_eq(v[0].m.samples, 1);
+    ck_assert_uint_eq(v[1].m.samples, 1);
+    ck_assert_uint_eq(v[2].m.samples, 2);
+    free(v);
+    spool_close(b);
+    spool_close(a);
+}
+END_TEST
+
 static Suite *spool_suite(void)
 {
     Suite *s = suite_create("spool");
@@ -1092,6 +1139,7 @@ static Suite *spool_suite(void)
     tcase_add_test(tc, test_migration_from_seg_files);
     tcase_add_test(tc, test_scan_mem);
     tcase_add_test(tc, test_second_process_appends);
+    tcase_add_test(tc, test_removed_middle_then_new_log);
     suite_add_tcase(s, tc);
     return s;
 }
