@@ -9,7 +9,9 @@
 #     and VictoriaMetrics accept the same replay;
 #  3. a small spool_max_size: the oldest batches are dropped and the
 #     counter tells exactly how many samples;
-#  4. failed Pushgateway pushes are spooled, only the newest per group kept.
+#  4. failed Pushgateway pushes are spooled, only the newest per group kept;
+#  5. an upgrade with a full spool of the previous format (one .seg file per
+#     batch): every batch is delivered, the files removed.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 it_init spool_outage
@@ -172,4 +174,28 @@ restart_server pushgateway
 assert_contains "$(pgw_metrics "$PGW_URL_SAVED")" 'nexus_up{instance="pgw",job="batch"} 0' "newest push delivered"
 assert_eq 0 "$(pending "$IT_TMP/spool4" "$IT_TMP/c4.conf" pushgateway)" "push removed after delivery"
 assert_eq 0 "$(find "$IT_TMP/spool4/pushgateway" -type f | wc -l)" "its log removed too"
+it_log "pushgateway ok"
+
+# ---- 5. upgrade: a spool of the previous one-file-per-batch format ------------
+# A log holding one record at offset 0 is byte for byte a segment file of
+# the previous format; renamed to the old <µs>-<pid>-<n>.seg names, the
+# spool is what an upgrade finds.
+{
+    printf '[shipper]\ninterval = 1s\ninstance = upgrade\nspool_dir = %s/spool5\nspool_only = true\n' "$IT_TMP"
+    printf '[remote_write]\nurl = %s/api/v1/write\n' "$VM_URL"
+    nexus_conf
+} > "$IT_TMP/c5.conf"
+for i in 1 2 3; do "$BIN" -c "$IT_TMP/c5.conf" once 2>/dev/null; sleep 0.02; done
+n=0
+for f in $(ls "$IT_TMP/spool5/rw-default" | sort); do
+    mv "$IT_TMP/spool5/rw-default/$f" "$IT_TMP/spool5/rw-default/${f%.log}-$(printf '%04x' $n).seg"
+    n=$((n + 1))
+done
+assert_eq 3 "$(find "$IT_TMP/spool5/rw-default" -name '*.seg' | wc -l)" "three old-format segment files"
+assert_eq 3 "$(pending "$IT_TMP/spool5" "$IT_TMP/c5.conf")" "the new version reads them"
+NEXUS_SHIPPER_SHIPPER_SPOOL_ONLY=false "$BIN" -c "$IT_TMP/c5.conf" once 2> "$IT_TMP/upgrade.log" || { cat "$IT_TMP/upgrade.log"; fail "once after the upgrade failed"; }
+vm_flush
+assert_eq 4 "$(promq --range "$VM_URL" 'nexus_up{instance="upgrade"}' | wc -l)" "3 old cycles + the new one delivered"
+assert_eq 0 "$(find "$IT_TMP/spool5/rw-default" -type f | wc -l)" "old segment files removed once delivered"
+assert_eq 0 "$(find "$IT_TMP/spool5/quarantine" -type f | wc -l)" "nothing quarantined"
 it_log ok
