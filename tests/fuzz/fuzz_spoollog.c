@@ -47,6 +47,12 @@ static void region(void *arg, int kind, uint64_t off, uint64_t len, const struct
 
 static char dir[64];
 
+static int cmp_span(const void *a, const void *b)
+{
+    const uint64_t *x = a, *y = b;
+    return x[0] < y[0] ? -1 : x[0] > y[0];
+}
+
 static void rm_rf(const char *d)
 {
     DIR *dh = opendir(d);
@@ -75,17 +81,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (tail > size || (tail < size && w.next != size) || (size && w.next != size))
         abort();
 
-    if (!dir[0]) {
-        snprintf(dir, sizeof dir, "/tmp/fuzz_spoollog.%d", (int)getpid());
-        mkdir(dir, 0700);
-    }
+    if (!dir[0])
+        snprintf(dir, sizeof dir, "%s/fuzz_spoollog.%d",
+                 access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp", (int)getpid());
+    mkdir(dir, 0700); /* removed at the end of every run */
     char tdir[128], path[192];
     snprintf(tdir, sizeof tdir, "%s/rw-a", dir);
     mkdir(tdir, 0700);
     snprintf(path, sizeof path, "%s/0000000000000001-00000001.log", tdir);
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     if (fd < 0)
-        return 0;
+        abort(); /* the on-disk half would silently test nothing */
     if (size && write(fd, data, size) != (ssize_t)size) {
         close(fd);
         return 0;
@@ -97,13 +103,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct seg_info *v;
         size_t n;
         if (spool_list(sp, "rw-a", true, &v, &n) == 0) {
-            uint64_t end = 0;
+            /* FIFO is by creation time; by offset the entries must not
+             * overlap and must lie inside the file */
+            uint64_t(*span)[2] = calloc(n ? n : 1, sizeof *span);
+            if (!span)
+                abort();
+            for (size_t i = 0; i < n; i++) {
+                span[i][0] = v[i].offset;
+                span[i][1] = v[i].offset + v[i].file_size;
+                if (span[i][1] > size || (span[i][1] == span[i][0] && size))
+                    abort();
+            }
+            qsort(span, n, sizeof *span, cmp_span);
+            for (size_t i = 1; i < n; i++)
+                if (span[i][0] < span[i - 1][1])
+                    abort();
+            free(span);
             struct buf p;
             buf_init(&p, 0);
             for (size_t i = 0; i < n; i++) {
-                if (v[i].offset < end || v[i].offset + v[i].file_size > size)
-                    abort();
-                end = v[i].offset + v[i].file_size;
                 struct seg_meta m;
                 if (spool_read_rec(&v[i], &m, &p, &e) == 0 && p.len > SPOOL_MAX_PAYLOAD)
                     abort();
