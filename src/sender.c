@@ -542,7 +542,12 @@ size_t sender_deliver(struct sender *s, int64_t deadline_mono, size_t max_batche
                 break;
             struct seg_meta m;
             struct err e;
-            if (spool_read_rec(si, &m, &payload, &e) < 0) {
+            int rr = spool_read_rec(si, &m, &payload, &e);
+            if (rr == 1) { /* delivered or dropped by another process meanwhile */
+                spool_remove(s->spool, si);
+                continue;
+            }
+            if (rr < 0) {
                 const char *why = si->meta_ok ? e.msg : si->problem;
                 log_error("spool: quarantining %s at offset %llu (%llu bytes): %s", si->path,
                           (unsigned long long)si->offset, (unsigned long long)si->file_size, why);

@@ -1313,7 +1313,9 @@ static int read_at(const char *path, uint64_t off, uint64_t len, struct buf *b, 
     }
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        err_set(e, "%s: %s", path, strerror(errno));
+        int saved = errno;
+        err_set(e, "%s: %s", path, strerror(saved));
+        errno = saved;
         return -1;
     }
     if (buf_reserve(b, (size_t)len + 1) < 0) {
@@ -1341,9 +1343,15 @@ int spool_read_rec(const struct seg_info *si, struct seg_meta *m, struct buf *pa
         err_set(e, "%s: %s", si->path, si->problem);
         return -1;
     }
+    errno = 0;
     if (read_at(si->path, si->offset, si->file_size, payload, e) < 0) {
+        bool gone = errno == ENOENT;
         buf_reset(payload);
-        return -1;
+        return gone ? 1 : -1;
+    }
+    if (payload->len > STATE_OFF && payload->data[STATE_OFF] && str_has_suffix(si->path, ".log")) {
+        buf_reset(payload); /* marked done by another process meanwhile */
+        return 1;
     }
     const void *p;
     size_t pl;

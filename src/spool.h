@@ -135,7 +135,8 @@ int spool_list(struct spool *sp, const char *target, bool with_meta, struct seg_
 int spool_targets(struct spool *sp, char ***names, size_t *n);
 
 /* Reads and verifies the record of an entry (both CRCs); -1 with e->msg
- * naming the file, offset and defect. */
+ * naming the file, offset and defect; 1 if it is gone: its file was
+ * removed or it was marked done by another process (spool_remove it). */
 int spool_read_rec(const struct seg_info *si, struct seg_meta *m, struct buf *payload,
                    struct err *e);
 /* Reads and verifies a whole segment file (a .seg file or a quarantined

@@ -194,7 +194,12 @@ static int cmd_replay(const struct config *cfg, struct spool *sp, int argc, char
             }
             struct seg_meta m;
             struct err e;
-            if (spool_read_rec(si, &m, &payload, &e) < 0) {
+            int rr = spool_read_rec(si, &m, &payload, &e);
+            if (rr == 1) { /* gone meanwhile */
+                spool_remove(sp, si);
+                continue;
+            }
+            if (rr < 0) {
                 const char *why = si->meta_ok ? e.msg : si->problem;
                 log_error("spool replay: quarantining %s at offset %llu: %s", si->path,
                           (unsigned long long)si->offset, why);
@@ -310,7 +315,10 @@ static int cmd_export(struct spool *sp, int argc, char **argv)
         buf_init(&datas[i], 0);
         struct err e;
         struct seg_meta m;
-        if (spool_read_rec(&v[i], &m, &payload, &e) < 0) {
+        int rr = spool_read_rec(&v[i], &m, &payload, &e);
+        if (rr == 1)
+            continue; /* delivered meanwhile */
+        if (rr < 0) {
             fprintf(stderr, "spool export: skipping damaged %s: %s\n", v[i].name, e.msg);
             continue;
         }

@@ -1113,6 +1113,41 @@ START_TEST(test_removed_middle_then_new_log)
 }
 END_TEST
 
+START_TEST(test_read_rec_done_elsewhere)
+{
+    /* a's index says pending; b (another process, e.g. a CLI dropping
+     * under the cap) marked it done: a must not send it again */
+    struct err e;
+    struct spool *a = spool_open(tmpdir, &e);
+    struct seg_meta m;
+    meta_init(&m, "rw-a", 1);
+    ck_assert_int_eq(spool_append(a, &m, "one", 3, NULL, 0, &e), 0);
+    ck_assert_int_eq(spool_append(a, &m, "two", 3, NULL, 0, &e), 0);
+    struct seg_info *v;
+    size_t n;
+    ck_assert_int_eq(spool_list(a, "rw-a", true, &v, &n), 0);
+    ck_assert_uint_eq(n, 2);
+    struct spool *b = spool_open(tmpdir, &e);
+    struct seg_info *w;
+    ck_assert_int_eq(spool_list(b, "rw-a", true, &w, &n), 0);
+    ck_assert_int_eq(spool_remove(b, &w[0]), 0);
+    free(w);
+    spool_close(b);
+    struct buf p;
+    buf_init(&p, 0);
+    ck_assert_int_eq(spool_read_rec(&v[0], &m, &p, &e), 1);
+    ck_assert_int_eq(spool_read_rec(&v[1], &m, &p, &e), 0);
+    ck_assert_str_eq(p.data, "two");
+    /* a file that is gone: 1 as well */
+    struct seg_info gone = v[1];
+    snprintf(gone.path, sizeof gone.path, "%s/rw-a/0000000000000000-00000000.log", tmpdir);
+    ck_assert_int_eq(spool_read_rec(&gone, &m, &p, &e), 1);
+    buf_free(&p);
+    free(v);
+    spool_close(a);
+}
+END_TEST
+
 static Suite *spool_suite(void)
 {
     Suite *s = suite_create("spool");
@@ -1140,6 +1175,7 @@ static Suite *spool_suite(void)
     tcase_add_test(tc, test_scan_mem);
     tcase_add_test(tc, test_second_process_appends);
     tcase_add_test(tc, test_removed_middle_then_new_log);
+    tcase_add_test(tc, test_read_rec_done_elsewhere);
     suite_add_tcase(s, tc);
     return s;
 }
