@@ -517,12 +517,16 @@ int skopeo_parse_line(const char *line, struct skopeo_line *o)
         /* "Copying image sha256:<d> (1/2)" */
         o->step = "copying_image";
         copy_digest(line + 14, o->digest, sizeof o->digest);
-        if ((p = strrchr(line, '(')))
-            sscanf(p, "(%d/%d)", &o->image_index, &o->image_count);
+        if ((p = strrchr(line, '(')) &&
+            (sscanf(p, "(%d/%d)", &o->image_index, &o->image_count) != 2 || o->image_index < 1 ||
+             o->image_index > o->image_count))
+            o->image_index = o->image_count = 0; /* not "(i/n)" with 1 <= i <= n */
     } else if (sscanf(line, "Copying %d of %d images in list", &o->image_index, &o->image_count) ==
                2) {
         o->step = "copying_list";
         o->image_index = 0;
+        if (o->image_count < 0)
+            o->image_count = 0;
     } else if (!strncmp(line, "Writing manifest list to image destination", 42)) {
         o->step = "writing_manifest_list";
     } else if (!strncmp(line, "Writing manifest to image destination", 37)) {
