@@ -19,6 +19,8 @@ import argparse
 import hashlib
 import json
 import os
+import sys
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 LONG = "a" * 300
@@ -51,6 +53,9 @@ TAGS = {
 }
 
 
+LOCK = threading.Lock()
+
+
 class H(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
@@ -68,7 +73,9 @@ class H(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def route(self):
-        print("REQ %s %s" % (self.command, self.path), flush=True)
+        with LOCK:  # one whole line per request, whatever the threads
+            sys.stdout.write("REQ %s %s\n" % (self.command, self.path))
+            sys.stdout.flush()
         p = self.path
         if p == "/v2/":
             return self.send(200, b"{}")
