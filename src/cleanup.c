@@ -1467,14 +1467,14 @@ int cleanup_run(const struct cfg_cleanup *cc, const struct cleanup_opts *o, bool
     sc.mj = calloc(nm ? nm : 1, sizeof *sc.mj);
     if (!sc.mj)
         goto oom_run;
-    for (size_t r = 0; r < res->n_repos; r++)
+    /* a repository's tag jobs are contiguous: its manifests' bodies are there */
+    for (size_t r = 0, first = 0; r < res->n_repos; first += res->repos[r++].n_tags)
         for (size_t i = 0; i < res->repos[r].n_m; i++) {
             struct man_job *mj = &sc.mj[sc.n_mj++];
             mj->rp = &res->repos[r];
             mj->m = &res->repos[r].m[i];
-            for (size_t t = 0; t < sc.n_tj; t++)
-                if (sc.tj[t].rp == mj->rp && sc.tj[t].ok &&
-                    strcmp(sc.tj[t].t->digest, mj->m->digest) == 0) {
+            for (size_t t = first; t < first + res->repos[r].n_tags; t++)
+                if (sc.tj[t].ok && strcmp(sc.tj[t].t->digest, mj->m->digest) == 0) {
                     mj->pm = &sc.tj[t].pm;
                     break;
                 }
