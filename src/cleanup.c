@@ -497,7 +497,13 @@ struct scan {
     size_t n_tj;
     struct man_job *mj;
     size_t n_mj;
-    uint64_t cache_hits, disk_hits;
+    uint64_t cache_hits, disk_hits, shared;
+    /* config GETs in flight by digest: later askers wait for the answer */
+    struct pending {
+        char *digest;
+        struct cfg_ctx *waiters; /* NULL once answered */
+    } * pend;
+    size_t n_pend, cap_pend; /* open addressing, cap a power of 2 */
 };
 
 static void mj_fail(struct man_job *mj, const char *msg)
@@ -667,7 +673,58 @@ struct cfg_ctx {
     char config[160];
     struct cc_blob *blobs;
     size_t n_blobs;
+    struct cfg_ctx *next; /* the next waiter for the same config */
 };
+
+static size_t pend_hash(const char *d)
+{
+    size_t h = 1469598103934665603u;
+    for (; *d; d++)
+        h = (h ^ (unsigned char)*d) * 1099511628211u;
+    return h;
+}
+
+/* The pending entry for digest; created when absent if `create` (NULL:
+ * out of memory, or absent). */
+static struct pending *pend_get(struct scan *s, const char *digest, bool create)
+{
+    if (create && (s->n_pend + 1) * 2 > s->cap_pend) {
+        size_t nc = s->cap_pend ? s->cap_pend * 2 : 1024;
+        struct pending *nv = calloc(nc, sizeof *nv);
+        if (!nv)
+            return NULL;
+        for (size_t i = 0; i < s->cap_pend; i++)
+            if (s->pend[i].digest) {
+                size_t k = pend_hash(s->pend[i].digest) & (nc - 1);
+                while (nv[k].digest)
+                    k = (k + 1) & (nc - 1);
+                nv[k] = s->pend[i];
+            }
+        free(s->pend);
+        s->pend = nv;
+        s->cap_pend = nc;
+    }
+    if (!s->cap_pend)
+        return NULL;
+    size_t k = pend_hash(digest) & (s->cap_pend - 1);
+    while (s->pend[k].digest && strcmp(s->pend[k].digest, digest) != 0)
+        k = (k + 1) & (s->cap_pend - 1);
+    if (!s->pend[k].digest) {
+        if (!create)
+            return NULL;
+        if (!(s->pend[k].digest = strdup(digest)))
+            return NULL;
+        s->n_pend++;
+    }
+    return &s->pend[k];
+}
+
+static void pend_free(struct scan *s)
+{
+    for (size_t i = 0; i < s->cap_pend; i++)
+        free(s->pend[i].digest);
+    free(s->pend);
+}
 
 static void cfg_known(struct scan *s, struct cfg_ctx *x, int64_t created)
 {
@@ -684,6 +741,7 @@ static void cfg_known(struct scan *s, struct cfg_ctx *x, int64_t created)
     free(x);
 }
 
+/* The answer to a config GET, for every manifest waiting for that config. */
 static void cb_config(struct rm *c, struct rm_req *q)
 {
     (void)c;
@@ -691,17 +749,29 @@ static void cb_config(struct rm *c, struct rm_req *q)
     struct scan *s = x->s;
     struct err e = {{0}};
     int64_t created = 0;
+    struct pending *p = pend_get(s, x->config, false);
+    struct cfg_ctx *w = p && p->waiters ? p->waiters : x;
+    if (p)
+        p->waiters = NULL;
+    bool ok = false;
     if (q->status != 200)
         request_error(q, &e);
     else if (cl_parse_created(q->url, q->r.body.data, q->r.body.len, q->r.content_type, &created,
                               &e) == 0) {
         cl_cache_put(s->g->cache, x->config, created, NULL, 0);
-        cfg_known(s, x, created);
-        return;
+        ok = true;
     }
-    mj_fail(&s->mj[x->mj], e.msg);
-    free(x->blobs);
-    free(x);
+    while (w) {
+        struct cfg_ctx *next = w->next;
+        if (ok) {
+            cfg_known(s, w, created);
+        } else {
+            mj_fail(&s->mj[w->mj], e.msg[0] ? e.msg : "out of memory");
+            free(w->blobs);
+            free(w);
+        }
+        w = next;
+    }
 }
 
 /* Learns `created` of config `digest` for x: cache, disk, else a GET. */
@@ -722,6 +792,21 @@ static int want_config(struct scan *s, struct cfg_ctx *x, const char *digest)
     }
     struct man_job *mj = &s->mj[x->mj];
     snprintf(x->config, sizeof x->config, "%s", digest);
+    /* the same config asked for by another manifest (a promotion or mirror
+     * in another repository): wait for that answer, content is by digest */
+    struct pending *p = pend_get(s, digest, true);
+    if (!p) {
+        mj_fail(mj, "out of memory");
+        free(x->blobs);
+        free(x);
+        return -1;
+    }
+    x->next = p->waiters;
+    p->waiters = x;
+    if (x->next) {
+        s->shared++;
+        return 0;
+    }
     struct buf url, hint;
     buf_init(&url, 8192);
     buf_init(&hint, 1024);
@@ -735,6 +820,7 @@ static int want_config(struct scan *s, struct cfg_ctx *x, const char *digest)
     buf_free(&url);
     buf_free(&hint);
     if (rc < 0) {
+        p->waiters = NULL;
         mj_fail(mj, "out of memory");
         free(x->blobs);
         free(x);
@@ -1489,9 +1575,11 @@ int cleanup_run(const struct cfg_cleanup *cc, const struct cleanup_opts *o, bool
     uint64_t c_hits, c_misses;
     cl_cache_stats(g->cache, &c_entries, &c_skipped, &c_hits, &c_misses);
     log_info("cleanup: scan: %llu HTTP requests; created dates: %llu from the cache, %llu from "
-             "storage_path, the rest over HTTP (cache: %zu entries%s%s)",
+             "storage_path, %llu shared with another manifest's config GET, the rest over HTTP "
+             "(cache: %zu entries%s%s)",
              (unsigned long long)rm_requests(g->rm), (unsigned long long)sc.cache_hits,
-             (unsigned long long)sc.disk_hits, c_entries, c_skipped ? ", bad lines skipped" : "",
+             (unsigned long long)sc.disk_hits, (unsigned long long)sc.shared, c_entries,
+             c_skipped ? ", bad lines skipped" : "",
              o->cache_file && *o->cache_file ? "" : ", not kept");
     if (o->cache_file && *o->cache_file) {
         struct err se = {{0}};
@@ -1609,6 +1697,7 @@ out:
         cl_parsed_manifest_free(&sc.tj[i].pm);
     free(sc.tj);
     free(sc.mj);
+    pend_free(&sc);
     strv_free(names, n_names);
     reg_free(g);
     if (has_inc)

@@ -23,7 +23,7 @@
 #    damaged cache file is skipped line by line
 #  - DELETE answering 404 (the manifest deleted behind the cleanup's back
 #    between plan and delete, NS_CLEANUP_TEST_PAUSE): "already gone",
-#    counted, not an error
+#    counted, not an error; one config GET for an image in 3 repositories
 #  - a hostile registry (hostile_registry.py): bad repository names, tags
 #    and digests never reach a URL, each is named in an error, a repository
 #    with a bad tag is left untouched
@@ -431,6 +431,12 @@ assert_contains "$(cat "$IT_TMP/race.out")" "manifest race@$RV1 delete image res
 assert_contains "$(cat "$IT_TMP/race.log")" "race@$RV1: already gone (404" "logged"
 assert_eq 404 "$(status_of "$RURL" race "$RV2")" "v2 deleted"
 assert_eq "v3" "$(tags_of "$RURL" race)" "race: v3 kept"
+# the same image in three repositories: one config GET, the others wait for it
+push v3 "$R" race2:v3
+"$BIN" -c "$CONF" cleanup --dry-run --no-cache --include '^(lastn|race|race2)$' >/dev/null 2>"$IT_TMP/shared.log" ||
+	fail "dry run over lastn, race, race2 ($(tail -3 "$IT_TMP/shared.log"))"
+assert_contains "$(cat "$IT_TMP/shared.log")" "created dates: 0 from the cache, 0 from storage_path, 2 shared with another manifest's config GET" \
+	"lastn:v3, race:v3 and race2:v3 share one config GET"
 
 # ---- 10. a hostile registry: bad names and digests never reach a URL
 start_fake HOSTILE tests/integration/hostile_registry.py
