@@ -502,7 +502,8 @@ static void completed(struct rm *c, struct rm_req *q, CURLcode cc)
             if (nu) {
                 log_debug("cleanup: %s redirected to %s", q->url, to[0] ? to : "?");
                 /* credentials go to the registry's origin only */
-                if (!to[0] || strcasecmp(to, from) != 0)
+                const char *reg = c->o.origin && *c->o.origin ? c->o.origin : from;
+                if (!to[0] || strcasecmp(to, reg) != 0)
                     q->nocreds = true;
                 free(q->url);
                 q->url = nu;
