@@ -1,10 +1,10 @@
 #include "cleanup.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
 #include <regex.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,11 +17,13 @@
 #include <json-c/json.h>
 #include <openssl/evp.h>
 
+#include "cleanup_cache.h"
 #include "http.h"
 #include "json_util.h"
 #include "log.h"
+#include "regmulti.h"
+#include "skopeo.h"
 
-#define MAX_TOKENS   256
 #define CATALOG_PAGE 100
 #define MAX_PAGES    100000
 
@@ -46,6 +48,7 @@ void cleanup_opts_defaults(struct cleanup_opts *o)
     o->concurrency = 4;
     o->timeout_ms = 30000;
     o->ca_file = "";
+    o->cache_file = "";
 }
 
 const char *cl_status_name(enum cl_status s)
@@ -86,55 +89,241 @@ int64_t cl_parse_time(const char *s)
     return ms;
 }
 
-/* ---- registry client ------------------------------------------------ */
-
-/* Bearer tokens by scope hint, shared by every worker of a run. */
-struct tokens {
-    pthread_mutex_t mu;
-    struct {
-        char *hint, *token;
-    } v[MAX_TOKENS];
-    size_t n, next;
-};
-
-static void tokens_free(struct tokens *t)
+static int strv_push(char ***v, size_t *n, const char *s)
 {
-    for (size_t i = 0; i < t->n; i++) {
-        free(t->v[i].hint);
-        free(t->v[i].token);
-    }
-    t->n = 0;
+    char **nv = realloc(*v, (*n + 1) * sizeof *nv);
+    if (!nv)
+        return -1;
+    *v = nv;
+    if (!(nv[*n] = strdup(s)))
+        return -1;
+    (*n)++;
+    return 0;
 }
 
+/* ---- registry answers (pure parsers) ---------------------------------- */
+
+void cl_printable(const char *s, char *out, size_t n)
+{
+    size_t k = 0;
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p && k + 4 < n; p++)
+        out[k++] = *p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\' ? (char)*p : '?';
+    if (s && strlen(s) > k && n > 4) {
+        memcpy(out + k, "...", 3);
+        k += 3;
+    }
+    out[n ? k : 0] = '\0';
+}
+
+int cl_parse_names(const char *what, const char *body, size_t len, const char *ctype,
+                   const char *key, char ***v, size_t *n, struct err *e)
+{
+    json_object *j = NULL, *arr = NULL;
+    if (jd_parse(what, body, len, ctype, &j, e) < 0)
+        return -1;
+    int rc = 0;
+    if (!json_object_is_type(j, json_type_object)) {
+        err_set(e, "%s: answer is a JSON %s, not an object", what, jd_type_name(j));
+        rc = -1;
+    } else if (json_object_object_get_ex(j, key, &arr) &&
+               !json_object_is_type(arr, json_type_null) &&
+               !json_object_is_type(arr, json_type_array)) {
+        err_set(e, "%s: \"%s\" is a JSON %s, not an array", what, key, jd_type_name(arr));
+        rc = -1;
+    }
+    /* absent or null (a repository whose tags were all deleted): none */
+    for (size_t i = 0; rc == 0 && arr && json_object_is_type(arr, json_type_array) &&
+                       i < json_object_array_length(arr);
+         i++) {
+        json_object *s = json_object_array_get_idx(arr, i);
+        if (!json_object_is_type(s, json_type_string)) {
+            err_set(e, "%s: \"%s\"[%zu] is a JSON %s, not a string", what, key, i, jd_type_name(s));
+            rc = -1;
+        } else if (strv_push(v, n, json_object_get_string(s)) < 0) {
+            err_set(e, "out of memory");
+            rc = -1;
+        }
+    }
+    json_object_put(j);
+    return rc;
+}
+
+void cl_parsed_manifest_free(struct cl_parsed_manifest *pm)
+{
+    for (size_t i = 0; i < pm->n_blobs; i++)
+        free(pm->blobs[i].digest);
+    free(pm->blobs);
+    strv_free(pm->children, pm->n_children);
+    free(pm->child_sizes);
+    memset(pm, 0, sizeof *pm);
+}
+
+static int pm_add_blob(struct cl_parsed_manifest *pm, const char *digest, uint64_t size)
+{
+    struct cl_blob *nb = realloc(pm->blobs, (pm->n_blobs + 1) * sizeof *nb);
+    if (!nb)
+        return -1;
+    pm->blobs = nb;
+    if (!(nb[pm->n_blobs].digest = strdup(digest)))
+        return -1;
+    nb[pm->n_blobs++].size = size;
+    return 0;
+}
+
+/* {"digest": "<algo:hex>", "size": N} -> digest (validated) and size. */
+static int descriptor(const char *what, const char *where, json_object *o, const char **digest,
+                      uint64_t *size, struct err *e)
+{
+    json_object *d = NULL, *s = NULL;
+    char pb[120];
+    if (!json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, "digest", &d) ||
+        !json_object_is_type(d, json_type_string)) {
+        err_set(e, "%s: %s has no \"digest\" string", what, where);
+        return -1;
+    }
+    *digest = json_object_get_string(d);
+    if (!skopeo_valid_digest(*digest)) {
+        cl_printable(*digest, pb, sizeof pb);
+        err_set(e, "%s: %s: \"%s\" is not a valid digest (algorithm:hex)", what, where, pb);
+        return -1;
+    }
+    int64_t v = 0;
+    if (json_object_object_get_ex(o, "size", &s) && json_object_is_type(s, json_type_int))
+        v = json_object_get_int64(s);
+    *size = v > 0 ? (uint64_t)v : 0;
+    return 0;
+}
+
+int cl_parse_manifest(const char *what, const char *body, size_t len, const char *ctype,
+                      struct cl_parsed_manifest *pm, struct err *e)
+{
+    memset(pm, 0, sizeof *pm);
+    json_object *j = NULL, *mt = NULL, *arr = NULL, *cfg = NULL;
+    if (jd_parse(what, body, len, ctype, &j, e) < 0)
+        return -1;
+    int rc = -1;
+    const char *d;
+    uint64_t sz;
+    if (!json_object_is_type(j, json_type_object)) {
+        err_set(e, "%s: answer is a JSON %s, not an object", what, jd_type_name(j));
+        goto out;
+    }
+    const char *s = ctype;
+    if (json_object_object_get_ex(j, "mediaType", &mt) && json_object_is_type(mt, json_type_string))
+        s = json_object_get_string(mt);
+    snprintf(pm->media_type, sizeof pm->media_type, "%s", s ? s : "");
+    pm->media_type[strcspn(pm->media_type, "; ")] = '\0';
+    pm->is_index =
+        strcmp(pm->media_type, "application/vnd.docker.distribution.manifest.list.v2+json") == 0 ||
+        strcmp(pm->media_type, "application/vnd.oci.image.index.v1+json") == 0 ||
+        (json_object_object_get_ex(j, "manifests", &arr) &&
+         json_object_is_type(arr, json_type_array));
+    if (pm->is_index) {
+        if (!json_object_object_get_ex(j, "manifests", &arr) ||
+            !json_object_is_type(arr, json_type_array)) {
+            err_set(e, "%s: an index without a \"manifests\" array", what);
+            goto out;
+        }
+        size_t n = json_object_array_length(arr);
+        if (n > CL_MAX_CHILDREN) {
+            err_set(e, "%s: an index of %zu manifests (more than %d)", what, n, CL_MAX_CHILDREN);
+            goto out;
+        }
+        pm->child_sizes = calloc(n ? n : 1, sizeof *pm->child_sizes);
+        if (!pm->child_sizes)
+            goto oom;
+        for (size_t i = 0; i < n; i++) {
+            char where[48];
+            snprintf(where, sizeof where, "manifests[%zu]", i);
+            if (descriptor(what, where, json_object_array_get_idx(arr, i), &d, &sz, e) < 0)
+                goto out;
+            pm->child_sizes[pm->n_children] = sz;
+            if (strv_push(&pm->children, &pm->n_children, d) < 0)
+                goto oom;
+        }
+        rc = 0;
+        goto out;
+    }
+    if (json_object_object_get_ex(j, "config", &cfg)) {
+        if (descriptor(what, "config", cfg, &d, &sz, e) < 0)
+            goto out;
+        snprintf(pm->config, sizeof pm->config, "%s", d);
+        if (pm_add_blob(pm, d, sz) < 0)
+            goto oom;
+    }
+    if (json_object_object_get_ex(j, "layers", &arr) && json_object_is_type(arr, json_type_array)) {
+        size_t n = json_object_array_length(arr);
+        if (n > CL_MAX_LAYERS) {
+            err_set(e, "%s: %zu layers (more than %d)", what, n, CL_MAX_LAYERS);
+            goto out;
+        }
+        for (size_t i = 0; i < n; i++) {
+            char where[48];
+            snprintf(where, sizeof where, "layers[%zu]", i);
+            if (descriptor(what, where, json_object_array_get_idx(arr, i), &d, &sz, e) < 0)
+                goto out;
+            if (pm_add_blob(pm, d, sz) < 0)
+                goto oom;
+        }
+    }
+    rc = 0;
+    goto out;
+oom:
+    err_set(e, "out of memory");
+out:
+    if (rc < 0)
+        cl_parsed_manifest_free(pm);
+    json_object_put(j);
+    return rc;
+}
+
+int cl_parse_created(const char *what, const char *body, size_t len, const char *ctype,
+                     int64_t *created, struct err *e)
+{
+    json_object *j = NULL, *c;
+    *created = 0;
+    if (jd_parse(what, body, len, ctype, &j, e) < 0)
+        return -1;
+    if (!json_object_is_type(j, json_type_object)) {
+        err_set(e, "%s: answer is a JSON %s, not an object", what, jd_type_name(j));
+        json_object_put(j);
+        return -1;
+    }
+    /* absent, not a string or not a date: unknown (0), the rules decide */
+    if (json_object_object_get_ex(j, "created", &c) && json_object_is_type(c, json_type_string)) {
+        int64_t ms = cl_parse_time(json_object_get_string(c));
+        *created = ms > 0 ? ms : 0;
+    }
+    json_object_put(j);
+    return 0;
+}
+
+/* ---- registry client ------------------------------------------------ */
+
 struct reg {
-    const char *base;          /* registry_url without a trailing '/' */
-    char origin[256];          /* scheme://host[:port], for Link headers */
-    struct http_client *basic; /* with the basic credentials (if any) */
-    struct http_client *plain; /* for bearer tokens */
-    struct tokens *tok;        /* borrowed */
-    const volatile sig_atomic_t *stop;
+    const char *base; /* registry_url without a trailing '/' */
+    char origin[256]; /* scheme://host[:port], for Link headers */
+    struct rm *rm;
     const char *storage; /* storage_path ("" = none): config blobs read from disk */
+    struct cl_cache *cache;
 };
 
 static void reg_free(struct reg *g)
 {
     if (!g)
         return;
-    http_client_free(g->basic);
-    http_client_free(g->plain);
+    rm_free(g->rm);
+    cl_cache_free(g->cache);
     free(g);
 }
 
 static struct reg *reg_new(const char *base, const struct cfg_cleanup *cc,
-                           const struct cleanup_opts *o, struct tokens *tok,
-                           const volatile sig_atomic_t *stop)
+                           const struct cleanup_opts *o, const volatile sig_atomic_t *stop)
 {
     struct reg *g = calloc(1, sizeof *g);
     if (!g)
         return NULL;
     g->base = base;
-    g->stop = stop;
-    g->tok = tok;
     g->storage = o && o->storage_path ? o->storage_path : "";
     const char *p = strstr(base, "://");
     p = p ? strchr(p + 3, '/') : NULL;
@@ -143,185 +332,23 @@ static struct reg *reg_new(const char *base, const struct cfg_cleanup *cc,
         ol = sizeof g->origin - 1;
     memcpy(g->origin, base, ol);
     g->origin[ol] = '\0';
-    struct http_opts ho = {
+    struct rm_opts ro = {
+        .user = cc->username,
+        .password = cc->password,
         .timeout_ms = o->timeout_ms,
         .ca_file = o->ca_file,
         .insecure = o->insecure_skip_verify,
         .max_response = 8u << 20,
+        .concurrency = (int)(o->concurrency > 0 ? o->concurrency : 1),
+        .origin = g->origin,
+        .stop = stop,
     };
-    if (!(g->plain = http_client_new(&ho)))
-        goto fail;
-    ho.user = cc->username;
-    ho.password = cc->password;
-    if (!(g->basic = http_client_new(&ho)))
-        goto fail;
-    if (stop) {
-        http_client_set_abort(g->plain, stop);
-        http_client_set_abort(g->basic, stop);
+    if (!(g->rm = rm_new(&ro)) ||
+        !(g->cache = cl_cache_open(o->cache_file, o->cache_entries ? o->cache_entries : 200000))) {
+        reg_free(g);
+        return NULL;
     }
     return g;
-fail:
-    reg_free(g);
-    return NULL;
-}
-
-/* Extracts key="value" (or key=value) from a WWW-Authenticate challenge. */
-static bool challenge_param(const char *ch, const char *key, char *out, size_t n)
-{
-    size_t kl = strlen(key);
-    const char *p = ch;
-    while ((p = strcasestr(p, key))) {
-        bool start = p == ch || p[-1] == ' ' || p[-1] == ',';
-        if (start && p[kl] == '=') {
-            const char *v = p + kl + 1;
-            const char *end;
-            if (*v == '"') {
-                v++;
-                end = strchr(v, '"');
-            } else {
-                end = v + strcspn(v, ", ");
-            }
-            if (!end)
-                end = v + strlen(v);
-            size_t l = (size_t)(end - v);
-            if (l >= n)
-                return false;
-            memcpy(out, v, l);
-            out[l] = '\0';
-            return true;
-        }
-        p += kl;
-    }
-    return false;
-}
-
-/* Copies the cached token for `hint` into out; false when none. */
-static bool token_for(struct reg *g, const char *hint, char *out, size_t n)
-{
-    bool found = false;
-    pthread_mutex_lock(&g->tok->mu);
-    for (size_t i = 0; i < g->tok->n && !found; i++)
-        if (g->tok->v[i].hint && strcmp(g->tok->v[i].hint, hint) == 0 &&
-            strlen(g->tok->v[i].token) < n) {
-            strcpy(out, g->tok->v[i].token);
-            found = true;
-        }
-    pthread_mutex_unlock(&g->tok->mu);
-    return found;
-}
-
-static void token_store(struct reg *g, const char *hint, const char *token)
-{
-    struct tokens *t = g->tok;
-    pthread_mutex_lock(&t->mu);
-    size_t i;
-    for (i = 0; i < t->n; i++)
-        if (t->v[i].hint && strcmp(t->v[i].hint, hint) == 0)
-            break;
-    if (i == t->n) {
-        if (t->n < MAX_TOKENS)
-            t->n++;
-        else
-            i = t->next++ % MAX_TOKENS;
-    }
-    free(t->v[i].hint);
-    free(t->v[i].token);
-    t->v[i].hint = strdup(hint);
-    t->v[i].token = strdup(token);
-    if (!t->v[i].hint || !t->v[i].token) { /* out of memory: forget it */
-        free(t->v[i].hint);
-        free(t->v[i].token);
-        t->v[i].hint = t->v[i].token = NULL;
-    }
-    pthread_mutex_unlock(&t->mu);
-}
-
-/* The bearer-token dance: GET realm?service=..&scope=.. (with the basic
- * credentials when configured), answer {"token"} or {"access_token"}. */
-static int fetch_token(struct reg *g, const char *challenge, const char *hint, struct err *e)
-{
-    char realm[1024], service[256] = "", scope[512] = "";
-    if (!challenge_param(challenge, "realm", realm, sizeof realm)) {
-        err_set(e, "bearer challenge without realm: %.200s", challenge);
-        return -1;
-    }
-    challenge_param(challenge, "service", service, sizeof service);
-    if (!challenge_param(challenge, "scope", scope, sizeof scope))
-        snprintf(scope, sizeof scope, "%s", hint);
-    struct buf url;
-    buf_init(&url, 8192);
-    int rc = -1;
-    json_object *j = NULL;
-    buf_puts(&url, realm);
-    char sep = strchr(realm, '?') ? '&' : '?';
-    if (service[0]) {
-        buf_printf(&url, "%cservice=", sep);
-        url_escape(service, &url);
-        sep = '&';
-    }
-    if (scope[0]) {
-        buf_printf(&url, "%cscope=", sep);
-        url_escape(scope, &url);
-    }
-    long st = 0;
-    if (!buf_cstr(&url) || http_get_json(g->basic, url.data, 0, &j, &st, e) < 0)
-        goto out;
-    json_object *t = NULL;
-    if (!json_object_object_get_ex(j, "token", &t) &&
-        !json_object_object_get_ex(j, "access_token", &t)) {
-        err_set(e, "token endpoint %s answered without a token", realm);
-        goto out;
-    }
-    if (!json_object_is_type(t, json_type_string)) {
-        err_set(e, "token endpoint %s: token is not a string", realm);
-        goto out;
-    }
-    token_store(g, hint, json_object_get_string(t));
-    log_debug("cleanup: bearer token for %s from %s", scope, realm);
-    rc = 0;
-out:
-    json_object_put(j);
-    buf_free(&url);
-    return rc;
-}
-
-/* One request with authentication: a cached bearer token for `hint`, else
- * basic; a 401 with a Bearer challenge fetches a token and retries once.
- * Returns 0 when an HTTP answer arrived, -1 with e->msg otherwise. */
-static int reg_request(struct reg *g, const char *method, const char *url, const char *hint,
-                       const char *accept, struct http_response *r, struct err *e)
-{
-    for (int attempt = 0; attempt < 2; attempt++) {
-        if (g->stop && *g->stop) {
-            err_set(e, "%s %s: stopped by a signal", method, url);
-            return -1;
-        }
-        char tok[4096];
-        char auth[4200];
-        const char *hdr[2];
-        size_t nh = 0;
-        if (accept)
-            hdr[nh++] = accept;
-        struct http_client *c = g->basic;
-        if (token_for(g, hint, tok, sizeof tok) && tok[0]) {
-            snprintf(auth, sizeof auth, "Authorization: Bearer %s", tok);
-            hdr[nh++] = auth;
-            c = g->plain;
-        }
-        if (http_request(c, method, url, hdr, nh, NULL, 0, 0, r) < 0) {
-            err_set(e, "%s %s: %s", method, url, r->error);
-            return -1;
-        }
-        char ch[2048];
-        if (r->status == 401 && attempt == 0 && http_header(r, "WWW-Authenticate", ch, sizeof ch) &&
-            strncasecmp(ch, "Bearer", 6) == 0) {
-            if (fetch_token(g, ch, hint, e) < 0)
-                return -1;
-            continue;
-        }
-        return 0;
-    }
-    return 0;
 }
 
 static void short_body(const struct http_response *r, char *out, size_t n)
@@ -330,24 +357,21 @@ static void short_body(const struct http_response *r, char *out, size_t n)
     memcpy(out, r->body.data ? r->body.data : "", l);
     out[l] = '\0';
     for (char *p = out; *p; p++)
-        if (*p == '\n' || *p == '\r')
+        if ((unsigned char)*p < 0x20)
             *p = ' ';
 }
 
-/* GET url -> JSON, following nothing. */
-static int reg_get_json(struct reg *g, const char *url, const char *hint, const char *accept,
-                        struct http_response *r, json_object **out, struct err *e)
+/* e <- why a request did not give a 200 ("GET url: HTTP 500 body" or the
+ * transport error, which names the URL). */
+static void request_error(const struct rm_req *q, struct err *e)
 {
-    *out = NULL;
-    if (reg_request(g, "GET", url, hint, accept, r, e) < 0)
-        return -1;
-    if (r->status != 200) {
-        char b[200];
-        short_body(r, b, sizeof b);
-        err_set(e, "GET %s: HTTP %ld %s", url, r->status, b);
-        return -1;
+    if (q->status == 0) {
+        err_set(e, "%s", q->error);
+        return;
     }
-    return jd_parse(url, r->body.data, r->body.len, r->content_type, out, e);
+    char b[200];
+    short_body(&q->r, b, sizeof b);
+    err_set(e, "%s %s: HTTP %ld %s", q->method, q->url, q->status, b);
 }
 
 /* Resolves a Link: <...>; rel="next" header into an absolute URL. */
@@ -369,42 +393,19 @@ static bool next_link(const struct reg *g, const struct http_response *r, struct
             return false;
         }
         buf_puts(next, lt + 1);
-    } else
+    } else if (lt[1] == '/')
         buf_printf(next, "%s%s", g->origin, lt + 1);
+    else {
+        log_warn("cleanup: ignoring a Link that is not a path: %.200s", lt + 1);
+        return false;
+    }
     return buf_cstr(next) != NULL;
 }
 
 /* ---- scan ------------------------------------------------------------ */
 
-static int strv_push(char ***v, size_t *n, const char *s)
-{
-    char **nv = realloc(*v, (*n + 1) * sizeof *nv);
-    if (!nv)
-        return -1;
-    *v = nv;
-    if (!(nv[*n] = strdup(s)))
-        return -1;
-    (*n)++;
-    return 0;
-}
-
-/* Appends the non-empty strings of array `key` of j (absent or null: none). */
-static int push_strings(json_object *j, const char *key, char ***v, size_t *n, struct err *e)
-{
-    json_object *arr = NULL;
-    if (!json_object_object_get_ex(j, key, &arr) || !json_object_is_type(arr, json_type_array))
-        return 0;
-    for (size_t i = 0; i < json_object_array_length(arr); i++) {
-        const char *s = json_object_get_string(json_object_array_get_idx(arr, i));
-        if (s && *s && strv_push(v, n, s) < 0) {
-            err_set(e, "out of memory");
-            return -1;
-        }
-    }
-    return 0;
-}
-
-static int list_catalog(struct reg *g, char ***names, size_t *n, struct err *e)
+static int list_catalog(struct reg *g, char ***names, size_t *n, struct cleanup_result *res,
+                        struct err *e)
 {
     struct buf url;
     buf_init(&url, 8192);
@@ -414,9 +415,10 @@ static int list_catalog(struct reg *g, char ***names, size_t *n, struct err *e)
     bool plain = false;
     buf_printf(&url, "%s/v2/_catalog?n=%d", g->base, CATALOG_PAGE);
     for (int page = 0; page < MAX_PAGES; page++) {
-        json_object *j = NULL;
         if (!buf_cstr(&url) ||
-            reg_get_json(g, url.data, "registry:catalog:*", NULL, &r, &j, e) < 0) {
+            rm_request(g->rm, "GET", url.data, "registry:catalog:*", NULL, &r, e) < 0)
+            goto out;
+        if (r.status != 200) {
             /* catalog.maxentries below our page size: 2.8 answers 400
              * PAGINATION_NUMBER_INVALID; its own page size then applies */
             if (page == 0 && !plain && r.status == 400 && r.body.data &&
@@ -428,12 +430,39 @@ static int list_catalog(struct reg *g, char ***names, size_t *n, struct err *e)
                 page = -1;
                 continue;
             }
+            char b[200];
+            short_body(&r, b, sizeof b);
+            err_set(e, "GET %s: HTTP %ld %s", url.data, r.status, b);
             goto out;
         }
-        int pr = push_strings(j, "repositories", names, n, e);
-        json_object_put(j);
-        if (pr < 0)
+        char **page_names = NULL;
+        size_t np = 0;
+        if (cl_parse_names(url.data, r.body.data, r.body.len, r.content_type, "repositories",
+                           &page_names, &np, e) < 0) {
+            strv_free(page_names, np);
             goto out;
+        }
+        for (size_t i = 0; i < np; i++) {
+            if (!skopeo_valid_repository(page_names[i])) {
+                char pb[120];
+                cl_printable(page_names[i], pb, sizeof pb);
+                log_error("cleanup: GET %s: skipping repository \"%s\": not a valid repository "
+                          "name (path components [a-z0-9]+([._]|__|-*)[a-z0-9]+ separated by /)",
+                          url.data, pb);
+                res->errors++;
+                continue;
+            }
+            char **nv = realloc(*names, (*n + 1) * sizeof *nv);
+            if (!nv) {
+                strv_free(page_names, np);
+                err_set(e, "out of memory");
+                goto out;
+            }
+            *names = nv;
+            nv[(*n)++] = page_names[i];
+            page_names[i] = NULL;
+        }
+        strv_free(page_names, np);
         if (!next_link(g, &r, &url))
             break;
     }
@@ -444,54 +473,105 @@ out:
     return rc;
 }
 
-static int list_tags(struct reg *g, struct cl_repo *rp, struct err *e)
+/* What a tag's manifest GET brought. */
+struct tag_job {
+    struct cl_repo *rp;
+    struct cl_tag *t;
+    struct cl_parsed_manifest pm;
+    size_t size;
+    bool ok;
+};
+
+/* One distinct manifest of a repository and the state of its details. */
+struct man_job {
+    struct cl_repo *rp;
+    struct cl_manifest *m;
+    const struct cl_parsed_manifest *pm; /* borrowed from a tag job */
+    char error[256];
+};
+
+struct scan {
+    struct reg *g;
+    struct cleanup_result *res;
+    struct tag_job *tj;
+    size_t n_tj;
+    struct man_job *mj;
+    size_t n_mj;
+    uint64_t cache_hits, disk_hits, shared;
+    /* config GETs in flight by digest: later askers wait for the answer */
+    struct pending {
+        char *digest;
+        struct cfg_ctx *waiters; /* NULL once answered */
+    } * pend;
+    size_t n_pend, cap_pend; /* open addressing, cap a power of 2 */
+};
+
+static void mj_fail(struct man_job *mj, const char *msg)
 {
-    struct buf url, hint;
-    buf_init(&url, 8192);
-    buf_init(&hint, 1024);
-    struct http_response r;
-    http_response_init(&r);
-    int rc = -1;
-    buf_printf(&hint, "repository:%s:pull", rp->name);
-    buf_printf(&url, "%s/v2/%s/tags/list", g->base, rp->name);
+    if (!mj->error[0]) {
+        snprintf(mj->error, sizeof mj->error, "%s", msg);
+        log_error("cleanup: %s@%s: %s", mj->rp->name, mj->m->digest, msg);
+    }
+}
+
+/* tags/list of repository q->a, page q->b */
+static void cb_tags(struct rm *c, struct rm_req *q)
+{
+    (void)c;
+    struct scan *s = q->ud;
+    struct cl_repo *rp = &s->res->repos[q->a];
+    struct err e = {{0}};
+    if (q->status != 200) {
+        if (q->b == 0 && q->status == 404 && q->r.body.data &&
+            strstr(q->r.body.data, "NAME_UNKNOWN")) {
+            log_debug("cleanup: %s: no tags (NAME_UNKNOWN)", rp->name);
+            return; /* listed by the catalog, but without tags */
+        }
+        request_error(q, &e);
+        goto fail;
+    }
     char **tags = NULL;
     size_t nt = 0;
-    for (int page = 0; page < MAX_PAGES; page++) {
-        json_object *j = NULL;
-        if (!buf_cstr(&url) || !buf_cstr(&hint) ||
-            reg_get_json(g, url.data, hint.data, NULL, &r, &j, e) < 0) {
-            if (page == 0 && r.status == 404 && r.body.data &&
-                strstr(r.body.data, "NAME_UNKNOWN")) {
-                log_debug("cleanup: %s: no tags (NAME_UNKNOWN)", rp->name);
-                break; /* listed by the catalog, but without tags */
-            }
-            goto out;
-        }
-        /* `tags` may be null (every tag deleted) */
-        int pr = push_strings(j, "tags", &tags, &nt, e);
-        json_object_put(j);
-        if (pr < 0)
-            goto out;
-        if (!next_link(g, &r, &url))
-            break;
+    if (cl_parse_names(q->url, q->r.body.data, q->r.body.len, q->r.content_type, "tags", &tags, &nt,
+                       &e) < 0) {
+        strv_free(tags, nt);
+        goto fail;
     }
-    rp->tags = calloc(nt ? nt : 1, sizeof *rp->tags);
-    if (!rp->tags) {
-        err_set(e, "out of memory");
-        goto out;
+    struct cl_tag *nv = nt ? realloc(rp->tags, (rp->n_tags + nt) * sizeof *nv) : rp->tags;
+    if (nt && !nv) {
+        strv_free(tags, nt);
+        err_set(&e, "out of memory");
+        goto fail;
     }
+    rp->tags = nv;
     for (size_t i = 0; i < nt; i++) {
-        rp->tags[i].tag = tags[i];
+        if (!skopeo_valid_tag(tags[i])) {
+            /* never used in a URL; the repository is left alone, since the
+             * bad tag may point at a digest another tag would delete */
+            char pb[160];
+            cl_printable(tags[i], pb, sizeof pb);
+            log_error("cleanup: GET %s: skipping tag \"%s\": not a valid tag "
+                      "([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}); nothing is deleted in %s",
+                      q->url, pb, rp->name);
+            snprintf(rp->error, sizeof rp->error, "invalid tag \"%.100s\" in the tags list", pb);
+            continue;
+        }
+        memset(&rp->tags[rp->n_tags], 0, sizeof rp->tags[rp->n_tags]);
+        rp->tags[rp->n_tags++].tag = tags[i];
         tags[i] = NULL;
     }
-    rp->n_tags = nt;
-    rc = 0;
-out:
     strv_free(tags, nt);
-    http_response_free(&r);
-    buf_free(&url);
-    buf_free(&hint);
-    return rc;
+    struct buf next;
+    buf_init(&next, 8192);
+    if (q->b + 1 < MAX_PAGES && next_link(s->g, &q->r, &next) &&
+        rm_submit(c, "GET", next.data, q->hint, NULL, 0, cb_tags, s, q->a, q->b + 1) < 0)
+        err_set(&e, "out of memory");
+    buf_free(&next);
+    if (!e.msg[0])
+        return;
+fail:
+    snprintf(rp->error, sizeof rp->error, "%s", e.msg);
+    log_error("cleanup: %s: cannot list tags: %s", rp->name, e.msg);
 }
 
 static void sha256_hex(const void *p, size_t n, char *out /* 72 */)
@@ -504,171 +584,41 @@ static void sha256_hex(const void *p, size_t n, char *out /* 72 */)
         sprintf(out + 7 + 2 * i, "%02x", md[i]);
 }
 
-/* A fetched manifest: digest, media type and the parsed body. */
-struct fetched {
+/* manifest of tag job q->a */
+static void cb_manifest(struct rm *c, struct rm_req *q)
+{
+    (void)c;
+    struct scan *s = q->ud;
+    struct tag_job *tj = &s->tj[q->a];
+    struct err e = {{0}};
     char digest[160];
-    char media_type[128];
-    json_object *j;
-    size_t size;
-};
-
-static int get_manifest(struct reg *g, const char *repo, const char *ref, struct fetched *f,
-                        struct err *e)
-{
-    struct buf url, hint;
-    buf_init(&url, 8192);
-    buf_init(&hint, 1024);
-    struct http_response r;
-    http_response_init(&r);
-    int rc = -1;
-    memset(f, 0, sizeof *f);
-    buf_printf(&url, "%s/v2/%s/manifests/%s", g->base, repo, ref);
-    buf_printf(&hint, "repository:%s:pull", repo);
-    if (!buf_cstr(&url) || !buf_cstr(&hint)) {
-        err_set(e, "out of memory");
-        goto out;
+    if (q->status != 200) {
+        request_error(q, &e);
+        goto fail;
     }
-    if (reg_request(g, "GET", url.data, hint.data, accept_manifests, &r, e) < 0)
-        goto out;
-    if (r.status != 200) {
-        char b[160];
-        short_body(&r, b, sizeof b);
-        err_set(e, "GET %s: HTTP %ld %s", url.data, r.status, b);
-        goto out;
+    if (!http_header(&q->r, "Docker-Content-Digest", digest, sizeof digest) || !digest[0])
+        sha256_hex(q->r.body.data, q->r.body.len, digest);
+    else if (!skopeo_valid_digest(digest)) {
+        char pb[120];
+        cl_printable(digest, pb, sizeof pb);
+        err_set(&e, "GET %s: Docker-Content-Digest \"%s\" is not a valid digest", q->url, pb);
+        goto fail;
     }
-    if (!http_header(&r, "Docker-Content-Digest", f->digest, sizeof f->digest) || !f->digest[0])
-        sha256_hex(r.body.data, r.body.len, f->digest);
-    f->size = r.body.len;
-    if (jd_parse(url.data, r.body.data, r.body.len, r.content_type, &f->j, e) < 0)
-        goto out;
-    json_object *mt;
-    const char *s = NULL;
-    if (json_object_object_get_ex(f->j, "mediaType", &mt) &&
-        json_object_is_type(mt, json_type_string))
-        s = json_object_get_string(mt);
-    else
-        s = r.content_type;
-    snprintf(f->media_type, sizeof f->media_type, "%s", s ? s : "");
-    char *semi = strchr(f->media_type, ';');
-    if (semi)
-        *semi = '\0';
-    rc = 0;
-out:
-    http_response_free(&r);
-    buf_free(&url);
-    buf_free(&hint);
-    return rc;
-}
-
-/* On the registry host (storage_path set), a config blob is read from the
- * registry's filesystem storage instead of over HTTP: one request less per
- * image. The content is verified against its sha256 digest; any problem
- * (other layout, missing file, mismatch) returns -1 and HTTP is used. */
-static int created_from_disk(const struct reg *g, const char *digest, int64_t *created)
-{
-    if (!g->storage[0] || strncmp(digest, "sha256:", 7) != 0 || strlen(digest) != 71)
-        return -1;
-    const char *hex = digest + 7;
-    for (const char *c = hex; *c; c++)
-        if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f')))
-            return -1; /* never a path from outside */
-    char path[4096];
-    snprintf(path, sizeof path, "%s/docker/registry/v2/blobs/sha256/%.2s/%s/data", g->storage, hex,
-             hex);
-    char *data = NULL;
-    struct err e2;
-    struct stat st;
-    if (stat(path, &st) < 0 || st.st_size > (4 << 20) ||
-        read_file(path, 4u << 20, false, &data, &e2) < 0)
-        return -1;
-    int rc = -1;
-    unsigned char md[32];
-    unsigned int mdlen = 0;
-    char got[65];
-    json_object *j = NULL;
-    if (EVP_Digest(data, (size_t)st.st_size, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
-        goto out;
-    for (int i = 0; i < 32; i++)
-        snprintf(got + 2 * i, 3, "%02x", md[i]);
-    if (strcmp(got, hex) != 0)
-        goto out;
-    j = json_tokener_parse(data);
-    json_object *c;
-    *created = 0;
-    if (j && json_object_object_get_ex(j, "created", &c) &&
-        json_object_is_type(c, json_type_string)) {
-        int64_t ms = cl_parse_time(json_object_get_string(c));
-        *created = ms > 0 ? ms : 0;
+    if (cl_parse_manifest(q->url, q->r.body.data, q->r.body.len, q->r.content_type, &tj->pm, &e) <
+        0)
+        goto fail;
+    if (!(tj->t->digest = strdup(digest))) {
+        err_set(&e, "out of memory");
+        goto fail;
     }
-    rc = j ? 0 : -1;
-out:
-    json_object_put(j);
-    free(data);
-    return rc;
-}
-
-/* The config blob's `created`, 0 when absent or unparsable. */
-static int get_created(struct reg *g, const char *repo, const char *digest, int64_t *created,
-                       struct err *e)
-{
-    if (created_from_disk(g, digest, created) == 0)
-        return 0;
-    struct buf url, hint;
-    buf_init(&url, 8192);
-    buf_init(&hint, 1024);
-    struct http_response r;
-    http_response_init(&r);
-    json_object *j = NULL;
-    int rc = -1;
-    *created = 0;
-    buf_printf(&url, "%s/v2/%s/blobs/%s", g->base, repo, digest);
-    buf_printf(&hint, "repository:%s:pull", repo);
-    if (!buf_cstr(&url) || !buf_cstr(&hint)) {
-        err_set(e, "out of memory");
-        goto out;
-    }
-    if (reg_request(g, "GET", url.data, hint.data, NULL, &r, e) < 0)
-        goto out;
-    char loc[4096];
-    if (r.status >= 301 && r.status <= 308 && r.status != 304 &&
-        http_header(&r, "Location", loc, sizeof loc) && strstr(loc, "://")) {
-        /* blob storage behind a redirect (S3, GCS, CDN): a pre-signed URL
-         * that must get no credentials, so the plain client, no token */
-        log_debug("cleanup: %s@%s: config blob redirected", repo, digest);
-        if (http_request(g->plain, "GET", loc, NULL, 0, NULL, 0, 0, &r) < 0) {
-            err_set(e, "GET %s (redirected): %s", url.data, r.error);
-            goto out;
-        }
-    }
-    if (r.status != 200) {
-        char b[160];
-        short_body(&r, b, sizeof b);
-        err_set(e, "GET %s: HTTP %ld %s", url.data, r.status, b);
-        goto out;
-    }
-    if (jd_parse(url.data, r.body.data, r.body.len, r.content_type, &j, e) < 0)
-        goto out;
-    json_object *c;
-    if (json_object_object_get_ex(j, "created", &c) && json_object_is_type(c, json_type_string)) {
-        int64_t ms = cl_parse_time(json_object_get_string(c));
-        *created = ms > 0 ? ms : 0;
-    }
-    rc = 0;
-out:
-    json_object_put(j);
-    http_response_free(&r);
-    buf_free(&url);
-    buf_free(&hint);
-    return rc;
-}
-
-static bool is_index_type(const char *mt, json_object *j)
-{
-    if (strcmp(mt, "application/vnd.docker.distribution.manifest.list.v2+json") == 0 ||
-        strcmp(mt, "application/vnd.oci.image.index.v1+json") == 0)
-        return true;
-    json_object *m;
-    return json_object_object_get_ex(j, "manifests", &m) && json_object_is_type(m, json_type_array);
+    tj->size = q->r.body.len;
+    tj->ok = true;
+    log_debug("cleanup: %s:%s -> %s (%s, %zu bytes)", tj->rp->name, tj->t->tag, digest,
+              tj->pm.media_type, tj->size);
+    return;
+fail:
+    snprintf(tj->t->error, sizeof tj->t->error, "%s", e.msg);
+    log_error("cleanup: %s:%s: %s", tj->rp->name, tj->t->tag, e.msg);
 }
 
 static int add_blob(struct cl_manifest *m, const char *digest, uint64_t size)
@@ -686,190 +636,314 @@ static int add_blob(struct cl_manifest *m, const char *digest, uint64_t size)
     return 0;
 }
 
-static int json_digest_size(json_object *o, const char **digest, uint64_t *size)
+/* On the registry host (storage_path set), a config blob is read from the
+ * registry's filesystem storage instead of over HTTP: one request less per
+ * image. The content is verified against its sha256 digest; any problem
+ * (other layout, missing file, mismatch) returns -1 and HTTP is used. */
+static int created_from_disk(const struct reg *g, const char *digest, int64_t *created)
 {
-    json_object *d, *s;
-    if (!json_object_object_get_ex(o, "digest", &d) || !json_object_is_type(d, json_type_string))
+    if (!g->storage[0] || !cl_sha256_digest(digest))
+        return -1; /* never a path from outside */
+    const char *hex = digest + 7;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/docker/registry/v2/blobs/sha256/%.2s/%s/data", g->storage, hex,
+             hex);
+    char *data = NULL;
+    struct err e2;
+    struct stat st;
+    if (stat(path, &st) < 0 || st.st_size > (4 << 20) ||
+        read_file(path, 4u << 20, false, &data, &e2) < 0)
         return -1;
-    *digest = json_object_get_string(d);
-    *size = json_object_object_get_ex(o, "size", &s) ? (uint64_t)json_object_get_int64(s) : 0;
-    return 0;
+    char got[72];
+    sha256_hex(data, (size_t)st.st_size, got);
+    int rc = strcmp(got, digest) == 0 &&
+                     cl_parse_created(path, data, (size_t)st.st_size, "", created, &e2) == 0
+                 ? 0
+                 : -1;
+    free(data);
+    return rc;
 }
 
-/* An image manifest's blobs (config + layers) into m; its created date. */
-static int image_details(struct reg *g, const char *repo, json_object *j, struct cl_manifest *m,
-                         int64_t *created, struct err *e)
+/* A config blob's `created` (for image details of man job `mj`; `child`
+ * non-NULL for a child of an index, with its blobs to remember). */
+struct cfg_ctx {
+    struct scan *s;
+    size_t mj;
+    char child[160];
+    char config[160];
+    struct cc_blob *blobs;
+    size_t n_blobs;
+    struct cfg_ctx *next; /* the next waiter for the same config */
+};
+
+static size_t pend_hash(const char *d)
 {
-    json_object *cfg, *layers;
-    const char *d;
-    uint64_t sz;
-    *created = 0;
-    if (json_object_object_get_ex(j, "config", &cfg) && json_digest_size(cfg, &d, &sz) == 0) {
-        if (add_blob(m, d, sz) < 0)
-            goto oom;
-        if (get_created(g, repo, d, created, e) < 0)
-            return -1;
-    }
-    if (json_object_object_get_ex(j, "layers", &layers) &&
-        json_object_is_type(layers, json_type_array)) {
-        for (size_t i = 0; i < json_object_array_length(layers); i++)
-            if (json_digest_size(json_object_array_get_idx(layers, i), &d, &sz) == 0 &&
-                add_blob(m, d, sz) < 0)
-                goto oom;
-    }
-    return 0;
-oom:
-    err_set(e, "out of memory");
-    return -1;
+    size_t h = 1469598103934665603u;
+    for (; *d; d++)
+        h = (h ^ (unsigned char)*d) * 1099511628211u;
+    return h;
 }
 
-/* Fills a distinct manifest from its body: kind, blobs, creation date
- * (an index: the newest child), children. */
-static int manifest_details(struct reg *g, const char *repo, struct cl_manifest *m, json_object *j,
-                            struct err *e)
+/* The pending entry for digest; created when absent if `create` (NULL:
+ * out of memory, or absent). */
+static struct pending *pend_get(struct scan *s, const char *digest, bool create)
 {
-    if (add_blob(m, m->digest, m->size) < 0) {
-        err_set(e, "out of memory");
-        return -1;
+    if (create && (s->n_pend + 1) * 2 > s->cap_pend) {
+        size_t nc = s->cap_pend ? s->cap_pend * 2 : 1024;
+        struct pending *nv = calloc(nc, sizeof *nv);
+        if (!nv)
+            return NULL;
+        for (size_t i = 0; i < s->cap_pend; i++)
+            if (s->pend[i].digest) {
+                size_t k = pend_hash(s->pend[i].digest) & (nc - 1);
+                while (nv[k].digest)
+                    k = (k + 1) & (nc - 1);
+                nv[k] = s->pend[i];
+            }
+        free(s->pend);
+        s->pend = nv;
+        s->cap_pend = nc;
     }
-    if (!m->is_index)
-        return image_details(g, repo, j, m, &m->created_ms, e);
-    json_object *arr;
-    json_object_object_get_ex(j, "manifests", &arr);
-    int64_t newest = 0;
-    for (size_t i = 0; i < json_object_array_length(arr); i++) {
-        const char *d;
-        uint64_t sz;
-        if (json_digest_size(json_object_array_get_idx(arr, i), &d, &sz) < 0)
-            continue;
-        if (strv_push(&m->children, &m->n_children, d) < 0 || add_blob(m, d, sz) < 0) {
-            err_set(e, "out of memory");
-            return -1;
-        }
-        struct fetched cf;
-        if (get_manifest(g, repo, d, &cf, e) < 0)
-            return -1;
-        int64_t c = 0;
-        int rc = 0;
-        if (!is_index_type(cf.media_type, cf.j)) /* nested indexes: blobs not followed */
-            rc = image_details(g, repo, cf.j, m, &c, e);
-        json_object_put(cf.j);
-        if (rc < 0)
-            return -1;
-        if (c > newest)
-            newest = c;
-        log_debug("cleanup: %s@%s: child %s created %lld", repo, m->digest, d, (long long)c);
+    if (!s->cap_pend)
+        return NULL;
+    size_t k = pend_hash(digest) & (s->cap_pend - 1);
+    while (s->pend[k].digest && strcmp(s->pend[k].digest, digest) != 0)
+        k = (k + 1) & (s->cap_pend - 1);
+    if (!s->pend[k].digest) {
+        if (!create)
+            return NULL;
+        if (!(s->pend[k].digest = strdup(digest)))
+            return NULL;
+        s->n_pend++;
     }
-    m->created_ms = newest;
-    return 0;
+    return &s->pend[k];
 }
 
-/* ---- parallel work ------------------------------------------------------ */
-
-struct tag_job {
-    struct cl_repo *rp;
-    struct cl_tag *t;
-    json_object *body; /* the manifest, kept until its details are read */
-    char media_type[128];
-    size_t size;
-};
-
-struct man_job {
-    struct cl_repo *rp;
-    struct cl_manifest *m;
-    json_object *body; /* borrowed from a tag job */
-    char error[256];
-};
-
-struct pool {
-    const struct cfg_cleanup *cc;
-    const struct cleanup_opts *o;
-    const char *base;
-    const volatile sig_atomic_t *stop;
-    atomic_size_t next;
-    size_t n;
-    int phase; /* 0 tags lists, 1 tag manifests, 2 manifest details */
-    struct tokens *tok;
-    struct cl_repo *repos;
-    struct tag_job *tj;
-    struct man_job *mj;
-};
-
-static void do_item(struct pool *p, struct reg *g, size_t i)
+static void pend_free(struct scan *s)
 {
+    for (size_t i = 0; i < s->cap_pend; i++)
+        free(s->pend[i].digest);
+    free(s->pend);
+}
+
+static void cfg_known(struct scan *s, struct cfg_ctx *x, int64_t created)
+{
+    struct man_job *mj = &s->mj[x->mj];
+    if (x->child[0]) {
+        cl_cache_put(s->g->cache, x->child, created, x->blobs, x->n_blobs);
+        if (created > mj->m->created_ms) /* an index: the newest child */
+            mj->m->created_ms = created;
+        log_debug("cleanup: %s@%s: child %s created %lld", mj->rp->name, mj->m->digest, x->child,
+                  (long long)created);
+    } else
+        mj->m->created_ms = created;
+    free(x->blobs);
+    free(x);
+}
+
+/* The answer to a config GET, for every manifest waiting for that config. */
+static void cb_config(struct rm *c, struct rm_req *q)
+{
+    (void)c;
+    struct cfg_ctx *x = q->ud;
+    struct scan *s = x->s;
     struct err e = {{0}};
-    if (p->phase == 0) {
-        struct cl_repo *rp = &p->repos[i];
-        if (list_tags(g, rp, &e) < 0) {
-            snprintf(rp->error, sizeof rp->error, "%s", e.msg);
-            log_error("cleanup: %s: cannot list tags: %s", rp->name, e.msg);
+    int64_t created = 0;
+    struct pending *p = pend_get(s, x->config, false);
+    struct cfg_ctx *w = p && p->waiters ? p->waiters : x;
+    if (p)
+        p->waiters = NULL;
+    bool ok = false;
+    if (q->status != 200)
+        request_error(q, &e);
+    else if (cl_parse_created(q->url, q->r.body.data, q->r.body.len, q->r.content_type, &created,
+                              &e) == 0) {
+        cl_cache_put(s->g->cache, x->config, created, NULL, 0);
+        ok = true;
+    }
+    while (w) {
+        struct cfg_ctx *next = w->next;
+        if (ok) {
+            cfg_known(s, w, created);
+        } else {
+            mj_fail(&s->mj[w->mj], e.msg[0] ? e.msg : "out of memory");
+            free(w->blobs);
+            free(w);
         }
-    } else if (p->phase == 1) {
-        struct tag_job *tj = &p->tj[i];
-        struct fetched f;
-        if (get_manifest(g, tj->rp->name, tj->t->tag, &f, &e) < 0) {
-            snprintf(tj->t->error, sizeof tj->t->error, "%s", e.msg);
-            log_error("cleanup: %s:%s: %s", tj->rp->name, tj->t->tag, e.msg);
+        w = next;
+    }
+}
+
+/* Learns `created` of config `digest` for x: cache, disk, else a GET. */
+static int want_config(struct scan *s, struct cfg_ctx *x, const char *digest)
+{
+    const struct cc_entry *ce = cl_cache_get(s->g->cache, digest);
+    int64_t created;
+    if (ce) {
+        s->cache_hits++;
+        cfg_known(s, x, ce->created_ms);
+        return 0;
+    }
+    if (created_from_disk(s->g, digest, &created) == 0) {
+        s->disk_hits++;
+        cl_cache_put(s->g->cache, digest, created, NULL, 0);
+        cfg_known(s, x, created);
+        return 0;
+    }
+    struct man_job *mj = &s->mj[x->mj];
+    snprintf(x->config, sizeof x->config, "%s", digest);
+    /* the same config asked for by another manifest (a promotion or mirror
+     * in another repository): wait for that answer, content is by digest */
+    struct pending *p = pend_get(s, digest, true);
+    if (!p) {
+        mj_fail(mj, "out of memory");
+        free(x->blobs);
+        free(x);
+        return -1;
+    }
+    x->next = p->waiters;
+    p->waiters = x;
+    if (x->next) {
+        s->shared++;
+        return 0;
+    }
+    struct buf url, hint;
+    buf_init(&url, 8192);
+    buf_init(&hint, 1024);
+    buf_printf(&url, "%s/v2/%s/blobs/%s", s->g->base, mj->rp->name, digest);
+    buf_printf(&hint, "repository:%s:pull", mj->rp->name);
+    int rc = buf_cstr(&url) && buf_cstr(&hint) &&
+                     rm_submit(s->g->rm, "GET", url.data, hint.data, NULL, RM_FOLLOW, cb_config, x,
+                               0, 0) == 0
+                 ? 0
+                 : -1;
+    buf_free(&url);
+    buf_free(&hint);
+    if (rc < 0) {
+        p->waiters = NULL;
+        mj_fail(mj, "out of memory");
+        free(x->blobs);
+        free(x);
+    }
+    return rc;
+}
+
+static struct cfg_ctx *cfg_ctx_new(struct scan *s, size_t mj, const char *child)
+{
+    struct cfg_ctx *x = calloc(1, sizeof *x);
+    if (!x) {
+        mj_fail(&s->mj[mj], "out of memory");
+        return NULL;
+    }
+    x->s = s;
+    x->mj = mj;
+    snprintf(x->child, sizeof x->child, "%s", child ? child : "");
+    return x;
+}
+
+/* An image's blobs into the man job's manifest, then its config's date. */
+static void image_blobs(struct scan *s, size_t i, const struct cl_parsed_manifest *pm,
+                        const char *child)
+{
+    struct man_job *mj = &s->mj[i];
+    for (size_t b = 0; b < pm->n_blobs; b++)
+        if (add_blob(mj->m, pm->blobs[b].digest, pm->blobs[b].size) < 0) {
+            mj_fail(mj, "out of memory");
             return;
         }
-        tj->t->digest = strdup(f.digest);
-        tj->body = f.j;
-        tj->size = f.size;
-        snprintf(tj->media_type, sizeof tj->media_type, "%s", f.media_type);
-        log_debug("cleanup: %s:%s -> %s (%s, %zu bytes)", tj->rp->name, tj->t->tag, f.digest,
-                  f.media_type, f.size);
-    } else {
-        struct man_job *mj = &p->mj[i];
-        if (manifest_details(g, mj->rp->name, mj->m, mj->body, &e) < 0) {
-            snprintf(mj->error, sizeof mj->error, "%s", e.msg);
-            log_error("cleanup: %s@%s: %s", mj->rp->name, mj->m->digest, e.msg);
+    struct cfg_ctx *x = cfg_ctx_new(s, i, child);
+    if (!x)
+        return;
+    if (child && pm->n_blobs) { /* remembered with the child's date */
+        if (!(x->blobs = calloc(pm->n_blobs, sizeof *x->blobs))) {
+            free(x);
+            mj_fail(mj, "out of memory");
+            return;
         }
+        for (size_t b = 0; b < pm->n_blobs; b++) {
+            snprintf(x->blobs[b].digest, sizeof x->blobs[b].digest, "%s", pm->blobs[b].digest);
+            x->blobs[b].size = pm->blobs[b].size;
+        }
+        x->n_blobs = pm->n_blobs;
     }
+    if (pm->config[0])
+        want_config(s, x, pm->config);
+    else
+        cfg_known(s, x, 0); /* no config: date unknown */
 }
 
-static void *worker(void *arg)
+/* a child manifest of man job q->a (an index) */
+static void cb_child(struct rm *c, struct rm_req *q)
 {
-    struct pool *p = arg;
-    struct reg *g = reg_new(p->base, p->cc, p->o, p->tok, p->stop);
-    if (!g)
-        return NULL;
-    for (;;) {
-        size_t i = atomic_fetch_add(&p->next, 1);
-        if (i >= p->n)
-            break;
-        do_item(p, g, i);
-    }
-    reg_free(g);
-    return NULL;
-}
-
-/* Runs items 0..n-1 of the current phase on up to `concurrency` threads
- * (each with its own connections and token cache). */
-static void run_pool(struct pool *p, size_t n)
-{
-    p->n = n;
-    atomic_store(&p->next, 0);
-    size_t nt = p->o->concurrency > 0 ? (size_t)p->o->concurrency : 1;
-    if (nt > 64)
-        nt = 64;
-    if (nt > n)
-        nt = n;
-    if (nt <= 1) {
-        if (n)
-            worker(p);
+    (void)c;
+    struct scan *s = q->ud;
+    struct man_job *mj = &s->mj[q->a];
+    struct err e = {{0}};
+    struct cl_parsed_manifest pm;
+    if (q->status != 200) {
+        request_error(q, &e);
+        mj_fail(mj, e.msg);
         return;
     }
-    pthread_t th[64];
-    size_t started = 0;
-    for (size_t i = 0; i < nt; i++)
-        if (pthread_create(&th[i], NULL, worker, p) == 0)
-            started++;
-        else
+    if (cl_parse_manifest(q->url, q->r.body.data, q->r.body.len, q->r.content_type, &pm, &e) < 0) {
+        mj_fail(mj, e.msg);
+        return;
+    }
+    const char *child = mj->m->children[q->b];
+    if (pm.is_index) /* nested indexes: blobs not followed */
+        log_debug("cleanup: %s@%s: child %s is an index itself", mj->rp->name, mj->m->digest,
+                  child);
+    else
+        image_blobs(s, q->a, &pm, child);
+    cl_parsed_manifest_free(&pm);
+}
+
+/* Man job i: blobs and created date, from the cache, disk or requests. */
+static void manifest_details(struct scan *s, size_t i)
+{
+    struct man_job *mj = &s->mj[i];
+    struct cl_manifest *m = mj->m;
+    const struct cl_parsed_manifest *pm = mj->pm;
+    if (add_blob(m, m->digest, m->size) < 0) {
+        mj_fail(mj, "out of memory");
+        return;
+    }
+    if (!m->is_index) {
+        image_blobs(s, i, pm, NULL);
+        return;
+    }
+    struct buf url, hint;
+    buf_init(&url, 8192);
+    buf_init(&hint, 1024);
+    buf_printf(&hint, "repository:%s:pull", mj->rp->name);
+    for (size_t k = 0; k < pm->n_children; k++) {
+        const char *d = pm->children[k];
+        if (strv_push(&m->children, &m->n_children, d) < 0 ||
+            add_blob(m, d, pm->child_sizes[k]) < 0) {
+            mj_fail(mj, "out of memory");
             break;
-    if (!started)
-        worker(p);
-    for (size_t i = 0; i < started; i++)
-        pthread_join(th[i], NULL);
+        }
+        const struct cc_entry *ce = cl_cache_get(s->g->cache, d);
+        if (ce) {
+            s->cache_hits++;
+            for (size_t b = 0; b < ce->n_blobs; b++)
+                if (add_blob(m, ce->blobs[b].digest, ce->blobs[b].size) < 0)
+                    mj_fail(mj, "out of memory");
+            if (ce->created_ms > m->created_ms)
+                m->created_ms = ce->created_ms;
+            continue;
+        }
+        buf_reset(&url);
+        buf_printf(&url, "%s/v2/%s/manifests/%s", s->g->base, mj->rp->name, d);
+        if (!buf_cstr(&url) || !buf_cstr(&hint) ||
+            rm_submit(s->g->rm, "GET", url.data, hint.data, accept_manifests, 0, cb_child, s, i,
+                      m->n_children - 1) < 0) {
+            mj_fail(mj, "out of memory");
+            break;
+        }
+    }
+    buf_free(&url);
+    buf_free(&hint);
 }
 
 /* ---- plan ------------------------------------------------------------- */
@@ -1087,53 +1161,129 @@ static uint64_t unreferenced_bytes(const struct cleanup_result *res)
 
 /* ---- apply ------------------------------------------------------------ */
 
-/* Deletes one manifest by digest. Returns 0 (deleted or gone), -1 error,
- * -2 deletion disabled (405). */
-static int delete_manifest(struct reg *g, struct cl_repo *rp, struct cl_manifest *m,
-                           struct cleanup_result *res)
+/* The DELETEs of one pass, `concurrency` at a time; the next starts only
+ * while no 405 was seen and no signal came. */
+struct del_pass {
+    struct reg *g;
+    struct cleanup_result *res;
+    const volatile sig_atomic_t *stop;
+    int pass;
+    size_t r, i; /* cursor: next repository, manifest */
+    bool disabled;
+};
+
+static void start_next_delete(struct del_pass *d);
+
+/* DELETE of res->repos[q->a].m[q->b]: 202 deleted, 404 already gone,
+ * 405 deletion disabled (the run stops), anything else an error. */
+static void cb_delete(struct rm *c, struct rm_req *q)
 {
-    struct buf url, hint;
-    buf_init(&url, 8192);
-    buf_init(&hint, 1024);
-    struct http_response r;
-    http_response_init(&r);
-    struct err e = {{0}};
-    int rc = -1;
-    buf_printf(&url, "%s/v2/%s/manifests/%s", g->base, rp->name, m->digest);
-    buf_printf(&hint, "repository:%s:delete", rp->name);
-    if (!buf_cstr(&url) || !buf_cstr(&hint)) {
-        snprintf(m->result, sizeof m->result, "error: out of memory");
-        goto out;
-    }
-    if (reg_request(g, "DELETE", url.data, hint.data, NULL, &r, &e) < 0) {
-        snprintf(m->result, sizeof m->result, "error");
-        log_error("cleanup: %s", e.msg);
-        goto out;
-    }
-    if (r.status == 202 || r.status == 200) {
+    (void)c;
+    struct del_pass *d = q->ud;
+    struct cleanup_result *res = d->res;
+    struct cl_repo *rp = &res->repos[q->a];
+    struct cl_manifest *m = &rp->m[q->b];
+    if (q->status == 202 || q->status == 200) {
         snprintf(m->result, sizeof m->result, "deleted");
         res->manifests_deleted++;
         log_info("%s@%s: deleted", rp->name, m->digest);
-        rc = 0;
-    } else if (r.status == 404) {
+    } else if (q->status == 404) {
         snprintf(m->result, sizeof m->result, "already gone");
         res->manifests_gone++;
-        log_info("%s@%s: already gone (404)", rp->name, m->digest);
-        rc = 0;
-    } else if (r.status == 405) {
+        log_info("%s@%s: already gone (404 on DELETE: deleted since the scan)", rp->name,
+                 m->digest);
+    } else if (q->status == 405) {
         snprintf(m->result, sizeof m->result, "delete disabled");
-        rc = -2;
+        d->disabled = true;
     } else {
-        char b[200];
-        short_body(&r, b, sizeof b);
-        snprintf(m->result, sizeof m->result, "error: HTTP %ld", r.status);
-        log_error("cleanup: DELETE %s@%s: HTTP %ld %s", rp->name, m->digest, r.status, b);
+        struct err e = {{0}};
+        request_error(q, &e);
+        if (q->status)
+            snprintf(m->result, sizeof m->result, "error: HTTP %ld", q->status);
+        else
+            snprintf(m->result, sizeof m->result, "error: no answer");
+        log_error("cleanup: %s", e.msg);
+        res->errors++;
+        res->status = CL_FAILED;
     }
-out:
-    http_response_free(&r);
-    buf_free(&url);
-    buf_free(&hint);
-    return rc;
+    if (q->status == 202 || q->status == 200 || q->status == 404)
+        for (size_t t = 0; t < rp->n_tags; t++)
+            if (rp->tags[t].digest && rp->tags[t].reason == CL_REASON_DELETE &&
+                strcmp(rp->tags[t].digest, m->digest) == 0)
+                res->tags_deleted++;
+    start_next_delete(d);
+}
+
+static void start_next_delete(struct del_pass *d)
+{
+    struct cleanup_result *res = d->res;
+    if (d->disabled || (d->stop && *d->stop))
+        return;
+    for (; d->r < res->n_repos; d->r++, d->i = 0) {
+        struct cl_repo *rp = &res->repos[d->r];
+        for (; d->i < rp->n_m; d->i++) {
+            struct cl_manifest *m = &rp->m[d->i];
+            int want = m->child_only ? 2 : m->is_index ? 0 : 1;
+            if (!m->delete || want != d->pass)
+                continue;
+            struct buf url, hint;
+            buf_init(&url, 8192);
+            buf_init(&hint, 1024);
+            buf_printf(&url, "%s/v2/%s/manifests/%s", d->g->base, rp->name, m->digest);
+            buf_printf(&hint, "repository:%s:delete", rp->name);
+            int rc = buf_cstr(&url) && buf_cstr(&hint)
+                         ? rm_submit(d->g->rm, "DELETE", url.data, hint.data, NULL, 0, cb_delete, d,
+                                     d->r, d->i)
+                         : -1;
+            buf_free(&url);
+            buf_free(&hint);
+            if (rc < 0) {
+                snprintf(m->result, sizeof m->result, "error: out of memory");
+                res->errors++;
+                res->status = CL_FAILED;
+            }
+            d->i++;
+            return;
+        }
+    }
+}
+
+/* Deletes the plan: indexes first, then images, then the children of
+ * deleted indexes. Returns -2 when the registry refuses deletes (405). */
+static int delete_plan(struct reg *g, struct cleanup_result *res, int64_t concurrency,
+                       const volatile sig_atomic_t *stop)
+{
+    for (int pass = 0; pass < 3; pass++) {
+        struct del_pass d = {.g = g, .res = res, .stop = stop, .pass = pass};
+        for (int64_t k = 0; k < (concurrency > 0 ? concurrency : 1); k++)
+            start_next_delete(&d);
+        rm_run(g->rm);
+        if (d.disabled)
+            return -2;
+        if (stop && *stop)
+            return -1;
+    }
+    return 0;
+}
+
+/* Test hook (integration tests only): with NS_CLEANUP_TEST_PAUSE=PATH set,
+ * a real run creates PATH.ready after its plan and waits (at most 120 s)
+ * until PATH exists, so a test can change the registry between the plan
+ * and the deletes (a manifest deleted behind the cleanup's back). */
+static void test_pause(const volatile sig_atomic_t *stop)
+{
+    const char *p = getenv("NS_CLEANUP_TEST_PAUSE");
+    if (!p || !*p)
+        return;
+    char ready[4200];
+    snprintf(ready, sizeof ready, "%s.ready", p);
+    int fd = open(ready, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        close(fd);
+    log_info("cleanup: NS_CLEANUP_TEST_PAUSE: waiting for %s", p);
+    int64_t until = mono_ms() + 120000;
+    while (access(p, F_OK) != 0 && mono_ms() < until && !(stop && *stop))
+        sleep_until_mono(mono_ms() + 50);
 }
 
 /* Splits a command line on blanks and substitutes {container}, {config}
@@ -1281,8 +1431,7 @@ int cleanup_run(const struct cfg_cleanup *cc, const struct cleanup_opts *o, bool
     struct reg *g = NULL;
     char **names = NULL;
     size_t n_names = 0;
-    struct tokens tok = {.mu = PTHREAD_MUTEX_INITIALIZER};
-    struct pool p = {.cc = cc, .o = o, .stop = stop, .tok = &tok};
+    struct scan sc = {.res = res};
     if (cleanup_rules_init(&rules, cc, e) < 0)
         return -1;
     if (o->include_repositories && *o->include_repositories) {
@@ -1310,15 +1459,15 @@ int cleanup_run(const struct cfg_cleanup *cc, const struct cleanup_opts *o, bool
         res->registry[--bl] = '\0';
     if (bl >= 3 && strcmp(res->registry + bl - 3, "/v2") == 0)
         res->registry[bl - 3] = '\0';
-    p.base = res->registry;
-    if (!(g = reg_new(res->registry, cc, o, &tok, stop)))
+    if (!(g = reg_new(res->registry, cc, o, stop)))
         goto oom;
+    sc.g = g;
     rc = 0; /* from here on, problems are the run's status, not a setup error */
     log_info("cleanup: %s%s: days_to_keep=%lld keep_last=%lld", res->registry,
              dry_run ? " (dry run)" : "", (long long)cc->days_to_keep, (long long)cc->keep_last);
 
     struct err ce = {{0}};
-    if (list_catalog(g, &names, &n_names, &ce) < 0) {
+    if (list_catalog(g, &names, &n_names, res, &ce) < 0) {
         res->status = CL_FAILED;
         res->errors++;
         snprintf(res->message, sizeof res->message, "cannot list repositories: %s", ce.msg);
@@ -1338,59 +1487,105 @@ int cleanup_run(const struct cfg_cleanup *cc, const struct cleanup_opts *o, bool
         names[i] = NULL;
     }
     qsort(res->repos, res->n_repos, sizeof *res->repos, cmp_repo);
-    p.repos = res->repos;
-    p.phase = 0;
-    run_pool(&p, res->n_repos);
+    /* 1. every repository's tags (pages chained by the callbacks) */
+    for (size_t r = 0; r < res->n_repos; r++) {
+        struct buf url, hint;
+        buf_init(&url, 8192);
+        buf_init(&hint, 1024);
+        buf_printf(&url, "%s/v2/%s/tags/list", res->registry, res->repos[r].name);
+        buf_printf(&hint, "repository:%s:pull", res->repos[r].name);
+        int sr = buf_cstr(&url) && buf_cstr(&hint)
+                     ? rm_submit(g->rm, "GET", url.data, hint.data, NULL, 0, cb_tags, &sc, r, 0)
+                     : -1;
+        buf_free(&url);
+        buf_free(&hint);
+        if (sr < 0)
+            goto oom_run;
+    }
+    rm_run(g->rm);
 
+    /* 2. every tag's manifest */
     size_t nt = 0;
     for (size_t r = 0; r < res->n_repos; r++) {
         qsort(res->repos[r].tags, res->repos[r].n_tags, sizeof *res->repos[r].tags, cmp_tag);
         nt += res->repos[r].n_tags;
     }
-    p.tj = calloc(nt ? nt : 1, sizeof *p.tj);
-    if (!p.tj)
+    sc.tj = calloc(nt ? nt : 1, sizeof *sc.tj);
+    if (!sc.tj)
         goto oom_run;
-    size_t k = 0;
-    for (size_t r = 0; r < res->n_repos; r++)
-        for (size_t i = 0; i < res->repos[r].n_tags; i++)
-            p.tj[k++] = (struct tag_job){.rp = &res->repos[r], .t = &res->repos[r].tags[i]};
-    p.phase = 1;
-    run_pool(&p, nt);
+    for (size_t r = 0; r < res->n_repos; r++) {
+        struct cl_repo *rp = &res->repos[r];
+        struct buf url, hint;
+        buf_init(&url, 8192);
+        buf_init(&hint, 1024);
+        buf_printf(&hint, "repository:%s:pull", rp->name);
+        for (size_t i = 0; i < rp->n_tags; i++) {
+            sc.tj[sc.n_tj] = (struct tag_job){.rp = rp, .t = &rp->tags[i]};
+            buf_reset(&url);
+            buf_printf(&url, "%s/v2/%s/manifests/%s", res->registry, rp->name, rp->tags[i].tag);
+            if (!buf_cstr(&url) || !buf_cstr(&hint) ||
+                rm_submit(g->rm, "GET", url.data, hint.data, accept_manifests, 0, cb_manifest, &sc,
+                          sc.n_tj, 0) < 0) {
+                buf_free(&url);
+                buf_free(&hint);
+                goto oom_run;
+            }
+            sc.n_tj++;
+        }
+        buf_free(&url);
+        buf_free(&hint);
+    }
+    rm_run(g->rm);
 
-    /* distinct digests per repository */
+    /* 3. distinct digests per repository: blobs and created dates */
     size_t nm = 0;
-    for (size_t i = 0; i < nt; i++) {
-        struct tag_job *tj = &p.tj[i];
-        if (!tj->t->digest || find_m(tj->rp, tj->t->digest))
+    for (size_t i = 0; i < sc.n_tj; i++) {
+        struct tag_job *tj = &sc.tj[i];
+        if (!tj->ok || find_m(tj->rp, tj->t->digest))
             continue;
         struct cl_manifest *m = add_m(tj->rp, tj->t->digest);
-        if (!m || !(m->media_type = strdup(tj->media_type)))
+        if (!m || !(m->media_type = strdup(tj->pm.media_type)))
             goto oom_run;
         m->size = tj->size;
-        m->is_index = is_index_type(tj->media_type, tj->body);
+        m->is_index = tj->pm.is_index;
         nm++;
     }
-    p.mj = calloc(nm ? nm : 1, sizeof *p.mj);
-    if (!p.mj)
+    sc.mj = calloc(nm ? nm : 1, sizeof *sc.mj);
+    if (!sc.mj)
         goto oom_run;
-    k = 0;
-    for (size_t r = 0; r < res->n_repos; r++)
+    /* a repository's tag jobs are contiguous: its manifests' bodies are there */
+    for (size_t r = 0, first = 0; r < res->n_repos; first += res->repos[r++].n_tags)
         for (size_t i = 0; i < res->repos[r].n_m; i++) {
-            struct man_job *mj = &p.mj[k++];
+            struct man_job *mj = &sc.mj[sc.n_mj++];
             mj->rp = &res->repos[r];
             mj->m = &res->repos[r].m[i];
-            for (size_t t = 0; t < nt; t++)
-                if (p.tj[t].rp == mj->rp && p.tj[t].t->digest &&
-                    strcmp(p.tj[t].t->digest, mj->m->digest) == 0) {
-                    mj->body = p.tj[t].body;
+            for (size_t t = first; t < first + res->repos[r].n_tags; t++)
+                if (sc.tj[t].ok && strcmp(sc.tj[t].t->digest, mj->m->digest) == 0) {
+                    mj->pm = &sc.tj[t].pm;
                     break;
                 }
         }
-    p.phase = 2;
-    run_pool(&p, nm);
-    for (size_t i = 0; i < nm; i++)
-        if (p.mj[i].error[0]) /* details unknown: keep it, and its repository untouched */
-            snprintf(p.mj[i].m->result, sizeof p.mj[i].m->result, "!%.60s", p.mj[i].error);
+    for (size_t i = 0; i < sc.n_mj; i++)
+        manifest_details(&sc, i);
+    rm_run(g->rm);
+    for (size_t i = 0; i < sc.n_mj; i++)
+        if (sc.mj[i].error[0]) /* details unknown: keep it, and its repository untouched */
+            snprintf(sc.mj[i].m->result, sizeof sc.mj[i].m->result, "!%.60s", sc.mj[i].error);
+    size_t c_entries, c_skipped;
+    uint64_t c_hits, c_misses;
+    cl_cache_stats(g->cache, &c_entries, &c_skipped, &c_hits, &c_misses);
+    log_info("cleanup: scan: %llu HTTP requests; created dates: %llu from the cache, %llu from "
+             "storage_path, %llu shared with another manifest's config GET, the rest over HTTP "
+             "(cache: %zu entries%s%s)",
+             (unsigned long long)rm_requests(g->rm), (unsigned long long)sc.cache_hits,
+             (unsigned long long)sc.disk_hits, (unsigned long long)sc.shared, c_entries,
+             c_skipped ? ", bad lines skipped" : "",
+             o->cache_file && *o->cache_file ? "" : ", not kept");
+    if (o->cache_file && *o->cache_file) {
+        struct err se = {{0}};
+        if (cl_cache_save(g->cache, &se) < 0) /* only a cost for the next run */
+            log_warn("cleanup: %s", se.msg);
+    }
     for (size_t r = 0; r < res->n_repos; r++) {
         struct cl_repo *rp = &res->repos[r];
         if (rp->error[0])
@@ -1431,44 +1626,20 @@ int cleanup_run(const struct cfg_cleanup *cc, const struct cleanup_opts *o, bool
     if (dry_run)
         goto done;
 
-    /* indexes first, then images, then children of deleted indexes */
-    for (int pass = 0; pass < 3; pass++) {
-        for (size_t r = 0; r < res->n_repos; r++) {
-            struct cl_repo *rp = &res->repos[r];
-            for (size_t i = 0; i < rp->n_m; i++) {
-                struct cl_manifest *m = &rp->m[i];
-                int want = m->child_only ? 2 : m->is_index ? 0 : 1;
-                if (!m->delete || want != pass)
-                    continue;
-                if (stop && *stop) {
-                    res->status = CL_FAILED;
-                    snprintf(res->message, sizeof res->message, "stopped by a signal");
-                    goto deleted;
-                }
-                int d = delete_manifest(g, rp, m, res);
-                if (d == -2) {
-                    res->status = CL_DELETE_DISABLED;
-                    snprintf(res->message, sizeof res->message,
-                             "the registry refuses deletes (HTTP 405 UNSUPPORTED): set "
-                             "storage.delete.enabled: true in its config.yml (or "
-                             "REGISTRY_STORAGE_DELETE_ENABLED=true) and restart it; "
-                             "nothing else was deleted");
-                    log_error("cleanup: %s", res->message);
-                    goto deleted;
-                }
-                if (d < 0) {
-                    res->errors++;
-                    res->status = CL_FAILED;
-                } else {
-                    for (size_t t = 0; t < rp->n_tags; t++)
-                        if (rp->tags[t].digest && rp->tags[t].reason == CL_REASON_DELETE &&
-                            strcmp(rp->tags[t].digest, m->digest) == 0)
-                            res->tags_deleted++;
-                }
-            }
-        }
+    test_pause(stop);
+    int dr = delete_plan(g, res, o->concurrency, stop);
+    if (dr == -2) {
+        res->status = CL_DELETE_DISABLED;
+        snprintf(res->message, sizeof res->message,
+                 "the registry refuses deletes (HTTP 405 UNSUPPORTED): set "
+                 "storage.delete.enabled: true in its config.yml (or "
+                 "REGISTRY_STORAGE_DELETE_ENABLED=true) and restart it; "
+                 "nothing else was deleted");
+        log_error("cleanup: %s", res->message);
+    } else if (dr == -1) {
+        res->status = CL_FAILED;
+        snprintf(res->message, sizeof res->message, "stopped by a signal");
     }
-deleted:
     if (res->manifests_deleted > 0 && res->status != CL_DELETE_DISABLED) {
         if (o->gc_command && *o->gc_command) {
             if (o->storage_path && *o->storage_path)
@@ -1522,18 +1693,13 @@ oom:
     err_set(e, "out of memory");
     rc = -1;
 out:
-    if (p.tj) {
-        size_t total = 0;
-        for (size_t r = 0; r < res->n_repos; r++)
-            total += res->repos[r].n_tags;
-        for (size_t i = 0; i < total; i++)
-            json_object_put(p.tj[i].body);
-    }
-    free(p.tj);
-    free(p.mj);
+    for (size_t i = 0; i < sc.n_tj; i++)
+        cl_parsed_manifest_free(&sc.tj[i].pm);
+    free(sc.tj);
+    free(sc.mj);
+    pend_free(&sc);
     strv_free(names, n_names);
     reg_free(g);
-    tokens_free(&tok);
     if (has_inc)
         regfree(&inc);
     if (has_exc)

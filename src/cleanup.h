@@ -7,8 +7,18 @@
  *            media types, take the digest from Docker-Content-Digest (or
  *            the sha256 of the body), the creation date from the config
  *            blob (for an index: the newest child) and the blob sizes.
- *            Bounded concurrency (opts.concurrency threads, each with its
- *            own connections).
+ *            Bounded concurrency: opts.concurrency transfers at once on
+ *            one libcurl multi handle (regmulti.h), connections reused.
+ *            Names from the registry (catalog, tags list) and digests
+ *            (Docker-Content-Digest, config, index children) are checked
+ *            against distribution's reference grammar (skopeo.h:
+ *            skopeo_valid_*) before they enter a URL: a bad repository is
+ *            skipped, a bad tag leaves its repository untouched, both with
+ *            an error naming the name and the URL it came from.
+ *            Config blobs and index children are content-addressed, so
+ *            what they tell (created date, child blobs) is cached by
+ *            digest in opts.cache_file (cleanup_cache.h): a later run
+ *            needs one manifest GET per tag.
  *  2. plan   cleanup_decide() per tag (cleanup_rules.h is the one
  *            definition of the rules), then per digest: a manifest is
  *            deleted only if every tag pointing at it is deletable and no
@@ -56,6 +66,8 @@ struct cleanup_opts {
     int64_t timeout_ms;    /* per HTTP request */
     const char *ca_file;
     bool insecure_skip_verify;
+    const char *cache_file; /* "" = none: digest -> created/blobs kept between runs */
+    size_t cache_entries;   /* bound of the cache file (0 = 200000) */
 };
 void cleanup_opts_defaults(struct cleanup_opts *o);
 
@@ -150,6 +162,46 @@ void cleanup_result_free(struct cleanup_result *r);
  * summary) or as one JSON document. */
 int cleanup_format_text(const struct cleanup_result *r, struct buf *out);
 int cleanup_format_json(const struct cleanup_result *r, struct buf *out);
+
+/* ---- registry answers: pure parsers (no network; fuzzed) ----
+ * `what` names the answer in messages (its URL). Each returns 0, or -1 with
+ * e->msg naming `what` and the offending field. */
+
+#define CL_MAX_CHILDREN 1024 /* manifests of one index */
+#define CL_MAX_LAYERS   4096 /* layers of one image */
+
+/* A catalog page ("repositories") or a tags list ("tags"): the strings of
+ * array `key` appended to *v (absent or null: none; anything else than an
+ * array of strings is an error). Names are NOT validated here. */
+int cl_parse_names(const char *what, const char *body, size_t len, const char *ctype,
+                   const char *key, char ***v, size_t *n, struct err *e);
+
+/* A manifest of any of the four media types (Docker v2 / OCI image, Docker
+ * manifest list / OCI index; a body without mediaType is typed by the
+ * Content-Type, or as an index when it has "manifests"). Every digest is
+ * checked against the digest grammar. */
+struct cl_parsed_manifest {
+    char media_type[128];
+    bool is_index;
+    char config[160];      /* an image's config blob digest, "" when none */
+    struct cl_blob *blobs; /* an image: config + layers */
+    size_t n_blobs;
+    char **children; /* an index: child manifest digests, with their sizes */
+    uint64_t *child_sizes;
+    size_t n_children;
+};
+int cl_parse_manifest(const char *what, const char *body, size_t len, const char *ctype,
+                      struct cl_parsed_manifest *pm, struct err *e);
+void cl_parsed_manifest_free(struct cl_parsed_manifest *pm);
+
+/* A config blob: `created` in ms (0 when absent, not a string, not a date
+ * or the epoch). -1 only when the body is not a JSON object. */
+int cl_parse_created(const char *what, const char *body, size_t len, const char *ctype,
+                     int64_t *created, struct err *e);
+
+/* s for a log line: bytes outside printable ASCII, '"' and '\\' become
+ * '?', cut with "..." to fit n. */
+void cl_printable(const char *s, char *out, size_t n);
 
 /* Parses an RFC 3339 timestamp into ms since the epoch; -1 if invalid. */
 int64_t cl_parse_time(const char *s);

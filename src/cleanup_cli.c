@@ -52,6 +52,9 @@ static const char cleanup_usage[] =
     "  --no-gc               no garbage collection\n"
     "  --container NAME / --registry-config PATH      the {container} / {config} values\n"
     "  --storage-path DIR    registry storage on this host: du before/after the GC\n"
+    "  --no-cache            neither read nor write the digest cache (STATE_DIR/\n"
+    "                        cleanup-cache: config blob dates and index children, which\n"
+    "                        never change, so later runs need one request per tag)\n"
     "  --log-file FILE       also log to FILE (default /var/log/nexus-shipper/cleanup.log\n"
     "                        when writable)\n"
     "Exit 0 success; 1 runtime failure (errors, deletion disabled in the registry,\n"
@@ -483,7 +486,7 @@ static bool arg_val(int argc, char **argv, int *i, const char *name, const char 
 int cleanup_cli(const char *config_path, int argc, char **argv, struct logger *lg,
                 const volatile sig_atomic_t *stop)
 {
-    bool dry = false, json = false, no_gc = false;
+    bool dry = false, json = false, no_gc = false, no_cache = false;
     const char *legacy_file = NULL, *val, *gc = NULL, *log_file = NULL;
     struct cleanup_opts o;
     cleanup_opts_defaults(&o);
@@ -496,6 +499,8 @@ int cleanup_cli(const char *config_path, int argc, char **argv, struct logger *l
             json = true;
         } else if (strcmp(argv[i], "--no-gc") == 0) {
             no_gc = true;
+        } else if (strcmp(argv[i], "--no-cache") == 0) {
+            no_cache = true;
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             fputs(cleanup_usage, stdout);
             return EXIT_OK;
@@ -652,6 +657,10 @@ int cleanup_cli(const char *config_path, int argc, char **argv, struct logger *l
     rc = EXIT_FAIL;
     if (take_lock(state_dir, &lock_fd) < 0)
         goto out;
+    char cache_path[4200];
+    snprintf(cache_path, sizeof cache_path, "%s/cleanup-cache", state_dir);
+    if (!no_cache)
+        o.cache_file = cache_path; /* under the lock: one writer */
 
     struct cleanup_result res;
     if (cleanup_run(cc, &o, dry, stop, &res, &e) < 0) {

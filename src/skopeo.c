@@ -193,6 +193,222 @@ static char *docker_repo(const char *ref)
     return s;
 }
 
+/* ---- the registry's name grammar ------------------------------------- */
+
+static bool is_lower_alnum(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+static bool is_word(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+/* [a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)* over s[0..n) */
+static bool valid_component(const char *s, size_t n)
+{
+    size_t i = 0;
+    for (;;) {
+        size_t st = i;
+        while (i < n && is_lower_alnum(s[i]))
+            i++;
+        if (i == st)
+            return false; /* a separator must be followed by [a-z0-9] */
+        if (i == n)
+            return true;
+        if (s[i] == '.')
+            i++;
+        else if (s[i] == '_')
+            i += i + 1 < n && s[i + 1] == '_' ? 2 : 1;
+        else if (s[i] == '-')
+            while (i < n && s[i] == '-')
+                i++;
+        else
+            return false;
+    }
+}
+
+bool skopeo_valid_repository(const char *name)
+{
+    if (!name)
+        return false;
+    size_t len = strlen(name);
+    if (len == 0 || len > 255)
+        return false;
+    for (const char *p = name;;) {
+        const char *sl = strchr(p, '/');
+        size_t l = sl ? (size_t)(sl - p) : strlen(p);
+        if (!valid_component(p, l))
+            return false;
+        if (!sl)
+            return true;
+        p = sl + 1;
+    }
+}
+
+bool skopeo_valid_tag(const char *tag)
+{
+    if (!tag || !is_word(tag[0]))
+        return false;
+    size_t i = 1;
+    for (; tag[i]; i++)
+        if (i >= 128 || !(is_word(tag[i]) || tag[i] == '.' || tag[i] == '-'))
+            return false;
+    return true;
+}
+
+bool skopeo_valid_digest(const char *d)
+{
+    if (!d)
+        return false;
+    const char *colon = strchr(d, ':');
+    if (!colon || colon == d || strlen(d) > 255)
+        return false;
+    /* algorithm: [a-z0-9]+(?:[.+_-][a-z0-9]+)* */
+    bool need = true;
+    for (const char *p = d; p < colon; p++) {
+        if (is_lower_alnum(*p))
+            need = false;
+        else if (!need && (*p == '.' || *p == '+' || *p == '_' || *p == '-'))
+            need = true;
+        else
+            return false;
+    }
+    if (need)
+        return false;
+    size_t n = 0;
+    for (const char *p = colon + 1; *p; p++, n++)
+        if (!(is_word(*p) || *p == '=' || *p == '-'))
+            return false;
+    if (n < 32)
+        return false;
+    if ((size_t)(colon - d) == 6 && strncmp(d, "sha256", 6) == 0) {
+        if (n != 64)
+            return false;
+        for (const char *p = colon + 1; *p; p++)
+            if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+                return false;
+    }
+    return true;
+}
+
+/* host[:port]: dot-separated [A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?, or [IPv6] */
+static bool valid_host(const char *h, size_t n)
+{
+    size_t end = n;
+    const char *colon = NULL;
+    if (n && h[0] == '[') {
+        const char *rb = memchr(h, ']', n);
+        if (!rb || rb == h + 1)
+            return false;
+        for (const char *p = h + 1; p < rb; p++)
+            if (!isxdigit((unsigned char)*p) && *p != ':')
+                return false;
+        end = (size_t)(rb - h) + 1;
+        if (end < n && h[end] != ':')
+            return false;
+        colon = end < n ? h + end : NULL;
+    } else {
+        colon = memchr(h, ':', n);
+        end = colon ? (size_t)(colon - h) : n;
+        if (end == 0)
+            return false;
+        size_t lab = 0;
+        for (size_t i = 0; i < end; i++) {
+            char c = h[i];
+            if (c == '.') {
+                if (lab == 0 || h[i - 1] == '-')
+                    return false;
+                lab = 0;
+            } else if (isalnum((unsigned char)c) || (c == '-' && lab > 0)) {
+                lab++;
+            } else
+                return false;
+        }
+        if (lab == 0 || h[end - 1] == '-')
+            return false;
+    }
+    if (colon) {
+        size_t pl = n - (size_t)(colon - h) - 1;
+        if (pl == 0 || pl > 5)
+            return false;
+        for (const char *p = colon + 1; p < h + n; p++)
+            if (!isdigit((unsigned char)*p))
+                return false;
+    }
+    return true;
+}
+
+bool skopeo_check_reference(const char *ref, char *why, size_t n)
+{
+    if (!ref || !*ref) {
+        snprintf(why, n, "empty image reference");
+        return false;
+    }
+    if (ref[0] == '-') {
+        snprintf(why, n, "image reference \"%.100s\" starts with '-' (it would be an option)", ref);
+        return false;
+    }
+    for (const unsigned char *p = (const unsigned char *)ref; *p; p++)
+        if (*p < 0x20 || *p == 0x7f) {
+            snprintf(why, n, "image reference contains a control character (byte %u)", *p);
+            return false;
+        }
+    if (strlen(ref) > 4096) {
+        snprintf(why, n, "image reference \"%.60s...\" is longer than 4096 bytes", ref);
+        return false;
+    }
+    if (!is_docker(ref))
+        return true; /* local transports: paths, checked by skopeo */
+    const char *p = ref + 9, *slash = strchr(p, '/');
+    size_t hl = slash ? (size_t)(slash - p) : 0;
+    /* the first component is a registry host when it looks like one */
+    if (slash && (memchr(p, '.', hl) || memchr(p, ':', hl) || memchr(p, '[', hl) ||
+                  (hl == 9 && !strncmp(p, "localhost", 9)))) {
+        if (!valid_host(p, hl)) {
+            snprintf(why, n, "image reference \"%.200s\": \"%.*s\" is not a valid registry host",
+                     ref, (int)(hl < 100 ? hl : 100), p);
+            return false;
+        }
+        p = slash + 1;
+    }
+    char name[512];
+    const char *at = strchr(p, '@');
+    size_t nl = at ? (size_t)(at - p) : strlen(p);
+    if (nl >= sizeof name) {
+        snprintf(why, n, "image reference \"%.200s...\": repository name too long", ref);
+        return false;
+    }
+    memcpy(name, p, nl);
+    name[nl] = '\0';
+    char *tag = strrchr(name, ':');
+    if (tag && strchr(tag, '/'))
+        tag = NULL;
+    if (tag)
+        *tag++ = '\0';
+    if (!skopeo_valid_repository(name)) {
+        snprintf(why, n,
+                 "image reference \"%.200s\": \"%.200s\" is not a valid repository name "
+                 "(lowercase path components [a-z0-9]+([._]|__|-*)[a-z0-9]+ separated by /)",
+                 ref, name);
+        return false;
+    }
+    if (tag && !skopeo_valid_tag(tag)) {
+        snprintf(why, n,
+                 "image reference \"%.200s\": \"%.140s\" is not a valid tag "
+                 "([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})",
+                 ref, tag);
+        return false;
+    }
+    if (at && !skopeo_valid_digest(at + 1)) {
+        snprintf(why, n, "image reference \"%.200s\": \"%.140s\" is not a valid digest", ref,
+                 at + 1);
+        return false;
+    }
+    return true;
+}
+
 void skopeo_options_init(struct skopeo_options *o)
 {
     memset(o, 0, sizeof *o);
@@ -301,12 +517,16 @@ int skopeo_parse_line(const char *line, struct skopeo_line *o)
         /* "Copying image sha256:<d> (1/2)" */
         o->step = "copying_image";
         copy_digest(line + 14, o->digest, sizeof o->digest);
-        if ((p = strrchr(line, '(')))
-            sscanf(p, "(%d/%d)", &o->image_index, &o->image_count);
+        if ((p = strrchr(line, '(')) &&
+            (sscanf(p, "(%d/%d)", &o->image_index, &o->image_count) != 2 || o->image_index < 1 ||
+             o->image_index > o->image_count))
+            o->image_index = o->image_count = 0; /* not "(i/n)" with 1 <= i <= n */
     } else if (sscanf(line, "Copying %d of %d images in list", &o->image_index, &o->image_count) ==
                2) {
         o->step = "copying_list";
         o->image_index = 0;
+        if (o->image_count < 0)
+            o->image_count = 0;
     } else if (!strncmp(line, "Writing manifest list to image destination", 42)) {
         o->step = "writing_manifest_list";
     } else if (!strncmp(line, "Writing manifest to image destination", 37)) {
@@ -929,6 +1149,16 @@ static int prep_begin(struct prep *pp, enum skopeo_op op, const struct skopeo_op
     pp->t0 = sk_mono_ms();
     pp->deadline = o->timeout_ms > 0 ? pp->t0 + o->timeout_ms : 0;
     pp->authfile = o->authfile && *o->authfile ? o->authfile : NULL;
+    const char *refs[2] = {ref1, ref2};
+    for (size_t i = 0; i < 2; i++) {
+        char why[600];
+        if ((i == 0 || refs[i]) && !skopeo_check_reference(refs[i], why, sizeof why)) {
+            res->error_type = SKOPEO_ERR_INVALID_REFERENCE;
+            res->error =
+                sk_printf("refusing %s: %s", i == 0 ? "the image" : "the destination", why);
+            return -1;
+        }
+    }
     for (size_t i = 0; i < o->n_extra; i++)
         if (is_secret_arg(o->extra_args[i])) {
             res->error_type = SKOPEO_ERR_INVALID_REFERENCE;
@@ -1093,7 +1323,11 @@ static void read_sizes(const char *src, const struct skopeo_options *o, struct p
                 if (!json_object_object_get_ex(e, "digest", &v) || n_todo >= SK_MAX_CHILD_MANIFESTS)
                     continue;
                 const char *dg = json_object_get_string(v);
-                const char *colon = strchr(dg, ':');
+                const char *colon = dg ? strchr(dg, ':') : NULL;
+                if (!colon || !skopeo_valid_digest(dg)) {
+                    all = false; /* a registry's answer: never into an argv or a path */
+                    continue;
+                }
                 if (repo)
                     todo[n_todo++] = sk_printf("%s@%s", repo, dg);
                 else if (colon && !strchr(colon + 1, '/') && !strstr(dg, ".."))

@@ -182,6 +182,26 @@ const struct skopeo_step *skopeo_step_table(int major, int minor, size_t *n);
  * "oci-archive", "containers-storage", "docker-daemon", ... or "unknown". */
 void skopeo_transport(const char *ref, char *out, size_t n);
 
+/* The registry's name grammar (distribution/reference), the one
+ * definition shared by the skopeo runner and the registry cleanup; a name
+ * from a configuration, a command line or a registry's answer enters a URL
+ * or an argv only after passing it.
+ *  repository: path components [a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*
+ *              separated by '/', at most 255 characters in all;
+ *  tag:        [A-Za-z0-9_][A-Za-z0-9_.-]{0,127};
+ *  digest:     algorithm:hex, algorithm [a-z0-9]+(?:[.+_-][a-z0-9]+)*,
+ *              hex [a-zA-Z0-9=_-]{32,}; "sha256:" needs 64 lowercase hex. */
+bool skopeo_valid_repository(const char *name);
+bool skopeo_valid_tag(const char *tag);
+bool skopeo_valid_digest(const char *digest);
+
+/* Checks an image reference before it goes on skopeo's command line:
+ * never empty or starting with '-' (an option), no control characters;
+ * a docker:// reference must be docker://HOST[:PORT]/REPOSITORY[:TAG][@DIGEST]
+ * with a valid host, repository, tag and digest. Returns true, or false
+ * with the reason in why. */
+bool skopeo_check_reference(const char *ref, char *why, size_t n);
+
 /* Parses one output line (no line terminator) as skopeo prints it; used by
  * the runner and exposed for tests. Returns the step name or NULL. */
 struct skopeo_line {

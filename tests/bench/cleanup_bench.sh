@@ -2,17 +2,23 @@
 # Registry cleanup at scale (issue 7): a real docker-registry 2.8 with
 # REPOS (100) repositories x TAGS (100) tags, side by side in the same run:
 #  - (a) `nexus-shipper cleanup --dry-run` ([cleanup] days_to_keep = 30,
-#    concurrency = CONC), wall time;
+#    concurrency = CONC), wall time, in three ways:
+#      cold: everything over HTTP, the digest cache removed before the run
+#            (manifest GET per tag + config blob GET per distinct image);
+#      warm: everything over HTTP with the digest cache of the previous run
+#            (STATE_DIR/cleanup-cache: config digest -> created), so one
+#            manifest GET per tag;
+#      host: on the registry host with storage_path set (the seed's
+#            host_storage): config blobs read from disk, verified by
+#            digest, --no-cache;
 #  - (b) the floor: one manifest GET per tag (REPOS x TAGS) with the Accept
 #    header the cleanup sends (the four manifest media types), CONC at a
 #    time, in ONE curl process (curl --parallel --parallel-max CONC -K cfg);
 #  - (c) for information: (b) plus one config blob GET per distinct image in
 #    the same curl (what any HTTP client must fetch to learn `created`);
 #  - the HTTP requests each made (counted from the registry's access log).
-# Target: (a) <= 1.5 x (b), medians of RUNS repetitions (alternating order).
-# ON_HOST=1 (default): the cleanup runs on the registry host with
-# storage_path set, as the seed's host_storage, and reads config blobs from
-# disk (verified by digest); ON_HOST=0: everything over HTTP.
+# Target: (a) <= 1.5 x (b), medians of RUNS repetitions (alternating order);
+# a verdict per way.
 #
 # The data set: one image is pushed with skopeo (bench/r000:t000) so the
 # layer blob is real; then the repositories, tags, image configs and
@@ -29,7 +35,7 @@
 #
 # Usage (from the build dir, or set BUILD_DIR):  bash ../tests/bench/cleanup_bench.sh
 # Variables: REPOS (100), TAGS (100), DISTINCT (= TAGS), CONC (4), RUNS (3),
-# KEEP=1 keeps the registry directory.
+# MODES ("cold warm host"), KEEP=1 keeps the registry directory.
 # Needs docker-registry, skopeo, curl (>= 7.66 for --parallel), python3.
 # Reports; does not gate: exit 0 unless something could not run.
 set -euo pipefail
@@ -136,7 +142,7 @@ cfgd=$(curl -fsS -H "$ACCEPT" "$RURL/v2/$mid/manifests/t001" | "$IT_PY" -c 'impo
 curl -fsS "$RURL/v2/$mid/blobs/$cfgd" | grep -q '"created"' || fail "config blob GET"
 echo "data set: $REPOS repositories x $TAGS tags, $DISTINCT distinct images per repository, written in $gen_ms ms"
 
-# ---- (a) the cleanup's dry run
+# ---- (a) the cleanup's dry run: HTTP only (cold / warm cache), or on the host
 mkdir -p "$IT_TMP/state"
 CONF=$IT_TMP/ns.conf
 cat >"$CONF" <<EOF
@@ -148,8 +154,10 @@ spool_dir = $IT_TMP/spool
 registry_url = $RURL
 days_to_keep = 30
 concurrency = $CONC
-$( [ "${ON_HOST:-1}" = 1 ] && echo "storage_path = $DATA" )
 EOF
+HCONF=$IT_TMP/ns-host.conf
+{ cat "$CONF"; echo "storage_path = $DATA"; } >"$HCONF"
+MODES=${MODES:-cold warm host}
 
 # ---- (b) the floor: one manifest GET per tag, one curl process
 CURLCFG=$IT_TMP/urls.cfg
@@ -177,16 +185,22 @@ reqs() {
 			else if ($0 ~ /\/tags\/list/) t++; else if ($0 ~ /_catalog/) c++; else o++ }
 		END { printf "%d (manifests %d, blobs %d, tags/list %d, catalog %d, other %d)\n", n, m, b, t, c, o }'
 }
+# run_a MODE: one dry run; appends its time to A_MS_<MODE>, sets A_REQ_<MODE>
 run_a() {
-	local t0 ms rc=0 from
+	local mode=$1 t0 ms rc=0 from conf=$CONF args=()
+	case "$mode" in
+	cold) rm -f "$IT_TMP/state/cleanup-cache" ;;
+	warm) [ -s "$IT_TMP/state/cleanup-cache" ] || fail "warm run without a cache file" ;;
+	host) conf=$HCONF args=(--no-cache) ;;
+	esac
 	from=$(loglines)
 	t0=$(date +%s%N)
-	"$BIN" -c "$CONF" cleanup --dry-run >"$IT_TMP/plan.txt" 2>"$IT_TMP/plan.log" || rc=$?
+	"$BIN" -c "$conf" cleanup --dry-run "${args[@]}" >"$IT_TMP/plan-$mode.txt" 2>"$IT_TMP/plan-$mode.log" || rc=$?
 	ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-	[ "$rc" = 0 ] || fail "cleanup --dry-run exit $rc ($(tail -3 "$IT_TMP/plan.log"))"
+	[ "$rc" = 0 ] || fail "cleanup --dry-run ($mode) exit $rc ($(tail -3 "$IT_TMP/plan-$mode.log"))"
 	sleep 0.2 # the access log is written after the response
-	A_REQ=$(reqs "$from")
-	A_MS+=("$ms")
+	printf -v "A_REQ_$mode" '%s' "$(reqs "$from")"
+	eval "A_MS_$mode+=(\"\$ms\")"
 }
 # run_curl CFG N: the requests of CFG in one curl, CONC at a time; sets MS, REQ
 run_curl() {
@@ -204,21 +218,42 @@ run_b() { run_curl "$CURLCFG" $((REPOS * TAGS)); B_MS+=("$MS") B_REQ=$REQ; }
 run_c() { run_curl "$CFG_C" "$N_C"; C_MS+=("$MS") C_REQ=$REQ; }
 median() { printf '%s\n' "$@" | sort -n | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2)}'; }
 
-# warm-up (page cache, registry's first requests), not counted
+# warm-up (page cache, registry's first requests; fills the digest cache), not counted
 "$BIN" -c "$CONF" cleanup --dry-run >/dev/null 2>&1 || true
 curl -s --parallel --parallel-max "$CONC" -K "$CURLCFG" >/dev/null 2>&1 || true
-A_MS=() B_MS=() C_MS=()
+B_MS=() C_MS=()
+for m in $MODES; do eval "A_MS_$m=()"; done
+first=${MODES%% *}
 for ((i = 0; i < RUNS; i++)); do
-	if ((i % 2)); then run_c; run_b; run_a; else run_a; run_b; run_c; fi
-	echo "run $((i + 1)): cleanup dry run ${A_MS[-1]} ms, floor ${B_MS[-1]} ms, floor+configs ${C_MS[-1]} ms"
+	line="run $((i + 1)):"
+	if ((i % 2)); then
+		run_c
+		run_b
+		for m in $(printf '%s\n' $MODES | tac); do run_a "$m"; done
+	else
+		for m in $MODES; do run_a "$m"; done
+		run_b
+		run_c
+	fi
+	for m in $MODES; do eval "line+=\" cleanup $m \${A_MS_$m[-1]} ms,\""; done
+	echo "$line floor ${B_MS[-1]} ms, floor+configs ${C_MS[-1]} ms"
 done
-a=$(median "${A_MS[@]}") b=$(median "${B_MS[@]}") c=$(median "${C_MS[@]}")
-summary=$(grep '^summary ' "$IT_TMP/plan.txt" || true)
+b=$(median "${B_MS[@]}") c=$(median "${C_MS[@]}")
+summary=$(grep '^summary ' "$IT_TMP/plan-$first.txt" || true)
 echo "plan: ${summary#summary }"
-echo "(a) cleanup --dry-run, concurrency $CONC: median $a ms (runs: ${A_MS[*]}), HTTP requests: $A_REQ"
+for m in $MODES; do
+	cmp -s <(grep '^tag ' "$IT_TMP/plan-$m.txt") <(grep '^tag ' "$IT_TMP/plan-$first.txt") ||
+		fail "the $m plan differs from the $first one"
+done
 echo "(b) floor, curl --parallel-max $CONC, 1 manifest GET per tag: median $b ms (runs: ${B_MS[*]}), HTTP requests: $B_REQ"
 echo "(c) floor + 1 config blob GET per distinct image, same curl: median $c ms (runs: ${C_MS[*]}), HTTP requests: $C_REQ"
-echo "info cleanup_vs_floor_with_configs ratio=$(awk -v a="$a" -v c="$c" 'BEGIN {printf "%.2f", (c > 0) ? a / c : 0}') (client overhead over the best any HTTP client can do)"
-ratio=$(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.2f", (b > 0) ? a / b : 0}')
-if awk -v r="$ratio" 'BEGIN {exit !(r <= 1.5)}'; then v=PASS; else v=FAIL; fi
-echo "verdict cleanup_dry_run_vs_floor ratio=${ratio} target<=1.5 $v"
+for m in $MODES; do
+	eval "runs=(\"\${A_MS_$m[@]}\")"
+	eval "req=\$A_REQ_$m"
+	a=$(median "${runs[@]}")
+	echo "(a) cleanup --dry-run $m, concurrency $CONC: median $a ms (runs: ${runs[*]}), HTTP requests: $req"
+	echo "info cleanup_${m}_vs_floor_with_configs ratio=$(awk -v a="$a" -v c="$c" 'BEGIN {printf "%.2f", (c > 0) ? a / c : 0}')"
+	ratio=$(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.2f", (b > 0) ? a / b : 0}')
+	if awk -v r="$ratio" 'BEGIN {exit !(r <= 1.5)}'; then v=PASS; else v=FAIL; fi
+	echo "verdict cleanup_dry_run_${m}_vs_floor ratio=${ratio} target<=1.5 $v"
+done

@@ -18,6 +18,15 @@
 #    seed's config.json (--legacy-json); wrong password fails cleanly
 #  - basic auth (htpasswd) through [cleanup] username/password_file, with
 #    blob GETs redirected to another server (S3/CDN-style storage)
+#  - the digest cache (STATE_DIR/cleanup-cache): a second dry run makes one
+#    request per tag (plus catalog and tags lists) and plans the same; a
+#    damaged cache file is skipped line by line
+#  - DELETE answering 404 (the manifest deleted behind the cleanup's back
+#    between plan and delete, NS_CLEANUP_TEST_PAUSE): "already gone",
+#    counted, not an error; one config GET for an image in 3 repositories
+#  - a hostile registry (hostile_registry.py): bad repository names, tags
+#    and digests never reach a URL, each is named in an error, a repository
+#    with a bad tag is left untouched
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 it_init cleanup
@@ -178,6 +187,23 @@ want_m=$(printf '%s\n' "app@$OLD1 delete image" "app@$(digest_of "$RURL" app old
 assert_eq "$(sort <<<"$want_m")" "$(awk '$1 == "manifest" {print $2, $3, $4}' "$IT_TMP/plan.txt" | sort)" \
 	"manifests deleted: whole index with its children, never a kept digest"
 assert_contains "$(cat "$IT_TMP/plan.txt")" "summary status=success repositories=4 tags=14 tags_to_delete=5 tags_deleted=0 manifests_to_delete=7 manifests_deleted=0" "dry-run summary"
+# the first run filled the digest cache; the next one needs only the catalog,
+# the tags lists and one manifest GET per tag: 2 catalog requests (n=100
+# refused with 400, then the 2-entry pages: 2) ... counted from the log line
+cold=$(sed -n 's/.*cleanup: scan: \([0-9]*\) HTTP requests; created dates: \([0-9]*\) from the cache.*/\1 \2/p' "$IT_TMP/plan.log")
+assert_eq 0 "${cold#* }" "cold run: no date from the cache ($cold)"
+[ -s "$IT_TMP/state/cleanup-cache" ] || fail "the cache file was written"
+"$BIN" -c "$CONF" cleanup --dry-run >"$IT_TMP/plan2.txt" 2>"$IT_TMP/plan2.log" || fail "second dry run"
+warm=$(sed -n 's/.*cleanup: scan: \([0-9]*\) HTTP requests; created dates: \([0-9]*\) from the cache.*/\1 \2/p' "$IT_TMP/plan2.log")
+# 14 tags: 8 distinct app images, 3 lastn images, 2 indexes x 2 children
+assert_eq "15" "${warm#* }" "warm run: every date from the cache ($warm)"
+# cold: 11 config GETs + 4 child manifest GETs + 4 child config GETs more than warm
+assert_eq "$(( ${cold% *} - 19 ))" "${warm% *}" "warm run: one request per tag plus listings (cold $cold, warm $warm)"
+assert_eq "$(grep -v '^summary' "$IT_TMP/plan.txt")" "$(grep -v '^summary' "$IT_TMP/plan2.txt")" "the same plan from the cache"
+printf 'garbage line\nsha256:%s 1 1\nsha256:zz 1 1\n' "$(printf 'f%.0s' {1..63})" >>"$IT_TMP/state/cleanup-cache"
+"$BIN" -c "$CONF" cleanup --dry-run >"$IT_TMP/plan3.txt" 2>"$IT_TMP/plan3.log" || fail "dry run with a damaged cache"
+assert_eq "$(grep -v '^summary' "$IT_TMP/plan.txt")" "$(grep -v '^summary' "$IT_TMP/plan3.txt")" "a damaged cache: bad lines skipped, same plan"
+assert_contains "$(cat "$IT_TMP/plan3.log")" "bad lines skipped" "a damaged cache is reported"
 
 "$BIN" -c "$CONF" cleanup --dry-run --json >"$IT_TMP/plan.json" 2>/dev/null
 "$IT_PY" - "$IT_TMP/plan.json" <<'EOF' || fail "JSON plan"
@@ -387,4 +413,52 @@ assert_eq "new1" "$(tags_of "http://$B" base/img -u 'bob:pa:ss w0rd')" "basic au
 assert_contains "$(grep '^summary ' "$IT_TMP/basic.out")" " gc=none" "no gc_command: the report says the registry's own GC frees the blobs"
 assert_not_contains "$(cat "$IT_TMP/basic.log")" 'pa:ss w0rd' "the password never appears in the log"
 assert_contains "$(cat "$IT_LOGS/blobsrv.log")" '"GET /docker/registry/v2/blobs/sha256/' "config blobs were read through the redirect"
-it_log "cleanup: plan, safety, GC, metrics, 405, lock, bearer and basic auth all as expected"
+
+# ---- 9. DELETE answering 404: deleted behind the cleanup's back after the plan
+for t in v1 v2 v3; do push "$t" "$R" "race:$t"; done
+RV1=$(digest_of "$RURL" race v1) RV2=$(digest_of "$RURL" race v2)
+rm -f "$IT_TMP/go" "$IT_TMP/go.ready"
+NS_CLEANUP_TEST_PAUSE=$IT_TMP/go "$BIN" -c "$CONF" cleanup --include '^race$' >"$IT_TMP/race.out" 2>"$IT_TMP/race.log" &
+racer=$!
+wait_for "[ -e $IT_TMP/go.ready ]" 30 || fail "the run paused after its plan ($(tail -3 "$IT_TMP/race.log"))"
+assert_eq 202 "$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "$RURL/v2/race/manifests/$RV1")" "v1 deleted behind the cleanup's back"
+touch "$IT_TMP/go"
+rc=0
+wait "$racer" || rc=$?
+assert_eq 0 "$rc" "404 on DELETE is not an error ($(tail -3 "$IT_TMP/race.log"))"
+assert_contains "$(grep '^summary ' "$IT_TMP/race.out")" "status=success repositories=1 tags=3 tags_to_delete=2 tags_deleted=2 manifests_to_delete=2 manifests_deleted=1 manifests_gone=1 errors=0" "404 counted as already gone"
+assert_contains "$(cat "$IT_TMP/race.out")" "manifest race@$RV1 delete image result=\"already gone\"" "the plan says already gone"
+assert_contains "$(cat "$IT_TMP/race.log")" "race@$RV1: already gone (404" "logged"
+assert_eq 404 "$(status_of "$RURL" race "$RV2")" "v2 deleted"
+assert_eq "v3" "$(tags_of "$RURL" race)" "race: v3 kept"
+# the same image in three repositories: one config GET, the others wait for it
+push v3 "$R" race2:v3
+"$BIN" -c "$CONF" cleanup --dry-run --no-cache --include '^(lastn|race|race2)$' >/dev/null 2>"$IT_TMP/shared.log" ||
+	fail "dry run over lastn, race, race2 ($(tail -3 "$IT_TMP/shared.log"))"
+assert_contains "$(cat "$IT_TMP/shared.log")" "created dates: 0 from the cache, 0 from storage_path, 2 shared with another manifest's config GET" \
+	"lastn:v3, race:v3 and race2:v3 share one config GET"
+
+# ---- 10. a hostile registry: bad names and digests never reach a URL
+start_fake HOSTILE tests/integration/hostile_registry.py
+printf '[shipper]\nstate_dir = %s/state4\nspool_dir = %s/spool4\n[cleanup]\nregistry_url = %s\ndays_to_keep = 30\n' \
+	"$IT_TMP" "$IT_TMP" "$HOSTILE_URL" >"$IT_TMP/hostile.conf"
+rc=0
+"$BIN" -c "$IT_TMP/hostile.conf" cleanup >"$IT_TMP/hostile.out" 2>"$IT_TMP/hostile.log" || rc=$?
+assert_eq 1 "$rc" "hostile registry: errors, exit 1"
+hl=$(cat "$IT_TMP/hostile.log")
+for n in '../../v2' 'a?b' 'x y' '-flag' 'UPPER' 'aaaaaaaaaaaaaaaaaaaa'; do
+	assert_contains "$hl" "GET $HOSTILE_URL/v2/_catalog?n=100: skipping repository \"$n" "bad repository name $n named with its source"
+done
+for n in '../x' '-flag' 'x y' 'a?b' 'aaaaaaaaaaaaaaaaaaaa'; do
+	assert_contains "$hl" "GET $HOSTILE_URL/v2/bad/tags/tags/list: skipping tag \"$n" "bad tag $n named with its source"
+done
+assert_contains "$hl" "config: \"sha256:../../x\" is not a valid digest" "a bad config digest"
+assert_contains "$hl" "Docker-Content-Digest \"sha256:../../../v2/x\" is not a valid digest" "a bad Docker-Content-Digest"
+assert_contains "$hl" "ignoring a Link to another host" "a Link to another host"
+reqs=$(sed -n 's/^REQ //p' "$IT_LOGS/hostile.log")
+bad=$(grep -vE '^(GET /v2/_catalog\?n=100|GET /v2/(ok/repo|bad/tags|bad/config|bad/header)/(tags/list|manifests/v1|blobs/sha256:[0-9a-f]{64})|DELETE /v2/ok/repo/manifests/sha256:[0-9a-f]{64})$' <<<"$reqs" || true)
+assert_eq "" "$bad" "every request path is one of the valid names (requests: $(wc -l <<<"$reqs"))"
+assert_contains "$reqs" "DELETE /v2/ok/repo/manifests/sha256:" "the valid repository is cleaned"
+assert_not_contains "$reqs" "DELETE /v2/bad/" "repositories with a bad tag or digest are left untouched"
+
+it_log "cleanup: plan, safety, GC, metrics, 405, lock, bearer and basic auth, cache, 404, hostile names all as expected"

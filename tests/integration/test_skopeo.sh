@@ -292,6 +292,42 @@ other|something nobody has seen before
 EOF
 it_log "transcripts 1.18, multi-arch, TTY, unknown sizes and replayed error classes: ok"
 
+# ---- 8b. hostile names never reach skopeo's argv (issue 10) ---------------------------------
+HLOG=$IT_TMP/argv-hostile.log
+LONGTAG=$(printf 't%.0s' {1..300})
+for ref in "docker://$REG/../../v2:x|not a valid repository name" "docker://$REG/a?b:v1|not a valid repository name" \
+	"docker://$REG/x y:v1|not a valid repository name" "docker://$REG/x:$LONGTAG|not a valid tag" \
+	"docker://$REG/x:-flag|not a valid tag" "docker://$REG/x@sha256:../../etc|not a valid digest" \
+	"docker://bad_host!.example:5000/x:v1|not a valid registry host"; do
+	rc=0
+	FAKE_SKOPEO_ARGV_LOG=$HLOG fns inspect "${ref%%|*}" >"$IT_TMP/hostile.out" 2>&1 || rc=$?
+	[ "$rc" != 0 ] || fail "inspect ${ref%%|*}: refused with a non-zero exit"
+	assert_contains "$(cat "$IT_TMP/hostile.out")" "${ref#*|}" "inspect ${ref%%|*}: the error names the problem"
+done
+printf -- '-flag docker://%s/x:v1\ndocker://%s/x:v1 --dest-creds=a:b\n' "$REG" "$REG" >"$IT_TMP/hostile.jobs"
+rc=0
+FAKE_SKOPEO_ARGV_LOG=$HLOG fns copy --from-file "$IT_TMP/hostile.jobs" >"$IT_TMP/hostile.out" 2>&1 || rc=$?
+[ "$rc" != 0 ] || fail "copy of references starting with '-': refused"
+assert_contains "$(cat "$IT_TMP/hostile.out")" "image reference \"-flag\" starts with '-'" "'-flag' as a source is refused"
+assert_contains "$(cat "$IT_TMP/hostile.out")" "image reference \"--dest-creds=a:b\" starts with '-'" "'--dest-creds=...' as a destination is refused"
+ran=$(grep -v -- ' --version $' "$HLOG" 2>/dev/null || true)
+assert_eq "" "$ran" "skopeo never ran with a hostile name (only --version)"
+# names from a registry's answer: an index whose children are "../" paths and options
+mkdir -p "$IT_TMP/hraw"
+"$IT_PY" -c '
+import json
+print(json.dumps(dict(schemaVersion=2, mediaType="application/vnd.oci.image.index.v1+json",
+  manifests=[dict(mediaType="application/vnd.oci.image.manifest.v1+json", digest=d, size=500)
+             for d in ("sha256:../../../etc/passwd", "--output=/tmp/x", None, 7)])))' >"$IT_TMP/hraw/top.json"
+FAKE_SKOPEO_ARGV_LOG=$HLOG FAKE_SKOPEO_RAW_DIR=$IT_TMP/hraw FAKE_SKOPEO_TRANSCRIPT=$TR/copy-1.18.out \
+	fns copy --json "docker://example.com/multi:v1" "docker://$REG/multi:v1" >"$IT_TMP/hostile.jsonl" 2>&1 ||
+	fail "copy with a hostile index still runs ($(tail -3 "$IT_TMP/hostile.jsonl"))"
+assert_contains "$(cat "$HLOG")" "inspect --raw --tls-verify=false docker://example.com/multi:v1" "the index itself was read"
+assert_not_contains "$(cat "$HLOG")" "../" "a child digest from the registry never reaches an argv"
+assert_not_contains "$(cat "$HLOG")" "--output" "an option from the registry never reaches an argv"
+assert_eq "False" "$(result "$IT_TMP/hostile.jsonl" 'r["sizes_known"]')" "sizes unknown when children are unreadable"
+it_log "hostile names: refused before skopeo's argv, each with a clear error"
+
 # ---- 9. timeout: SIGTERM to the group, SIGKILL after the grace -----------------------
 t0=$(now_ms)
 rc=0
