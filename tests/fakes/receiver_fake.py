@@ -25,7 +25,17 @@ Control (never recorded)
   GET    /__control/config               current behaviour
   POST   /__control  (or /__control/config)  replace behaviour:
          {"status": 400, "body": "out of bounds", "sequence": [503, 204],
-          "retry_after": 2, "delay": 0.5}
+          "retry_after": 2, "delay": 0.5, "mode": "drip", "drip_interval": 0.5,
+          "huge_bytes": 10737418240, "huge_length": false}
+
+Modes for writes (--mode, or "mode" in the control config); the request is
+recorded with its status as null (never counted as delivered):
+  drip   the whole answer (status line, headers, body of 64 KiB) one byte
+         every drip_interval seconds, until the client hangs up; records
+         drip_seconds (how long the client listened) and drip_bytes
+  huge   200 and a body of huge_bytes (default 10 GiB) streamed as fast as
+         the client reads, without Content-Length (huge_length: with it);
+         records huge_sent (bytes written before the client hung up)
 """
 
 import base64
@@ -257,17 +267,25 @@ class State:
 
     def set_config(self, config):
         """Replace behaviour; the sequence restarts from its first status."""
-        clean = {"status": None, "body": "", "sequence": [], "retry_after": None, "delay": 0.0}
+        clean = {"status": None, "body": "", "sequence": [], "retry_after": None, "delay": 0.0,
+                 "mode": "normal", "drip_interval": 0.5, "huge_bytes": 10 << 30,
+                 "huge_length": False}
         for key, value in config.items():
             if key not in clean:
                 raise ValueError("unknown config key %r" % key)
             clean[key] = value
+        if clean["mode"] not in ("normal", "drip", "huge"):
+            raise ValueError("mode must be normal, drip or huge")
         if isinstance(clean["sequence"], str):
             clean["sequence"] = [int(s) for s in clean["sequence"].split(",") if s.strip()]
         clean["sequence"] = [int(s) for s in clean["sequence"]]
         with self.lock:
             self.config = clean
             self.position = 0
+
+    def mode(self):
+        with self.lock:
+            return dict(self.config)
 
     def next_answer(self, default_status):
         """(status, body, retry_after, delay) for the next write; advances the sequence."""
@@ -325,6 +343,14 @@ class ReceiverHandler(fakecommon.Handler):
             state.record(entry, body)
             return self.send(404, "404 page not found\n", "text/plain; charset=utf-8")
 
+        c = state.mode()
+        if c["mode"] != "normal" and default < 400:
+            entry["status"] = None
+            entry["mode"] = c["mode"]
+            state.record(entry, body)
+            if c["mode"] == "drip":
+                return self.drip(entry, state, float(c["drip_interval"]))
+            return self.huge(entry, state, int(c["huge_bytes"]), bool(c["huge_length"]))
         if default >= 400:  # malformed grouping key: answer like Pushgateway, ignore config
             status, text, retry_after, delay = default, entry["error"], None, 0.0
         else:
@@ -339,6 +365,45 @@ class ReceiverHandler(fakecommon.Handler):
         if retry_after is not None and status >= 300:
             headers["Retry-After"] = retry_after
         self.send(status, text, "text/plain; charset=utf-8", headers)
+
+    def drip(self, entry, state, interval):
+        """One byte of a complete answer every `interval` s until the client leaves."""
+        answer = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 65536\r\n\r\n"
+                  + b"x" * 65536)
+        t0, sent = time.time(), 0
+        try:
+            for i in range(len(answer)):
+                self.wfile.write(answer[i:i + 1])
+                self.wfile.flush()
+                sent += 1
+                time.sleep(interval)
+        except OSError:
+            pass
+        with state.lock:
+            entry["drip_seconds"] = round(time.time() - t0, 3)
+            entry["drip_bytes"] = sent
+        sys.stderr.write("receiver_fake: drip ended after %.1f s, %d bytes\n"
+                         % (time.time() - t0, sent))
+        self.close_connection = True
+
+    def huge(self, entry, state, total, with_length):
+        """200 with `total` bytes of body, as fast as the client takes them."""
+        head = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+        head += ("Content-Length: %d\r\n" % total) if with_length else "Connection: close\r\n"
+        block = b"x" * 65536
+        sent = 0
+        try:
+            self.wfile.write((head + "\r\n").encode("ascii"))
+            while sent < total:
+                n = min(len(block), total - sent)
+                self.wfile.write(block[:n])
+                sent += n
+        except OSError:
+            pass
+        with state.lock:
+            entry["huge_sent"] = sent
+        sys.stderr.write("receiver_fake: huge body ended after %d bytes\n" % sent)
+        self.close_connection = True
 
     def decode_remote_write(self, entry, body):
         """Add "timeseries"/"metadata" (or "decode_error") to entry."""
@@ -427,10 +492,12 @@ def main(argv=None):
                         "write; the last one repeats (overrides --status)")
     parser.add_argument("--retry-after", help="send Retry-After: VALUE on non-2xx answers")
     parser.add_argument("--delay", type=float, default=0.0, help="seconds to wait before answering")
+    parser.add_argument("--mode", default="normal", choices=("normal", "drip", "huge"),
+                        help="drip: the answer one byte at a time; huge: an endless body")
     args = parser.parse_args(argv)
 
     config = {"status": args.status, "body": args.body, "sequence": args.sequence,
-              "retry_after": args.retry_after, "delay": args.delay}
+              "retry_after": args.retry_after, "delay": args.delay, "mode": args.mode}
     try:
         state = State(config)
     except ValueError as exc:
