@@ -924,6 +924,48 @@ static int validate_section(struct config *cfg, const struct section_desc *sd, v
     return 0;
 }
 
+/* A URL with a password in its user info (scheme://user:password@host). */
+static bool url_has_password(const char *url)
+{
+    const char *a = url ? strstr(url, "://") : NULL;
+    if (!a)
+        return false;
+    a += 3;
+    size_t n = strcspn(a, "/?#");
+    const char *at = memchr(a, '@', n);
+    return at && memchr(a, ':', (size_t)(at - a));
+}
+
+/* Where the configuration holds a secret itself rather than through a
+ * *_file key, or NULL. */
+static const char *inline_secret(const struct config *cfg)
+{
+    static const char *const words[] = {"authorization", "token", "secret", "password", "key"};
+    for (size_t i = 0; i < cfg->n_rw; i++) {
+        const struct strlist *h = &cfg->rw[i]->headers;
+        for (size_t k = 0; k < h->n; k++) {
+            char name[128];
+            snprintf(name, sizeof name, "%.*s", (int)strcspn(h->v[k], ":"), h->v[k]);
+            for (size_t w = 0; w < NS_ARRAY_LEN(words); w++)
+                if (strcasestr(name, words[w]))
+                    return "a [remote_write] header";
+        }
+        if (url_has_password(cfg->rw[i]->url))
+            return "a [remote_write] url";
+    }
+    if (cfg->pushgateway && url_has_password(cfg->pushgateway->url))
+        return "the [pushgateway] url";
+    if (cfg->nexus && url_has_password(cfg->nexus->url))
+        return "the [nexus] url";
+    if (cfg->gitlab && url_has_password(cfg->gitlab->url))
+        return "the [gitlab] url";
+    if (cfg->database && cfg->database->conninfo &&
+        (strcasestr(cfg->database->conninfo, "password") ||
+         url_has_password(cfg->database->conninfo)))
+        return "the [database] conninfo";
+    return NULL;
+}
+
 static int validate(struct config *cfg, struct err *e)
 {
     for (size_t si = 0; si < NS_ARRAY_LEN(sections); si++) {
@@ -1030,6 +1072,10 @@ struct config *config_load(const char *path, struct err *e)
     text = NULL;
     if (apply_env(cfg, e) < 0 || validate(cfg, e) < 0)
         goto fail;
+    const char *where = inline_secret(cfg);
+    struct stat st;
+    if (where && stat(path, &st) == 0 && (st.st_mode & S_IROTH))
+        snprintf(cfg->world_readable_inline, sizeof cfg->world_readable_inline, "%s", where);
     return cfg;
 fail:
     free(text);

@@ -183,6 +183,9 @@ struct config {
     regex_t drop_re, keep_re;
     bool has_drop_re, has_keep_re;
     bool world_readable_secrets;
+    /* the file is readable by every user and holds a secret itself (a
+     * header, a URL or conninfo with a password): where, else "" */
+    char world_readable_inline[48];
 };
 
 struct config *config_load(const char *path, struct err *e);

@@ -96,6 +96,10 @@ static int setup_logging(const struct config *cfg)
     if (cfg->world_readable_secrets)
         log_warn("a secret file referenced by %s is readable by every user (chmod 600 it)",
                  cfg->path);
+    if (cfg->world_readable_inline[0])
+        log_warn("%s is readable by every user and holds a secret in %s (chmod 600 it, or move "
+                 "the secret to a *_file key)",
+                 cfg->path, cfg->world_readable_inline);
     return 0;
 }
 
@@ -262,8 +266,7 @@ static int cmd_run(const char *path, int argc, char **argv)
     struct scheduler *s =
         snd ? sched_new(cfg, builtin_collectors, n_builtin_collectors, snd, &e) : NULL;
     if (!s) {
-        if (!snd)
-            sender_free(snd);
+        sender_free(snd); /* sched_new does not take it when it fails */
         log_error("%s", e.msg);
         config_free(cfg);
         return EXIT_FAIL;
@@ -319,8 +322,7 @@ static int cmd_run(const char *path, int argc, char **argv)
                 struct scheduler *nsched =
                     ns ? sched_new(nc, builtin_collectors, n_builtin_collectors, ns, &e) : NULL;
                 if (!nsched) {
-                    if (!ns)
-                        sender_free(ns);
+                    sender_free(ns); /* not taken by a failed sched_new */
                     config_free(nc);
                     log_error("reload failed, keeping the running configuration: %s", e.msg);
                 } else {

@@ -66,9 +66,9 @@ char *__real_strndup(const char *s, size_t n);
 void __real_free(void *p);
 
 static bool g_armed;
-static long g_count;     /* allocations while armed */
-static long g_fail_at;   /* 0: never */
-static bool g_injected;  /* the failure happened */
+static long g_count;    /* allocations while armed */
+static long g_fail_at;  /* 0: never */
+static bool g_injected; /* the failure happened */
 static void *g_inject_site;
 
 /* Live allocations made while armed: open addressing, pointer -> caller. */
@@ -528,9 +528,8 @@ struct scenario {
 };
 
 static const struct scenario scenarios[] = {
-    {"config", run_config}, {"cycle", run_cycle},     {"encode", run_encode},
-    {"spool", run_spool},   {"deliver", run_deliver}, {"replay", run_replay},
-    {"export", run_export},
+    {"config", run_config},   {"cycle", run_cycle},   {"encode", run_encode}, {"spool", run_spool},
+    {"deliver", run_deliver}, {"replay", run_replay}, {"export", run_export},
 };
 
 /* ---- the driver -------------------------------------------------------- */

@@ -37,12 +37,13 @@ static void count_failure(const char *dir, const char *op)
 {
     char p[4200];
     snprintf(p, sizeof p, "%s.eio_shim.count", dir);
-    int (*real_open)(const char *, int, ...) = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, "open");
+    int (*real_open)(const char *, int, ...) =
+        (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, "open");
     int fd = real_open ? real_open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600) : -1;
     if (fd < 0)
         return;
     ssize_t (*real_write)(int, const void *, size_t) =
-        (ssize_t (*)(int, const void *, size_t))dlsym(RTLD_NEXT, "write");
+        (ssize_t(*)(int, const void *, size_t))dlsym(RTLD_NEXT, "write");
     char line[64];
     int n = snprintf(line, sizeof line, "%s\n", op);
     if (real_write && real_write(fd, line, (size_t)n) < 0) {

@@ -14,7 +14,12 @@
 #     (1 MiB), its memory stays flat, the batch is retried, nothing lost;
 #  4. PostgreSQL killed while a database collector's query runs: the
 #     collector is reported down with the database's error, the daemon
-#     keeps shipping, and after the restart the next cycle reconnects.
+#     keeps shipping, and after the restart the next cycle reconnects;
+#  5. under umask 022, every directory the spool, a quarantine (with its
+#     .reason) and an import create is 0700 and every file 0600, the
+#     export archive too; a world-readable configuration holding a secret
+#     itself (a credentials header, a URL with a password) is warned
+#     about, the same file at 0600 is not.
 # Nexus answering HTML instead of JSON is covered by test_collectors.sh
 # (4a: the error names the endpoint and the Content-Type) and by the soak.
 set -euo pipefail
@@ -215,4 +220,39 @@ vm_flush
 ups=$(promq --range "$VM_URL" 'nexus_shipper_collector_up{instance="pg",collector="db_blobstores"}' | awk '{print $(NF-1)}' | uniq | tr '\n' ' ')
 [[ $ups == *"0 "*"1 "* ]] || fail "pg: collector_up did not go 0 then 1 at the receiver: $ups"
 it_log "4. pg killed mid-query: \"${lost#*\] }\" then \"${line#*\] }\"; collector_up went: $ups"
+
+# ---------------------------------------------------------------- 5. modes and secrets
+umask 022
+conf "$IT_TMP/perm.conf" perm "$RECV_URL/api/v1/write"
+NEXUS_SHIPPER_SHIPPER_SPOOL_ONLY=true "$BIN" -c "$IT_TMP/perm.conf" once 2> /dev/null
+NEXUS_SHIPPER_SHIPPER_SPOOL_ONLY=true "$BIN" -c "$IT_TMP/perm.conf" once 2> /dev/null
+"$BIN" -c "$IT_TMP/perm.conf" spool export --to "$IT_TMP/perm.export" > /dev/null
+NEXUS_SHIPPER_SHIPPER_SPOOL_DIR=$IT_TMP/spool-imported "$BIN" -c "$IT_TMP/perm.conf" \
+    spool import "$IT_TMP/perm.export" > /dev/null
+curl -fsS -X POST -d '{"status": 400, "body": "bad labels"}' "$RECV_URL/__control" > /dev/null
+"$BIN" -c "$IT_TMP/perm.conf" spool replay > /dev/null 2>&1 || true
+[ -n "$(find "$IT_TMP/spool-perm" -name '*.reason')" ] || fail "perm: nothing was quarantined"
+for d in "$IT_TMP/spool-perm" "$IT_TMP/spool-imported"; do
+    bad=$(find "$d" \( -type d ! -perm 0700 \) -o \( -type f ! -perm 0600 \) -printf '%m %p\n')
+    assert_eq "" "$bad" "perm: everything under $d is 0700 / 0600"
+done
+assert_eq 600 "$(stat -c %a "$IT_TMP/perm.export")" "perm: the export archive is 0600"
+secret_warning() { # secret_warning MODE LINE: stderr of a dry run
+    conf "$IT_TMP/secret.conf" secret "$RECV_URL/api/v1/write" "$2"
+    chmod "$1" "$IT_TMP/secret.conf"
+    "$BIN" -c "$IT_TMP/secret.conf" once --dry-run 2>&1 > /dev/null
+}
+w=$(secret_warning 644 "headers = X-Team: a, Authorization: Bearer s3cr3t")
+assert_contains "$w" "is readable by every user and holds a secret in a [remote_write] header" \
+    "secret: a credentials header in a world-readable file is warned about"
+assert_not_contains "$w" "s3cr3t" "secret: the warning does not show the secret"
+assert_not_contains "$(secret_warning 600 "headers = Authorization: Bearer s3cr3t")" "readable by every user" \
+    "secret: no warning at 0600"
+assert_not_contains "$(secret_warning 644 "headers = X-Team: a")" "readable by every user" \
+    "secret: no warning without a secret"
+sed -i "0,/^url = http:/s|^url = http://|url = http://user:pw@|" "$IT_TMP/perm.conf"
+chmod 644 "$IT_TMP/perm.conf"
+assert_contains "$("$BIN" -c "$IT_TMP/perm.conf" once --dry-run 2>&1 > /dev/null)" \
+    "holds a secret in a [remote_write] url" "secret: a URL with a password is warned about"
+it_log "5. modes 0700/0600 and world-readable secrets: ok"
 it_log ok
