@@ -42,17 +42,15 @@ printf '{"auths": {}}\n' > "$IT_TMP/auth.json"
 "$BIN" -c "$IT_TMP/full.conf" check-config >&2 || fail "the full configuration does not load"
 [ "$(grep -c '^\[' "$IT_TMP/full.conf")" -ge 8 ] || fail "the full configuration lacks sections"
 
-cat > "$IT_TMP/cycle.conf" <<CONF
-[shipper]
-interval = 1s
-instance = torture
-spool_dir = $IT_TMP/unused
-external_labels = env=ci,dc=torture
-collector_timeout = 10s
-[remote_write]
-url = $RECV_URL/api/v1/write
-max_samples_per_send = 500
-min_backoff = 100ms
+# the REST, certificate and GitLab collectors (and the sender paths)
+shipper() {
+    printf '[shipper]\ninterval = 1s\ninstance = torture\nspool_dir = %s/unused\n' "$IT_TMP"
+    printf 'external_labels = env=ci,dc=torture\ncollector_timeout = 10s\n'
+    printf '[remote_write]\nurl = %s/api/v1/write\nmax_samples_per_send = 500\nmin_backoff = 100ms\n' "$RECV_URL"
+}
+{
+    shipper
+    cat <<CONF
 [nexus]
 url = $NEXUS_URL
 username = metrics
@@ -63,6 +61,12 @@ endpoints = nexus.example.org:443, registry.example.org:8443, static.example.org
 [gitlab]
 url = $NEXUS_URL
 token_file = $IT_TMP/gitlab-token
+CONF
+} > "$IT_TMP/cycle.conf"
+# the database collectors alone (each run connects: kept apart, it is slow)
+{
+    shipper
+    cat <<CONF
 [database]
 conninfo = host=127.0.0.1 port=$PG_PORT dbname=nexus user=nexus_ro sslmode=disable
 password_file = $IT_TMP/db-password
@@ -70,25 +74,30 @@ password_file = $IT_TMP/db-password
 days_to_keep = 30
 keep_last = 1
 CONF
-"$BIN" -c "$IT_TMP/cycle.conf" once --dry-run 2> "$IT_TMP/dry.err" > "$IT_TMP/dry.out"
-for m in nexus_up nexus_repository_size_bytes nexus_blobstore_db_blobs nexus_certificate_up \
-    nexus_cleanup_reclaimable_tags; do
-    grep -q "^$m{" "$IT_TMP/dry.out" || fail "the cycle does not produce $m (see $IT_TMP/dry.err)"
+} > "$IT_TMP/db.conf"
+for c in cycle db; do
+    "$BIN" -c "$IT_TMP/$c.conf" once --dry-run 2> "$IT_TMP/dry.err" > "$IT_TMP/dry.out"
+    for m in nexus_up nexus_certificate_up nexus_repository_size_bytes nexus_blobstore_db_blobs \
+        nexus_cleanup_reclaimable_tags; do
+        case $c:$m in cycle:nexus_up | cycle:nexus_certificate_up | db:*_db_* | db:nexus_repository_size_bytes | db:nexus_cleanup*) ;;
+        *) continue ;;
+        esac
+        grep -q "^$m{" "$IT_TMP/dry.out" || fail "$c.conf does not produce $m (see $IT_TMP/dry.err)"
+    done
 done
 
 failed=0
-for s in config cycle encode spool deliver replay export; do
-    conf=$IT_TMP/cycle.conf
-    [ "$s" = config ] && conf=$IT_TMP/full.conf
-    if ! "$TORTURE" "$s" "$conf" "$RECV_URL/api/v1/write" > "$IT_TMP/$s.out" 2> "$IT_TMP/$s.err"; then
-        cat "$IT_TMP/$s.err" >&2
+for sc in config:full cycle:cycle cycle:db encode:cycle spool:cycle deliver:cycle replay:cycle export:cycle; do
+    s=${sc%:*} conf=$IT_TMP/${sc#*:}.conf out=$IT_TMP/${sc/:/-}
+    if ! "$TORTURE" "$s" "$conf" "$RECV_URL/api/v1/write" > "$out.out" 2> "$out.err"; then
+        cat "$out.err" >&2
         failed=1
     fi
-    cat "$IT_TMP/$s.out" >&2
-    grep -q " 0 failures$" "$IT_TMP/$s.out" || failed=1
+    printf '%-14s %s\n' "${sc#*:}.conf" "$(cat "$out.out")" >&2
+    grep -q " 0 failures$" "$out.out" || failed=1
     # the iteration must have injected something (a test that can fail)
-    runs=$(awk '{print $2}' "$IT_TMP/$s.out")
-    [ "${runs:-0}" -ge 5 ] || { it_log "$s: only ${runs:-0} runs"; failed=1; }
+    runs=$(awk '{print $2}' "$out.out")
+    [ "${runs:-0}" -ge 5 ] || { it_log "$sc: only ${runs:-0} runs"; failed=1; }
 done
 [ "$failed" -eq 0 ] || fail "allocation failures crashed, leaked or lost samples (see above)"
 it_log ok
