@@ -9,9 +9,10 @@
  *                                        pwritev; fsync = fsync, fdatasync
  *
  * The path of a descriptor is read from /proc/self/fd (an O_TMPFILE file
- * shows its directory). Every failure is counted in EIO_SHIM_DIR's parent
- * as eio_shim.count (one line per failed call), so a test can prove that
- * the fault was hit. Anything else goes to the real call (dlsym RTLD_NEXT). */
+ * shows its directory). Every failure appends a line (the call) to
+ * EIO_SHIM_DIR.eio_shim.count, beside the directory, so a test can prove
+ * that the fault was hit. Anything else goes to the real call (dlsym
+ * RTLD_NEXT). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
