@@ -124,7 +124,7 @@ import json, sys
 d = [r for r in json.load(open(sys.argv[1])) if r.get("mode") == "drip"]
 assert len(d) >= 2, f"only {len(d)} drip attempts"
 secs = [r.get("drip_seconds") for r in d if "drip_seconds" in r]
-assert secs and max(secs) < 2 + 1.5, f"an attempt outlived timeout = 2s: {secs}"
+assert secs and max(secs) < 2 + 3, f"an attempt outlived timeout = 2s: {secs}"
 print(f"drip: {len(d)} attempts, each ended after {min(secs):.1f}..{max(secs):.1f} s")
 PY
 curl -fsS "$RECV_URL/__control/samples" > "$IT_TMP/drip.samples"
