@@ -555,7 +555,13 @@ static int child(const struct scenario *sc, long fail_at, const char *errlog)
         }
     }
     bool errored = false;
-    if (sc->run(fail_at, &errored) < 0)
+    int rc = sc->run(fail_at, &errored);
+    if (g_injected) {
+        char where[512];
+        describe(g_inject_site, where, sizeof where);
+        fprintf(stderr, "injected at %s: %s\n", where, errored ? "error returned" : "tolerated");
+    }
+    if (rc < 0)
         return CHILD_BAD;
     if (g_live_cap && live_count()) {
         fprintf(stderr, "LEAK: %zu allocation(s) made while armed were never freed:\n",
@@ -570,11 +576,6 @@ static int child(const struct scenario *sc, long fail_at, const char *errlog)
             shown++;
         }
         return CHILD_LEAK;
-    }
-    if (g_injected) {
-        char where[512];
-        describe(g_inject_site, where, sizeof where);
-        fprintf(stderr, "injected at %s: %s\n", where, errored ? "error returned" : "tolerated");
     }
     /* the parent reads errored from the file below */
     char p[4096];

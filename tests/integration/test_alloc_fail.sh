@@ -86,11 +86,21 @@ for c in cycle db; do
     done
 done
 
+# "addr2line -f -e BIN 0xOFF" in the torture's messages -> function file:line
+resolve() {
+    local l a
+    while IFS= read -r l; do
+        a=$(grep -o 'addr2line -f -e [^ ]* 0x[0-9a-f]*' <<<"$l" || true)
+        # shellcheck disable=SC2086
+        [ -z "$a" ] || l="$l -> $($a 2>/dev/null | tr '\n' ' ')"
+        printf '%s\n' "$l"
+    done
+}
 failed=0
 for sc in config:full cycle:cycle cycle:db encode:cycle spool:cycle deliver:cycle replay:cycle export:cycle; do
     s=${sc%:*} conf=$IT_TMP/${sc#*:}.conf out=$IT_TMP/${sc/:/-}
     if ! "$TORTURE" "$s" "$conf" "$RECV_URL/api/v1/write" > "$out.out" 2> "$out.err"; then
-        cat "$out.err" >&2
+        grep -v '^    | [0-9-]* [0-9:]* \[' "$out.err" | resolve >&2 # without the log lines
         failed=1
     fi
     printf '%-14s %s\n' "${sc#*:}.conf" "$(cat "$out.out")" >&2
