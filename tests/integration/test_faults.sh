@@ -91,7 +91,11 @@ eio_phase() { # eio_phase NAME OPS
     local failed
     failed=$(wc -l < "$sp.eio_shim.count")
     rm -f "$flag" # the disk heals
-    wait_for "grep -q 'writing works again' $IT_TMP/$name.log" 10 || fail "$name: no recovery logged"
+    # failed writes are complained about until one works (a failed fsync
+    # may only be logged: nothing is lost as long as the count below holds)
+    if [[ $ops == *write* ]]; then
+        wait_for "grep -q 'writing works again' $IT_TMP/$name.log" 10 || fail "$name: no recovery logged"
+    fi
     sleep 2
     restart_server victoriametrics
     VM_PID=$_IT_PID
@@ -237,7 +241,7 @@ curl -fsS -X POST -d '{"status": 400, "body": "bad labels"}' "$RECV_URL/__contro
 "$BIN" -c "$IT_TMP/perm.conf" spool replay > /dev/null 2>&1 || true
 [ -n "$(find "$IT_TMP/spool-perm" -name '*.reason')" ] || fail "perm: nothing was quarantined"
 for d in "$IT_TMP/spool-perm" "$IT_TMP/spool-imported"; do
-    bad=$(find "$d" \( -type d ! -perm 0700 \) -o \( -type f ! -perm 0600 \) -printf '%m %p\n')
+    bad=$(find "$d" \( \( -type d ! -perm 0700 \) -o \( -type f ! -perm 0600 \) \) -printf '%m %p\n')
     assert_eq "" "$bad" "perm: everything under $d is 0700 / 0600"
 done
 assert_eq 600 "$(stat -c %a "$IT_TMP/perm.export")" "perm: the export archive is 0600"
