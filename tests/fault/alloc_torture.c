@@ -14,12 +14,16 @@
  *  - every allocation our code made while armed is tracked (pointer and
  *    caller) and must be freed once the scenario is torn down;
  *  - under ASan the child's exit runs LeakSanitizer (ASAN_OPTIONS
- *    detect_leaks=1), which also sees what the libraries allocated.
+ *    detect_leaks=1), which also sees what the libraries allocated;
+ *  - the sender paths lose no sample: what the armed part delivered, plus
+ *    what a fresh sender then delivers from the spool, plus what was
+ *    counted as dropped, is every sample (deliver, replay and export also
+ *    drop nothing: a good batch is never quarantined for an allocation).
  *
  * Scenarios (CONFIG is the configuration file to load, URL the receiver):
  *   config   config_load of CONFIG (a full configuration) and config_free
  *   cycle    sched_new + one collection cycle + snapshot against the
- *            collectors CONFIG enables (the Nexus fake), sched_free
+ *            collectors CONFIG enables (Nexus fake, PostgreSQL), sched_free
  *   encode   rw_encode of 3000 samples of 600 series
  *   spool    sender_new + sender_submit of 3000 samples into the spool
  *            (spool_only) + sender_free
