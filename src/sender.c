@@ -542,10 +542,16 @@ size_t sender_deliver(struct sender *s, int64_t deadline_mono, size_t max_batche
                 break;
             struct seg_meta m;
             struct err e;
+            errno = 0;
             int rr = spool_read_rec(si, &m, &payload, &e);
             if (rr == 1) { /* delivered or dropped by another process meanwhile */
                 spool_remove(s->spool, si);
                 continue;
+            }
+            if (rr < 0 && si->meta_ok && errno == ENOMEM) { /* not the batch's fault */
+                log_complain(t->name, "%s: %s; will retry", t->label, e.msg);
+                stop = true;
+                break;
             }
             if (rr < 0) {
                 const char *why = si->meta_ok ? e.msg : si->problem;

@@ -114,12 +114,12 @@ static int mkdir_p(const char *path)
     for (char *p = tmp + 1; *p; p++) {
         if (*p == '/') {
             *p = '\0';
-            if (mkdir(tmp, 0750) < 0 && errno != EEXIST)
+            if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
                 return -1;
             *p = '/';
         }
     }
-    if (mkdir(tmp, 0750) < 0 && errno != EEXIST)
+    if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
         return -1;
     return 0;
 }
@@ -543,8 +543,10 @@ static void add_file_damage(struct tgt *t, struct sfile *f, uint64_t size, const
     ent_publish(t, e);
 }
 
-/* Scans a file of t from f->end. own: our writer's log, up to wsynced. */
-static void scan_file(struct tgt *t, struct sfile *f)
+/* Scans a file of t from f->end. own: our writer's log, up to wsynced.
+ * -1 when an entry could not be indexed (out of memory): the file must
+ * not be taken for an empty one. */
+static int scan_file(struct tgt *t, struct sfile *f)
 {
     char p[PATH_MAX];
     file_path(t, f, p, sizeof p);
@@ -554,9 +556,10 @@ static void scan_file(struct tgt *t, struct sfile *f)
     if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
         if (fd >= 0)
             close(fd);
-        return;
+        return 0;
     }
     uint64_t size = own ? t->wsynced : (uint64_t)st.st_size;
+    int err = 0;
     if (f->legacy) {
         unsigned char h[4096];
         struct rd r = {.fd = fd};
@@ -573,16 +576,18 @@ static void scan_file(struct tgt *t, struct sfile *f)
         } else {
             struct scan_ctx c = {t, f, true, 0, 0};
             add_cb(&c, 0, 0, size, &m, NULL);
+            if (c.err)
+                err = -1;
         }
         f->end = size;
         close(fd);
-        return;
+        return err;
     }
     if (!str_has_suffix(f->name, ".log")) {
         add_file_damage(t, f, size, "foreign file (not a spool log or segment)", NULL);
         f->end = size;
         close(fd);
-        return;
+        return 0;
     }
     f->live = false;
     if (!own) {
@@ -594,13 +599,14 @@ static void scan_file(struct tgt *t, struct sfile *f)
     if (size == 0 && !own && !f->live) {
         add_file_damage(t, f, 0, "empty file (0 bytes)", NULL);
         close(fd);
-        return;
+        return 0;
     }
     struct rd r = {.fd = fd};
     struct scan_ctx c = {t, f, !own && !f->live, 0, 0};
     uint64_t tail = scan_core(&r, f->end, size, add_cb, &c);
     f->end = c.settled ? size : tail;
     close(fd);
+    return c.err ? -1 : 0;
 }
 
 static int cmp_ent(const void *a, const void *b)
@@ -670,9 +676,9 @@ static size_t scan_new_files(struct tgt *t)
         *tail = f;
         tail = &f->next;
         size_t before = t->q.n;
-        scan_file(t, f);
+        int serr = scan_file(t, f);
         added += t->q.n - before;
-        if (!f->refs && !f->live && t->q.n == before) {
+        if (serr == 0 && !f->refs && !f->live && t->q.n == before) {
             /* nothing pending in it: a finished log, or not a regular file */
             char p[PATH_MAX];
             file_path(t, f, p, sizeof p);
@@ -847,12 +853,12 @@ static void writer_close(struct tgt *t)
 static int writer_open(struct tgt *t, struct iovec *iov, int iovcnt, bool sync, struct err *e)
 {
     char tmp[PATH_MAX] = "";
-    int fd = open(t->dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0640);
+    int fd = open(t->dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
     bool anon = fd >= 0;
     if (fd < 0) {
         static unsigned n;
         snprintf(tmp, sizeof tmp, "%s/.tmp-%08x-%u.log", t->dir, (unsigned)getpid(), n++);
-        fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+        fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     }
     if (fd < 0) {
         err_set(e, "cannot create a log in %s: %s", t->dir, strerror(errno));
@@ -941,7 +947,7 @@ static int append(struct spool *sp, const struct seg_meta *m, const void *payloa
     }
     if (t->wfd >= 0 && t->wend && t->wend + rl > sp->rotate)
         writer_close(t);
-    if (t->wfd < 0 && mkdir(t->dir, 0750) < 0 && errno != EEXIST) {
+    if (t->wfd < 0 && mkdir(t->dir, 0700) < 0 && errno != EEXIST) {
         saved = errno;
         err_set(e, "cannot create %s: %s", t->dir, strerror(saved));
         goto out;
@@ -1478,9 +1484,13 @@ static void write_reason(const char *qfile, const struct seg_info *si, const cha
 {
     char why[PATH_MAX + 16];
     snprintf(why, sizeof why, "%s.reason", qfile);
-    FILE *f = fopen(why, "we");
-    if (!f)
+    int wfd = open(why, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    FILE *f = wfd >= 0 ? fdopen(wfd, "we") : NULL;
+    if (!f) {
+        if (wfd >= 0)
+            close(wfd);
         return;
+    }
     fprintf(f, "file: %s\noffset: %llu\nlength: %llu\nreason: %s\n", si->path,
             (unsigned long long)si->offset, (unsigned long long)si->file_size,
             reason ? reason : "");
@@ -1496,7 +1506,7 @@ int spool_quarantine(struct spool *sp, const struct seg_info *si, const char *re
 {
     char qdir[PATH_MAX], dst[PATH_MAX];
     snprintf(qdir, sizeof qdir, "%s/quarantine", sp->dir);
-    mkdir(qdir, 0750);
+    mkdir(qdir, 0700);
     const char *tname = si->target[0] ? si->target : si->m.target;
     if (!tname[0]) { /* a path only: the parent directory's name */
         const char *slash = strrchr(si->path, '/');
@@ -1557,7 +1567,7 @@ int spool_lock(struct spool *sp)
         return 0;
     char p[PATH_MAX];
     snprintf(p, sizeof p, "%s/.lock", sp->dir);
-    int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0)
         return -1;
     if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
@@ -1624,11 +1634,11 @@ static int write_durable(const char *dir, const char *name, const void *a, size_
     bool anon = false;
     int fd = -1;
     if (noreplace) {
-        fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0640);
+        fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
         anon = fd >= 0;
     }
     if (fd < 0)
-        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) {
         err_set(e, "cannot create %s: %s", tmp, strerror(errno));
         return -1;

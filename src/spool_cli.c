@@ -179,6 +179,10 @@ static int cmd_replay(const struct config *cfg, struct spool *sp, int argc, char
     buf_init(&payload, 0);
     uint64_t ok = 0, samples = 0, quarantined = 0;
     int rc = 0;
+    if (!c || !si || (only && !nt)) {
+        fprintf(stderr, "spool replay: out of memory\n");
+        rc = 1;
+    }
     int64_t t0 = mono_ms();
     for (size_t ti = 0; c && si && rc == 0 && ti < nt; ti++) {
         while (rc == 0) {
@@ -194,10 +198,16 @@ static int cmd_replay(const struct config *cfg, struct spool *sp, int argc, char
             }
             struct seg_meta m;
             struct err e;
+            errno = 0;
             int rr = spool_read_rec(si, &m, &payload, &e);
             if (rr == 1) { /* gone meanwhile */
                 spool_remove(sp, si);
                 continue;
+            }
+            if (rr < 0 && si->meta_ok && errno == ENOMEM) { /* not the batch's fault: keep it */
+                fprintf(stderr, "spool replay: %s; run again to resume\n", e.msg);
+                rc = 1;
+                break;
             }
             if (rr < 0) {
                 const char *why = si->meta_ok ? e.msg : si->problem;
@@ -315,9 +325,14 @@ static int cmd_export(struct spool *sp, int argc, char **argv)
         buf_init(&datas[i], 0);
         struct err e;
         struct seg_meta m;
+        errno = 0;
         int rr = spool_read_rec(&v[i], &m, &payload, &e);
         if (rr == 1)
-            continue; /* delivered meanwhile */
+            continue;                    /* delivered meanwhile */
+        if (rr < 0 && errno == ENOMEM) { /* not damaged: no archive rather than one short */
+            fprintf(stderr, "spool export: %s\n", e.msg);
+            goto out;
+        }
         if (rr < 0) {
             fprintf(stderr, "spool export: skipping damaged %s: %s\n", v[i].name, e.msg);
             continue;
@@ -344,7 +359,7 @@ static int cmd_export(struct spool *sp, int argc, char **argv)
     json_object_object_add(man, "segments", segs);
     segs = NULL;
     const char *js = json_object_to_json_string_ext(man, JSON_C_TO_STRING_PLAIN);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) {
         fprintf(stderr, "spool export: cannot create %s: %s\n", tmp, strerror(errno));
         goto out;
@@ -556,7 +571,10 @@ static int cmd_import(struct spool *sp, int argc, char **argv)
         fprintf(stderr, "spool import: cannot sync the spool: %s\n", strerror(errno));
         goto out;
     }
-    FILE *lf = fopen(lpath, "ae");
+    int lfd = open(lpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    FILE *lf = lfd >= 0 ? fdopen(lfd, "ae") : NULL;
+    if (!lf && lfd >= 0)
+        close(lfd);
     if (lf) {
         fwrite(c.keys.data ? c.keys.data : "", 1, c.keys.len, lf);
         fflush(lf);
