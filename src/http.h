@@ -65,6 +65,20 @@ bool http_header(const struct http_response *r, const char *name, char *out, siz
 int http_get_json(struct http_client *c, const char *url, int64_t deadline_mono_ms,
                   json_object **out, long *status, struct err *e);
 
+/* Test seam (the fuzz targets in tests/fuzz; production never sets it).
+ * While a responder is set, every http_request() of every client is
+ * answered by fn instead of the network, after the deadline check: fn
+ * gets the method and URL and returns 0 with an answer (*status, raw
+ * *headers "Name: value\r\n..." or NULL, *body of *body_len bytes; all
+ * owned by fn and only read during the call) or -1 for "no answer".
+ * The answer then goes through the same path as one off the wire: the
+ * client's max_response cap, Content-Type and Retry-After from the
+ * headers. Process-wide and not thread-safe: set it before any request;
+ * http_set_test_responder(NULL, NULL) clears it. */
+typedef int (*http_test_responder_fn)(void *ctx, const char *method, const char *url, long *status,
+                                      const char **headers, const char **body, size_t *body_len);
+void http_set_test_responder(http_test_responder_fn fn, void *ctx);
+
 /* Percent-encodes s for use in a URL path segment or query value. */
 int url_escape(const char *s, struct buf *out);
 

@@ -247,13 +247,23 @@ int nexus_get_json(struct nexus_api *a, const char *path, int64_t deadline_mono_
     return rest_get_json(&a->rest, path, NULL, deadline_mono_ms, out, NULL, e);
 }
 
+/* FNV-1a of a continuation token, for spotting one that comes back. */
+static uint64_t token_hash(const char *s)
+{
+    uint64_t h = 14695981039346656037u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211u;
+    return h;
+}
+
 int nexus_get_pages(struct nexus_api *a, const char *path, int64_t deadline_mono_ms,
                     size_t max_pages, nexus_page_fn fn, void *ud, bool *truncated, struct err *e)
 {
-    struct buf p, tok, prev;
+    struct buf p, tok;
     buf_init(&p, 0);
     buf_init(&tok, 4096);
-    buf_init(&prev, 4096);
+    uint64_t *seen = NULL; /* hashes of the tokens followed so far */
+    size_t nseen = 0, capseen = 0;
     json_object *j = NULL;
     int rc = -1;
     if (truncated)
@@ -295,20 +305,31 @@ int nexus_get_pages(struct nexus_api *a, const char *path, int64_t deadline_mono
         jd_pop(&d, m);
         if (!next || !*next || n == 0)
             break;
-        buf_reset(&prev);
-        if (tok.len && buf_append(&prev, tok.data, tok.len) < 0)
-            goto oom;
         buf_reset(&tok);
         if (buf_puts(&tok, next) < 0) {
             err_set(e, "%s: continuationToken longer than %zu bytes", what, tok.max);
             goto out;
         }
-        if (prev.len == tok.len && memcmp(prev.data, tok.data, tok.len) == 0) {
-            err_set(e,
-                    "%s: continuationToken repeats the previous one (the listing would never end)",
-                    what);
-            goto out;
+        /* a token seen before means pages in a cycle: the listing would
+         * never end (without max_pages) or repeat items until the limit */
+        uint64_t h = token_hash(tok.data);
+        for (size_t i = 0; i < nseen; i++)
+            if (seen[i] == h) {
+                err_set(e,
+                        "%s: continuationToken repeats an earlier one (the listing would never "
+                        "end)",
+                        what);
+                goto out;
+            }
+        if (nseen == capseen) {
+            size_t nc = capseen ? capseen * 2 : 16;
+            uint64_t *ns = realloc(seen, nc * sizeof *ns);
+            if (!ns)
+                goto oom;
+            seen = ns;
+            capseen = nc;
         }
+        seen[nseen++] = h;
     }
     rc = 0;
     goto out;
@@ -318,7 +339,7 @@ out:
     json_object_put(j);
     buf_free(&p);
     buf_free(&tok);
-    buf_free(&prev);
+    free(seen);
     return rc;
 }
 

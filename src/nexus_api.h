@@ -75,7 +75,8 @@ typedef int (*nexus_page_fn)(void *ud, struct jdec *d, json_object *items, size_
 
 /* Pages through `path` ({"items": [...], "continuationToken": T|null}),
  * at most max_pages pages (0 = no limit). *truncated (may be NULL) tells
- * whether the limit stopped it. A token that repeats is an error. */
+ * whether the limit stopped it. A token that comes back (the same as any
+ * earlier one: pages in a cycle) is an error. */
 int nexus_get_pages(struct nexus_api *a, const char *path, int64_t deadline_mono_ms,
                     size_t max_pages, nexus_page_fn fn, void *ud, bool *truncated, struct err *e);
 

@@ -255,11 +255,18 @@ static uint8_t *put_str_field(uint8_t *p, unsigned field, const char *s, size_t 
     return p + len;
 }
 
-static size_t sample_len(double v, int64_t ts)
+/* Whether Sample.value is written: protobuf-c (proto3) omits a double
+ * equal to 0, -0 included (so does Prometheus's own encoder). */
+static bool value_present(double v)
 {
     uint64_t bits;
     memcpy(&bits, &v, sizeof bits);
-    return (bits ? 9 : 0) + (ts ? 1 + varint_len((uint64_t)ts) : 0);
+    return (bits << 1) != 0; /* neither +0 nor -0 */
+}
+
+static size_t sample_len(double v, int64_t ts)
+{
+    return (value_present(v) ? 9 : 0) + (ts ? 1 + varint_len((uint64_t)ts) : 0);
 }
 
 static size_t metadata_len(const struct metric_desc *d)
@@ -343,9 +350,9 @@ int rw_encode(struct rw_encoder *enc, const struct series_buf *sb, const struct 
         slen = sample_len(s[i].value, ts_ms);
         *p++ = 2 << 3 | 2; /* TimeSeries.samples */
         p = put_varint(p, slen);
-        uint64_t bits;
-        memcpy(&bits, &s[i].value, sizeof bits);
-        if (bits) {
+        if (value_present(s[i].value)) {
+            uint64_t bits;
+            memcpy(&bits, &s[i].value, sizeof bits);
             *p++ = 1 << 3 | 1; /* Sample.value, fixed64 little endian */
             for (int b = 0; b < 8; b++)
                 *p++ = (uint8_t)(bits >> (8 * b));

@@ -31,6 +31,8 @@ struct rw_encoder *rw_encoder_new(void);
 void rw_encoder_free(struct rw_encoder *enc);
 
 /* Encodes n samples (all at timestamp ts_ms) into a compressed WriteRequest.
+ * A value of -0 is sent as 0: proto3 omits a zero double (protobuf-c and
+ * Prometheus's own encoder alike); every other value travels bit for bit.
  * The direct encoder: byte-identical to rw_encode_reference(), several
  * times faster (no message tree, no reflection). */
 int rw_encode(struct rw_encoder *enc, const struct series_buf *sb, const struct sb_sample *s,

@@ -60,6 +60,8 @@ void textfmt_value(double v, char *out, size_t n)
         snprintf(out, n, "NaN");
     else if (isinf(v))
         snprintf(out, n, v > 0 ? "+Inf" : "-Inf");
+    else if (v == 0)
+        snprintf(out, n, signbit(v) ? "-0" : "0");      /* as Go's FormatFloat: -0 stays -0 */
     else if (fabs(v) < 1e15 && v == (double)(int64_t)v) /* range first: casting a huge v is UB */
         snprintf(out, n, "%lld", (long long)v);
     else

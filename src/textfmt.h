@@ -14,7 +14,8 @@ int textfmt_write(const struct series_buf *sb, const struct sb_sample *s, size_t
                   struct buf *out);
 /* Appends `v` escaped as a label value (without quotes). */
 int textfmt_escape_label(const char *v, struct buf *out);
-/* Formats a sample value the way Prometheus prints it (NaN, +Inf, -Inf). */
+/* Formats a sample value the way Prometheus prints it (NaN, +Inf, -Inf, -0),
+ * shortest text that reads back to the same double. */
 void textfmt_value(double v, char *out, size_t n);
 const char *metric_type_name(enum metric_type t);
 

@@ -373,6 +373,7 @@ START_TEST(test_value_format)
         {1e20, "1e+20"},
         {1.5, "1.5"},
         {-0.25, "-0.25"},
+        {-0.0, "-0"}, /* fuzz_textfmt: -0 was written as 0 */
     };
     char out[64];
     for (size_t i = 0; i < NS_ARRAY_LEN(cases); i++) {
