@@ -548,6 +548,13 @@ int sb_setv(struct series_buf *sb, const struct metric_desc *d, const char *suff
         goto oom;
     if (sb->fam[fi].dropped)
         return 0;
+    if (suffix && *suffix && sb->fam[fi].d.type != MT_HISTOGRAM) {
+        /* one family, one type: a gauge "x" and a histogram "x" (a forwarded
+         * page may declare both) cannot share the name; the first one wins */
+        err_set(e, "%s: %s is not a histogram family", name, d->name);
+        sb->rejected++;
+        return -1;
+    }
     if (n_labels + sb->n_ext + 1 > MAX_LABELS) {
         err_set(e, "%s: too many labels", name);
         sb->rejected++;

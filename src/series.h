@@ -83,7 +83,9 @@ void sb_txn_rollback(struct series_buf *sb);
  * empty value means "label absent". `suffix` (may be NULL) is appended to
  * the family name (histogram _bucket/_sum/_count). Returns 0, or -1 with
  * e->msg naming the series: invalid name, duplicate label, duplicate
- * series in this cycle, refused by the memory cap, out of memory.
+ * series in this cycle, a suffix on a family that is not a histogram (the
+ * family's type is the one it was first set with), refused by the memory
+ * cap, out of memory.
  * A series dropped by drop_metrics/keep_metrics returns 0. */
 int sb_setv(struct series_buf *sb, const struct metric_desc *d, const char *suffix, double v,
             const char *const *labels, size_t n_labels, struct err *e);

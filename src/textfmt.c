@@ -38,9 +38,16 @@ int textfmt_escape_label(const char *v, struct buf *out)
     return 0;
 }
 
+/* HELP text: \\ and \n escaped. The format has no escape for a carriage
+ * return, and a reader that accepts CRLF line ends (textparse does) would
+ * take one that ends the text for part of the line end: trailing CRs are
+ * left out. */
 static int escape_help(const char *v, struct buf *out)
 {
-    for (const char *p = v; *p; p++) {
+    const char *end = v + strlen(v);
+    while (end > v && end[-1] == '\r')
+        end--;
+    for (const char *p = v; p < end; p++) {
         int rc;
         if (*p == '\\')
             rc = buf_append(out, "\\\\", 2);

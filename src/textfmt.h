@@ -2,8 +2,9 @@
  *
  * textfmt_write() renders sorted samples (sb_snapshot(..., sorted=true))
  * with one `# HELP` / `# TYPE` block per family, label values escaped
- * (\\, \", \n) and HELP text escaped (\\, \n). Staleness markers are
- * skipped. No timestamps (Pushgateway rejects them). */
+ * (\\, \", \n) and HELP text escaped (\\, \n; trailing carriage returns
+ * left out: no escape exists for them, and CRLF readers would drop them).
+ * Staleness markers are skipped. No timestamps (Pushgateway rejects them). */
 #ifndef NS_TEXTFMT_H
 #define NS_TEXTFMT_H
 
