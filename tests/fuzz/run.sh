@@ -4,6 +4,8 @@
 # fuzzes each target for FUZZ_SECONDS (default 15; `make fuzz-smoke`).
 # Every tests/fuzz/fuzz_NAME.c is a target (corpus in tests/fuzz/corpus/NAME/);
 # FUZZ_TARGETS="a b" runs only those. A long run: FUZZ_SECONDS=3600 bash tests/fuzz/run.sh
+# Targets, their input formats, the seed generator and the long runs done:
+# tests/fuzz/README.md.
 # Crashes are written to $OUT/<target>/crash-*; keep each as a regression
 # input in tests/fuzz/corpus/<target>/ once fixed.
 set -euo pipefail
