@@ -60,6 +60,11 @@ enum keep_reason cleanup_decide(const struct cleanup_rules *r, const char *tag, 
     return KEEP_NONE;
 }
 
+bool cleanup_rules_need_rank(const struct cleanup_rules *r)
+{
+    return r->keep_last > 0;
+}
+
 static int add_param(char ***params, size_t *n, const char *v)
 {
     char **np = realloc(*params, (*n + 1) * sizeof *np);

@@ -51,6 +51,10 @@ void cleanup_rules_free(struct cleanup_rules *r);
 enum keep_reason cleanup_decide(const struct cleanup_rules *r, const char *tag, int64_t created_ms,
                                 size_t rank_newest, int64_t now_ms);
 
+/* Whether the rules look at a tag's rank (keep_last): a query that never
+ * uses rank_col need not compute it. */
+bool cleanup_rules_need_rank(const struct cleanup_rules *r);
+
 /* Renders the rules as a SQL boolean expression that is true when a tag
  * is deletable, over the columns named by `tag_col` (text), `created_col`
  * (timestamptz, may be NULL) and `rank_col` (0-based rank, newest first).

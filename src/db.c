@@ -8,19 +8,50 @@
 
 #include "log.h"
 
-#define CANCEL_GRACE_MS 2000 /* after a client-side cancel, time allowed to drain */
+#define CANCEL_GRACE_MS 2000              /* after a client-side cancel, time allowed to drain */
+#define CACHE_MAX_BYTES (8 * 1024 * 1024) /* values kept per cycle, all queries together */
+
+/* One query's rows kept for the rest of the cycle. */
+struct cached {
+    struct cached *next;
+    char *key; /* sql, then each parameter (see cache_key) */
+    size_t key_len;
+    PGresult *res; /* every row; NULL when there were none */
+    long rows;
+};
 
 struct db {
+    struct db *next; /* the list of shared sessions */
+    int refs;        /* db_new() handles on this session */
     char *conninfo;
     char *password; /* NULL = libpq's own lookup (.pgpass, PGPASSWORD) */
     int64_t stmt_timeout_ms;
     int64_t connect_timeout_ms;
     PGconn *conn; /* NULL = not connected */
     long rows;    /* rows handed to the callback by the last run() */
+    int64_t cache_cycle;
+    struct cached *cache; /* results of cache_cycle; owned */
+    size_t cache_bytes;
 };
+
+/* Every session of the process, so collectors with the same [database]
+ * settings share one (the scheduler runs collectors one at a time). */
+static struct db *sessions;
+
+static bool same_str(const char *a, const char *b)
+{
+    return (!a || !*a) ? (!b || !*b) : (b && strcmp(a, b) == 0);
+}
 
 struct db *db_new(const struct cfg_database *c, struct err *e)
 {
+    for (struct db *s = sessions; s; s = s->next)
+        if (s->stmt_timeout_ms == c->statement_timeout_ms &&
+            s->connect_timeout_ms == c->connect_timeout_ms && same_str(s->conninfo, c->conninfo) &&
+            same_str(s->password, c->password)) {
+            s->refs++;
+            return s;
+        }
     struct db *d = calloc(1, sizeof *d);
     if (!d)
         goto oom;
@@ -30,10 +61,16 @@ struct db *db_new(const struct cfg_database *c, struct err *e)
         goto oom;
     if (c->password && c->password[0] && !(d->password = strdup(c->password)))
         goto oom;
+    d->refs = 1;
+    d->next = sessions;
+    sessions = d;
     return d;
 oom:
     err_set(e, "database: out of memory");
-    db_free(d);
+    if (d) {
+        free(d->conninfo);
+        free(d);
+    }
     return NULL;
 }
 
@@ -45,10 +82,28 @@ static void drop_conn(struct db *d)
     }
 }
 
+static void cache_clear(struct db *d)
+{
+    while (d->cache) {
+        struct cached *c = d->cache;
+        d->cache = c->next;
+        PQclear(c->res);
+        free(c->key);
+        free(c);
+    }
+    d->cache_bytes = 0;
+}
+
 void db_free(struct db *d)
 {
-    if (!d)
+    if (!d || --d->refs > 0)
         return;
+    for (struct db **p = &sessions; *p; p = &(*p)->next)
+        if (*p == d) {
+            *p = d->next;
+            break;
+        }
+    cache_clear(d);
     drop_conn(d);
     free(d->conninfo);
     if (d->password) {
@@ -339,6 +394,125 @@ long db_query(struct db *d, const char *name, const char *sql, size_t nparams,
     }
 }
 
+/* The cache key: sql, then per parameter a NUL-terminated 'v'value or
+ * a lone 'n' for SQL NULL, so no two calls that differ share a key. */
+static int cache_key(struct buf *k, const char *sql, size_t nparams, const char *const *params)
+{
+    if (buf_append(k, sql, strlen(sql) + 1) < 0)
+        return -1;
+    for (size_t i = 0; i < nparams; i++)
+        if (params[i]
+                ? (buf_puts(k, "v") < 0 || buf_append(k, params[i], strlen(params[i]) + 1) < 0)
+                : buf_append(k, "n", 2) < 0)
+            return -1;
+    return 0;
+}
+
+/* db_query_cycle's row callback: keeps a copy of each row (while the
+ * cache has room), then hands the row to the caller's callback. */
+struct capture {
+    struct db *d;
+    PGresult *res; /* rows so far; NULL before the first */
+    size_t bytes;
+    bool over; /* no room: nothing kept */
+    db_row_fn fn;
+    void *ud;
+};
+
+static int capture_row(void *ud, const PGresult *row, struct err *e)
+{
+    struct capture *c = ud;
+    if (!c->over) {
+        int nf = PQnfields(row);
+        if (!c->res && !(c->res = PQcopyResult(row, PG_COPYRES_ATTRS)))
+            c->over = true;
+        int t = c->res ? PQntuples(c->res) : 0;
+        c->bytes += 16 + 8 * (size_t)nf;
+        for (int i = 0; i < nf && !c->over; i++) {
+            bool null = PQgetisnull(row, 0, i);
+            int len = null ? -1 : PQgetlength(row, 0, i);
+            c->bytes += null ? 0 : (size_t)len;
+            if (c->d->cache_bytes + c->bytes > CACHE_MAX_BYTES ||
+                !PQsetvalue(c->res, t, i, null ? NULL : PQgetvalue(row, 0, i), len))
+                c->over = true;
+        }
+        if (c->over) {
+            PQclear(c->res);
+            c->res = NULL;
+        }
+    }
+    return c->fn ? c->fn(c->ud, row, e) : 0;
+}
+
+/* Hands the kept rows to fn as one-row results, like a live query. */
+static long replay(const struct cached *c, const char *name, size_t max_rows, db_row_fn fn,
+                   void *ud, struct err *e)
+{
+    if ((size_t)c->rows > max_rows) {
+        err_set(e, "database query %s: more than %zu rows (result cap)", name, max_rows);
+        return -1;
+    }
+    for (int r = 0; r < c->rows && fn; r++) {
+        PGresult *one = PQcopyResult(c->res, PG_COPYRES_ATTRS);
+        bool ok = one != NULL;
+        for (int i = 0; ok && i < PQnfields(c->res); i++) {
+            bool null = PQgetisnull(c->res, r, i);
+            ok = PQsetvalue(one, 0, i, null ? NULL : PQgetvalue(c->res, r, i),
+                            null ? -1 : PQgetlength(c->res, r, i));
+        }
+        if (!ok) {
+            PQclear(one);
+            err_set(e, "database query %s: out of memory", name);
+            return -1;
+        }
+        int rc = fn(ud, one, e);
+        PQclear(one);
+        if (rc < 0)
+            return -1;
+    }
+    log_debug("database query %s: %ld rows from this cycle's cache", name, c->rows);
+    return c->rows;
+}
+
+long db_query_cycle(struct db *d, int64_t cycle, const char *name, const char *sql, size_t nparams,
+                    const char *const *params, size_t max_rows, int64_t deadline_mono, db_row_fn fn,
+                    void *ud, struct err *e)
+{
+    if (cycle != d->cache_cycle) {
+        cache_clear(d);
+        d->cache_cycle = cycle;
+    }
+    struct buf k;
+    buf_init(&k, 0);
+    if (cache_key(&k, sql, nparams, params) < 0) {
+        buf_free(&k);
+        err_set(e, "database query %s: out of memory", name);
+        return -1;
+    }
+    for (const struct cached *c = d->cache; c; c = c->next)
+        if (c->key_len == k.len && memcmp(c->key, k.data, k.len) == 0) {
+            buf_free(&k);
+            return replay(c, name, max_rows, fn, ud, e);
+        }
+    struct capture cap = {.d = d, .fn = fn, .ud = ud};
+    long n = db_query(d, name, sql, nparams, params, max_rows, deadline_mono, capture_row, &cap, e);
+    struct cached *c = NULL;
+    if (n >= 0 && !cap.over && (c = calloc(1, sizeof *c)) && (c->key = malloc(k.len))) {
+        memcpy(c->key, k.data, k.len);
+        c->key_len = k.len;
+        c->res = cap.res;
+        c->rows = n;
+        c->next = d->cache;
+        d->cache = c;
+        d->cache_bytes += cap.bytes + k.len;
+    } else {
+        free(c);
+        PQclear(cap.res);
+    }
+    buf_free(&k);
+    return n;
+}
+
 const char *db_col_str(const PGresult *row, int col)
 {
     return PQgetisnull(row, 0, col) ? NULL : PQgetvalue(row, 0, col);
@@ -386,7 +560,8 @@ static int fmt_row(void *ud, const PGresult *row, struct err *e)
     return 0;
 }
 
-int db_formats(struct db *d, int64_t deadline_mono, char ***fmts, size_t *n, struct err *e)
+int db_formats(struct db *d, int64_t cycle, int64_t deadline_mono, char ***fmts, size_t *n,
+               struct err *e)
 {
     static const char sql[] =
         "SELECT f FROM (SELECT left(c.relname, -length('_content_repository')) AS f"
@@ -399,7 +574,7 @@ int db_formats(struct db *d, int64_t deadline_mono, char ***fmts, size_t *n, str
         " AND to_regclass(f || '_asset') IS NOT NULL"
         " ORDER BY f";
     struct fmt_walk w = {0};
-    if (db_query(d, "formats", sql, 0, NULL, 500, deadline_mono, fmt_row, &w, e) < 0) {
+    if (db_query_cycle(d, cycle, "formats", sql, 0, NULL, 500, deadline_mono, fmt_row, &w, e) < 0) {
         strv_free(w.v, w.n);
         return -1;
     }

@@ -1,10 +1,15 @@
 /* db: a read-only, bounded libpq session on the Nexus PostgreSQL database.
  *
- * One struct db per user (each database collector owns one; sessions are
- * persistent across cycles). The connection is made lazily by the first
- * query and re-made by the next query after it was lost, so a database
- * that is down at start-up or restarts mid-run only marks the collectors
- * down for the cycles it is away.
+ * Sessions are shared: db_new() with the same settings (conninfo,
+ * password, timeouts) as a live session returns that session with one
+ * more reference, so every database collector of a configuration uses one
+ * connection (the scheduler runs collectors one at a time; the module is
+ * not thread-safe). Each user frees its handle with db_free(); the last
+ * one closes the session. Sessions are persistent across cycles. The
+ * connection is made lazily by the first query and re-made by the next
+ * query after it was lost, so a database that is down at start-up or
+ * restarts mid-run only marks the collectors down for the cycles it is
+ * away.
  *
  * Session: [database] conninfo (keyword=value or URI; sslmode etc. are
  * honoured as given), connect_timeout, application_name=nexus-shipper
@@ -56,11 +61,28 @@ long db_query(struct db *d, const char *name, const char *sql, size_t nparams,
               const char *const *params, size_t max_rows, int64_t deadline_mono, db_row_fn fn,
               void *ud, struct err *e);
 
+/* Per-cycle result cache: db_query() that keeps the rows of a successful
+ * query for the rest of the cycle `cycle` (the scheduler's cycle
+ * timestamp, sb_cycle_ts), so collectors that read the same data in a
+ * cycle ask the server once. A call with the same sql and params (the
+ * key, compared byte for byte) in the same cycle replays the kept rows to
+ * fn, one-row results as from a live query, without a round trip.
+ * Owner: the session (shared by the handles of one configuration); the
+ * first call for a newer cycle drops what older cycles kept, db_free() of
+ * the last handle drops the rest. At most 8 MiB of values are kept per
+ * session: a result that does not fit is not kept (the next caller asks
+ * the server again); a failed query is never kept. */
+long db_query_cycle(struct db *d, int64_t cycle, const char *name, const char *sql, size_t nparams,
+                    const char *const *params, size_t max_rows, int64_t deadline_mono, db_row_fn fn,
+                    void *ud, struct err *e);
+
 /* Nexus formats whose {f}_content_repository, {f}_component, {f}_asset
  * tables are all visible (search_path), sorted; a format missing any of
  * them is skipped. *fmts is malloc'd (strv_free). Names are checked to be
- * [a-z0-9]+ so they can be used as SQL identifiers. */
-int db_formats(struct db *d, int64_t deadline_mono, char ***fmts, size_t *n, struct err *e);
+ * [a-z0-9]+ so they can be used as SQL identifiers. Asked once per
+ * cycle (db_query_cycle). */
+int db_formats(struct db *d, int64_t cycle, int64_t deadline_mono, char ***fmts, size_t *n,
+               struct err *e);
 
 /* Renders a per-format query: every "{f}" in tmpl becomes the format
  * name (which must be [a-z0-9]+, as db_formats() guarantees; -1

@@ -4,7 +4,9 @@
  * and [cleanup] are present (and the docker tables exist).
  *
  * The rules are rendered to SQL by cleanup_rules_sql() — the same
- * definition `nexus-shipper cleanup` decides with (cleanup_decide) — over
+ * definition `nexus-shipper cleanup` decides with (cleanup_decide) — into
+ * the docker query of db_docker_sql.h (one pass with db_docker's metrics;
+ * whichever of the two runs first in a cycle asks the server), over
  * each tag's name (component version), date (component created) and rank
  * among the tags of its image — the registry's "repository" — ordered as
  * `nexus-shipper cleanup` orders them: newest first, unknown or epoch
@@ -28,6 +30,7 @@
 #include "../collector.h"
 #include "../db.h"
 #include "../nexus_api.h"
+#include "db_docker_sql.h"
 
 static const struct metric_desc m_tags = {
     "nexus_cleanup_reclaimable_tags", MT_GAUGE,
@@ -38,50 +41,12 @@ static const struct metric_desc m_bytes = {
     "and layers no kept tag references).",
     "bytes"};
 
-#define MAX_REPOS 100000
-
 struct state {
     struct db *db;
     struct cleanup_rules rules;
     bool rules_ok;
-    struct buf sql;
-    char **params;
-    size_t nparams;
+    struct docker_sql q; /* the query db_docker runs too (db_docker_sql.h) */
 };
-
-static const char SQL_HEAD[] =
-    "WITH t AS ("
-    " SELECT c.component_id, c.repository_id, c.version AS tag, c.created,"
-    "  c.name AS image,"
-    "  row_number() OVER (PARTITION BY c.repository_id, c.name"
-    "   ORDER BY CASE WHEN c.created > 'epoch'::timestamptz THEN c.created"
-    "   ELSE 'epoch'::timestamptz END DESC, c.version COLLATE \"C\") - 1 AS rnk"
-    " FROM docker_component c),"
-    " d AS (SELECT component_id, repository_id, ";
-static const char SQL_TAIL[] =
-    " AS del FROM t),"
-    " m AS (SELECT d.repository_id, d.del, a.attributes, a.asset_blob_size"
-    " FROM d JOIN docker_asset a ON a.component_id = d.component_id),"
-    " refs AS (SELECT m.repository_id, g.digest, bool_and(m.del) AS only_del"
-    " FROM m CROSS JOIN LATERAL jsonb_array_elements_text("
-    "  CASE WHEN jsonb_typeof(m.attributes->'docker'->'layers') = 'array'"
-    "  THEN m.attributes->'docker'->'layers' ELSE '[]'::jsonb END) g(digest)"
-    " GROUP BY m.repository_id, g.digest),"
-    " lay AS (SELECT r.repository_id, sum(l.asset_blob_size) AS bytes"
-    " FROM refs r JOIN docker_asset l ON l.repository_id = r.repository_id"
-    "  AND l.path = '/v2/-/blobs/' || r.digest"
-    " WHERE r.only_del GROUP BY r.repository_id),"
-    " tg AS (SELECT repository_id, count(*) FILTER (WHERE del) AS tags FROM d"
-    "  GROUP BY repository_id),"
-    " mb AS (SELECT repository_id, sum(asset_blob_size) FILTER (WHERE del) AS bytes FROM m"
-    "  GROUP BY repository_id)"
-    " SELECT r.name, coalesce(tg.tags, 0), coalesce(mb.bytes, 0) + coalesce(lay.bytes, 0)"
-    " FROM docker_content_repository cr"
-    " JOIN repository r ON r.id = cr.config_repository_id"
-    " LEFT JOIN tg ON tg.repository_id = cr.repository_id"
-    " LEFT JOIN mb ON mb.repository_id = cr.repository_id"
-    " LEFT JOIN lay ON lay.repository_id = cr.repository_id"
-    " ORDER BY r.name";
 
 static bool enabled(const struct config *cfg)
 {
@@ -96,24 +61,8 @@ static void destroy(void *p)
     db_free(s->db);
     if (s->rules_ok)
         cleanup_rules_free(&s->rules);
-    buf_free(&s->sql);
-    strv_free(s->params, s->nparams);
+    docker_sql_free(&s->q);
     free(s);
-}
-
-/* Appends " AND <op> $n" with the regex as parameter n (nothing for ""). */
-static int add_repo_filter(struct state *s, const char *op, const char *re)
-{
-    if (!re || !*re)
-        return 0;
-    char **np = realloc(s->params, (s->nparams + 1) * sizeof *np);
-    if (!np)
-        return -1;
-    s->params = np;
-    if (!(np[s->nparams] = strdup(re)))
-        return -1;
-    s->nparams++;
-    return buf_printf(&s->sql, " AND %s $%zu", op, s->nparams);
 }
 
 static int init(const struct config *cfg, void **out, struct err *e)
@@ -123,16 +72,10 @@ static int init(const struct config *cfg, void **out, struct err *e)
         err_set(e, "out of memory");
         return -1;
     }
-    buf_init(&s->sql, 0);
     if (cleanup_rules_init(&s->rules, cfg->cleanup, e) < 0)
         goto fail;
     s->rules_ok = true;
-    if (buf_puts(&s->sql, SQL_HEAD) < 0 ||
-        cleanup_rules_sql(&s->rules, "t.tag", "t.created", "t.rnk", 1, &s->sql, &s->params,
-                          &s->nparams) < 0 ||
-        add_repo_filter(s, "t.image ~", cfg->cleanup->include_repositories) < 0 ||
-        add_repo_filter(s, "t.image !~", cfg->cleanup->exclude_repositories) < 0 ||
-        buf_puts(&s->sql, SQL_TAIL) < 0) {
+    if (docker_sql_build(&s->q, cfg->database, &s->rules, cfg->cleanup) < 0) {
         err_set(e, "out of memory");
         goto fail;
     }
@@ -148,13 +91,13 @@ fail:
 static int row(void *ud, const PGresult *r, struct err *e)
 {
     struct collect_ctx *ctx = ud;
-    const char *repo = db_col_str(r, 0);
+    const char *kind = db_col_str(r, DQ_KIND), *repo = db_col_str(r, DQ_REPO);
     double tags, bytes;
     (void)e;
-    if (!repo)
+    if (!kind || kind[0] != 'R' || !repo)
         return 0;
-    db_col_double(r, 1, &tags);
-    db_col_double(r, 2, &bytes);
+    db_col_double(r, DQ_DEL_TAGS, &tags);
+    db_col_double(r, DQ_DEL_BYTES, &bytes);
     if (coll_set(ctx, &m_tags, tags, "repository", repo, NULL) < 0 ||
         coll_set(ctx, &m_bytes, bytes, "repository", repo, NULL) < 0)
         return -1;
@@ -164,18 +107,17 @@ static int row(void *ud, const PGresult *r, struct err *e)
 static int collect(void *p, struct collect_ctx *ctx)
 {
     struct state *s = p;
-    bool comp, asset, cr;
-    if (db_relation_exists(s->db, "docker_component", ctx->deadline_mono, &comp, ctx->e) < 0 ||
-        db_relation_exists(s->db, "docker_asset", ctx->deadline_mono, &asset, ctx->e) < 0 ||
-        db_relation_exists(s->db, "docker_content_repository", ctx->deadline_mono, &cr, ctx->e) < 0)
+    char **fmts = NULL;
+    size_t nf = 0;
+    if (db_formats(s->db, sb_cycle_ts(ctx->sb), ctx->deadline_mono, &fmts, &nf, ctx->e) < 0)
         return -1;
-    if (!comp || !asset || !cr)
+    bool docker = false;
+    for (size_t i = 0; i < nf; i++)
+        docker = docker || strcmp(fmts[i], "docker") == 0;
+    strv_free(fmts, nf);
+    if (!docker)
         return 0; /* no docker format in this Nexus */
-    return db_query(s->db, "cleanup_estimate", s->sql.data, s->nparams,
-                    (const char *const *)s->params, MAX_REPOS, ctx->deadline_mono, row, ctx,
-                    ctx->e) < 0
-               ? -1
-               : 0;
+    return docker_sql_run(s->db, &s->q, ctx, row, ctx);
 }
 
 const struct collector collector_db_cleanup_estimate = {

@@ -29,9 +29,10 @@
  * Image size: the manifest assets of its tags plus every distinct layer
  * blob (/v2/-/blobs/<digest> asset of the same repository) listed in a
  * manifest's attributes.docker.layers; manifests without that list count
- * their own bytes only. All aggregation runs in SQL; at most
- * repositories × (top_images + 1) rows come back.
- * State: struct db + the two settings. */
+ * their own bytes only. All aggregation runs in SQL, in the one query of
+ * db_docker_sql.h (shared with db_cleanup_estimate within a cycle); at
+ * most repositories × (top_images + 2) rows come back.
+ * State: struct db, the query, and (with [cleanup]) the rules it renders. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,7 @@
 #include "../db.h"
 #include "../log.h"
 #include "../nexus_api.h"
+#include "db_docker_sql.h"
 
 static const struct metric_desc m_images = {"nexus_docker_images", MT_GAUGE,
                                             "Distinct docker images in the repository.", ""};
@@ -71,65 +73,15 @@ static const struct metric_desc m_newest = {"nexus_docker_image_newest_tag_age_s
 static const struct metric_desc m_oldest = {"nexus_docker_image_oldest_tag_age_seconds", MT_GAUGE,
                                             "Age of the image's oldest tag.", "seconds"};
 
-#define MAX_REPOS      100000
-#define MAX_IMAGE_ROWS 1000000
+#define MAX_REPOS 100000
 
 struct state {
     struct db *db;
     struct nexus_api *api; /* with [nexus]: REST view of the ports; else NULL */
-    char top[24];          /* top_images, as the query parameter */
-    char stale[24];        /* stale_days */
+    struct cleanup_rules rules;
+    bool rules_ok;
+    struct docker_sql q; /* with [cleanup], the estimate's query too (db_docker_sql.h) */
 };
-
-static const char SQL_SUMMARY[] =
-    "WITH t AS ("
-    " SELECT c.repository_id, c.name, c.created, d.last_dl"
-    " FROM docker_component c"
-    " LEFT JOIN (SELECT component_id, max(last_downloaded) AS last_dl FROM docker_asset"
-    "   WHERE component_id IS NOT NULL GROUP BY component_id) d"
-    "   ON d.component_id = c.component_id)"
-    " SELECT r.name, count(DISTINCT t.name),"
-    " count(t.created) FILTER (WHERE t.created >= now() - interval '30 days'),"
-    " count(t.created) FILTER (WHERE t.created >= now() - interval '90 days'),"
-    " count(t.created) FILTER (WHERE t.created >= now() - interval '180 days'),"
-    " count(t.created) FILTER (WHERE t.created >= now() - interval '365 days'),"
-    " count(t.repository_id),"
-    " count(t.repository_id) FILTER (WHERE t.last_dl IS NULL),"
-    " count(t.repository_id) FILTER (WHERE t.last_dl < now() - make_interval(days => $1::int))"
-    " FROM docker_content_repository cr"
-    " JOIN repository r ON r.id = cr.config_repository_id"
-    " LEFT JOIN t ON t.repository_id = cr.repository_id"
-    " GROUP BY r.name ORDER BY r.name";
-
-static const char SQL_IMAGES[] =
-    "WITH img AS ("
-    " SELECT repository_id, name, count(*) AS tags, min(created) AS oldest,"
-    "  max(created) AS newest FROM docker_component GROUP BY repository_id, name),"
-    " man AS ("
-    " SELECT c.repository_id, c.name, sum(a.asset_blob_size) AS bytes"
-    " FROM docker_component c JOIN docker_asset a ON a.component_id = c.component_id"
-    " GROUP BY c.repository_id, c.name),"
-    " lay AS ("
-    " SELECT x.repository_id, x.name, sum(l.asset_blob_size) AS bytes FROM ("
-    "  SELECT DISTINCT c.repository_id, c.name, g.digest"
-    "  FROM docker_component c JOIN docker_asset a ON a.component_id = c.component_id"
-    "  CROSS JOIN LATERAL jsonb_array_elements_text("
-    "   CASE WHEN jsonb_typeof(a.attributes->'docker'->'layers') = 'array'"
-    "   THEN a.attributes->'docker'->'layers' ELSE '[]'::jsonb END) g(digest)) x"
-    " JOIN docker_asset l ON l.repository_id = x.repository_id"
-    "  AND l.path = '/v2/-/blobs/' || x.digest"
-    " GROUP BY x.repository_id, x.name),"
-    " sized AS ("
-    " SELECT img.*, coalesce(man.bytes, 0) + coalesce(lay.bytes, 0) AS bytes,"
-    "  row_number() OVER (PARTITION BY img.repository_id"
-    "   ORDER BY coalesce(man.bytes, 0) + coalesce(lay.bytes, 0) DESC, img.name) AS rnk"
-    " FROM img LEFT JOIN man USING (repository_id, name) LEFT JOIN lay USING (repository_id, name))"
-    " SELECT r.name, CASE WHEN s.rnk <= $1::int THEN s.name ELSE '_other' END AS image,"
-    " sum(s.tags), sum(s.bytes), floor(extract(epoch FROM max(s.newest))),"
-    " floor(extract(epoch FROM min(s.oldest)))"
-    " FROM sized s JOIN docker_content_repository cr ON cr.repository_id = s.repository_id"
-    " JOIN repository r ON r.id = cr.config_repository_id"
-    " GROUP BY 1, 2 ORDER BY 1, 2";
 
 static const char SQL_PORTS[] =
     "SELECT r.name, p.scheme, p.port FROM repository r"
@@ -138,6 +90,19 @@ static const char SQL_PORTS[] =
     " WHERE r.attributes->'docker' IS NOT NULL AND p.port ~ '^[0-9]+$'"
     " ORDER BY 1, 2";
 
+static void destroy(void *p)
+{
+    struct state *s = p;
+    if (s) {
+        db_free(s->db);
+        nexus_api_free(s->api);
+        if (s->rules_ok)
+            cleanup_rules_free(&s->rules);
+        docker_sql_free(&s->q);
+        free(s);
+    }
+}
+
 static int init(const struct config *cfg, void **out, struct err *e)
 {
     struct state *s = calloc(1, sizeof *s);
@@ -145,66 +110,61 @@ static int init(const struct config *cfg, void **out, struct err *e)
         err_set(e, "out of memory");
         return -1;
     }
-    if (!(s->db = db_new(cfg->database, e))) {
-        free(s);
-        return -1;
+    /* with [cleanup], the query db_cleanup_estimate runs (same text, same
+     * parameters): the second of the two in a cycle gets the rows of the
+     * first. Rules it cannot use (db_cleanup_estimate is down for them)
+     * leave the estimate out here. */
+    if (cfg->cleanup) {
+        struct err e2 = {{0}};
+        s->rules_ok = cleanup_rules_init(&s->rules, cfg->cleanup, &e2) == 0;
+        if (!s->rules_ok)
+            log_debug("db_docker: docker query without the cleanup estimate: %s", e2.msg);
     }
-    if (cfg->nexus && !(s->api = nexus_api_new(cfg->nexus, e))) {
-        db_free(s->db);
-        free(s);
-        return -1;
+    if (docker_sql_build(&s->q, cfg->database, s->rules_ok ? &s->rules : NULL, cfg->cleanup) < 0) {
+        err_set(e, "out of memory");
+        goto fail;
     }
-    snprintf(s->top, sizeof s->top, "%lld", (long long)cfg->database->top_images);
-    snprintf(s->stale, sizeof s->stale, "%lld", (long long)cfg->database->stale_days);
+    if (!(s->db = db_new(cfg->database, e)))
+        goto fail;
+    if (cfg->nexus && !(s->api = nexus_api_new(cfg->nexus, e)))
+        goto fail;
     *out = s;
     return 0;
+fail:
+    destroy(s);
+    return -1;
 }
 
-static void destroy(void *p)
+static int summary_row(struct collect_ctx *ctx, const PGresult *r, const char *repo)
 {
-    struct state *s = p;
-    if (s) {
-        db_free(s->db);
-        nexus_api_free(s->api);
-        free(s);
-    }
-}
-
-static int summary_row(void *ud, const PGresult *r, struct err *e)
-{
-    struct collect_ctx *ctx = ud;
-    const char *repo = db_col_str(r, 0);
     static const char *const le[] = {"30", "90", "180", "365", "+Inf"};
-    double v[8];
-    (void)e;
-    if (!repo)
-        return 0;
-    for (int i = 0; i < 8; i++)
-        db_col_double(r, i + 1, &v[i]);
-    if (coll_set(ctx, &m_images, v[0], "repository", repo, NULL) < 0)
+    double v;
+    db_col_double(r, DQ_IMAGES, &v);
+    if (coll_set(ctx, &m_images, v, "repository", repo, NULL) < 0)
         return -1;
-    for (int i = 0; i < 5; i++)
-        if (coll_set(ctx, &m_by_age, v[1 + i], "repository", repo, "le_days", le[i], NULL) < 0)
+    for (int i = 0; i < 5; i++) {
+        db_col_double(r, i < 4 ? DQ_AGE + i : DQ_TAGS_ALL, &v);
+        if (coll_set(ctx, &m_by_age, v, "repository", repo, "le_days", le[i], NULL) < 0)
             return -1;
-    if (coll_set(ctx, &m_stale, v[6], "repository", repo, "reason", "never_downloaded", NULL) < 0 ||
-        coll_set(ctx, &m_stale, v[7], "repository", repo, "reason", "not_downloaded_recently",
-                 NULL) < 0)
+    }
+    db_col_double(r, DQ_NEVER, &v);
+    if (coll_set(ctx, &m_stale, v, "repository", repo, "reason", "never_downloaded", NULL) < 0)
         return -1;
-    return 0;
+    db_col_double(r, DQ_OLD, &v);
+    return coll_set(ctx, &m_stale, v, "repository", repo, "reason", "not_downloaded_recently",
+                    NULL);
 }
 
-static int image_row(void *ud, const PGresult *r, struct err *e)
+static int image_row(struct collect_ctx *ctx, const PGresult *r, const char *repo)
 {
-    struct collect_ctx *ctx = ud;
-    const char *repo = db_col_str(r, 0), *img = db_col_str(r, 1);
+    const char *img = db_col_str(r, DQ_IMAGE);
     double tags, bytes, newest, oldest;
-    (void)e;
-    if (!repo || !img)
+    if (!img)
         return 0;
-    db_col_double(r, 2, &tags);
-    db_col_double(r, 3, &bytes);
-    bool has_n = db_col_double(r, 4, &newest);
-    bool has_o = db_col_double(r, 5, &oldest);
+    db_col_double(r, DQ_TAGS, &tags);
+    db_col_double(r, DQ_BYTES, &bytes);
+    bool has_n = db_col_double(r, DQ_NEWEST, &newest);
+    bool has_o = db_col_double(r, DQ_OLDEST, &oldest);
     double now = (double)(sb_cycle_ts(ctx->sb) / 1000); /* whole seconds, like the dates */
     if (coll_set(ctx, &m_tags, tags, "repository", repo, "image", img, NULL) < 0 ||
         coll_set(ctx, &m_isize, bytes, "repository", repo, "image", img, NULL) < 0 ||
@@ -214,6 +174,16 @@ static int image_row(void *ud, const PGresult *r, struct err *e)
          coll_set(ctx, &m_oldest, now - oldest, "repository", repo, "image", img, NULL) < 0))
         return -1;
     return 0;
+}
+
+static int docker_row(void *ud, const PGresult *r, struct err *e)
+{
+    struct collect_ctx *ctx = ud;
+    const char *kind = db_col_str(r, DQ_KIND), *repo = db_col_str(r, DQ_REPO);
+    (void)e;
+    if (!kind || !repo)
+        return 0;
+    return kind[0] == 'R' ? summary_row(ctx, r, repo) : image_row(ctx, r, repo);
 }
 
 struct ports {
@@ -287,7 +257,7 @@ static int collect(void *p, struct collect_ctx *ctx)
     char **fmts = NULL;
     size_t nf = 0;
     int rc = -1;
-    if (db_formats(s->db, ctx->deadline_mono, &fmts, &nf, ctx->e) < 0)
+    if (db_formats(s->db, sb_cycle_ts(ctx->sb), ctx->deadline_mono, &fmts, &nf, ctx->e) < 0)
         goto out;
     bool docker = false;
     for (size_t i = 0; i < nf; i++)
@@ -296,13 +266,8 @@ static int collect(void *p, struct collect_ctx *ctx)
         rc = 0;
         goto out;
     }
-    const char *p_stale[] = {s->stale};
-    const char *p_top[] = {s->top};
     struct ports pv = {ctx, NULL, 0};
-    if (db_query(s->db, "docker_summary", SQL_SUMMARY, 1, p_stale, MAX_REPOS, ctx->deadline_mono,
-                 summary_row, ctx, ctx->e) < 0 ||
-        db_query(s->db, "docker_images", SQL_IMAGES, 1, p_top, MAX_IMAGE_ROWS, ctx->deadline_mono,
-                 image_row, ctx, ctx->e) < 0 ||
+    if (docker_sql_run(s->db, &s->q, ctx, docker_row, ctx) < 0 ||
         db_query(s->db, "docker_ports", SQL_PORTS, 0, NULL, 2 * MAX_REPOS, ctx->deadline_mono,
                  port_row, &pv, ctx->e) < 0 ||
         (s->api && compare_ports(s, &pv, ctx) < 0)) {

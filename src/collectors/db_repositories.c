@@ -80,7 +80,7 @@ static int collect(void *state, struct collect_ctx *ctx)
     struct buf sql;
     buf_init(&sql, 0);
     int rc = -1;
-    if (db_formats(d, ctx->deadline_mono, &fmts, &nf, ctx->e) < 0)
+    if (db_formats(d, sb_cycle_ts(ctx->sb), ctx->deadline_mono, &fmts, &nf, ctx->e) < 0)
         goto out;
     for (size_t i = 0; i < nf; i++) {
         char qn[80];
