@@ -106,7 +106,7 @@ int cleanup_rules_sql(const struct cleanup_rules *r, const char *tag_col, const 
     if (created_col) {
         if (buf_printf(sql,
                        " AND (%s IS NOT NULL AND %s > 'epoch'::timestamptz OR %s)"
-                       " AND (%s IS NULL OR %s <= now() - make_interval(days => %lld))",
+                       " AND (%s IS NULL OR %s <= (SELECT now() - make_interval(days => %lld)))",
                        created_col, created_col, r->keep_unknown_dates ? "FALSE" : "TRUE",
                        created_col, created_col, (long long)r->days_to_keep) < 0)
             return -1;

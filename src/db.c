@@ -222,7 +222,9 @@ static int db_connect(struct db *d, int64_t deadline, struct err *e)
     bool lost;
     long n = run(d, "session_setup",
                  "SELECT set_config('default_transaction_read_only', 'on', false),"
-                 " set_config('statement_timeout', $1, false), set_config('jit', 'off', false)",
+                 " set_config('statement_timeout', $1, false), set_config('jit', 'off', false),"
+                 " set_config('work_mem', greatest(s.setting::bigint, 16384)::text || 'kB', false)"
+                 " FROM pg_catalog.pg_settings s WHERE s.name = 'work_mem'",
                  1, p, 1, deadline, NULL, NULL, e, &lost);
     if (n != 1) {
         if (n >= 0)

@@ -13,7 +13,11 @@
  *        /v2/-/blobs/<digest>; the unique (repository_id, path) key, so
  *        the planner has real statistics for the hash join)
  *   the image sizes, the shared-layer check of the estimate and the
- *   per-repository counts are small aggregates over t and ref. */
+ *   per-repository counts are small aggregates over t and ref.
+ * Date thresholds are scalar subqueries (evaluated once: now() is fixed
+ * in a statement); `now() - interval` per row cost a quarter of the
+ * query. Per-tag byte sums are int8 (a tag's assets cannot reach 2^63
+ * bytes) so the sums over them add int8, not numeric. */
 #include "db_docker_sql.h"
 
 #include <stdio.h>
@@ -23,17 +27,20 @@
 #define MAX_ROWS (100000 + 1000000) /* R rows + I rows */
 
 /* tags of an image ordered as `nexus-shipper cleanup` orders them: newest
- * first, unknown or epoch dates last, ties by tag name in byte order */
+ * first, unknown or epoch dates last (GREATEST skips NULL), ties by tag
+ * name in byte order. The partition leads with a hash of (name,
+ * repository): rows of different images then compare on one int8 instead
+ * of the repository and the name (a third of the sort's cost). */
 static const char RANK_WINDOW[] =
-    " WINDOW w AS (PARTITION BY c.repository_id, c.name COLLATE \"C\""
-    " ORDER BY CASE WHEN c.created > 'epoch'::timestamptz THEN c.created"
-    " ELSE 'epoch'::timestamptz END DESC, c.version COLLATE \"C\""
+    " WINDOW w AS (PARTITION BY hashtextextended(c.name, c.repository_id), c.repository_id,"
+    " c.name COLLATE \"C\""
+    " ORDER BY GREATEST(c.created, 'epoch'::timestamptz) DESC, c.version COLLATE \"C\""
     " ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)";
 
 static const char ASSET_FACTS[] =
     " FROM docker_component c"
     " LEFT JOIN (SELECT component_id, max(last_downloaded) AS last_dl,"
-    "  sum(asset_blob_size) AS bytes FROM docker_asset WHERE component_id IS NOT NULL"
+    "  sum(asset_blob_size)::int8 AS bytes FROM docker_asset WHERE component_id IS NOT NULL"
     "  GROUP BY component_id) a ON a.component_id = c.component_id";
 
 static const char LAYERS[] =
@@ -57,12 +64,12 @@ static const char SHARED_CHECK[] =
 static const char IMAGES_HEAD[] =
     " img AS (SELECT t.repository_id, t.img, t.name, count(*) AS tags, min(t.created) AS oldest,"
     " max(t.created) AS newest, coalesce(sum(t.bytes), 0) AS mbytes,"
-    " count(t.created) FILTER (WHERE t.created >= now() - interval '30 days') AS b30,"
-    " count(t.created) FILTER (WHERE t.created >= now() - interval '90 days') AS b90,"
-    " count(t.created) FILTER (WHERE t.created >= now() - interval '180 days') AS b180,"
-    " count(t.created) FILTER (WHERE t.created >= now() - interval '365 days') AS b365,"
+    " count(t.created) FILTER (WHERE t.created >= (SELECT now() - interval '30 days')) AS b30,"
+    " count(t.created) FILTER (WHERE t.created >= (SELECT now() - interval '90 days')) AS b90,"
+    " count(t.created) FILTER (WHERE t.created >= (SELECT now() - interval '180 days')) AS b180,"
+    " count(t.created) FILTER (WHERE t.created >= (SELECT now() - interval '365 days')) AS b365,"
     " count(*) FILTER (WHERE t.last_dl IS NULL) AS never,"
-    " count(*) FILTER (WHERE t.last_dl < now() - make_interval(days => $2::int)) AS old";
+    " count(*) FILTER (WHERE t.last_dl < (SELECT now() - make_interval(days => $2::int))) AS old";
 
 static const char RANKED[] =
     " FROM t GROUP BY 1, 2, 3),"
