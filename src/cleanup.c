@@ -1507,7 +1507,8 @@ int cleanup_run(const struct cfg_cleanup *cc, const struct cleanup_opts *o, bool
     /* 2. every tag's manifest */
     size_t nt = 0;
     for (size_t r = 0; r < res->n_repos; r++) {
-        qsort(res->repos[r].tags, res->repos[r].n_tags, sizeof *res->repos[r].tags, cmp_tag);
+        if (res->repos[r].n_tags > 1) /* tags is NULL for a repository without tags */
+            qsort(res->repos[r].tags, res->repos[r].n_tags, sizeof *res->repos[r].tags, cmp_tag);
         nt += res->repos[r].n_tags;
     }
     sc.tj = calloc(nt ? nt : 1, sizeof *sc.tj);
