@@ -538,7 +538,14 @@ size_t sender_deliver(struct sender *s, int64_t deadline_mono, size_t max_batche
                 stop = true;
                 break;
             }
-            if (spool_peek(s->spool, t->name, si) != 0)
+            int pr = spool_peek(s->spool, t->name, si);
+            if (pr < 0) { /* the index is incomplete: the next round rebuilds it */
+                log_complain(t->name, "%s: cannot index the spool: %s; will retry", t->label,
+                             strerror(errno));
+                stop = true;
+                break;
+            }
+            if (pr != 0)
                 break;
             struct seg_meta m;
             struct err e;
@@ -557,10 +564,15 @@ size_t sender_deliver(struct sender *s, int64_t deadline_mono, size_t max_batche
                 const char *why = si->meta_ok ? e.msg : si->problem;
                 log_error("spool: quarantining %s at offset %llu (%llu bytes): %s", si->path,
                           (unsigned long long)si->offset, (unsigned long long)si->file_size, why);
+                if (spool_quarantine(s->spool, si, why, NULL) < 0) {
+                    if (errno == ENOMEM) { /* kept: quarantined next round */
+                        stop = true;
+                        break;
+                    }
+                    spool_remove(s->spool, si); /* never stuck on it */
+                }
                 if (si->m.samples)
                     count_dropped(s, t, DROP_CORRUPT, si->m.samples);
-                if (spool_quarantine(s->spool, si, why, NULL) < 0)
-                    spool_remove(s->spool, si); /* never stuck on it */
                 continue;
             }
             enum drop_reason why = DROP_REJECTED;
@@ -571,8 +583,12 @@ size_t sender_deliver(struct sender *s, int64_t deadline_mono, size_t max_batche
                 spool_remove(s->spool, si);
             else if (o == SEND_RETRY)
                 stop = true;
-            else if (spool_quarantine(s->spool, si, drop_reason_names[why], answer.data) < 0)
-                spool_remove(s->spool, si);
+            else if (spool_quarantine(s->spool, si, drop_reason_names[why], answer.data) < 0) {
+                if (errno == ENOMEM)
+                    stop = true; /* kept: sent (and rejected) again next round */
+                else
+                    spool_remove(s->spool, si);
+            }
         }
         for (;;) {
             if (stop || (max_batches && sent >= max_batches) ||

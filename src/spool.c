@@ -30,6 +30,7 @@ struct sfile { /* a log or .seg file of a target known to the index */
     size_t refs;  /* index entries in it */
     bool legacy;  /* *.seg: one record, done = unlink */
     bool live;    /* another live process appends to it */
+    bool partial; /* not all of it is indexed (out of memory): never unlinked */
 };
 
 struct ent { /* an index entry */
@@ -49,8 +50,11 @@ struct entv {
     size_t head, n, cap;
 };
 
+struct spool;
+
 struct tgt {
     struct tgt *next;
+    struct spool *sp;
     char name[SPOOL_NAME_MAX];
     char dir[PATH_MAX];
     struct sfile *files;
@@ -71,6 +75,7 @@ struct spool {
     char *dir;
     int lock_fd;
     bool stale; /* index must be (re)built */
+    int ierr;   /* why the last build or refresh was incomplete (errno) */
     uint64_t rotate;
     pthread_mutex_t mu;
     struct tgt *t;
@@ -387,24 +392,37 @@ static void ent_free(struct ent *e)
     e->extra = e->problem = NULL;
 }
 
-static struct ent *entv_push(struct entv *q)
+/* Room for k more entries: the next k entv_push calls cannot fail. -1
+ * (errno ENOMEM) when out of memory, q unchanged. */
+static int entv_reserve(struct entv *q, size_t k)
 {
     if (q->head && q->head == q->n) /* empty: start over */
         q->head = q->n = 0;
-    if (q->n == q->cap) {
-        if (q->head > q->cap / 2) { /* compact before growing */
-            memmove(q->v, q->v + q->head, (q->n - q->head) * sizeof *q->v);
-            q->n -= q->head;
-            q->head = 0;
-        } else {
-            size_t nc = q->cap ? q->cap * 2 : 64;
-            struct ent *nv = realloc(q->v, nc * sizeof *nv);
-            if (!nv)
-                return NULL;
-            q->v = nv;
-            q->cap = nc;
-        }
+    if (q->n + k <= q->cap)
+        return 0;
+    if (q->head > q->cap / 2 && q->n - q->head + k <= q->cap) { /* compact before growing */
+        memmove(q->v, q->v + q->head, (q->n - q->head) * sizeof *q->v);
+        q->n -= q->head;
+        q->head = 0;
+        return 0;
     }
+    size_t nc = q->cap ? q->cap * 2 : 64;
+    if (nc < q->n + k)
+        nc = q->n + k;
+    struct ent *nv = realloc(q->v, nc * sizeof *nv);
+    if (!nv) {
+        errno = ENOMEM;
+        return -1;
+    }
+    q->v = nv;
+    q->cap = nc;
+    return 0;
+}
+
+static struct ent *entv_push(struct entv *q)
+{
+    if (entv_reserve(q, 1) < 0)
+        return NULL;
     struct ent *e = &q->v[q->n++];
     memset(e, 0, sizeof *e);
     return e;
@@ -417,6 +435,8 @@ static void entv_free(struct entv *q)
     free(q->v);
     memset(q, 0, sizeof *q);
 }
+
+static void index_fail(struct tgt *t, struct sfile *f);
 
 static void file_path(const struct tgt *t, const struct sfile *f, char *out, size_t n)
 {
@@ -451,7 +471,7 @@ static void ent_drop(struct tgt *t, struct ent *e, bool unlink_file)
     e->f = NULL; /* the file may go now: a gone entry refers to nothing */
     while (t->q.head < t->q.n && t->q.v[t->q.head].gone)
         t->q.head++;
-    if (f && --f->refs == 0 && f != t->wf && !f->live)
+    if (f && --f->refs == 0 && f != t->wf && !f->live && !f->partial)
         sfile_unlink_free(t, f, unlink_file);
 }
 
@@ -477,10 +497,22 @@ static struct tgt *tgt_get(struct spool *sp, const char *name, bool create)
         return NULL;
     snprintf(t->name, sizeof t->name, "%s", name);
     snprintf(t->dir, sizeof t->dir, "%s/%s", sp->dir, name);
+    t->sp = sp;
     t->wfd = -1;
     t->next = sp->t;
     sp->t = t;
     return t;
+}
+
+/* The index of t may be incomplete (out of memory): it is rebuilt by the
+ * next call instead of being trusted, and f (if any) is never unlinked on
+ * the strength of its index entries. */
+static void index_fail(struct tgt *t, struct sfile *f)
+{
+    t->sp->ierr = errno && errno != ENOENT ? errno : ENOMEM;
+    t->sp->stale = true;
+    if (f)
+        f->partial = true;
 }
 
 struct scan_ctx {
@@ -514,12 +546,13 @@ static void add_cb(void *arg, int kind, uint64_t off, uint64_t len, const struct
         e->samples = m->samples;
         e->min_ts = m->min_ts;
         e->max_ts = m->max_ts;
-        if (m->extra[0])
-            e->extra = strdup(m->extra);
+        if (m->extra[0] && !(e->extra = strdup(m->extra)))
+            c->err = ENOMEM;
     } else {
         e->dmg = kind == 3 ? DMG_TAIL : DMG_REGION;
         e->created_ms = m ? m->created_ms : c->last_ms ? c->last_ms : name_ms(c->f->name);
-        e->problem = strdup(problem ? problem : "damaged");
+        if (!(e->problem = strdup(problem ? problem : "damaged")))
+            c->err = ENOMEM;
         if (m) {
             e->samples = m->samples;
             e->kind = (uint8_t)m->kind;
@@ -528,12 +561,13 @@ static void add_cb(void *arg, int kind, uint64_t off, uint64_t len, const struct
     ent_publish(c->t, e);
 }
 
-static void add_file_damage(struct tgt *t, struct sfile *f, uint64_t size, const char *why,
-                            const struct seg_meta *m)
+/* -1 (errno ENOMEM) when it could not be indexed. */
+static int add_file_damage(struct tgt *t, struct sfile *f, uint64_t size, const char *why,
+                           const struct seg_meta *m)
 {
     struct ent *e = entv_push(&t->q);
     if (!e)
-        return;
+        return -1;
     e->f = f;
     e->len = size;
     e->dmg = DMG_FILE;
@@ -541,11 +575,13 @@ static void add_file_damage(struct tgt *t, struct sfile *f, uint64_t size, const
     e->samples = m ? m->samples : 0;
     e->problem = strdup(why);
     ent_publish(t, e);
+    return e->problem ? 0 : -1;
 }
 
 /* Scans a file of t from f->end. own: our writer's log, up to wsynced.
- * -1 when an entry could not be indexed (out of memory): the file must
- * not be taken for an empty one. */
+ * -1 when it could not be read or an entry could not be indexed (out of
+ * memory): the file is marked partial and the index stale, and the file
+ * must not be taken for an empty one. */
 static int scan_file(struct tgt *t, struct sfile *f)
 {
     char p[PATH_MAX];
@@ -554,8 +590,16 @@ static int scan_file(struct tgt *t, struct sfile *f)
     int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        int why = fd < 0 ? errno : 0;
         if (fd >= 0)
             close(fd);
+        if (why == EMFILE || why == ENFILE || why == ENOMEM || why == EINTR || why == EIO) {
+            index_fail(t, f); /* a passing shortage: try again */
+            errno = why;
+            return -1;
+        }
+        if (why && why != ENOENT)
+            f->partial = true; /* unreadable (EACCES...): kept, not taken for empty */
         return 0;
     }
     uint64_t size = own ? t->wsynced : (uint64_t)st.st_size;
@@ -568,45 +612,42 @@ static int scan_file(struct tgt *t, struct sfile *f)
         char why[200];
         struct seg_meta m;
         if (header_check(h, n, &hl, &pl, &m, why, sizeof why) < 0) {
-            add_file_damage(t, f, size, why, NULL);
+            err = add_file_damage(t, f, size, why, NULL);
         } else if ((uint64_t)hl + pl != size) {
             snprintf(why, sizeof why, "truncated: %llu bytes, header says %llu",
                      (unsigned long long)size, (unsigned long long)hl + pl);
-            add_file_damage(t, f, size, why, &m);
+            err = add_file_damage(t, f, size, why, &m);
         } else {
             struct scan_ctx c = {t, f, true, 0, 0};
             add_cb(&c, 0, 0, size, &m, NULL);
-            if (c.err)
-                err = -1;
+            err = c.err ? -1 : 0;
         }
         f->end = size;
-        close(fd);
-        return err;
-    }
-    if (!str_has_suffix(f->name, ".log")) {
-        add_file_damage(t, f, size, "foreign file (not a spool log or segment)", NULL);
+    } else if (!str_has_suffix(f->name, ".log")) {
+        err = add_file_damage(t, f, size, "foreign file (not a spool log or segment)", NULL);
         f->end = size;
-        close(fd);
-        return 0;
+    } else {
+        f->live = false;
+        if (!own) {
+            if (flock(fd, LOCK_SH | LOCK_NB) < 0)
+                f->live = errno == EWOULDBLOCK;
+            else
+                flock(fd, LOCK_UN);
+        }
+        if (size == 0 && !own && !f->live) {
+            err = add_file_damage(t, f, 0, "empty file (0 bytes)", NULL);
+        } else {
+            struct rd r = {.fd = fd};
+            struct scan_ctx c = {t, f, !own && !f->live, 0, 0};
+            uint64_t tail = scan_core(&r, f->end, size, add_cb, &c);
+            f->end = c.settled ? size : tail;
+            err = c.err ? -1 : 0;
+        }
     }
-    f->live = false;
-    if (!own) {
-        if (flock(fd, LOCK_SH | LOCK_NB) < 0)
-            f->live = errno == EWOULDBLOCK;
-        else
-            flock(fd, LOCK_UN);
-    }
-    if (size == 0 && !own && !f->live) {
-        add_file_damage(t, f, 0, "empty file (0 bytes)", NULL);
-        close(fd);
-        return 0;
-    }
-    struct rd r = {.fd = fd};
-    struct scan_ctx c = {t, f, !own && !f->live, 0, 0};
-    uint64_t tail = scan_core(&r, f->end, size, add_cb, &c);
-    f->end = c.settled ? size : tail;
     close(fd);
-    return c.err ? -1 : 0;
+    if (err)
+        index_fail(t, f);
+    return err;
 }
 
 static int cmp_ent(const void *a, const void *b)
@@ -627,19 +668,26 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Lists t's directory and scans files not known yet. Returns how many. */
-static size_t scan_new_files(struct tgt *t)
+/* Lists t's directory and scans files not known yet; *added: how many
+ * entries. -1 when the directory could not be read or something could not
+ * be indexed (out of memory): the index is then stale. */
+static int scan_new_files(struct tgt *t, size_t *added)
 {
     DIR *d = opendir(t->dir);
     struct stat st;
-    if (!d)
-        return 0;
+    if (!d) {
+        if (errno == ENOENT)
+            return 0;
+        index_fail(t, NULL);
+        return -1;
+    }
     if (fstat(dirfd(d), &st) == 0) {
         t->mtime = st.st_mtim;
         t->listed = true;
     }
     char **names = NULL;
-    size_t n = 0, cap = 0, added = 0;
+    size_t n = 0, cap = 0;
+    int rc = 0;
     struct dirent *de;
     while ((de = readdir(d))) {
         if (de->d_name[0] == '.' || strlen(de->d_name) >= sizeof t->files->name)
@@ -652,13 +700,17 @@ static size_t scan_new_files(struct tgt *t)
         if (n == cap) {
             size_t nc = cap ? cap * 2 : 64;
             char **nv = realloc(names, nc * sizeof *nv);
-            if (!nv)
+            if (!nv) {
+                rc = -1;
                 break;
+            }
             names = nv;
             cap = nc;
         }
-        if (!(names[n] = strdup(de->d_name)))
+        if (!(names[n] = strdup(de->d_name))) {
+            rc = -1;
             break;
+        }
         n++;
     }
     closedir(d);
@@ -669,16 +721,20 @@ static size_t scan_new_files(struct tgt *t)
         tail = &(*tail)->next;
     for (size_t i = 0; i < n; i++) {
         struct sfile *f = calloc(1, sizeof *f);
-        if (!f)
+        if (!f) {
+            rc = -1;
             break;
+        }
         snprintf(f->name, sizeof f->name, "%s", names[i]);
         f->legacy = str_has_suffix(f->name, ".seg");
         *tail = f;
         tail = &f->next;
         size_t before = t->q.n;
         int serr = scan_file(t, f);
-        added += t->q.n - before;
-        if (serr == 0 && !f->refs && !f->live && t->q.n == before) {
+        *added += t->q.n - before;
+        if (serr < 0)
+            rc = -1;
+        else if (!f->refs && !f->live && !f->partial && t->q.n == before) {
             /* nothing pending in it: a finished log, or not a regular file */
             char p[PATH_MAX];
             file_path(t, f, p, sizeof p);
@@ -690,7 +746,11 @@ static size_t scan_new_files(struct tgt *t)
         }
     }
     strv_free(names, n);
-    return added;
+    if (rc < 0) {
+        t->listed = false; /* list it again */
+        index_fail(t, NULL);
+    }
+    return rc;
 }
 
 static void sort_queue(struct tgt *t)
@@ -699,8 +759,9 @@ static void sort_queue(struct tgt *t)
         qsort(t->q.v + t->q.head, t->q.n - t->q.head, sizeof *t->q.v, cmp_ent);
 }
 
-/* Drops every entry and file except our writer's; rescans the directory. */
-static void tgt_rebuild(struct tgt *t)
+/* Drops every entry and file except our writer's; rescans the directory.
+ * -1: incomplete (out of memory), the index stays stale. */
+static int tgt_rebuild(struct tgt *t)
 {
     entv_free(&t->q);
     t->bytes = t->count = 0;
@@ -710,21 +771,30 @@ static void tgt_rebuild(struct tgt *t)
             free(f);
     }
     t->files = t->wf;
+    int rc = 0;
     if (t->wf) {
         t->wf->next = NULL;
         t->wf->refs = 0;
         t->wf->end = 0;
-        scan_file(t, t->wf);
+        t->wf->partial = false;
+        rc = scan_file(t, t->wf);
     }
-    scan_new_files(t);
+    size_t added = 0;
+    if (scan_new_files(t, &added) < 0)
+        rc = -1;
     sort_queue(t);
+    return rc;
 }
 
-static void ensure(struct spool *sp)
+/* Builds the index if it is stale. -1 (errno ENOMEM or the directory's
+ * error) when it could not be built completely: it stays stale, and
+ * nothing may be unlinked, marked done or reported on its strength. */
+static int ensure(struct spool *sp)
 {
     if (!sp->stale)
-        return;
+        return 0;
     sp->stale = false;
+    int rc = 0;
     DIR *d = opendir(sp->dir);
     if (d) {
         struct dirent *de;
@@ -735,39 +805,54 @@ static void ensure(struct spool *sp)
             char p[PATH_MAX];
             struct stat st;
             snprintf(p, sizeof p, "%s/%s", sp->dir, de->d_name);
-            if (stat(p, &st) == 0 && S_ISDIR(st.st_mode))
-                tgt_get(sp, de->d_name, true);
+            if (stat(p, &st) == 0 && S_ISDIR(st.st_mode) && !tgt_get(sp, de->d_name, true)) {
+                sp->ierr = ENOMEM;
+                rc = -1;
+            }
         }
         closedir(d);
+    } else {
+        sp->ierr = errno;
+        rc = -1;
     }
     for (struct tgt *t = sp->t; t; t = t->next)
-        tgt_rebuild(t);
+        if (tgt_rebuild(t) < 0)
+            rc = -1;
+    if (rc < 0) {
+        sp->stale = true;
+        errno = sp->ierr;
+    }
+    return rc;
 }
 
-/* Logs other processes created or appended to since the last look. */
-static void tgt_refresh(struct tgt *t)
+/* Logs other processes created or appended to since the last look. -1
+ * when something could not be indexed (the index is then stale). */
+static int tgt_refresh(struct tgt *t)
 {
     struct stat st;
     size_t added = 0;
+    int rc = 0;
     /* file times are coarse (a clock tick): a file created in the same tick
      * as the last listing leaves the mtime as it was, so a directory
      * changed within the last 2 s is listed again */
     if (stat(t->dir, &st) == 0 &&
         (!t->listed || st.st_mtim.tv_sec != t->mtime.tv_sec ||
          st.st_mtim.tv_nsec != t->mtime.tv_nsec || time(NULL) <= st.st_mtim.tv_sec + 2))
-        added += scan_new_files(t);
+        rc = scan_new_files(t, &added);
     for (struct sfile *f = t->files, *nx; f; f = nx) {
         nx = f->next;
         if (!f->live)
             continue;
         size_t before = t->q.n;
-        scan_file(t, f); /* from f->end; notices the writer's exit */
+        if (scan_file(t, f) < 0) /* from f->end; notices the writer's exit */
+            rc = -1;
         added += t->q.n - before;
-        if (!f->live && !f->refs)
+        if (!f->live && !f->refs && !f->partial)
             sfile_unlink_free(t, f, true);
     }
     if (added)
         sort_queue(t);
+    return rc;
 }
 
 /* ---- the writer ------------------------------------------------------------------- */
@@ -803,13 +888,19 @@ static int write_iov(int fd, struct iovec *iov, int iovcnt, off_t off)
     return 0;
 }
 
-/* Publishes the unsynced entries (after an fdatasync). */
+/* Publishes the unsynced entries (after an fdatasync). Out of memory
+ * (callers reserve room first, so only writer_close's fallback): they are
+ * on disk, the log is kept and the next rebuild finds them. */
 static void publish_unsynced(struct tgt *t)
 {
     for (size_t i = t->u.head; i < t->u.n; i++) {
         struct ent *e = entv_push(&t->q);
-        if (!e)
-            break; /* out of memory: still on disk, found at the next rebuild */
+        if (!e) {
+            index_fail(t, t->wf);
+            for (; i < t->u.n; i++)
+                ent_free(&t->u.v[i]);
+            break;
+        }
         *e = t->u.v[i];
         ent_publish(t, e);
         t->u.v[i].extra = NULL;
@@ -821,8 +912,10 @@ static void publish_unsynced(struct tgt *t)
 
 static int tgt_sync(struct tgt *t)
 {
-    if (t->wfd < 0 || (t->u.n == t->u.head && !t->wdir_unsynced))
+    if (t->wfd < 0 || (t->wend == t->wsynced && !t->wdir_unsynced))
         return 0;
+    if (entv_reserve(&t->q, t->u.n - t->u.head) < 0) /* ENOMEM: nothing published yet */
+        return -1;
     if (fdatasync(t->wfd) < 0 || (t->wdir_unsynced && fsync_dir(t->dir) < 0))
         return -1;
     t->wdir_unsynced = false;
@@ -843,7 +936,7 @@ static void writer_close(struct tgt *t)
     t->wf = NULL;
     t->wend = t->wsynced = 0;
     t->wdir_unsynced = false;
-    if (f && !f->refs)
+    if (f && !f->refs && !f->partial)
         sfile_unlink_free(t, f, true);
 }
 
@@ -938,15 +1031,24 @@ static int append(struct spool *sp, const struct seg_meta *m, const void *payloa
     }
     uint64_t rl = h.len + len;
     int rc = -1, saved = 0;
+    char *extra = NULL;
     pthread_mutex_lock(&sp->mu);
     struct tgt *t = tgt_get(sp, m->target, true);
-    if (!t) {
-        err_set(e, "out of memory");
+    /* the index's room first: a record on disk is always indexed */
+    if (!t || (m->extra[0] && !(extra = strdup(m->extra))) || entv_reserve(&t->u, 1) < 0 ||
+        (sync && entv_reserve(&t->q, t->u.n - t->u.head + 1) < 0)) {
+        err_set(e, "cannot index a record for %s: out of memory", m->target);
         saved = ENOMEM;
         goto out;
     }
-    if (t->wfd >= 0 && t->wend && t->wend + rl > sp->rotate)
+    if (t->wfd >= 0 && t->wend && t->wend + rl > sp->rotate) {
         writer_close(t);
+        if (sync && entv_reserve(&t->q, 1) < 0) { /* writer_close may have used the room */
+            err_set(e, "cannot index a record for %s: out of memory", m->target);
+            saved = ENOMEM;
+            goto out;
+        }
+    }
     if (t->wfd < 0 && mkdir(t->dir, 0700) < 0 && errno != EEXIST) {
         saved = errno;
         err_set(e, "cannot create %s: %s", t->dir, strerror(saved));
@@ -982,7 +1084,9 @@ static int append(struct spool *sp, const struct seg_meta *m, const void *payloa
             en = entv_push(&t->u);
         }
     }
-    if (en) {
+    if (!en) { /* cannot happen (reserved): keep the log and rebuild */
+        index_fail(t, t->wf);
+    } else {
         en->f = t->wf;
         en->off = off;
         en->len = rl;
@@ -992,8 +1096,8 @@ static int append(struct spool *sp, const struct seg_meta *m, const void *payloa
         en->samples = m->samples;
         en->min_ts = m->min_ts;
         en->max_ts = m->max_ts;
-        if (m->extra[0])
-            en->extra = strdup(m->extra);
+        en->extra = extra;
+        extra = NULL;
         if (sync) {
             ent_publish(t, en);
         } else {
@@ -1009,6 +1113,7 @@ static int append(struct spool *sp, const struct seg_meta *m, const void *payloa
     rc = 0;
 out:
     pthread_mutex_unlock(&sp->mu);
+    free(extra);
     buf_free(&h);
     errno = saved;
     return rc;
@@ -1153,39 +1258,55 @@ void spool_rotate(struct spool *sp, const char *target)
     pthread_mutex_unlock(&sp->mu);
 }
 
-void spool_refresh(struct spool *sp, const char *target)
+int spool_refresh(struct spool *sp, const char *target)
 {
+    int rc = 0;
     pthread_mutex_lock(&sp->mu);
     if (sp->stale) {
-        ensure(sp);
+        rc = ensure(sp);
     } else {
         if (!target) { /* target directories made by other processes */
             char **names;
             size_t n;
             pthread_mutex_unlock(&sp->mu);
-            int rc = spool_targets(sp, &names, &n);
+            int lr = spool_targets(sp, &names, &n);
             pthread_mutex_lock(&sp->mu);
-            for (size_t i = 0; rc == 0 && i < n; i++)
+            if (lr < 0) {
+                sp->ierr = errno ? errno : ENOMEM;
+                rc = -1;
+            }
+            for (size_t i = 0; lr == 0 && i < n; i++)
                 if (!tgt_get(sp, names[i], false)) {
                     struct tgt *t = tgt_get(sp, names[i], true);
-                    if (t)
+                    if (t) {
                         t->listed = false;
+                    } else {
+                        sp->ierr = ENOMEM;
+                        rc = -1;
+                    }
                 }
-            if (rc == 0)
+            if (lr == 0)
                 strv_free(names, n);
         }
         if (target && !tgt_get(sp, target, false)) { /* made by another process */
             char d[PATH_MAX];
             struct stat st;
             snprintf(d, sizeof d, "%s/%s", sp->dir, target);
-            if (stat(d, &st) == 0 && S_ISDIR(st.st_mode))
-                tgt_get(sp, target, true);
+            if (stat(d, &st) == 0 && S_ISDIR(st.st_mode) && !tgt_get(sp, target, true)) {
+                sp->ierr = ENOMEM;
+                rc = -1;
+            }
         }
         for (struct tgt *t = sp->t; t; t = t->next)
-            if (!target || strcmp(t->name, target) == 0)
-                tgt_refresh(t);
+            if ((!target || strcmp(t->name, target) == 0) && tgt_refresh(t) < 0)
+                rc = -1;
+        if (rc < 0) { /* a target or file may be missing: rebuild next time */
+            sp->stale = true;
+            errno = sp->ierr;
+        }
     }
     pthread_mutex_unlock(&sp->mu);
+    return rc;
 }
 
 static void fill_info(const struct tgt *t, const struct ent *e, struct seg_info *si)
@@ -1225,7 +1346,12 @@ static const struct ent *first_pending(const struct tgt *t, bool skip_damaged)
 int spool_peek(struct spool *sp, const char *target, struct seg_info *out)
 {
     pthread_mutex_lock(&sp->mu);
-    ensure(sp);
+    if (ensure(sp) < 0) {
+        int saved = errno;
+        pthread_mutex_unlock(&sp->mu);
+        errno = saved;
+        return -1;
+    }
     const struct ent *best = NULL;
     const struct tgt *bt = NULL;
     for (const struct tgt *t = sp->t; t; t = t->next) {
@@ -1247,7 +1373,8 @@ int spool_list(struct spool *sp, const char *target, bool with_meta, struct seg_
                size_t *n)
 {
     (void)with_meta;
-    spool_refresh(sp, target);
+    if (spool_refresh(sp, target) < 0)
+        return -1;
     pthread_mutex_lock(&sp->mu);
     size_t cnt = 0;
     for (const struct tgt *t = sp->t; t; t = t->next)
@@ -1257,6 +1384,7 @@ int spool_list(struct spool *sp, const char *target, bool with_meta, struct seg_
     struct seg_info *v = calloc(cnt ? cnt : 1, sizeof *v);
     if (!v) {
         pthread_mutex_unlock(&sp->mu);
+        errno = ENOMEM;
         return -1;
     }
     size_t k = 0;
@@ -1327,6 +1455,7 @@ static int read_at(const char *path, uint64_t off, uint64_t len, struct buf *b, 
     if (buf_reserve(b, (size_t)len + 1) < 0) {
         close(fd);
         err_set(e, "%s: out of memory", path);
+        errno = ENOMEM;
         return -1;
     }
     struct rd r = {.fd = fd};
@@ -1447,7 +1576,7 @@ static int mark_done(struct tgt *t, struct ent *e)
     file_path(t, e->f, p, sizeof p);
     int rc = 0;
     /* the file goes right after: its records need not be synced as done */
-    bool last = e->f->refs == 1 && e->f != t->wf && !e->f->live;
+    bool last = e->f->refs == 1 && e->f != t->wf && !e->f->live && !e->f->partial;
     if (e->f->legacy || e->dmg == DMG_FILE) {
         if (unlink(p) < 0 && errno != ENOENT)
             rc = -1;
@@ -1471,10 +1600,25 @@ static int mark_done(struct tgt *t, struct ent *e)
 int spool_remove(struct spool *sp, const struct seg_info *si)
 {
     pthread_mutex_lock(&sp->mu);
-    ensure(sp);
+    int rc;
+    if (ensure(sp) < 0) {
+        /* the index is incomplete: nothing is unlinked on its strength; a
+         * record is marked done in place (its log stays), anything else is
+         * left for later */
+        int saved = errno;
+        rc = -1;
+        if (si->meta_ok && str_has_suffix(si->path, ".log")) {
+            static const unsigned char done = 1;
+            rc = pwrite_sync(si->path, &done, 1, si->offset + STATE_OFF, true);
+            saved = errno;
+        }
+        pthread_mutex_unlock(&sp->mu);
+        errno = saved;
+        return rc;
+    }
     struct tgt *t;
     struct ent *e = find_ent(sp, si, &t);
-    int rc = e ? mark_done(t, e) : 0;
+    rc = e ? mark_done(t, e) : 0;
     pthread_mutex_unlock(&sp->mu);
     return rc;
 }
@@ -1522,7 +1666,12 @@ int spool_quarantine(struct spool *sp, const struct seg_info *si, const char *re
     }
     snprintf(dst, sizeof dst, "%s/%s__%s", qdir, tname, si->name);
     pthread_mutex_lock(&sp->mu);
-    ensure(sp);
+    if (ensure(sp) < 0) { /* ENOMEM: the caller keeps the entry for later */
+        int saved = errno;
+        pthread_mutex_unlock(&sp->mu);
+        errno = saved;
+        return -1;
+    }
     struct tgt *t;
     struct ent *e = find_ent(sp, si, &t);
     int rc = 0;
@@ -1545,9 +1694,14 @@ int spool_quarantine(struct spool *sp, const struct seg_info *si, const char *re
         char base[PATH_MAX];
         const char *slash = strrchr(dst, '/');
         snprintf(base, sizeof base, "%s", slash + 1);
-        if (read_at(si->path, si->offset, si->file_size, &b, &er) < 0 && b.len == 0)
+        errno = 0;
+        if (read_at(si->path, si->offset, si->file_size, &b, &er) < 0 && b.len == 0) {
+            if (errno == ENOMEM) /* not the region's fault: keep it for later */
+                rc = -1;
             buf_reset(&b); /* an unreadable region: the .reason file still says what it was */
-        if (write_file_durable(qdir, base, b.data ? b.data : "", b.len, NULL, 0, &er) < 0)
+        }
+        if (rc == 0 &&
+            write_file_durable(qdir, base, b.data ? b.data : "", b.len, NULL, 0, &er) < 0)
             rc = -1;
         buf_free(&b);
         if (rc == 0)
@@ -1596,7 +1750,12 @@ int spool_usage(struct spool *sp, const char *target, struct spool_usage *u)
 {
     memset(u, 0, sizeof *u);
     pthread_mutex_lock(&sp->mu);
-    ensure(sp);
+    if (ensure(sp) < 0) {
+        int saved = errno;
+        pthread_mutex_unlock(&sp->mu);
+        errno = saved;
+        return -1;
+    }
     for (const struct tgt *t = sp->t; t; t = t->next) {
         if (target && strcmp(t->name, target) != 0)
             continue;

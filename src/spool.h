@@ -43,6 +43,15 @@
  * directory, plus an fstat per live foreign log), so delivery, the gauges
  * and the caps cost O(1) per batch, not O(backlog).
  *
+ * Out of memory: room in the index is taken before a record is written,
+ * so an append either fails (ENOMEM, nothing written) or is indexed. An
+ * allocation failing while the index is built or refreshed makes the call
+ * fail (-1, errno ENOMEM) and leaves the index stale: the next call
+ * rebuilds it rather than trust it, a file not completely indexed is never
+ * unlinked, and spool_remove on a stale index only marks the record done
+ * in place. Callers retry later (the next delivery round; replay and
+ * export exit non-zero): nothing is lost or reported delivered.
+ *
  * Damage: a region that is not a valid record (header CRC or bounds fail)
  * becomes an index entry with a problem: delivery copies it to quarantine,
  * overwrites its first 8 bytes with "NXSHDEAD" (skipped silently by later
@@ -122,13 +131,16 @@ int spool_sync(struct spool *sp, const char *target);
 /* Closes the target's current log (a new one is started by the next append). */
 void spool_rotate(struct spool *sp, const char *target);
 
-/* Picks up logs created or grown by other processes (target NULL: all). */
-void spool_refresh(struct spool *sp, const char *target);
+/* Picks up logs created or grown by other processes (target NULL: all).
+ * 0, or -1 (errno) when the index could not be completed. */
+int spool_refresh(struct spool *sp, const char *target);
 /* The oldest entry of `target` (NULL: the oldest pending record of every
- * target, damaged entries skipped). 0 found, 1 none. */
+ * target, damaged entries skipped). 0 found, 1 none, -1 (errno ENOMEM)
+ * the index could not be built: "none" is not known. */
 int spool_peek(struct spool *sp, const char *target, struct seg_info *out);
 /* Every entry of `target` (NULL: every target), FIFO per target, after a
- * refresh. with_meta is kept for callers; the index always has it. */
+ * refresh. with_meta is kept for callers; the index always has it. -1
+ * (errno) when the list would be incomplete. */
 int spool_list(struct spool *sp, const char *target, bool with_meta, struct seg_info **out,
                size_t *n);
 /* Target names that have a directory. */
@@ -161,7 +173,8 @@ uint64_t spool_scan_mem(const void *data, size_t len, spool_scan_cb cb, void *ar
  * nothing pending left). 0 also when it was already gone. */
 int spool_remove(struct spool *sp, const struct seg_info *si);
 /* Copies the entry to quarantine/ with a .reason file (file, offset,
- * reason, answer) and marks it done. */
+ * reason, answer) and marks it done. -1 with errno ENOMEM: nothing done,
+ * the caller keeps the entry for later (do not spool_remove it). */
 int spool_quarantine(struct spool *sp, const struct seg_info *si, const char *reason,
                      const char *answer);
 
@@ -175,7 +188,7 @@ struct spool_usage {
     uint64_t segments; /* pending records (batches) */
     int64_t oldest_ms; /* creation time of the oldest, 0 if empty */
 };
-/* From the index: O(targets). */
+/* From the index: O(targets). -1 (errno) when it could not be built. */
 int spool_usage(struct spool *sp, const char *target, struct spool_usage *u);
 
 /* Durable write helper: temp file + fsync + rename + directory fsync. */

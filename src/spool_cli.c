@@ -69,6 +69,7 @@ static bool has_flag(int argc, char **argv, const char *name)
 static int cmd_ls(struct spool *sp, int argc, char **argv)
 {
     bool verbose = has_flag(argc, argv, "-v");
+    int rc = 0;
     char **targets;
     size_t nt;
     if (spool_targets(sp, &targets, &nt) < 0) {
@@ -80,8 +81,12 @@ static int cmd_ls(struct spool *sp, int argc, char **argv)
     for (size_t t = 0; t < nt; t++) {
         struct seg_info *v;
         size_t n;
-        if (spool_list(sp, targets[t], true, &v, &n) < 0)
+        if (spool_list(sp, targets[t], true, &v, &n) < 0) {
+            fprintf(stderr, "spool ls: cannot list %s/%s: %s\n", spool_dir(sp), targets[t],
+                    strerror(errno));
+            rc = 1;
             continue;
+        }
         uint64_t samples = 0, bytes = 0, bad = 0;
         int64_t lo = 0, hi = 0;
         for (size_t i = 0; i < n; i++) {
@@ -123,7 +128,7 @@ static int cmd_ls(struct spool *sp, int argc, char **argv)
     if (d)
         closedir(d);
     printf("quarantine: %zu item%s in %s\n", segs, segs == 1 ? "" : "s", q);
-    return 0;
+    return rc;
 }
 
 static uint64_t pending(struct spool *sp)
@@ -186,7 +191,16 @@ static int cmd_replay(const struct config *cfg, struct spool *sp, int argc, char
     int64_t t0 = mono_ms();
     for (size_t ti = 0; c && si && rc == 0 && ti < nt; ti++) {
         while (rc == 0) {
-            if (spool_peek(sp, targets[ti], si) != 0)
+            int pr = spool_peek(sp, targets[ti], si);
+            if (pr < 0) { /* "nothing left" is not known: not a success */
+                fprintf(stderr,
+                        "spool replay: cannot index %s/%s: %s; nothing was lost, run again to "
+                        "resume\n",
+                        spool_dir(sp), targets[ti], strerror(errno));
+                rc = 1;
+                break;
+            }
+            if (pr != 0)
                 break;
             if (stop && *stop) {
                 fprintf(stderr,
@@ -213,8 +227,15 @@ static int cmd_replay(const struct config *cfg, struct spool *sp, int argc, char
                 const char *why = si->meta_ok ? e.msg : si->problem;
                 log_error("spool replay: quarantining %s at offset %llu: %s", si->path,
                           (unsigned long long)si->offset, why);
-                if (spool_quarantine(sp, si, why, NULL) < 0)
+                if (spool_quarantine(sp, si, why, NULL) < 0) {
+                    if (errno == ENOMEM) { /* kept for the next run */
+                        fprintf(stderr, "spool replay: cannot quarantine %s: %s; run again\n",
+                                si->name, strerror(errno));
+                        rc = 1;
+                        break;
+                    }
                     spool_remove(sp, si);
+                }
                 quarantined++;
                 continue;
             }
@@ -246,8 +267,15 @@ static int cmd_replay(const struct config *cfg, struct spool *sp, int argc, char
                          r.body.data ? r.body.data : "");
                 log_error("spool replay: %s rejected %s (%u samples): %s", dst, si->name, m.samples,
                           ans);
-                if (spool_quarantine(sp, si, rw_drop_reason(r.status, r.body.data), ans) < 0)
-                    spool_remove(sp, si);
+                if (spool_quarantine(sp, si, rw_drop_reason(r.status, r.body.data), ans) < 0) {
+                    if (errno == ENOMEM) { /* kept for the next run */
+                        fprintf(stderr, "spool replay: cannot quarantine %s: %s; run again\n",
+                                si->name, strerror(errno));
+                        rc = 1;
+                    } else {
+                        spool_remove(sp, si);
+                    }
+                }
                 quarantined++;
             } else {
                 fprintf(stderr,
@@ -301,7 +329,8 @@ static int cmd_export(struct spool *sp, int argc, char **argv)
     struct seg_info *v;
     size_t n;
     if (spool_list(sp, only, true, &v, &n) < 0) {
-        fprintf(stderr, "spool export: cannot list %s\n", spool_dir(sp));
+        fprintf(stderr, "spool export: cannot list %s: %s; nothing exported\n", spool_dir(sp),
+                strerror(errno));
         return 1;
     }
     int rc = 1;
@@ -625,7 +654,7 @@ static int cmd_purge(struct spool *sp, int argc, char **argv)
     struct seg_info *v;
     size_t n;
     if (spool_list(sp, only, true, &v, &n) < 0) {
-        fprintf(stderr, "spool purge: cannot list %s\n", spool_dir(sp));
+        fprintf(stderr, "spool purge: cannot list %s: %s\n", spool_dir(sp), strerror(errno));
         spool_unlock(sp);
         return 1;
     }

@@ -36,8 +36,10 @@
  * Environment: ALLOC_TORTURE_STEP (default 1) tests every STEP-th N;
  * ALLOC_TORTURE_MAX (default 200000) stops there; ALLOC_TORTURE_VERBOSE=1
  * lets the children's log lines through; ALLOC_TORTURE_LOSS_OK=1 reports
- * lost samples (with the injection site) without failing: for known
- * defects, so that crashes and leaks stay judged meanwhile.
+ * lost samples (with the injection site) without failing: for a known
+ * defect while it is being fixed, so that crashes and leaks stay judged
+ * meanwhile (test_alloc_fail.sh sets it for no scenario: every one must
+ * lose nothing, the spool's in-memory index included).
  * Exit 0 when every run passed, 1 otherwise (each failure printed with N). */
 #include <dlfcn.h>
 #include <errno.h>

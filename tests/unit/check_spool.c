@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1148,6 +1149,90 @@ START_TEST(test_read_rec_done_elsewhere)
 }
 END_TEST
 
+/* No file descriptor left (RLIMIT_NOFILE below the lowest free one): the
+ * index cannot be built, which stands in for an allocation failing in it
+ * (tests/fault/alloc_torture fails the allocations themselves). */
+static struct rlimit saved_nofile;
+static void starve_fds(void)
+{
+    int lo = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    ck_assert_int_ge(lo, 0);
+    close(lo);
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &saved_nofile), 0);
+    struct rlimit r = saved_nofile;
+    r.rlim_cur = (rlim_t)lo;
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &r), 0);
+}
+static void feed_fds(void)
+{
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &saved_nofile), 0);
+}
+
+START_TEST(test_index_failure_is_an_error)
+{
+    struct err e;
+    struct spool *a = spool_open(tmpdir, &e);
+    struct seg_meta m;
+    meta_init(&m, "rw-a", 10);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(spool_append(a, &m, "abc", 3, NULL, 0, &e), 0);
+    spool_rotate(a, NULL);
+    /* a fresh process cannot build its index: every reader says so */
+    struct spool *b = spool_open(tmpdir, &e);
+    struct seg_info *v, si;
+    size_t n;
+    struct spool_usage u;
+    starve_fds();
+    errno = 0;
+    ck_assert_int_eq(spool_list(b, NULL, true, &v, &n), -1);
+    ck_assert_int_eq(errno, EMFILE);
+    ck_assert_int_eq(spool_peek(b, "rw-a", &si), -1);
+    ck_assert_int_eq(spool_peek(b, NULL, &si), -1);
+    ck_assert_int_eq(spool_usage(b, NULL, &u), -1);
+    ck_assert_int_eq(spool_refresh(b, NULL), -1);
+    feed_fds();
+    /* stale, not trusted: rebuilt by the next call, nothing lost */
+    ck_assert_int_eq(spool_usage(b, NULL, &u), 0);
+    ck_assert_uint_eq(u.segments, 3);
+    ck_assert_uint_eq(count_entries(tmpdir, "rw-a"), 1);
+    /* a refresh that cannot list the targets fails too; the next one sees them */
+    meta_init(&m, "rw-b", 5);
+    ck_assert_int_eq(spool_append(a, &m, "defg", 4, NULL, 0, &e), 0);
+    starve_fds();
+    ck_assert_int_eq(spool_list(b, NULL, true, &v, &n), -1);
+    feed_fds();
+    ck_assert_int_eq(spool_list(b, NULL, true, &v, &n), 0);
+    ck_assert_uint_eq(n, 4);
+    free(v);
+    /* taken after a failed rebuild: a remove or quarantine does nothing
+     * rather than act on a partial index */
+    ck_assert_int_eq(spool_lock(b), 0);
+    ck_assert_int_eq(spool_peek(b, "rw-a", &si), 0);
+    ck_assert_int_eq(spool_lock(b), 0);
+    spool_unlock(b);
+    ck_assert_int_eq(spool_lock(b), 0); /* stale again */
+    starve_fds();
+    ck_assert_int_eq(spool_quarantine(b, &si, "test", NULL), -1);
+    ck_assert_int_eq(spool_remove(b, &si), -1);
+    feed_fds();
+    ck_assert_int_eq(spool_usage(b, NULL, &u), 0);
+    ck_assert_uint_eq(u.segments, 4);
+    /* delivered one by one afterwards: the logs go once all is done */
+    int got = 0;
+    while (spool_peek(b, NULL, &si) == 0) {
+        ck_assert_int_eq(spool_remove(b, &si), 0);
+        got++;
+    }
+    ck_assert_int_eq(got, 4);
+    spool_close(a);
+    spool_refresh(b, NULL);
+    char d[PATH_MAX + 8];
+    snprintf(d, sizeof d, "%s/rw-a", tmpdir);
+    ck_assert_uint_eq(count_entries(d, "0"), 0);
+    spool_close(b);
+}
+END_TEST
+
 static Suite *spool_suite(void)
 {
     Suite *s = suite_create("spool");
@@ -1176,6 +1261,7 @@ static Suite *spool_suite(void)
     tcase_add_test(tc, test_second_process_appends);
     tcase_add_test(tc, test_removed_middle_then_new_log);
     tcase_add_test(tc, test_read_rec_done_elsewhere);
+    tcase_add_test(tc, test_index_failure_is_an_error);
     suite_add_tcase(s, tc);
     return s;
 }
