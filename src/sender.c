@@ -628,6 +628,8 @@ size_t sender_backlog(struct sender *s)
         struct spool_usage u;
         if (s->spool && spool_usage(s->spool, t->name, &u) == 0)
             total += u.segments;
+        else if (s->spool)
+            total++; /* the index could not be built: not known to be empty */
         pthread_mutex_lock(&s->mu);
         for (struct mem_batch *m = t->mem_head; m; m = m->next)
             total++;

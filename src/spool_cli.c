@@ -276,7 +276,7 @@ static int cmd_replay(const struct config *cfg, struct spool *sp, int argc, char
                         spool_remove(sp, si);
                     }
                 }
-                quarantined++;
+                quarantined += rc == 0;
             } else {
                 fprintf(stderr,
                         "spool replay: %s unavailable (%s%ld %s); %llu segment(s) left, run again "
