@@ -645,8 +645,10 @@ static int scan_file(struct tgt *t, struct sfile *f)
         }
     }
     close(fd);
-    if (err)
+    if (err) {
+        errno = ENOMEM; /* only an allocation fails above */
         index_fail(t, f);
+    }
     return err;
 }
 
@@ -702,6 +704,7 @@ static int scan_new_files(struct tgt *t, size_t *added)
             char **nv = realloc(names, nc * sizeof *nv);
             if (!nv) {
                 rc = -1;
+                index_fail(t, NULL);
                 break;
             }
             names = nv;
@@ -709,6 +712,7 @@ static int scan_new_files(struct tgt *t, size_t *added)
         }
         if (!(names[n] = strdup(de->d_name))) {
             rc = -1;
+            index_fail(t, NULL);
             break;
         }
         n++;
@@ -723,6 +727,7 @@ static int scan_new_files(struct tgt *t, size_t *added)
         struct sfile *f = calloc(1, sizeof *f);
         if (!f) {
             rc = -1;
+            index_fail(t, NULL);
             break;
         }
         snprintf(f->name, sizeof f->name, "%s", names[i]);
@@ -746,10 +751,8 @@ static int scan_new_files(struct tgt *t, size_t *added)
         }
     }
     strv_free(names, n);
-    if (rc < 0) {
-        t->listed = false; /* list it again */
-        index_fail(t, NULL);
-    }
+    if (rc < 0)
+        t->listed = false; /* list it again (index_fail made the index stale) */
     return rc;
 }
 
