@@ -8,7 +8,7 @@ BUILD_PKGS="gcc make autoconf automake libtool pkg-config
   libcurl4-openssl-dev libprotobuf-c-dev protobuf-c-compiler libsnappy-dev
   libpq-dev libjson-c-dev libssl-dev libmicrohttpd-dev check"
 TEST_PKGS="prometheus victoria-metrics prometheus-pushgateway skopeo docker-registry postgresql
-  python3 python3-snappy python3-protobuf curl ca-certificates procps
+  python3 python3-snappy python3-protobuf python3-cryptography curl ca-certificates procps
   valgrind cppcheck clang-format systemd"
 
 # libFuzzer targets (make fuzz-smoke)
