@@ -789,6 +789,18 @@ static int tgt_rebuild(struct tgt *t)
     return rc;
 }
 
+/* A spool_dir entry that is a target's directory (not hidden, not
+ * quarantine/, a name that fits SPOOL_NAME_MAX). */
+static bool is_target_dir(const struct spool *sp, const char *name)
+{
+    if (name[0] == '.' || strcmp(name, "quarantine") == 0 || strlen(name) >= SPOOL_NAME_MAX)
+        return false;
+    char p[PATH_MAX];
+    struct stat st;
+    snprintf(p, sizeof p, "%s/%s", sp->dir, name);
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 /* Builds the index if it is stale. -1 (errno ENOMEM or the directory's
  * error) when it could not be built completely: it stays stale, and
  * nothing may be unlinked, marked done or reported on its strength. */
@@ -802,13 +814,7 @@ static int ensure(struct spool *sp)
     if (d) {
         struct dirent *de;
         while ((de = readdir(d))) {
-            if (de->d_name[0] == '.' || strcmp(de->d_name, "quarantine") == 0 ||
-                strlen(de->d_name) >= SPOOL_NAME_MAX)
-                continue;
-            char p[PATH_MAX];
-            struct stat st;
-            snprintf(p, sizeof p, "%s/%s", sp->dir, de->d_name);
-            if (stat(p, &st) == 0 && S_ISDIR(st.st_mode) && !tgt_get(sp, de->d_name, true)) {
+            if (is_target_dir(sp, de->d_name) && !tgt_get(sp, de->d_name, true)) {
                 sp->ierr = ENOMEM;
                 rc = -1;
             }
@@ -1411,13 +1417,7 @@ int spool_targets(struct spool *sp, char ***names, size_t *n)
         return -1;
     struct dirent *de;
     while ((de = readdir(d))) {
-        if (de->d_name[0] == '.' || strcmp(de->d_name, "quarantine") == 0 ||
-            strlen(de->d_name) >= SPOOL_NAME_MAX)
-            continue;
-        char p[PATH_MAX];
-        struct stat st;
-        snprintf(p, sizeof p, "%s/%s", sp->dir, de->d_name);
-        if (stat(p, &st) < 0 || !S_ISDIR(st.st_mode))
+        if (!is_target_dir(sp, de->d_name))
             continue;
         char **nv = realloc(*names, (*n + 1) * sizeof *nv);
         if (!nv)
