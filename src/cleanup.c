@@ -158,15 +158,17 @@ void cl_parsed_manifest_free(struct cl_parsed_manifest *pm)
     memset(pm, 0, sizeof *pm);
 }
 
-static int pm_add_blob(struct cl_parsed_manifest *pm, const char *digest, uint64_t size)
+/* Appends a copy of digest with its size to the array *v of *n blobs (no
+ * duplicate check); -1: out of memory, *v and *n still consistent. */
+static int blob_push(struct cl_blob **v, size_t *n, const char *digest, uint64_t size)
 {
-    struct cl_blob *nb = realloc(pm->blobs, (pm->n_blobs + 1) * sizeof *nb);
+    struct cl_blob *nb = realloc(*v, (*n + 1) * sizeof *nb);
     if (!nb)
         return -1;
-    pm->blobs = nb;
-    if (!(nb[pm->n_blobs].digest = strdup(digest)))
+    *v = nb;
+    if (!(nb[*n].digest = strdup(digest)))
         return -1;
-    nb[pm->n_blobs++].size = size;
+    nb[(*n)++].size = size;
     return 0;
 }
 
@@ -248,7 +250,7 @@ int cl_parse_manifest(const char *what, const char *body, size_t len, const char
         if (descriptor(what, "config", cfg, &d, &sz, e) < 0)
             goto out;
         snprintf(pm->config, sizeof pm->config, "%s", d);
-        if (pm_add_blob(pm, d, sz) < 0)
+        if (blob_push(&pm->blobs, &pm->n_blobs, d, sz) < 0)
             goto oom;
     }
     if (json_object_object_get_ex(j, "layers", &arr) && json_object_is_type(arr, json_type_array)) {
@@ -262,7 +264,7 @@ int cl_parse_manifest(const char *what, const char *body, size_t len, const char
             snprintf(where, sizeof where, "layers[%zu]", i);
             if (descriptor(what, where, json_object_array_get_idx(arr, i), &d, &sz, e) < 0)
                 goto out;
-            if (pm_add_blob(pm, d, sz) < 0)
+            if (blob_push(&pm->blobs, &pm->n_blobs, d, sz) < 0)
                 goto oom;
         }
     }
@@ -621,19 +623,13 @@ fail:
     log_error("cleanup: %s:%s: %s", tj->rp->name, tj->t->tag, e.msg);
 }
 
+/* Adds a blob to the image m unless m has it already; -1: out of memory. */
 static int add_blob(struct cl_manifest *m, const char *digest, uint64_t size)
 {
     for (size_t i = 0; i < m->n_blobs; i++)
         if (strcmp(m->blobs[i].digest, digest) == 0)
             return 0;
-    struct cl_blob *nb = realloc(m->blobs, (m->n_blobs + 1) * sizeof *nb);
-    if (!nb)
-        return -1;
-    m->blobs = nb;
-    if (!(nb[m->n_blobs].digest = strdup(digest)))
-        return -1;
-    nb[m->n_blobs++].size = size;
-    return 0;
+    return blob_push(&m->blobs, &m->n_blobs, digest, size);
 }
 
 /* On the registry host (storage_path set), a config blob is read from the

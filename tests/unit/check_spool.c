@@ -85,13 +85,22 @@ static char *slurp(const char *path)
     return s;
 }
 
+/* The spool in this test's tmpdir, opened (the test fails with the reason
+ * if it cannot be); any number of handles, as separate processes have. */
+static struct spool *open_tmp(void)
+{
+    struct err e;
+    struct spool *sp = spool_open(tmpdir, &e);
+    ck_assert_msg(sp != NULL, "spool_open %s: %s", tmpdir, e.msg);
+    return sp;
+}
+
 /* ---- round trip and FIFO order ------------------------------------------ */
 
 START_TEST(test_append_list_read_fifo)
 {
     struct err e;
-    struct spool *sp = spool_open(tmpdir, &e);
-    ck_assert_msg(sp != NULL, "%s", e.msg);
+    struct spool *sp = open_tmp();
     ck_assert_str_eq(spool_dir(sp), tmpdir);
     char names[5][64];
     char payloads[5][100];
@@ -190,8 +199,7 @@ END_TEST
 START_TEST(test_append_empty_payload_and_bad_target)
 {
     struct err e;
-    struct spool *sp = spool_open(tmpdir, &e);
-    ck_assert_ptr_nonnull(sp);
+    struct spool *sp = open_tmp();
     struct seg_meta m;
     meta_init(&m, "rw-a", 0);
     ck_assert_int_eq(spool_append(sp, &m, "", 0, NULL, 0, &e), 0);
@@ -324,8 +332,7 @@ END_TEST
 START_TEST(test_read_damaged_files)
 {
     struct err e;
-    struct spool *sp = spool_open(tmpdir, &e);
-    ck_assert_ptr_nonnull(sp);
+    struct spool *sp = open_tmp();
     struct seg_meta m;
     meta_init(&m, "rw-a", 3);
     const char *pl = "0123456789abcdef";
@@ -423,8 +430,7 @@ END_TEST
 START_TEST(test_quarantine_and_remove)
 {
     struct err e;
-    struct spool *sp = spool_open(tmpdir, &e);
-    ck_assert_ptr_nonnull(sp);
+    struct spool *sp = open_tmp();
     struct seg_meta m;
     meta_init(&m, "rw-a", 5);
     char n1[64], n2[64];
@@ -465,7 +471,7 @@ START_TEST(test_quarantine_and_remove)
     ck_assert_uint_eq(n, 0); /* quarantine is not replayed */
     free(v);
     /* a reopen finds both records done */
-    struct spool *sp2 = spool_open(tmpdir, &e);
+    struct spool *sp2 = open_tmp();
     ck_assert_int_eq(spool_list(sp2, "rw-a", true, &v, &n), 0);
     ck_assert_uint_eq(n, 0);
     free(v);
@@ -483,10 +489,7 @@ END_TEST
 
 START_TEST(test_lock_two_opens)
 {
-    struct err e;
-    struct spool *a = spool_open(tmpdir, &e), *b = spool_open(tmpdir, &e);
-    ck_assert_ptr_nonnull(a);
-    ck_assert_ptr_nonnull(b);
+    struct spool *a = open_tmp(), *b = open_tmp();
     ck_assert_int_eq(spool_lock(a), 0);
     ck_assert_int_eq(spool_lock(a), 0); /* re-entrant for its holder */
     ck_assert_int_eq(spool_lock(b), 1);
@@ -502,12 +505,10 @@ END_TEST
 /* file scope: still reachable (not leaked) in the forked children */
 struct spool *volatile held_spool;
 
-START_TEST(test_lock_other_process)
+/* What spool_lock answers for the spool in tmpdir in another process
+ * (-1: that process could not open it). */
+static int lock_in_child(void)
 {
-    struct err e;
-    struct spool *a = held_spool = spool_open(tmpdir, &e);
-    ck_assert_ptr_nonnull(a);
-    ck_assert_int_eq(spool_lock(a), 0);
     fflush(NULL);
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
@@ -516,26 +517,21 @@ START_TEST(test_lock_other_process)
         struct spool *c = spool_open(tmpdir, &e2);
         int rc = c ? spool_lock(c) : -1;
         spool_close(c);
-        _exit(rc == 1 ? 0 : 10 + rc);
+        _exit(10 + rc);
     }
     int st;
     ck_assert_int_eq(waitpid(pid, &st, 0), pid);
     ck_assert(WIFEXITED(st));
-    ck_assert_int_eq(WEXITSTATUS(st), 0);
+    return WEXITSTATUS(st) - 10;
+}
+
+START_TEST(test_lock_other_process)
+{
+    struct spool *a = held_spool = open_tmp();
+    ck_assert_int_eq(spool_lock(a), 0);
+    ck_assert_int_eq(lock_in_child(), 1); /* held here */
     spool_unlock(a);
-    fflush(NULL);
-    pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        struct err e2;
-        struct spool *c = spool_open(tmpdir, &e2);
-        int rc = c ? spool_lock(c) : -1;
-        spool_close(c);
-        _exit(rc == 0 ? 0 : 10 + rc);
-    }
-    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
-    ck_assert(WIFEXITED(st));
-    ck_assert_int_eq(WEXITSTATUS(st), 0);
+    ck_assert_int_eq(lock_in_child(), 0);
     spool_close(a);
     held_spool = NULL;
 }
@@ -546,8 +542,7 @@ END_TEST
 START_TEST(test_usage)
 {
     struct err e;
-    struct spool *sp = spool_open(tmpdir, &e);
-    ck_assert_ptr_nonnull(sp);
+    struct spool *sp = open_tmp();
     struct spool_usage u;
     ck_assert_int_eq(spool_usage(sp, NULL, &u), 0);
     ck_assert_uint_eq(u.bytes, 0);
@@ -624,8 +619,7 @@ START_TEST(test_write_file_durable)
     ck_assert_int_eq(write_file_durable(tmpdir, "dir", "abc", 3, NULL, 0, &e), -1);
     ck_assert_uint_eq(count_entries(tmpdir, ".tmp"), 0);
     /* segments too leave no temp files */
-    struct spool *sp = spool_open(tmpdir, &e);
-    ck_assert_ptr_nonnull(sp);
+    struct spool *sp = open_tmp();
     struct seg_meta m;
     meta_init(&m, "rw-a", 1);
     for (int i = 0; i < 3; i++)
@@ -674,11 +668,12 @@ static void flip_byte(const char *path, uint64_t off)
     close(fd);
 }
 
-static struct spool *five_records(char (*pl)[32], struct seg_info **v)
+/* Five records in one log of target rw-a, listed in *v; the writer is gone
+ * (the log is settled), so a test can damage it before reopening. */
+static void five_records(char (*pl)[32], struct seg_info **v)
 {
     struct err e;
-    struct spool *sp = spool_open(tmpdir, &e);
-    ck_assert_ptr_nonnull(sp);
+    struct spool *sp = open_tmp();
     for (int i = 0; i < 5; i++) {
         struct seg_meta m;
         meta_init(&m, "rw-a", (uint32_t)(i + 1));
@@ -688,7 +683,7 @@ static struct spool *five_records(char (*pl)[32], struct seg_info **v)
     size_t n;
     ck_assert_int_eq(spool_list(sp, "rw-a", true, v, &n), 0);
     ck_assert_uint_eq(n, 5);
-    return sp;
+    spool_close(sp);
 }
 
 /* delivers (removes) every good entry, quarantines the damaged ones;
@@ -721,13 +716,11 @@ START_TEST(test_log_damaged_middle_resync)
 {
     char pl[5][32];
     struct seg_info *v;
-    struct spool *sp = five_records(pl, &v);
-    spool_close(sp); /* the writer is gone: the log is settled */
+    five_records(pl, &v);
     /* record 2: a header byte (created_ms) flipped; record 3: a payload byte */
     flip_byte(v[0].path, v[2].offset + 20);
     flip_byte(v[0].path, v[3].offset + v[3].file_size - 2);
-    struct err e;
-    sp = spool_open(tmpdir, &e);
+    struct spool *sp = open_tmp();
     struct seg_info *w;
     size_t n;
     ck_assert_int_eq(spool_list(sp, "rw-a", true, &w, &n), 0);
@@ -766,6 +759,7 @@ START_TEST(test_log_damaged_middle_resync)
              (unsigned long long)v[3].offset);
     struct seg_meta m;
     struct buf b;
+    struct err e;
     buf_init(&b, 0);
     ck_assert_int_eq(spool_read(rp, &m, &b, &e), -1);
     ck_assert_ptr_nonnull(strstr(e.msg, "payload CRC mismatch"));
@@ -781,11 +775,9 @@ START_TEST(test_log_quarantined_region_stays_quiet)
 {
     char pl[5][32];
     struct seg_info *v;
-    struct spool *sp = five_records(pl, &v);
-    spool_close(sp);
+    five_records(pl, &v);
     flip_byte(v[0].path, v[1].offset + 30);
-    struct err e;
-    sp = spool_open(tmpdir, &e);
+    struct spool *sp = open_tmp();
     struct seg_info si;
     ck_assert_int_eq(spool_peek(sp, "rw-a", &si), 0);
     ck_assert(si.meta_ok);
@@ -795,7 +787,7 @@ START_TEST(test_log_quarantined_region_stays_quiet)
     ck_assert_int_eq(spool_quarantine(sp, &si, si.problem, NULL), 0);
     spool_close(sp);
     /* a restart: the region is marked dead, the three left replay, no new quarantine */
-    sp = spool_open(tmpdir, &e);
+    sp = open_tmp();
     struct seg_info *w;
     size_t n;
     ck_assert_int_eq(spool_list(sp, "rw-a", true, &w, &n), 0);
@@ -814,12 +806,10 @@ START_TEST(test_log_torn_tail)
 {
     char pl[5][32];
     struct seg_info *v;
-    struct spool *sp = five_records(pl, &v);
-    spool_close(sp);
+    five_records(pl, &v);
     /* a SIGKILL mid-write: the last record lacks its last 5 bytes */
     ck_assert_int_eq(truncate(v[0].path, (off_t)(v[4].offset + v[4].file_size - 5)), 0);
-    struct err e;
-    sp = spool_open(tmpdir, &e);
+    struct spool *sp = open_tmp();
     struct seg_info *w;
     size_t n;
     ck_assert_int_eq(spool_list(sp, "rw-a", true, &w, &n), 0);
@@ -838,7 +828,7 @@ START_TEST(test_log_torn_tail)
     ck_assert_uint_eq((uint64_t)st.st_size, all[4].offset);
     free(all);
     spool_close(sp);
-    sp = spool_open(tmpdir, &e);
+    sp = open_tmp();
     char got[256];
     size_t q;
     ck_assert_uint_eq(drain(sp, got, sizeof got, &q), 4);
@@ -851,7 +841,7 @@ END_TEST
 START_TEST(test_log_live_writer)
 {
     struct err e;
-    struct spool *a = spool_open(tmpdir, &e), *b = spool_open(tmpdir, &e);
+    struct spool *a = open_tmp(), *b = open_tmp();
     struct seg_meta m;
     meta_init(&m, "rw-a", 2);
     ck_assert_int_eq(spool_append(a, &m, "first", 5, NULL, 0, &e), 0);
@@ -898,7 +888,7 @@ END_TEST
 START_TEST(test_log_nosync_and_rotation)
 {
     struct err e;
-    struct spool *sp = spool_open(tmpdir, &e);
+    struct spool *sp = open_tmp();
     spool_set_rotate(sp, 1); /* the minimum: 64 KiB */
     char big[10000];
     memset(big, 'q', sizeof big);
@@ -941,6 +931,21 @@ START_TEST(test_log_nosync_and_rotation)
 }
 END_TEST
 
+/* A record as the one-file-per-batch format (before logs) stored it, as an
+ * upgrade finds it: dir/<name_ms in microseconds>-<pid>-<seq>.seg. */
+static void write_seg_file(const char *dir, const struct seg_meta *m, const char *payload,
+                           int64_t name_ms, unsigned pid, int seq)
+{
+    struct buf b;
+    buf_init(&b, 0);
+    ck_assert_int_eq(spool_encode(m, payload, strlen(payload), &b), 0);
+    char p[PATH_MAX + 64];
+    snprintf(p, sizeof p, "%s/%016llx-%08x-%04x.seg", dir, (unsigned long long)name_ms * 1000, pid,
+             seq);
+    write_raw(p, b.data, b.len);
+    buf_free(&b);
+}
+
 START_TEST(test_migration_from_seg_files)
 {
     /* a spool of the one-file-per-batch format, as an upgrade finds it */
@@ -952,18 +957,12 @@ START_TEST(test_migration_from_seg_files)
         struct seg_meta m;
         meta_init(&m, "rw-a", (uint32_t)(i + 1));
         m.created_ms = t0 + i;
-        char pl[32], p[PATH_MAX + 64];
+        char pl[32];
         snprintf(pl, sizeof pl, "old %d", i);
-        struct buf b;
-        buf_init(&b, 0);
-        ck_assert_int_eq(spool_encode(&m, pl, strlen(pl), &b), 0);
-        snprintf(p, sizeof p, "%s/%016llx-00001234-%04x.seg", d,
-                 (unsigned long long)(t0 + i) * 1000, i);
-        write_raw(p, b.data, b.len);
-        buf_free(&b);
+        write_seg_file(d, &m, pl, t0 + i, 0x1234, i);
     }
     struct err e;
-    struct spool *sp = spool_open(tmpdir, &e);
+    struct spool *sp = open_tmp();
     struct seg_meta m;
     meta_init(&m, "rw-a", 9);
     ck_assert_int_eq(spool_append(sp, &m, "new", 3, NULL, 0, &e), 0);
@@ -1027,7 +1026,7 @@ START_TEST(test_second_process_appends)
     /* a: the daemon (holds the lock, delivers); b: a CLI run appending a
      * push to a target directory a has not seen yet */
     struct err e;
-    struct spool *a = spool_open(tmpdir, &e), *b = spool_open(tmpdir, &e);
+    struct spool *a = open_tmp(), *b = open_tmp();
     ck_assert_int_eq(spool_lock(a), 0);
     ck_assert_int_eq(spool_lock(b), 1);
     struct spool_usage u;
@@ -1081,17 +1080,10 @@ START_TEST(test_removed_middle_then_new_log)
         struct seg_meta m;
         meta_init(&m, "rw-a", 1);
         m.created_ms = t0;
-        struct buf b;
-        buf_init(&b, 0);
-        ck_assert_int_eq(spool_encode(&m, "x", 1, &b), 0);
-        char p[PATH_MAX + 64];
-        snprintf(p, sizeof p, "%s/%016llx-00000001-%04x.seg", d,
-                 (unsigned long long)(t0 + i) * 1000, i);
-        write_raw(p, b.data, b.len);
-        buf_free(&b);
+        write_seg_file(d, &m, "x", t0 + i, 1, i);
     }
     struct err e;
-    struct spool *a = spool_open(tmpdir, &e), *b = spool_open(tmpdir, &e);
+    struct spool *a = open_tmp(), *b = open_tmp();
     struct seg_info *v;
     size_t n;
     ck_assert_int_eq(spool_list(a, "rw-a", true, &v, &n), 0);
@@ -1119,7 +1111,7 @@ START_TEST(test_read_rec_done_elsewhere)
     /* a's index says pending; b (another process, e.g. a CLI dropping
      * under the cap) marked it done: a must not send it again */
     struct err e;
-    struct spool *a = spool_open(tmpdir, &e);
+    struct spool *a = open_tmp();
     struct seg_meta m;
     meta_init(&m, "rw-a", 1);
     ck_assert_int_eq(spool_append(a, &m, "one", 3, NULL, 0, &e), 0);
@@ -1128,7 +1120,7 @@ START_TEST(test_read_rec_done_elsewhere)
     size_t n;
     ck_assert_int_eq(spool_list(a, "rw-a", true, &v, &n), 0);
     ck_assert_uint_eq(n, 2);
-    struct spool *b = spool_open(tmpdir, &e);
+    struct spool *b = open_tmp();
     struct seg_info *w;
     ck_assert_int_eq(spool_list(b, "rw-a", true, &w, &n), 0);
     ck_assert_int_eq(spool_remove(b, &w[0]), 0);
@@ -1171,14 +1163,14 @@ static void feed_fds(void)
 START_TEST(test_index_failure_is_an_error)
 {
     struct err e;
-    struct spool *a = spool_open(tmpdir, &e);
+    struct spool *a = open_tmp();
     struct seg_meta m;
     meta_init(&m, "rw-a", 10);
     for (int i = 0; i < 3; i++)
         ck_assert_int_eq(spool_append(a, &m, "abc", 3, NULL, 0, &e), 0);
     spool_rotate(a, NULL);
     /* a fresh process cannot build its index: every reader says so */
-    struct spool *b = spool_open(tmpdir, &e);
+    struct spool *b = open_tmp();
     struct seg_info *v, si;
     size_t n;
     struct spool_usage u;
