@@ -4,14 +4,19 @@
  *        bytes of its assets) and, with the estimate, whether the rules
  *        delete it; its image key img is the least component_id of the
  *        image when the rank is needed (the window that ranks the tags
- *        gives it for free), else the image name
+ *        gives it for free), else the image name. The window runs over
+ *        the components alone and the asset facts are joined after it
+ *        (narrower rows to sort)
  *   lr   (image, layer digest) pairs of the manifests, deduped before the
  *        join: generate_series + ->> walks each array once (cheaper than
  *        jsonb_array_elements_text, which builds a tuplestore per call),
  *        a non-array attributes.docker.layers lists nothing
  *   ref  the pairs joined to the layer blobs (same repository, path
- *        /v2/-/blobs/<digest>; the unique (repository_id, path) key, so
- *        the planner has real statistics for the hash join)
+ *        /v2/-/blobs/<digest>, assets without a component; the unique
+ *        (repository_id, path) key, so the planner has real statistics
+ *        for the hash join)
+ * Text keys hashed per layer compare in the "C" collation (digests and
+ * paths are ASCII; no locale lookup per comparison).
  *   the image sizes, the shared-layer check of the estimate and the
  *   per-repository counts are small aggregates over t and ref.
  * Date thresholds are scalar subqueries (evaluated once: now() is fixed
@@ -37,23 +42,25 @@ static const char RANK_WINDOW[] =
     " ORDER BY GREATEST(c.created, 'epoch'::timestamptz) DESC, c.version COLLATE \"C\""
     " ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)";
 
+/* closes the ranked subquery w and joins the tag's asset facts to it */
 static const char ASSET_FACTS[] =
-    " FROM docker_component c"
-    " LEFT JOIN (SELECT component_id, max(last_downloaded) AS last_dl,"
+    ") w LEFT JOIN (SELECT component_id, max(last_downloaded) AS last_dl,"
     "  sum(asset_blob_size)::int8 AS bytes FROM docker_asset WHERE component_id IS NOT NULL"
-    "  GROUP BY component_id) a ON a.component_id = c.component_id";
+    "  GROUP BY component_id) a ON a.component_id = w.component_id),";
 
 static const char LAYERS[] =
-    " lr AS (SELECT y.repository_id, y.img, y.l ->> y.i AS digest, bool_and(y.del) AS del"
+    " lr AS (SELECT y.repository_id, y.img, (y.l ->> y.i) COLLATE \"C\" AS digest,"
+    " bool_and(y.del) AS del"
     " FROM (SELECT x.repository_id, x.img, x.del, x.l,"
     "  generate_series(0, jsonb_array_length(x.l) - 1) AS i"
     "  FROM (SELECT t.repository_id, t.img, t.del, m.attributes #> '{docker,layers}' AS l"
-    "   FROM t JOIN docker_asset m ON m.component_id = t.component_id OFFSET 0) x"
+    "   FROM t JOIN docker_asset m ON m.component_id = t.component_id"
+    "   AND m.component_id IS NOT NULL OFFSET 0) x"
     "  WHERE jsonb_typeof(x.l) = 'array') y"
     " GROUP BY 1, 2, 3),"
     " ref AS (SELECT lr.repository_id, lr.img, lr.del, b.asset_id, b.asset_blob_size AS size"
     " FROM lr JOIN docker_asset b ON b.repository_id = lr.repository_id"
-    "  AND b.path = '/v2/-/blobs/' || lr.digest),"
+    "  AND b.path COLLATE \"C\" = '/v2/-/blobs/' || lr.digest AND b.component_id IS NULL),"
     " il AS (SELECT repository_id, img, sum(size) AS bytes FROM ref GROUP BY 1, 2),";
 
 /* layers no kept tag of the repository references */
@@ -126,21 +133,21 @@ static int tags_cte(struct docker_sql *q, const struct cleanup_rules *rules,
 {
     bool ranked = rules && cleanup_rules_need_rank(rules);
     struct buf *b = &q->sql;
-    if (buf_puts(b, "WITH t AS MATERIALIZED (SELECT c.component_id, c.repository_id, c.name,"
-                    " c.created, a.last_dl, a.bytes, ") < 0 ||
+    if (buf_puts(b, "WITH t AS MATERIALIZED (SELECT w.*, a.last_dl, a.bytes FROM (SELECT"
+                    " c.component_id, c.repository_id, c.name, c.created, ") < 0 ||
         buf_puts(b, ranked ? "min(c.component_id) OVER w AS img, " : "c.name AS img, ") < 0)
         return -1;
     if (!rules)
-        return buf_puts(b, "FALSE AS del") < 0 || buf_puts(b, ASSET_FACTS) < 0 ||
-                       buf_puts(b, "),") < 0
+        return buf_puts(b, "FALSE AS del FROM docker_component c") < 0 ||
+                       buf_puts(b, ASSET_FACTS) < 0
                    ? -1
                    : 0;
     if (cleanup_rules_sql(rules, "c.version", "c.created", "(row_number() OVER w - 1)",
                           (int)q->nparams + 1, b, &q->params, &q->nparams) < 0 ||
         add_repo_filter(q, "~", cl->include_repositories) < 0 ||
-        add_repo_filter(q, "!~", cl->exclude_repositories) < 0 || buf_puts(b, " AS del") < 0 ||
-        buf_puts(b, ASSET_FACTS) < 0 || (ranked && buf_puts(b, RANK_WINDOW) < 0) ||
-        buf_puts(b, "),") < 0)
+        add_repo_filter(q, "!~", cl->exclude_repositories) < 0 ||
+        buf_puts(b, " AS del FROM docker_component c") < 0 ||
+        (ranked && buf_puts(b, RANK_WINDOW) < 0) || buf_puts(b, ASSET_FACTS) < 0)
         return -1;
     return 0;
 }
