@@ -21,8 +21,9 @@
  *   per-repository counts are small aggregates over t and ref.
  * Date thresholds are scalar subqueries (evaluated once: now() is fixed
  * in a statement); `now() - interval` per row cost a quarter of the
- * query. Per-tag byte sums are int8 (a tag's assets cannot reach 2^63
- * bytes) so the sums over them add int8, not numeric. */
+ * query. Per-tag and per-image byte sums are cast back to int8 (an
+ * image cannot reach 2^63 bytes), so the ranking adds and sorts int8,
+ * not numeric. */
 #include "db_docker_sql.h"
 
 #include <stdio.h>
@@ -61,7 +62,7 @@ static const char LAYERS[] =
     " ref AS (SELECT lr.repository_id, lr.img, lr.del, b.asset_id, b.asset_blob_size AS size"
     " FROM lr JOIN docker_asset b ON b.repository_id = lr.repository_id"
     "  AND b.path COLLATE \"C\" = '/v2/-/blobs/' || lr.digest AND b.component_id IS NULL),"
-    " il AS (SELECT repository_id, img, sum(size) AS bytes FROM ref GROUP BY 1, 2),";
+    " il AS (SELECT repository_id, img, sum(size)::int8 AS bytes FROM ref GROUP BY 1, 2),";
 
 /* layers no kept tag of the repository references */
 static const char SHARED_CHECK[] =
@@ -70,7 +71,7 @@ static const char SHARED_CHECK[] =
 
 static const char IMAGES_HEAD[] =
     " img AS (SELECT t.repository_id, t.img, t.name, count(*) AS tags, min(t.created) AS oldest,"
-    " max(t.created) AS newest, coalesce(sum(t.bytes), 0) AS mbytes,"
+    " max(t.created) AS newest, coalesce(sum(t.bytes), 0)::int8 AS mbytes,"
     " count(t.created) FILTER (WHERE t.created >= (SELECT now() - interval '30 days')) AS b30,"
     " count(t.created) FILTER (WHERE t.created >= (SELECT now() - interval '90 days')) AS b90,"
     " count(t.created) FILTER (WHERE t.created >= (SELECT now() - interval '180 days')) AS b180,"
