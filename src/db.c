@@ -20,6 +20,17 @@ struct cached {
     long rows;
 };
 
+/* A query sent at the start of a cycle on the side connection. */
+struct prefetch {
+    struct prefetch *next;
+    char *name;
+    char *key; /* as cache_key(): sql, then the parameters */
+    size_t key_len;
+    char *sql;     /* points into key */
+    char **params; /* point into key */
+    size_t nparams;
+};
+
 struct db {
     struct db *next; /* the list of shared sessions */
     int refs;        /* db_new() handles on this session */
@@ -27,8 +38,13 @@ struct db {
     char *password; /* NULL = libpq's own lookup (.pgpass, PGPASSWORD) */
     int64_t stmt_timeout_ms;
     int64_t connect_timeout_ms;
-    PGconn *conn; /* NULL = not connected */
-    long rows;    /* rows handed to the callback by the last run() */
+    PGconn *conn;             /* NULL = not connected */
+    PGconn *side;             /* the prefetch connection; NULL = not connected */
+    struct prefetch *pf;      /* registered prefetches (db_prefetch); owned */
+    struct prefetch *pf_busy; /* the one whose rows are in flight on side */
+    int64_t pf_cycle;         /* the cycle the prefetches were sent for */
+    int64_t pf_sent;          /* mono_ms() when pf_busy was sent */
+    long rows;                /* rows handed to the callback by the last run() */
     int64_t cache_cycle;
     struct cached *cache; /* results of cache_cycle; owned */
     size_t cache_bytes;
@@ -74,12 +90,17 @@ oom:
     return NULL;
 }
 
+static void drop(PGconn **cp)
+{
+    if (*cp) {
+        PQfinish(*cp);
+        *cp = NULL;
+    }
+}
+
 static void drop_conn(struct db *d)
 {
-    if (d->conn) {
-        PQfinish(d->conn);
-        d->conn = NULL;
-    }
+    drop(&d->conn);
 }
 
 static void cache_clear(struct db *d)
@@ -105,6 +126,15 @@ void db_free(struct db *d)
         }
     cache_clear(d);
     drop_conn(d);
+    drop(&d->side);
+    while (d->pf) {
+        struct prefetch *f = d->pf;
+        d->pf = f->next;
+        free(f->name);
+        free(f->key);
+        free(f->params);
+        free(f);
+    }
     free(d->conninfo);
     if (d->password) {
         memset(d->password, 0, strlen(d->password));
@@ -166,11 +196,12 @@ static void notice_quiet(void *arg, const char *msg)
     log_debug("database notice: %s", line);
 }
 
-static long run(struct db *d, const char *name, const char *sql, size_t nparams,
+static long run(struct db *d, PGconn **cp, const char *name, const char *sql, size_t nparams,
                 const char *const *params, size_t max_rows, int64_t deadline, db_row_fn fn,
                 void *ud, struct err *e, bool *conn_lost);
 
-static int db_connect(struct db *d, int64_t deadline, struct err *e)
+/* Connects *cp (d->conn or d->side) and sets the session up. */
+static int db_connect(struct db *d, PGconn **cp, int64_t deadline, struct err *e)
 {
     char ct[32], line[400];
     if (mono_ms() >= deadline) {
@@ -213,14 +244,14 @@ static int db_connect(struct db *d, int64_t deadline, struct err *e)
         st = PQconnectPoll(c);
     }
     PQsetNoticeProcessor(c, notice_quiet, NULL);
-    d->conn = c;
+    *cp = c;
 
     /* the session is read-only and bounded, whatever the role may do */
     char stm[32];
     snprintf(stm, sizeof stm, "%lld", (long long)d->stmt_timeout_ms);
     const char *p[] = {stm};
     bool lost;
-    long n = run(d, "session_setup",
+    long n = run(d, cp, "session_setup",
                  "SELECT set_config('default_transaction_read_only', 'on', false),"
                  " set_config('statement_timeout', $1, false), set_config('jit', 'off', false),"
                  " set_config('work_mem', greatest(s.setting::bigint, 16384)::text || 'kB', false)"
@@ -229,21 +260,22 @@ static int db_connect(struct db *d, int64_t deadline, struct err *e)
     if (n != 1) {
         if (n >= 0)
             err_set(e, "database query session_setup: no answer");
-        drop_conn(d);
+        drop(cp);
         return -1;
     }
-    PGresult *r = PQexec(d->conn, "SHOW default_transaction_read_only");
+    PGresult *r = PQexec(*cp, "SHOW default_transaction_read_only");
     bool ok = r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
               strcmp(PQgetvalue(r, 0, 0), "on") == 0;
     PQclear(r);
     if (!ok) {
         err_set(e, "database session_setup: default_transaction_read_only is not on; refusing "
                    "to use the session");
-        drop_conn(d);
+        drop(cp);
         return -1;
     }
-    log_debug("database: connected (backend pid %d, statement_timeout %lld ms, read-only)",
-              PQbackendPID(d->conn), (long long)d->stmt_timeout_ms);
+    log_debug("database: connected%s (backend pid %d, statement_timeout %lld ms, read-only)",
+              cp == &d->side ? " (prefetch connection)" : "", PQbackendPID(*cp),
+              (long long)d->stmt_timeout_ms);
     return 0;
 }
 
@@ -269,30 +301,46 @@ static void send_cancel(PGconn *c)
     }
 }
 
-/* One attempt on the current connection. *conn_lost tells whether the
- * connection broke (it is then dropped). */
-static long run(struct db *d, const char *name, const char *sql, size_t nparams,
-                const char *const *params, size_t max_rows, int64_t deadline, db_row_fn fn,
-                void *ud, struct err *e, bool *conn_lost)
+/* Sends a query on *cp in single-row mode: 0, or -1 with e->msg (then
+ * *conn_lost tells whether the connection broke; it is then dropped). */
+static int send_query(PGconn **cp, const char *name, const char *sql, size_t nparams,
+                      const char *const *params, struct err *e, bool *conn_lost)
 {
-    PGconn *c = d->conn;
+    PGconn *c = *cp;
+    char line[400];
+    *conn_lost = false;
+    if (!PQsendQueryParams(c, sql, (int)nparams, NULL, params, NULL, NULL, 0)) {
+        one_line(PQerrorMessage(c), line, sizeof line);
+        err_set(e, "database query %s: %s", name, line);
+        if (PQstatus(c) != CONNECTION_OK) {
+            drop(cp);
+            *conn_lost = true;
+        }
+        return -1;
+    }
+    if (!PQsetSingleRowMode(c)) { /* cannot happen right after a send; never read unbounded */
+        err_set(e, "database query %s: cannot switch to single-row mode", name);
+        send_cancel(c);
+        PGresult *r;
+        while ((r = PQgetResult(c)))
+            PQclear(r);
+        return -1;
+    }
+    return 0;
+}
+
+/* Reads the rows of the query sent on *cp to fn. *conn_lost tells
+ * whether the connection broke (it is then dropped). */
+static long receive(struct db *d, PGconn **cp, const char *name, size_t max_rows, int64_t deadline,
+                    db_row_fn fn, void *ud, struct err *e, bool *conn_lost)
+{
+    PGconn *c = *cp;
     char line[400];
     long rows = 0;
     int rc = 0;
     bool cancelled = false;
     *conn_lost = false;
     d->rows = 0;
-    if (!PQsendQueryParams(c, sql, (int)nparams, NULL, params, NULL, NULL, 0)) {
-        one_line(PQerrorMessage(c), line, sizeof line);
-        err_set(e, "database query %s: %s", name, line);
-        goto lost_or_fail;
-    }
-    if (!PQsetSingleRowMode(c)) { /* cannot happen right after a send; never read unbounded */
-        err_set(e, "database query %s: cannot switch to single-row mode", name);
-        rc = -1;
-        cancelled = true;
-        send_cancel(c);
-    }
     for (;;) {
         while (PQisBusy(c)) {
             int w = wait_sock(PQsocket(c), false, deadline);
@@ -308,7 +356,7 @@ static long run(struct db *d, const char *name, const char *sql, size_t nparams,
             if (w <= 0) { /* no answer even to the cancel: give the session up */
                 if (rc == 0)
                     err_set(e, "database query %s: no answer from the server", name);
-                drop_conn(d);
+                drop(cp);
                 *conn_lost = true;
                 return -1;
             }
@@ -363,10 +411,21 @@ static long run(struct db *d, const char *name, const char *sql, size_t nparams,
     return rc < 0 ? -1 : rows;
 lost_or_fail:
     if (PQstatus(c) != CONNECTION_OK) {
-        drop_conn(d);
+        drop(cp);
         *conn_lost = true;
     }
     return -1;
+}
+
+/* One attempt on the connection *cp. */
+static long run(struct db *d, PGconn **cp, const char *name, const char *sql, size_t nparams,
+                const char *const *params, size_t max_rows, int64_t deadline, db_row_fn fn,
+                void *ud, struct err *e, bool *conn_lost)
+{
+    d->rows = 0;
+    if (send_query(cp, name, sql, nparams, params, e, conn_lost) < 0)
+        return -1;
+    return receive(d, cp, name, max_rows, deadline, fn, ud, e, conn_lost);
 }
 
 long db_query(struct db *d, const char *name, const char *sql, size_t nparams,
@@ -375,12 +434,13 @@ long db_query(struct db *d, const char *name, const char *sql, size_t nparams,
 {
     for (int attempt = 0;; attempt++) {
         bool reused = d->conn != NULL;
-        if (!d->conn && db_connect(d, deadline_mono, e) < 0)
+        if (!d->conn && db_connect(d, &d->conn, deadline_mono, e) < 0)
             return -1;
         bool lost = false;
         int64_t t0 = mono_ms();
         /* e directly: a row callback reports into the caller's err too */
-        long n = run(d, name, sql, nparams, params, max_rows, deadline_mono, fn, ud, e, &lost);
+        long n =
+            run(d, &d->conn, name, sql, nparams, params, max_rows, deadline_mono, fn, ud, e, &lost);
         if (n >= 0) {
             log_debug("database query %s: %ld rows in %lld ms", name, n,
                       (long long)(mono_ms() - t0));
@@ -476,12 +536,122 @@ static long replay(const struct cached *c, const char *name, size_t max_rows, db
     return c->rows;
 }
 
+int db_prefetch(struct db *d, const char *name, const char *sql, size_t nparams,
+                const char *const *params, struct err *e)
+{
+    struct buf k;
+    buf_init(&k, 0);
+    struct prefetch *f = NULL;
+    if (cache_key(&k, sql, nparams, params) < 0)
+        goto oom;
+    for (struct prefetch *o = d->pf; o; o = o->next)
+        if (o->key_len == k.len && memcmp(o->key, k.data, k.len) == 0) {
+            buf_free(&k);
+            return 0;
+        }
+    if (!(f = calloc(1, sizeof *f)) || !(f->name = strdup(name)) ||
+        (nparams && !(f->params = calloc(nparams, sizeof *f->params))))
+        goto oom;
+    f->key = k.data; /* sql, then per parameter 'v'value or 'n' (cache_key) */
+    f->key_len = k.len;
+    f->sql = f->key;
+    f->nparams = nparams;
+    char *p = f->key + strlen(f->key) + 1;
+    for (size_t i = 0; i < nparams; i++) {
+        f->params[i] = *p == 'v' ? p + 1 : NULL;
+        p += strlen(p) + 1;
+    }
+    /* appended: sent in registration order, one at a time */
+    struct prefetch **tail = &d->pf;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = f;
+    return 0;
+oom:
+    if (f) {
+        free(f->name);
+        free(f);
+    }
+    buf_free(&k);
+    err_set(e, "database: out of memory");
+    return -1;
+}
+
+/* Gives up a prefetch nobody asked for (its cycle is over): a finished
+ * one is discarded, a running one cancelled with its connection closed. */
+static void prefetch_abandon(struct db *d)
+{
+    if (d->pf_busy) {
+        log_debug("database query %s: prefetched rows not used", d->pf_busy->name);
+        d->pf_busy = NULL;
+        if (PQconsumeInput(d->side) && !PQisBusy(d->side)) { /* done (e.g. failed): keep */
+            PGresult *r;
+            while (!PQisBusy(d->side) && (r = PQgetResult(d->side)))
+                PQclear(r);
+            if (!PQisBusy(d->side))
+                return;
+        }
+        send_cancel(d->side);
+        drop(&d->side);
+    }
+}
+
+/* Sends the first registered prefetch on the side connection (made
+ * here when needed; a dead one kept from an earlier cycle is re-made
+ * once). Failures only mean no prefetch: the query then runs live. */
+static void prefetch_start(struct db *d, int64_t deadline)
+{
+    struct prefetch *f = d->pf;
+    if (!f)
+        return;
+    struct err e2 = {{0}};
+    for (int attempt = 0; attempt < 2; attempt++) {
+        bool reused = d->side != NULL, lost = false;
+        if (!d->side && db_connect(d, &d->side, deadline, &e2) < 0)
+            break;
+        if (send_query(&d->side, f->name, f->sql, f->nparams, (const char *const *)f->params, &e2,
+                       &lost) == 0) {
+            d->pf_busy = f;
+            d->pf_sent = mono_ms();
+            return;
+        }
+        if (!(lost && reused))
+            break;
+    }
+    log_debug("database query %s: not prefetched: %s", f->name, e2.msg);
+}
+
+/* Reads the rows of the prefetch in flight to fn: rows (>= 0), -1 with
+ * e->msg, or -2 when the side connection turned out to be dead before
+ * any row (the caller then asks on the main connection). */
+static long prefetch_take(struct db *d, const char *name, size_t max_rows, int64_t deadline,
+                          db_row_fn fn, void *ud, struct err *e)
+{
+    struct err e2 = {{0}};
+    bool lost = false;
+    int64_t t0 = mono_ms();
+    d->pf_busy = NULL;
+    long n = receive(d, &d->side, name, max_rows, deadline, fn, ud, &e2, &lost);
+    if (n >= 0) {
+        log_debug("database query %s: %ld rows in %lld ms (prefetched %lld ms earlier)", name, n,
+                  (long long)(mono_ms() - t0), (long long)(t0 - d->pf_sent));
+        return n;
+    }
+    if (lost && d->rows == 0 && mono_ms() < deadline) {
+        log_info("database: prefetch session lost (%s); asking on the main session", e2.msg);
+        return -2;
+    }
+    *e = e2;
+    return -1;
+}
+
 long db_query_cycle(struct db *d, int64_t cycle, const char *name, const char *sql, size_t nparams,
                     const char *const *params, size_t max_rows, int64_t deadline_mono, db_row_fn fn,
                     void *ud, struct err *e)
 {
     if (cycle != d->cache_cycle) {
         cache_clear(d);
+        prefetch_abandon(d);
         d->cache_cycle = cycle;
     }
     struct buf k;
@@ -497,7 +667,20 @@ long db_query_cycle(struct db *d, int64_t cycle, const char *name, const char *s
             return replay(c, name, max_rows, fn, ud, e);
         }
     struct capture cap = {.d = d, .fn = fn, .ud = ud};
-    long n = db_query(d, name, sql, nparams, params, max_rows, deadline_mono, capture_row, &cap, e);
+    long n = -2;
+    if (d->pf_busy && d->pf_busy->key_len == k.len && memcmp(d->pf_busy->key, k.data, k.len) == 0)
+        n = prefetch_take(d, name, max_rows, deadline_mono, capture_row, &cap, e);
+    if (n == -2) {
+        PQclear(cap.res);
+        cap = (struct capture){.d = d, .fn = fn, .ud = ud};
+        n = db_query(d, name, sql, nparams, params, max_rows, deadline_mono, capture_row, &cap, e);
+    }
+    /* the cycle's prefetch goes out once the main session answered (so a
+     * database that is away costs one connection attempt, not two) */
+    if (n >= 0 && d->pf_cycle != cycle) {
+        d->pf_cycle = cycle;
+        prefetch_start(d, deadline_mono);
+    }
     struct cached *c = NULL;
     if (n >= 0 && !cap.over && (c = calloc(1, sizeof *c)) && (c->key = malloc(k.len))) {
         memcpy(c->key, k.data, k.len);

@@ -5,7 +5,8 @@
  * more reference, so every database collector of a configuration uses one
  * connection (the scheduler runs collectors one at a time; the module is
  * not thread-safe). Each user frees its handle with db_free(); the last
- * one closes the session. Sessions are persistent across cycles. The
+ * one closes the session (and its prefetch connection, see db_prefetch).
+ * Sessions are persistent across cycles. The
  * connection is made lazily by the first query and re-made by the next
  * query after it was lost, so a database that is down at start-up or
  * restarts mid-run only marks the collectors down for the cycles it is
@@ -78,6 +79,23 @@ long db_query(struct db *d, const char *name, const char *sql, size_t nparams,
 long db_query_cycle(struct db *d, int64_t cycle, const char *name, const char *sql, size_t nparams,
                     const char *const *params, size_t max_rows, int64_t deadline_mono, db_row_fn fn,
                     void *ud, struct err *e);
+
+/* Registers a query for prefetching: once the first db_query_cycle() of
+ * a cycle has been answered, the session sends this query (sql, params
+ * copied; same key rules as the cache) on a second connection (made like
+ * the main one: application_name, read-only, statement_timeout, checked),
+ * without waiting for it, so the server runs it while the collectors
+ * that come first use the main connection. The db_query_cycle() of that
+ * cycle with the same sql and params then reads its rows from there (and
+ * keeps them for the cycle like any other). A prefetch nobody asked for
+ * by the next cycle is cancelled. Rows are read only by that call
+ * (single-row mode), so memory stays bounded as for a live query. If the
+ * second connection cannot be made or is found dead before any row, the
+ * query runs on the main connection instead. One prefetch in flight at a
+ * time (the first registered); registering the same query again is a
+ * no-op. -1 on OOM. */
+int db_prefetch(struct db *d, const char *name, const char *sql, size_t nparams,
+                const char *const *params, struct err *e);
 
 /* Nexus formats whose {f}_content_repository, {f}_component, {f}_asset
  * tables are all visible (search_path), sorted; a format missing any of

@@ -79,7 +79,7 @@ static int init(const struct config *cfg, void **out, struct err *e)
         err_set(e, "out of memory");
         goto fail;
     }
-    if (!(s->db = db_new(cfg->database, e)))
+    if (!(s->db = db_new(cfg->database, e)) || docker_sql_prefetch(s->db, &s->q, e) < 0)
         goto fail;
     *out = s;
     return 0;

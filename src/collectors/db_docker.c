@@ -124,7 +124,7 @@ static int init(const struct config *cfg, void **out, struct err *e)
         err_set(e, "out of memory");
         goto fail;
     }
-    if (!(s->db = db_new(cfg->database, e)))
+    if (!(s->db = db_new(cfg->database, e)) || docker_sql_prefetch(s->db, &s->q, e) < 0)
         goto fail;
     if (cfg->nexus && !(s->api = nexus_api_new(cfg->nexus, e)))
         goto fail;

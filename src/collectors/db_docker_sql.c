@@ -200,3 +200,9 @@ int docker_sql_run(struct db *d, const struct docker_sql *q, struct collect_ctx 
                ? -1
                : 0;
 }
+
+int docker_sql_prefetch(struct db *d, const struct docker_sql *q, struct err *e)
+{
+    return db_prefetch(d, "docker_inventory", q->sql.data, q->nparams,
+                       (const char *const *)q->params, e);
+}

@@ -76,4 +76,8 @@ void docker_sql_free(struct docker_sql *q);
 int docker_sql_run(struct db *d, const struct docker_sql *q, struct collect_ctx *ctx, db_row_fn fn,
                    void *ud);
 
+/* Has the session send it early in every cycle on its second connection
+ * (db_prefetch), so it runs while db_repositories runs. -1 on OOM. */
+int docker_sql_prefetch(struct db *d, const struct docker_sql *q, struct err *e);
+
 #endif
