@@ -90,6 +90,8 @@ oom:
     return NULL;
 }
 
+static void send_cancel(PGconn *c);
+
 static void drop(PGconn **cp)
 {
     if (*cp) {
@@ -126,6 +128,8 @@ void db_free(struct db *d)
         }
     cache_clear(d);
     drop_conn(d);
+    if (d->pf_busy) /* do not leave the server running a query nobody reads */
+        send_cancel(d->side);
     drop(&d->side);
     while (d->pf) {
         struct prefetch *f = d->pf;

@@ -123,9 +123,15 @@ expect() { q -c "$1" | sed "s/\$/ $2/" | LC_ALL=C sort; }
 up_line() { echo "nexus_shipper_collector_up{collector=\"$1\",instance=\"db-test\"} $2 $3"; }
 
 # ---------------------------------------------------------------- 1. exact values
-once_run once1 "$IT_TMP/ns.conf"
+DEBUG=true once_run once1 "$IT_TMP/ns.conf"
 cat "$LOG" >&2
 TS1=$TS
+# the docker query went out on the second (read-only) connection while
+# db_repositories ran, and db_docker/db_cleanup_estimate used its rows
+assert_contains "$(cat "$LOG")" "connected (prefetch connection) (backend pid" "a prefetch connection was made"
+grep -q "database query docker_inventory: [0-9]* rows in [0-9]* ms (prefetched [0-9]* ms earlier)" "$LOG" ||
+	fail "docker_inventory was not read from the prefetch"
+assert_eq 1 "$(grep -c 'database query docker_inventory: [0-9]* rows in' "$LOG")" "docker_inventory asked once"
 for c in db_repositories db_blobstores db_docker db_cleanup_estimate; do
 	assert_eq "$(up_line $c 1 "$TS1")" "$(at "nexus_shipper_collector_up{collector=\"$c\"}" "$TS1")" "$c up"
 done
@@ -326,6 +332,9 @@ RUN_PID=$!
 _it_register "$RUN_PID" shipper-run
 latest() { vm_promq "$VM_URL" "last_over_time(nexus_shipper_collector_up{collector=\"$1\"}[3s])" | awk '{print $2}'; }
 wait_for '[ "$(latest db_repositories)" = 1 ] && [ "$(latest db_blobstores)" = 1 ]' 20 || fail "run: db collectors never up"
+# two sessions (main + prefetch), both named; the read-only check of each is in the setup
+assert_eq 2 "$(q -c "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'nexus-shipper' AND usename = 'nexus_ro'")" \
+	"two named sessions in run mode"
 kill_postgres
 wait_for '[ "$(latest db_repositories)" = 0 ] && [ "$(latest db_docker)" = 0 ]' 20 || fail "run: db collectors not reported down"
 [ "$(latest nexus_status)" = 1 ] || fail "run: REST collectors stopped shipping while the database is down"
