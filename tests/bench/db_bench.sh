@@ -16,7 +16,9 @@
 #
 # Usage (from the build dir, or set BUILD_DIR):  bash ../tests/bench/db_bench.sh
 # Variables: REPOS (12 per format), COMPS (4000), APC (6), IMAGES (900),
-# RUNS (3: best of), KEEP=1 keeps the cluster directory.
+# RUNS (3: best of), KEEP=1 keeps the cluster directory, BASE_BIN=<another
+# nexus-shipper> also times that binary in every run, right after this one
+# (an A/B under the same load; its ratio is printed as "baseline").
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD_DIR=${BUILD_DIR:-$PWD}
@@ -78,7 +80,7 @@ protected_patterns = release
 keep_last = 2
 CONF
 floor_ms >/dev/null # warm the cache
-best_floor= best_once= best_rss=
+best_floor= best_once= best_rss= best_base=
 for r in $(seq 1 "$RUNS"); do
 	f=$(floor_ms)
 	t0=$(date +%s%N)
@@ -87,6 +89,13 @@ for r in $(seq 1 "$RUNS"); do
 	o=$(( ($(date +%s%N) - t0) / 1000000 ))
 	rss=$(tail -1 "$IT_TMP/rss")
 	echo "run $r: floor ${f} ms, whole DB collection ${o} ms, peak RSS ${rss} KiB"
+	if [ -n "${BASE_BIN:-}" ]; then
+		t0=$(date +%s%N)
+		"$BASE_BIN" -c "$IT_TMP/ns.conf" once --dry-run >"$IT_TMP/base.prom" 2>/dev/null
+		b=$(( ($(date +%s%N) - t0) / 1000000 ))
+		echo "run $r: baseline $BASE_BIN ${b} ms"
+		if [ -z "$best_base" ] || [ "$b" -lt "$best_base" ]; then best_base=$b; fi
+	fi
 	if [ -z "$best_floor" ] || [ "$f" -lt "$best_floor" ]; then best_floor=$f; fi
 	if [ -z "$best_once" ] || [ "$o" -lt "$best_once" ]; then best_once=$o; cp "$IT_TMP/once.log" "$IT_TMP/best.log"; fi
 	if [ -z "$best_rss" ] || [ "$rss" -gt "$best_rss" ]; then best_rss=$rss; fi
@@ -100,6 +109,7 @@ series=$(grep -c '^nexus_' "$IT_TMP/out.prom" || true)
 echo "series produced: $series"
 echo "REST path for the same data: $rest_requests requests (GET /v1/components pages of 100 + /v1/repositories)"
 ratio=$(awk -v a="$best_once" -v b="$best_floor" 'BEGIN { printf "%.2f", a / b }')
+[ -n "$best_base" ] && echo "baseline whole-collection/floor = $(awk -v a="$best_base" -v b="$best_floor" 'BEGIN { printf "%.2f", a / b }') ($BASE_BIN)"
 v1=FAIL v2=FAIL
 awk -v r="$ratio" 'BEGIN { exit !(r <= 3) }' && v1=PASS
 [ "$best_rss" -lt 51200 ] && v2=PASS
