@@ -43,10 +43,14 @@ static const char RANK_WINDOW[] =
     " ORDER BY GREATEST(c.created, 'epoch'::timestamptz) DESC, c.version COLLATE \"C\""
     " ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)";
 
+/* the components of this part's repositories ($3 part, $4 parts) */
+#define PART_COMPONENTS " FROM docker_component c WHERE c.repository_id % $4::int = $3::int"
+
 /* closes the ranked subquery w and joins the tag's asset facts to it */
 static const char ASSET_FACTS[] =
     ") w LEFT JOIN (SELECT component_id, max(last_downloaded) AS last_dl,"
     "  sum(asset_blob_size)::int8 AS bytes FROM docker_asset WHERE component_id IS NOT NULL"
+    "  AND repository_id % $4::int = $3::int"
     "  GROUP BY component_id) a ON a.component_id = w.component_id),";
 
 static const char LAYERS[] =
@@ -56,12 +60,13 @@ static const char LAYERS[] =
     "  generate_series(0, jsonb_array_length(x.l) - 1) AS i"
     "  FROM (SELECT t.repository_id, t.img, t.del, m.attributes #> '{docker,layers}' AS l"
     "   FROM t JOIN docker_asset m ON m.component_id = t.component_id"
-    "   AND m.component_id IS NOT NULL OFFSET 0) x"
+    "   AND m.component_id IS NOT NULL AND m.repository_id % $4::int = $3::int OFFSET 0) x"
     "  WHERE jsonb_typeof(x.l) = 'array') y"
     " GROUP BY 1, 2, 3),"
     " ref AS (SELECT lr.repository_id, lr.img, lr.del, b.asset_id, b.asset_blob_size AS size"
     " FROM lr JOIN docker_asset b ON b.repository_id = lr.repository_id"
-    "  AND b.path COLLATE \"C\" = '/v2/-/blobs/' || lr.digest AND b.component_id IS NULL),"
+    "  AND b.path COLLATE \"C\" = '/v2/-/blobs/' || lr.digest AND b.component_id IS NULL"
+    "  AND b.repository_id % $4::int = $3::int),"
     " il AS (SELECT repository_id, img, sum(size)::int8 AS bytes FROM ref GROUP BY 1, 2),";
 
 /* layers no kept tag of the repository references */
@@ -97,6 +102,7 @@ static const char REPO_ROWS[] =
 static const char IMAGE_ROWS[] =
     " FROM docker_content_repository cr JOIN repository r ON r.id = cr.config_repository_id"
     " LEFT JOIN rs ON rs.repository_id = cr.repository_id%s"
+    " WHERE cr.repository_id %% $4::int = $3::int" /* printf format */
     " UNION ALL"
     " SELECT 'I', r.name, CASE WHEN rk.rnk <= $1::int THEN rk.name ELSE '_other' END,"
     " sum(rk.tags), sum(rk.bytes), floor(extract(epoch FROM max(rk.newest))),"
@@ -139,16 +145,14 @@ static int tags_cte(struct docker_sql *q, const struct cleanup_rules *rules,
         buf_puts(b, ranked ? "min(c.component_id) OVER w AS img, " : "c.name AS img, ") < 0)
         return -1;
     if (!rules)
-        return buf_puts(b, "FALSE AS del FROM docker_component c") < 0 ||
-                       buf_puts(b, ASSET_FACTS) < 0
-                   ? -1
-                   : 0;
+        return buf_puts(b, "FALSE AS del" PART_COMPONENTS) < 0 || buf_puts(b, ASSET_FACTS) < 0 ? -1
+                                                                                               : 0;
     if (cleanup_rules_sql(rules, "c.version", "c.created", "(row_number() OVER w - 1)",
                           (int)q->nparams + 1, b, &q->params, &q->nparams) < 0 ||
         add_repo_filter(q, "~", cl->include_repositories) < 0 ||
         add_repo_filter(q, "!~", cl->exclude_repositories) < 0 ||
-        buf_puts(b, " AS del FROM docker_component c") < 0 ||
-        (ranked && buf_puts(b, RANK_WINDOW) < 0) || buf_puts(b, ASSET_FACTS) < 0)
+        buf_puts(b, " AS del" PART_COMPONENTS) < 0 || (ranked && buf_puts(b, RANK_WINDOW) < 0) ||
+        buf_puts(b, ASSET_FACTS) < 0)
         return -1;
     return 0;
 }
@@ -164,6 +168,9 @@ int docker_sql_build(struct docker_sql *q, const struct cfg_database *db,
     if (add_param(q, v) < 0)
         return -1;
     snprintf(v, sizeof v, "%lld", (long long)db->stale_days);
+    if (add_param(q, v) < 0 || add_param(q, "0") < 0) /* $3: set per part */
+        return -1;
+    snprintf(v, sizeof v, "%d", DOCKER_PARTS);
     if (add_param(q, v) < 0)
         return -1;
     struct buf *b = &q->sql;
@@ -191,18 +198,48 @@ void docker_sql_free(struct docker_sql *q)
     q->nparams = 0;
 }
 
+/* part k's parameters: q's, with $3 = k (the strings stay q's) */
+static const char **part_params(const struct docker_sql *q, int k, const char **pv)
+{
+    static const char *const digits[] = {"0", "1", "2", "3", "4", "5", "6", "7"};
+    for (size_t i = 0; i < q->nparams; i++)
+        pv[i] = q->params[i];
+    pv[2] = digits[k];
+    return pv;
+}
+
 int docker_sql_run(struct db *d, const struct docker_sql *q, struct collect_ctx *ctx, db_row_fn fn,
                    void *ud)
 {
-    return db_query_cycle(d, sb_cycle_ts(ctx->sb), "docker_inventory", q->sql.data, q->nparams,
-                          (const char *const *)q->params, MAX_ROWS, ctx->deadline_mono, fn, ud,
-                          ctx->e) < 0
-               ? -1
-               : 0;
+    const char **pv = malloc(q->nparams * sizeof *pv);
+    if (!pv) {
+        err_set(ctx->e, "docker_inventory: out of memory");
+        return -1;
+    }
+    int rc = 0;
+    /* the prefetched part 0 last: the others run on the main session
+     * while the server is still working on it */
+    for (int k = DOCKER_PARTS - 1; k >= 0 && rc == 0; k--) {
+        char name[40];
+        snprintf(name, sizeof name, "docker_inventory[%d/%d]", k, DOCKER_PARTS);
+        if (db_query_cycle(d, sb_cycle_ts(ctx->sb), name, q->sql.data, q->nparams,
+                           part_params(q, k, pv), MAX_ROWS, ctx->deadline_mono, fn, ud, ctx->e) < 0)
+            rc = -1;
+    }
+    free(pv);
+    return rc;
 }
 
 int docker_sql_prefetch(struct db *d, const struct docker_sql *q, struct err *e)
 {
-    return db_prefetch(d, "docker_inventory", q->sql.data, q->nparams,
-                       (const char *const *)q->params, e);
+    const char **pv = malloc(q->nparams * sizeof *pv);
+    if (!pv) {
+        err_set(e, "docker_inventory: out of memory");
+        return -1;
+    }
+    char name[40];
+    snprintf(name, sizeof name, "docker_inventory[0/%d]", DOCKER_PARTS);
+    int rc = db_prefetch(d, name, q->sql.data, q->nparams, part_params(q, 0, pv), e);
+    free(pv);
+    return rc;
 }

@@ -25,7 +25,17 @@
  * db_cleanup_estimate.c; the estimate's rule predicate is rendered by
  * cleanup_rules_sql() (the definition `nexus-shipper cleanup` decides
  * with). Config values travel as parameters only: $1 top_images, $2
- * stale_days, then the rules' and the repository filters' strings. */
+ * stale_days, $3 part, $4 parts, then the rules' and the repository
+ * filters' strings.
+ *
+ * Parts: every row depends on one repository only (ranking, shared
+ * layers and sums are per repository), so the pass is split by
+ * repository_id % DOCKER_PARTS into queries that together return exactly
+ * the rows of one: part 0 is prefetched on the session's second
+ * connection at the start of the cycle (db_prefetch), the others run on
+ * the main connection while the server still works on it, so the pass
+ * uses two cores of the database host (a single repository holding
+ * everything just runs in one part). */
 #ifndef NS_DB_DOCKER_SQL_H
 #define NS_DB_DOCKER_SQL_H
 
@@ -57,6 +67,8 @@ enum {
     DQ_OLDEST = 6,
 };
 
+#define DOCKER_PARTS 2 /* at most 8 */
+
 struct docker_sql {
     struct buf sql;
     char **params;
@@ -72,12 +84,14 @@ int docker_sql_build(struct docker_sql *q, const struct cfg_database *db,
                      const struct cleanup_rules *rules, const struct cfg_cleanup *cl);
 void docker_sql_free(struct docker_sql *q);
 
-/* Runs it for ctx's cycle (db_query_cycle), rows to fn. -1 with ctx->e. */
+/* Runs every part for ctx's cycle (db_query_cycle), rows to fn (in no
+ * particular order across parts). -1 with ctx->e. */
 int docker_sql_run(struct db *d, const struct docker_sql *q, struct collect_ctx *ctx, db_row_fn fn,
                    void *ud);
 
-/* Has the session send it early in every cycle on its second connection
- * (db_prefetch), so it runs while db_repositories runs. -1 on OOM. */
+/* Has the session send part 0 early in every cycle on its second
+ * connection (db_prefetch), so it runs while db_repositories and the
+ * other parts run. -1 on OOM. */
 int docker_sql_prefetch(struct db *d, const struct docker_sql *q, struct err *e);
 
 #endif

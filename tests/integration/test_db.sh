@@ -129,9 +129,15 @@ TS1=$TS
 # the docker query went out on the second (read-only) connection while
 # db_repositories ran, and db_docker/db_cleanup_estimate used its rows
 assert_contains "$(cat "$LOG")" "connected (prefetch connection) (backend pid" "a prefetch connection was made"
-grep -q "database query docker_inventory: [0-9]* rows in [0-9]* ms (prefetched [0-9]* ms earlier)" "$LOG" ||
-	fail "docker_inventory was not read from the prefetch"
-assert_eq 1 "$(grep -c 'database query docker_inventory: [0-9]* rows in' "$LOG")" "docker_inventory asked once"
+grep -q "database query docker_inventory\[0/2\]: [0-9]* rows in [0-9]* ms (prefetched [0-9]* ms earlier)" "$LOG" ||
+	fail "part 0 of docker_inventory was not read from the prefetch"
+assert_eq 2 "$(grep -c 'database query docker_inventory\[[01]/2\]: [0-9]* rows in' "$LOG")" \
+	"each part of docker_inventory asked once"
+# both parts hold rows (the fixture's docker repositories fall on both sides)
+for k in 0 1; do
+	grep -q "database query docker_inventory\[$k/2\]: [1-9][0-9]* rows in" "$LOG" ||
+		fail "part $k of docker_inventory returned no rows"
+done
 for c in db_repositories db_blobstores db_docker db_cleanup_estimate; do
 	assert_eq "$(up_line $c 1 "$TS1")" "$(at "nexus_shipper_collector_up{collector=\"$c\"}" "$TS1")" "$c up"
 done
