@@ -43,14 +43,18 @@ static const char RANK_WINDOW[] =
     " ORDER BY GREATEST(c.created, 'epoch'::timestamptz) DESC, c.version COLLATE \"C\""
     " ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)";
 
-/* the components of this part's repositories ($3 part, $4 parts) */
-#define PART_COMPONENTS " FROM docker_component c WHERE c.repository_id % $4::int = $3::int"
+/* The part's rows: (repository_id & 1) <> $3, $3 being the other part's
+ * bit. Written as "<>", not "= part": the planner has no statistics for
+ * the expression and takes "=" to keep 0.5 % of the rows (it then plans
+ * nested loops and sorts for a few rows: 2.16 G instructions per part
+ * instead of 1.96 G), "<>" 99.5 % (the plan of the whole pass). */
+#define PART_COMPONENTS " FROM docker_component c WHERE (c.repository_id & 1) <> $3::int"
 
 /* closes the ranked subquery w and joins the tag's asset facts to it */
 static const char ASSET_FACTS[] =
     ") w LEFT JOIN (SELECT component_id, max(last_downloaded) AS last_dl,"
     "  sum(asset_blob_size)::int8 AS bytes FROM docker_asset WHERE component_id IS NOT NULL"
-    "  AND repository_id % $4::int = $3::int"
+    "  AND (repository_id & 1) <> $3::int"
     "  GROUP BY component_id) a ON a.component_id = w.component_id),";
 
 static const char LAYERS[] =
@@ -60,13 +64,13 @@ static const char LAYERS[] =
     "  generate_series(0, jsonb_array_length(x.l) - 1) AS i"
     "  FROM (SELECT t.repository_id, t.img, t.del, m.attributes #> '{docker,layers}' AS l"
     "   FROM t JOIN docker_asset m ON m.component_id = t.component_id"
-    "   AND m.component_id IS NOT NULL AND m.repository_id % $4::int = $3::int OFFSET 0) x"
+    "   AND m.component_id IS NOT NULL AND (m.repository_id & 1) <> $3::int OFFSET 0) x"
     "  WHERE jsonb_typeof(x.l) = 'array') y"
     " GROUP BY 1, 2, 3),"
     " ref AS (SELECT lr.repository_id, lr.img, lr.del, b.asset_id, b.asset_blob_size AS size"
     " FROM lr JOIN docker_asset b ON b.repository_id = lr.repository_id"
     "  AND b.path COLLATE \"C\" = '/v2/-/blobs/' || lr.digest AND b.component_id IS NULL"
-    "  AND b.repository_id % $4::int = $3::int),"
+    "  AND (b.repository_id & 1) <> $3::int),"
     " il AS (SELECT repository_id, img, sum(size)::int8 AS bytes FROM ref GROUP BY 1, 2),";
 
 /* layers no kept tag of the repository references */
@@ -102,7 +106,7 @@ static const char REPO_ROWS[] =
 static const char IMAGE_ROWS[] =
     " FROM docker_content_repository cr JOIN repository r ON r.id = cr.config_repository_id"
     " LEFT JOIN rs ON rs.repository_id = cr.repository_id%s"
-    " WHERE cr.repository_id %% $4::int = $3::int" /* printf format */
+    " WHERE (cr.repository_id & 1) <> $3::int"
     " UNION ALL"
     " SELECT 'I', r.name, CASE WHEN rk.rnk <= $1::int THEN rk.name ELSE '_other' END,"
     " sum(rk.tags), sum(rk.bytes), floor(extract(epoch FROM max(rk.newest))),"
@@ -168,10 +172,7 @@ int docker_sql_build(struct docker_sql *q, const struct cfg_database *db,
     if (add_param(q, v) < 0)
         return -1;
     snprintf(v, sizeof v, "%lld", (long long)db->stale_days);
-    if (add_param(q, v) < 0 || add_param(q, "0") < 0) /* $3: set per part */
-        return -1;
-    snprintf(v, sizeof v, "%d", DOCKER_PARTS);
-    if (add_param(q, v) < 0)
+    if (add_param(q, v) < 0 || add_param(q, "1") < 0) /* $3: set per part */
         return -1;
     struct buf *b = &q->sql;
     if (tags_cte(q, rules, cl) < 0 || buf_puts(b, LAYERS) < 0 ||
@@ -198,13 +199,13 @@ void docker_sql_free(struct docker_sql *q)
     q->nparams = 0;
 }
 
-/* part k's parameters: q's, with $3 = k (the strings stay q's) */
+/* part k's parameters: q's, with $3 = the other part's bit (the strings
+ * stay q's) */
 static const char **part_params(const struct docker_sql *q, int k, const char **pv)
 {
-    static const char *const digits[] = {"0", "1", "2", "3", "4", "5", "6", "7"};
     for (size_t i = 0; i < q->nparams; i++)
         pv[i] = q->params[i];
-    pv[2] = digits[k];
+    pv[2] = k ? "0" : "1";
     return pv;
 }
 

@@ -25,12 +25,12 @@
  * db_cleanup_estimate.c; the estimate's rule predicate is rendered by
  * cleanup_rules_sql() (the definition `nexus-shipper cleanup` decides
  * with). Config values travel as parameters only: $1 top_images, $2
- * stale_days, $3 part, $4 parts, then the rules' and the repository
+ * stale_days, $3 the bit of the other part, then the rules' and the repository
  * filters' strings.
  *
  * Parts: every row depends on one repository only (ranking, shared
  * layers and sums are per repository), so the pass is split by
- * repository_id % DOCKER_PARTS into queries that together return exactly
+ * the low bit of repository_id into two queries that together return exactly
  * the rows of one: part 0 is prefetched on the session's second
  * connection at the start of the cycle (db_prefetch), the others run on
  * the main connection while the server still works on it, so the pass
@@ -67,7 +67,7 @@ enum {
     DQ_OLDEST = 6,
 };
 
-#define DOCKER_PARTS 2 /* at most 8 */
+#define DOCKER_PARTS 2 /* by the low bit of repository_id: exactly 2 */
 
 struct docker_sql {
     struct buf sql;
