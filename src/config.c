@@ -251,7 +251,7 @@ static const struct key_desc keys[] = {
     /* [database] */
     {"database", "conninfo", T_STRING, NULL, DB(conninfo), 0, REQUIRED,
      "host=127.0.0.1 port=5432 dbname=nexus user=nexus_ro sslmode=prefer", NULL,
-     "libpq connection string (keyword=value or postgresql:// URI); or use .pgpass."},
+     "libpq connection string or URI (or .pgpass); two read-only sessions are held."},
     {"database", "password_file", T_FILE, "", DB(password_file), DB(password), 0,
      "/etc/nexus-shipper/db-password", NULL, "File holding the database password."},
     {"database", "statement_timeout", T_DURATION, "30s", DB(statement_timeout_ms), 0, 0, NULL, NULL,
