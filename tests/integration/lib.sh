@@ -112,6 +112,28 @@
 # which starts all three plus a fake, runs in about 2 s.
 # ---------------------------------------------------------------------------
 
+# ---------------------------------------------------------------------------
+# Time scale. NS_TIME_SCALE (a positive integer, default 1) says how many
+# times slower than native the nexus-shipper under test runs. Under
+# valgrind (`make check NS_VALGRIND=1`, which sets NS_REAL_BINARY) it
+# defaults to 10: each process then spends ~1 s starting and ~0.5 s in the
+# leak check at exit, and a cycle costs ~20x its CPU time. Set it to
+# override. Every DEADLINE a test waits for or asserts is multiplied by it:
+# wait_for's timeout and stop_server's grace do it themselves; tests use
+# tscale/tscale_ms/tdur for "took less than N ms" bounds, fixed waits that
+# stand for "long enough for the shipper to do X", and timeouts they write
+# into generated configurations when the expiry is not what they test.
+# What a test is ABOUT stays unscaled: intervals, the timeout whose expiry
+# it measures, Retry-After. A scaled deadline is still a deadline.
+if [ -z "${NS_TIME_SCALE:-}" ]; then
+	if [ -n "${NS_REAL_BINARY:-}${NS_VALGRIND:-}" ]; then NS_TIME_SCALE=10; else NS_TIME_SCALE=1; fi
+fi
+if ! [[ $NS_TIME_SCALE =~ ^[1-9][0-9]{0,2}$ ]]; then
+	echo "NS_TIME_SCALE must be an integer from 1 to 999, not '$NS_TIME_SCALE'" >&2
+	exit 1
+fi
+export NS_TIME_SCALE
+
 IT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 IT_TOP=$(cd "$IT_DIR/../.." && pwd)
 
@@ -212,6 +234,31 @@ _it_ms() {
 	echo $(( ${i:-0} * 1000 + 10#${f:0:3} ))
 }
 
+# tscale_ms MS: MS x NS_TIME_SCALE (integer milliseconds).
+tscale_ms() { echo $(( ${1:?tscale_ms MS} * NS_TIME_SCALE )); }
+
+# tscale SECONDS: SECONDS (may be fractional) x NS_TIME_SCALE, as decimal
+# seconds for sleep and wait_for ("2.5" -> "2.500" natively, "25.000" at 10).
+tscale() {
+	local ms
+	ms=$(( $(_it_ms "${1:?tscale SECONDS}") * NS_TIME_SCALE ))
+	printf '%d.%03d\n' $((ms / 1000)) $((ms % 1000))
+}
+
+# tdur DURATION: a configuration duration ("100ms", "2s", "1.5s", "1m")
+# x NS_TIME_SCALE, in milliseconds ("2s" -> "2000ms" natively).
+tdur() {
+	local d=${1:?tdur DURATION} n u
+	[[ $d =~ ^([0-9]+(\.[0-9]+)?)(ms|s|m)$ ]] || fail "tdur: cannot scale '$d'"
+	n=${BASH_REMATCH[1]} u=${BASH_REMATCH[3]}
+	case $u in
+	ms) n=${n%%.*} ;;
+	s) n=$(_it_ms "$n") ;;
+	m) n=$(( $(_it_ms "$n") * 60 )) ;;
+	esac
+	echo "$(( n * NS_TIME_SCALE ))ms"
+}
+
 # now_ms: current time in integer milliseconds.
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
@@ -229,18 +276,18 @@ _it_register() {
 	IT_PROC_NAME[$1]=$2
 }
 
-# stop_server PID: SIGTERM, wait up to 5 s, then SIGKILL; reap it. Safe on an
-# already-dead or unknown PID. Returns 0.
+# stop_server PID: SIGTERM, wait up to 5 s (x NS_TIME_SCALE), then SIGKILL;
+# reap it. Safe on an already-dead or unknown PID. Returns 0.
 stop_server() {
 	local pid=${1:?stop_server PID} i
 	if kill -0 "$pid" 2>/dev/null; then
 		kill -TERM "$pid" 2>/dev/null || true
-		for ((i = 0; i < 100; i++)); do
+		for ((i = 0; i < 100 * NS_TIME_SCALE; i++)); do
 			kill -0 "$pid" 2>/dev/null || break
 			sleep 0.05
 		done
 		if kill -0 "$pid" 2>/dev/null; then
-			it_log "${IT_PROC_NAME[$pid]:-pid $pid} ignored SIGTERM for 5 s; SIGKILL"
+			it_log "${IT_PROC_NAME[$pid]:-pid $pid} ignored SIGTERM for $((5 * NS_TIME_SCALE)) s; SIGKILL"
 			kill -KILL "$pid" 2>/dev/null || true
 		fi
 	fi
@@ -503,13 +550,35 @@ assert_not_contains() {
 	fi
 }
 
+# stored_cycles LOG: how many cycles a `DEBUG=true nexus-shipper run`
+# writing its stderr to LOG has stored so far ("cycle N at TS: K samples
+# stored" lines; 0 while LOG does not exist).
+stored_cycles() {
+	[ -e "${1:?stored_cycles LOG}" ] || { echo 0; return 0; }
+	grep -c 'samples stored' "$1" || true
+}
+
+# wait_cycles LOG N [TIMEOUT_S=10]: wait_for (scaled timeout) until that
+# run has stored N cycles in all. Use it instead of a fixed sleep after
+# starting `run` (a process starts ~1 s slower under valgrind; once it
+# cycles it keeps a 1 s interval), then sleep for the cycles the test needs.
+wait_cycles() {
+	wait_for "[ \$(stored_cycles '${1:?wait_cycles LOG N}') -ge ${2:?wait_cycles LOG N} ]" "${3:-10}"
+}
+
 # wait_for CMD [TIMEOUT_S=10]: eval CMD (a string, in this shell; pipes
 # allowed; output discarded) every 0.1 s until it succeeds. TIMEOUT may be
-# fractional. Returns 0, or prints a message and returns 1 on timeout (which
-# ends the test under set -e unless the call is tested with if/||).
+# fractional and is multiplied by NS_TIME_SCALE. Returns 0, or prints a
+# message and returns 1 on timeout (which ends the test under set -e unless
+# the call is tested with if/||).
 # Example: wait_for "vm_promq --range \$VM_URL up | grep -q ' 1 '" 20
-wait_for() {
-	local wcmd=${1:?wait_for CMD [TIMEOUT]} timeout=${2:-10} deadline
+wait_for() { wait_within "${1:?wait_for CMD [TIMEOUT]}" "$(tscale "${2:-10}")"; }
+
+# wait_within CMD TIMEOUT_S: wait_for with a timeout NOT scaled, for a
+# limit that is itself what the test asserts (a ping period, a deadline
+# that must pass before an interval does).
+wait_within() {
+	local wcmd=${1:?wait_within CMD TIMEOUT} timeout=${2:?wait_within CMD TIMEOUT} deadline
 	deadline=$(( $(date +%s%N) + $(_it_ms "$timeout") * 1000000 ))
 	while :; do
 		if eval "$wcmd" >/dev/null 2>&1; then return 0; fi

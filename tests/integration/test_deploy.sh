@@ -149,8 +149,9 @@ sed -i 's/^interval = 1s/interval = 30s/' "$IT_TMP/d.conf"
 NOTIFY_SOCKET=$IT_TMP/notify.sock WATCHDOG_USEC=1000000 "$BIN" -c "$IT_TMP/d.conf" run 2>> "$IT_LOGS/shipper.log" &
 SPID=$!
 _it_register "$SPID" shipper-wd
-# one cycle in this window, so 4 pings prove the pings between cycles
-wait_for "[ \$(grep -c '^WATCHDOG=1\$' '$NOTIFY_LOG') -ge 4 ]" 10 ||
+# at most one cycle in 25 s (not scaled: less than the interval), so 4
+# pings prove the pings between cycles
+wait_within "[ \$(grep -c '^WATCHDOG=1\$' '$NOTIFY_LOG') -ge 4 ]" 25 ||
     fail "WATCHDOG_USEC=1s with a 30 s interval: expected pings every 0.5 s, got $(notified WATCHDOG=1)"
 kill -TERM "$SPID"
 wait "$SPID" || fail "run (watchdog) did not exit 0"

@@ -116,7 +116,8 @@ eio_phase eiofsync fsync
 start_fake RECV tests/fakes/receiver_fake.py --mode drip
 conf "$IT_TMP/drip.conf" drip "$RECV_URL/api/v1/write"
 start_run drip "$IT_TMP/drip.conf"
-sleep 7
+wait_cycles "$IT_TMP/drip.log" 1 || fail "drip: no cycle stored"
+sleep 6
 curl -fsS -X POST -d '{}' "$RECV_URL/__control" > /dev/null # answers normally again
 wait_for "grep -q 'delivering again' $IT_TMP/drip.log" 15 || fail "drip: never delivered again"
 sleep 2
@@ -145,7 +146,8 @@ for variant in false true; do
     curl -fsS -X POST -d "{\"mode\": \"huge\", \"huge_length\": $variant}" "$RECV_URL/__control" > /dev/null
     conf "$IT_TMP/$name.conf" "$name" "$RECV_URL/api/v1/write"
     start_run "$name" "$IT_TMP/$name.conf"
-    sleep 3
+    wait_cycles "$IT_TMP/$name.log" 1 || fail "$name: no cycle stored"
+    sleep 2
     rss0=$(awk '$1=="VmRSS:"{print $2}' "/proc/$RUN_PID/status")
     sleep 4
     hwm=$(awk '$1=="VmHWM:"{print $2}' "/proc/$RUN_PID/status")

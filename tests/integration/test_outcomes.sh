@@ -39,9 +39,10 @@ password_file = $IT_TMP/nexus-password
 CONF
 }
 
-run_for() { # $1 = config, $2 = seconds, $3 = log
-    "$BIN" -c "$1" run 2> "$3" &
+run_for() { # $1 = config, $2 = seconds after the first stored cycle, $3 = log
+    DEBUG=true "$BIN" -c "$1" run 2> "$3" &
     local pid=$!
+    wait_cycles "$3" 1 || fail "no cycle stored (see $3)"
     sleep "$2"
     kill -TERM "$pid"
     wait "$pid" || fail "run exited non-zero after SIGTERM (see $3)"

@@ -69,10 +69,14 @@ assert_contains "$(cat "$IT_TMP/imp1.out")" "imported 12 segment(s)" "first impo
 assert_contains "$(cat "$IT_TMP/imp2.out")" "imported 0 segment(s)" "second import adds nothing"
 cp -a "$IT_TMP/spool-b" "$IT_TMP/spool-b2"
 
-# replay into VictoriaMetrics at 4 batches/s, interrupted after ~1.2 s, then resumed
+# replay into VictoriaMetrics at 4 batches/s, interrupted ~0.7 s after the
+# first batch arrived (a fixed delay from the start would depend on how fast
+# the process starts: slow under valgrind), then resumed
 "$BIN" -c "$IT_TMP/b.conf" spool replay --url "$VM_URL/api/v1/write" --rate 4 > "$IT_TMP/r1.out" 2>&1 &
 rp=$!
-sleep 1.2
+wait_for "vm_promq --range '$VM_URL' 'nexus_up{instance=\"airgap\"}' | grep -q ." 5 ||
+    fail "the replay delivered nothing"
+sleep 0.7
 kill -TERM "$rp" 2>/dev/null || true
 wait "$rp" || true
 left=$(pending "$IT_TMP/spool-b" "$IT_TMP/b.conf")

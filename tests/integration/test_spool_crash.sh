@@ -13,7 +13,10 @@ set -euo pipefail
 it_init spool_crash
 BIN=${NEXUS_SHIPPER:-$top_builddir/nexus-shipper}
 PY=/usr/bin/python3
-KILLS=${CRASH_KILLS:-100}
+# Under a time scale (valgrind) each run lives NS_TIME_SCALE times longer
+# before its SIGKILL, so 100 / NS_TIME_SCALE kills keep the stage's duration.
+KILLS=${CRASH_KILLS:-$(( (100 + NS_TIME_SCALE - 1) / NS_TIME_SCALE ))}
+[ "$NS_TIME_SCALE" -eq 1 ] || echo "NS_TIME_SCALE=$NS_TIME_SCALE: $KILLS SIGKILLs, each after 0 to $(tscale 1.5) s" >&2
 # batches pending in a spool (from `spool ls`)
 pending() {
     NEXUS_SHIPPER_SHIPPER_SPOOL_DIR=$1 "$BIN" -c "$2" spool ls |
@@ -39,16 +42,20 @@ RANDOM=42
 for i in $(seq 1 "$KILLS"); do
     DEBUG=true "$BIN" -c "$IT_TMP/c1.conf" run 2>> "$IT_TMP/crash.log" &
     pid=$!
-    # 0 to 1.5 s: sometimes before the first cycle is stored, often mid-send
-    # or mid-write, sometimes after a second cycle
-    sleep "$(( RANDOM % 1500 / 1000 )).$(printf '%03d' $(( RANDOM % 1000 )))"
+    # 0 to 1.5 s (scaled): sometimes before the first cycle is stored, often
+    # mid-send or mid-write, sometimes after a second cycle
+    ms=$(( ((RANDOM % 1500 / 1000) * 1000 + RANDOM % 1000) * NS_TIME_SCALE ))
+    sleep "$((ms / 1000)).$(printf '%03d' $((ms % 1000)))"
     kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
 done
 it_log "$KILLS SIGKILLs done; final clean run"
+n=$(stored_cycles "$IT_TMP/crash.log")
 DEBUG=true "$BIN" -c "$IT_TMP/c1.conf" run 2>> "$IT_TMP/crash.log" &
 pid=$!
-sleep 3
+wait_cycles "$IT_TMP/crash.log" $((n + 1)) || fail "the final run stored no cycle"
+wait_for "[ \$(pending $IT_TMP/spool1 $IT_TMP/c1.conf) -eq 0 ]" 2 || true # asserted below
+sleep 1
 kill -TERM "$pid"
 wait "$pid" || fail "final run did not exit 0"
 assert_eq 0 "$(pending "$IT_TMP/spool1" "$IT_TMP/c1.conf")" "spool drained after the crash loop"
