@@ -104,6 +104,7 @@ PY
 )
 # the counter ships with a later cycle
 dropped_oob() { promq "$PROM2" 'max(nexus_shipper_samples_total{outcome="dropped",reason="out_of_bounds"})' | awk '{print $2}'; }
+# shellcheck disable=SC2016 # (evaluated by wait_for)
 wait_for '[ "$(dropped_oob)" = "$olds" ]' 2.5 || true
 kill -TERM "$SHIPPER"
 wait "$SHIPPER"
