@@ -907,6 +907,16 @@ bool sender_has_spool(const struct sender *s)
     return s->spool != NULL;
 }
 
+bool sender_delivers(const struct sender *s)
+{
+    if (s->spool_only)
+        return false;
+    for (size_t i = 0; i < s->n; i++)
+        if (!s->t[i]->spool_only)
+            return true;
+    return false;
+}
+
 uint64_t sender_quarantined(struct sender *s)
 {
     pthread_mutex_lock(&s->mu);

@@ -137,6 +137,9 @@ size_t sender_n_targets(const struct sender *s);
 int sender_target_status(struct sender *s, size_t i, struct sender_target_status *out);
 /* true when batches are written to a disk spool (not memory only). */
 bool sender_has_spool(const struct sender *s);
+/* false when nothing is ever sent ([shipper] spool_only, or no target
+ * with a receiver): batches wait for `spool export` / `spool replay`. */
+bool sender_delivers(const struct sender *s);
 /* Batches quarantined by this sender (rejected or damaged). */
 uint64_t sender_quarantined(struct sender *s);
 

@@ -142,7 +142,11 @@ int ship_run(const struct config *cfg, const struct run_job *job, const volatile
         rc = -1;
     }
     size_t left = sender_deliver(snd, mono_ms() + budget, 0, SENDER_FINAL);
-    if (left && sender_has_spool(snd))
+    if (left && sender_has_spool(snd) && !sender_delivers(snd))
+        log_info("%s metrics: %zu batch%s in the spool %s for `spool export` / `spool replay` "
+                 "(spool_only)",
+                 job->job, left, left == 1 ? "" : "es", cfg->shipper.spool_dir);
+    else if (left && sender_has_spool(snd))
         log_warn("%s metrics: %zu batch%s not delivered yet, kept in the spool %s", job->job, left,
                  left == 1 ? "" : "es", cfg->shipper.spool_dir);
     else if (left)
