@@ -84,6 +84,9 @@ static const struct section_desc sections[] = {
             "reclaimable-space estimate)."),
     SEC_ONE("skopeo", skopeo, struct cfg_skopeo,
             "The skopeo wrapper (`nexus-shipper skopeo ...`)."),
+    SEC_ONE("textfile", textfile, struct cfg_textfile,
+            "Local batch jobs: every *.prom file of a directory is shipped each cycle\n"
+            "(node_exporter's textfile collector convention)."),
 };
 
 #define SH(f) offsetof(struct cfg_shipper, f)
@@ -95,6 +98,7 @@ static const struct section_desc sections[] = {
 #define DB(f) offsetof(struct cfg_database, f)
 #define CL(f) offsetof(struct cfg_cleanup, f)
 #define SK(f) offsetof(struct cfg_skopeo, f)
+#define TF(f) offsetof(struct cfg_textfile, f)
 
 static const struct key_desc keys[] = {
     /* [shipper] */
@@ -324,7 +328,17 @@ static const struct key_desc keys[] = {
     {"skopeo", "authfile", T_STRING, "", SK(authfile), 0, 0, "/etc/nexus-shipper/auth.json", NULL,
      "Registry credentials file (containers-auth.json); never on the command line."},
     {"skopeo", "enable_metrics", T_BOOL, "true", SK(enable_metrics), 0, 0, NULL, NULL,
-     "Report skopeo_* metrics of each run (Pushgateway)."},
+     "Record the skopeo_* metrics of each run in state_dir and ship them to every target\n"
+     "(the Pushgateway as job \"skopeo\", and remote-write); `skopeo --no-metrics` turns\n"
+     "them off for one run."},
+
+    /* [textfile] */
+    {"textfile", "directory", T_STRING, NULL, TF(directory), 0, REQUIRED,
+     "/var/lib/nexus-shipper/textfile", NULL,
+     "Every *.prom file here (Prometheus text format 0.0.4, no timestamps; write it to a\n"
+     "temporary name and rename it into place) is shipped each cycle with the instance and\n"
+     "external labels. A file that does not parse is skipped whole and named in the log\n"
+     "(nexus_shipper_textfile_scrape_error = 1); the others still ship."},
 };
 
 /* ---- value storage -------------------------------------------------- */

@@ -167,6 +167,11 @@ struct cfg_skopeo {
     bool enable_metrics;
 };
 
+struct cfg_textfile {
+    int line;
+    char *directory; /* *.prom files (node_exporter's textfile convention) */
+};
+
 struct config {
     char *path;
     struct cfg_shipper shipper;   /* always present */
@@ -179,6 +184,7 @@ struct config {
     struct cfg_database *database;
     struct cfg_cleanup *cleanup;
     struct cfg_skopeo *skopeo;
+    struct cfg_textfile *textfile;
     /* derived */
     regex_t drop_re, keep_re;
     bool has_drop_re, has_keep_re;

@@ -6,6 +6,7 @@
 
 #include "log.h"
 #include "nsconfig.h"
+#include "ship.h"
 
 static const struct metric_desc m_build = {"nexus_shipper_build_info", MT_GAUGE,
                                            "Always 1; the version of nexus-shipper.", ""};
@@ -33,30 +34,7 @@ struct scheduler *sched_new(const struct config *cfg, const struct collector *co
     if (!s)
         goto oom;
     s->cfg = cfg;
-    size_t next = cfg->shipper.external_labels.n;
-    s->ext = calloc(2 * (next + 1), sizeof *s->ext);
-    if (!s->ext)
-        goto oom;
-    /* instance first: external_labels may not override it (duplicates keep the first) */
-    s->ext[0] = "instance";
-    s->ext[1] = cfg->shipper.instance;
-    for (size_t i = 0; i < next; i++) {
-        const char *kv = cfg->shipper.external_labels.v[i];
-        const char *eq = strchr(kv, '=');
-        char *name = strndup(kv, (size_t)(eq - kv));
-        if (!name)
-            goto oom;
-        s->ext[2 * (i + 1)] = name;
-        s->ext[2 * (i + 1) + 1] = eq + 1;
-    }
-    struct sb_opts o = {
-        .max_bytes = cfg->shipper.buffer_max_size,
-        .ext_labels = s->ext,
-        .n_ext = next + 1,
-        .drop_re = cfg->has_drop_re ? &cfg->drop_re : NULL,
-        .keep_re = cfg->has_keep_re ? &cfg->keep_re : NULL,
-    };
-    if (!(s->sb = sb_new(&o)))
+    if (!(s->sb = ship_sb_new(cfg))) /* the identity every producer's series carry */
         goto oom;
     s->ci = calloc(n ? n : 1, sizeof *s->ci);
     if (!s->ci)
@@ -145,10 +123,6 @@ void sched_free(struct scheduler *s)
     free(s->ci);
     sender_free(s->sender);
     sb_free(s->sb);
-    if (s->ext && s->cfg)
-        for (size_t i = 1; i <= s->cfg->shipper.external_labels.n; i++)
-            free((char *)s->ext[2 * i]);
-    free(s->ext);
     free(s);
 }
 
@@ -214,6 +188,7 @@ void sched_collect(struct scheduler *s, int64_t ts_ms)
         char key[96];
         snprintf(key, sizeof key, "collector-%s", ci->c->name);
         if (rc == 0) {
+            ci->series = sb_txn_size(s->sb);
             sb_txn_commit(s->sb);
             if (!ci->up && ci->failures)
                 log_resolved(key, "collector %s: working again", ci->c->name);

@@ -25,6 +25,7 @@ struct coll_inst {
     bool ready; /* init succeeded */
     bool up;
     double duration;
+    size_t series; /* series of its last successful run */
     uint64_t failures;
     char last_error[256];
     int64_t interval_ms; /* 0: every cycle; else runs this often, carried in between */
@@ -42,7 +43,6 @@ struct scheduler {
     size_t n;
     uint64_t cycles;
     int64_t last_cycle_ok_ms;
-    const char **ext; /* external label pairs, owned */
 };
 
 /* Creates a scheduler over `table` (builtin_collectors for the binary).
