@@ -389,21 +389,22 @@ static int ship_metrics(const struct config *cfg, const struct cleanup_result *r
         struct http_response hr;
         http_response_init(&hr);
         enum send_outcome po = SEND_RETRY;
+        char shown[URL_REDACT_MAX];
         size_t bl = strlen(pg->url);
         while (bl && pg->url[bl - 1] == '/')
             bl--;
         if (hc && buf_append(&url, pg->url, bl) == 0 && buf_puts(&url, group.data) == 0)
             po = pgw_push(hc, "PUT", url.data, text.data ? text.data : "", text.len, &hr);
         if (po == SEND_OK) {
-            log_info("cleanup: metrics pushed to %s", url.data);
+            log_info("cleanup: metrics pushed to %s", url_redact(url.data, shown, sizeof shown));
         } else if (po == SEND_RETRY) {
-            log_warn("cleanup: pushgateway %s: %s; the push is kept in the spool", pg->url,
+            log_warn("cleanup: pushgateway %s: %s; the push is kept in the spool", url_redact(pg->url, shown, sizeof shown),
                      hr.status ? "HTTP error" : hr.error);
             if (sender_submit_push(snd, "PUT", group.data, text.data ? text.data : "", text.len) <=
                 0)
                 log_error("cleanup: the push could not be spooled either");
         } else {
-            log_error("cleanup: pushgateway %s refused the metrics: HTTP %ld %.200s", pg->url,
+            log_error("cleanup: pushgateway %s refused the metrics: HTTP %ld %.200s", url_redact(pg->url, shown, sizeof shown),
                       hr.status, hr.body.data ? hr.body.data : "");
         }
         http_response_free(&hr);

@@ -127,10 +127,12 @@ struct sender *sender_new(const struct config *cfg, struct err *e)
         size_t nh = 0;
         for (size_t h = 0; h < rw->headers.n && nh < 64; h++)
             hdrs[nh++] = rw->headers.v[h];
-        char tenant[300];
+        struct buf tenant; /* any length: the client copies its headers */
+        buf_init(&tenant, 0);
         if (rw->tenant[0]) {
-            snprintf(tenant, sizeof tenant, "X-Scope-OrgID: %s", rw->tenant);
-            hdrs[nh++] = tenant;
+            if (buf_printf(&tenant, "X-Scope-OrgID: %s", rw->tenant) < 0)
+                goto oom;
+            hdrs[nh++] = tenant.data;
         }
         ho.headers = hdrs;
         ho.n_headers = nh;
@@ -138,6 +140,7 @@ struct sender *sender_new(const struct config *cfg, struct err *e)
         snprintf(dir, sizeof dir, "rw-%s", rw->name[0] ? rw->name : "default");
         struct target *t =
             target_new(dir, rw->name[0] ? rw->name : "default", SEG_REMOTE_WRITE, rw->url, &ho);
+        buf_free(&tenant);
         if (!t || add_target(s, t) < 0) {
             target_free(t);
             goto oom;
@@ -469,8 +472,9 @@ static enum send_outcome send_one(struct sender *s, struct target *t, const stru
         t->failures = 0;
         t->next_try_mono = 0;
         pthread_mutex_unlock(&s->mu);
+        char shown[URL_REDACT_MAX];
         if (had_failures)
-            log_resolved(t->name, "%s: delivering again to %s", t->label, t->url);
+            log_resolved(t->name, "%s: delivering again to %s", t->label, url_redact(t->url, shown, sizeof shown));
     } else if (o == SEND_RETRY) {
         pthread_mutex_lock(&s->mu);
         t->samples_retried += m->samples;
@@ -479,7 +483,8 @@ static enum send_outcome send_one(struct sender *s, struct target *t, const stru
         t->failures++;
         t->next_try_mono = mono_ms() + d;
         pthread_mutex_unlock(&s->mu);
-        log_complain(t->name, "%s: send to %s failed (%s), will retry in %lld ms", t->label, t->url,
+        char shown[URL_REDACT_MAX];
+        log_complain(t->name, "%s: send to %s failed (%s), will retry in %lld ms", t->label, url_redact(t->url, shown, sizeof shown),
                      answer->data ? answer->data : "", (long long)d);
     } else {
         const char *reason = rw_drop_reason(r.status, r.body.data);

@@ -265,7 +265,8 @@ static int cmd_replay(const struct config *cfg, struct spool *sp, int argc, char
                 char ans[2100];
                 snprintf(ans, sizeof ans, "HTTP %ld: %.2000s", r.status,
                          r.body.data ? r.body.data : "");
-                log_error("spool replay: %s rejected %s (%u samples): %s", dst, si->name, m.samples,
+                char shown[URL_REDACT_MAX];
+                log_error("spool replay: %s rejected %s (%u samples): %s", url_redact(dst, shown, sizeof shown), si->name, m.samples,
                           ans);
                 if (spool_quarantine(sp, si, rw_drop_reason(r.status, r.body.data), ans) < 0) {
                     if (errno == ENOMEM) { /* kept for the next run */
@@ -278,10 +279,11 @@ static int cmd_replay(const struct config *cfg, struct spool *sp, int argc, char
                 }
                 quarantined += rc == 0;
             } else {
+                char shown[URL_REDACT_MAX];
                 fprintf(stderr,
                         "spool replay: %s unavailable (%s%ld %s); %llu segment(s) left, run again "
                         "to resume\n",
-                        dst, r.status ? "HTTP " : "", r.status, r.status ? "" : r.error,
+                        url_redact(dst, shown, sizeof shown), r.status ? "HTTP " : "", r.status, r.status ? "" : r.error,
                         (unsigned long long)pending(sp));
                 http_response_free(&r);
                 rc = 1;
