@@ -1016,6 +1016,11 @@ static int validate(struct config *cfg, struct err *e)
                     rw->line);
             return -1;
         }
+        if (rw->bearer_token && strpbrk(rw->bearer_token, "\r\n")) { /* another header */
+            err_set(e, "%s:%d: bearer_token_file %s: the token holds a line break", cfg->path,
+                    rw->line, rw->bearer_token_file);
+            return -1;
+        }
         for (size_t h = 0; h < rw->headers.n; h++)
             if (!strchr(rw->headers.v[h], ':')) {
                 err_set(e, "%s:%d: header \"%s\" is not `Name: value`", cfg->path, rw->line,

@@ -89,6 +89,14 @@ assert_contains "$(cat "$IT_TMP/check.out")" "is not an http:// or https:// URL"
 	fail "healthcheck of a closed port succeeded"
 assert_contains "$(cat "$IT_TMP/hc.out")" "healthcheck: http://REDACTED@" "healthcheck names the URL"
 no_secret "$IT_TMP/check.out" "$IT_TMP/hc.out"
+# a line break in a token would send the rest as another header
+printf 'abc\nX-Injected: 1\n' >"$IT_TMP/badtoken"
+chmod 600 "$IT_TMP/badtoken"
+printf '[remote_write]\nurl = http://127.0.0.1:9/api/v1/write\nbearer_token_file = %s\n' "$IT_TMP/badtoken" >"$IT_TMP/bad.conf"
+rc=0
+"$BIN" -c "$IT_TMP/bad.conf" check-config >"$IT_TMP/check.out" 2>&1 || rc=$?
+assert_eq 2 "$rc" "check-config refuses a token with a line break"
+assert_contains "$(cat "$IT_TMP/check.out")" "the token holds a line break" "and says why"
 
 # ---- 3. token realms
 start_fake REALM tests/integration/hostile_registry.py --token-bytes 10000
