@@ -399,14 +399,15 @@ static int ship_metrics(const struct config *cfg, const struct cleanup_result *r
         if (po == SEND_OK) {
             log_info("cleanup: metrics pushed to %s", url_redact(url.data, shown, sizeof shown));
         } else if (po == SEND_RETRY) {
-            log_warn("cleanup: pushgateway %s: %s; the push is kept in the spool", url_redact(pg->url, shown, sizeof shown),
-                     hr.status ? "HTTP error" : hr.error);
+            log_warn("cleanup: pushgateway %s: %s; the push is kept in the spool",
+                     url_redact(pg->url, shown, sizeof shown), hr.status ? "HTTP error" : hr.error);
             if (sender_submit_push(snd, "PUT", group.data, text.data ? text.data : "", text.len) <=
                 0)
                 log_error("cleanup: the push could not be spooled either");
         } else {
-            log_error("cleanup: pushgateway %s refused the metrics: HTTP %ld %.200s", url_redact(pg->url, shown, sizeof shown),
-                      hr.status, hr.body.data ? hr.body.data : "");
+            log_error("cleanup: pushgateway %s refused the metrics: HTTP %ld %.200s",
+                      url_redact(pg->url, shown, sizeof shown), hr.status,
+                      hr.body.data ? hr.body.data : "");
         }
         http_response_free(&hr);
         http_client_free(hc);

@@ -235,8 +235,7 @@ static void token_done(struct rm *c, struct rm_req *t)
     if (t->status == 0) {
         req_fail(q, "bearer token: %s", t->error);
     } else if (t->status != 200) {
-        req_fail(q, "token endpoint %.200s answered HTTP %ld%s",
-                 t->hint, t->status,
+        req_fail(q, "token endpoint %.200s answered HTTP %ld%s", t->hint, t->status,
                  t->nocreds && (t->status == 401 || t->status == 403)
                      ? " (asked without the registry credentials: its realm is not trusted, see "
                        "[cleanup] token_realm_hosts)"
@@ -319,8 +318,10 @@ static bool realm_trusted(const struct rm *c, const char *realm, const char *reg
             (r.host[0] == '[' && strlen(r.host) == al + 2 && strncasecmp(r.host + 1, a, al) == 0))
             return true;
     }
-    snprintf(why, n, "plain %s to %s:%s, not the registry's origin and not in [cleanup] "
-             "token_realm_hosts", r.scheme, r.host, r.port);
+    snprintf(why, n,
+             "plain %s to %s:%s, not the registry's origin and not in [cleanup] "
+             "token_realm_hosts",
+             r.scheme, r.host, r.port);
     return false;
 }
 

@@ -474,7 +474,8 @@ static enum send_outcome send_one(struct sender *s, struct target *t, const stru
         pthread_mutex_unlock(&s->mu);
         char shown[URL_REDACT_MAX];
         if (had_failures)
-            log_resolved(t->name, "%s: delivering again to %s", t->label, url_redact(t->url, shown, sizeof shown));
+            log_resolved(t->name, "%s: delivering again to %s", t->label,
+                         url_redact(t->url, shown, sizeof shown));
     } else if (o == SEND_RETRY) {
         pthread_mutex_lock(&s->mu);
         t->samples_retried += m->samples;
@@ -484,8 +485,9 @@ static enum send_outcome send_one(struct sender *s, struct target *t, const stru
         t->next_try_mono = mono_ms() + d;
         pthread_mutex_unlock(&s->mu);
         char shown[URL_REDACT_MAX];
-        log_complain(t->name, "%s: send to %s failed (%s), will retry in %lld ms", t->label, url_redact(t->url, shown, sizeof shown),
-                     answer->data ? answer->data : "", (long long)d);
+        log_complain(t->name, "%s: send to %s failed (%s), will retry in %lld ms", t->label,
+                     url_redact(t->url, shown, sizeof shown), answer->data ? answer->data : "",
+                     (long long)d);
     } else {
         const char *reason = rw_drop_reason(r.status, r.body.data);
         *why = DROP_REJECTED;

@@ -266,8 +266,8 @@ static int cmd_replay(const struct config *cfg, struct spool *sp, int argc, char
                 snprintf(ans, sizeof ans, "HTTP %ld: %.2000s", r.status,
                          r.body.data ? r.body.data : "");
                 char shown[URL_REDACT_MAX];
-                log_error("spool replay: %s rejected %s (%u samples): %s", url_redact(dst, shown, sizeof shown), si->name, m.samples,
-                          ans);
+                log_error("spool replay: %s rejected %s (%u samples): %s",
+                          url_redact(dst, shown, sizeof shown), si->name, m.samples, ans);
                 if (spool_quarantine(sp, si, rw_drop_reason(r.status, r.body.data), ans) < 0) {
                     if (errno == ENOMEM) { /* kept for the next run */
                         fprintf(stderr, "spool replay: cannot quarantine %s: %s; run again\n",
@@ -283,8 +283,8 @@ static int cmd_replay(const struct config *cfg, struct spool *sp, int argc, char
                 fprintf(stderr,
                         "spool replay: %s unavailable (%s%ld %s); %llu segment(s) left, run again "
                         "to resume\n",
-                        url_redact(dst, shown, sizeof shown), r.status ? "HTTP " : "", r.status, r.status ? "" : r.error,
-                        (unsigned long long)pending(sp));
+                        url_redact(dst, shown, sizeof shown), r.status ? "HTTP " : "", r.status,
+                        r.status ? "" : r.error, (unsigned long long)pending(sp));
                 http_response_free(&r);
                 rc = 1;
                 break;

@@ -486,10 +486,11 @@ bool str_has_suffix(const char *s, const char *suffix)
  * "client_secret", "refresh_token", "db_password"). */
 static bool secret_param(const char *name, size_t n)
 {
-    static const char *const exact[] = {"key", "sig", "auth", "pass", "pwd", "session",
-                                        "sessionid", "code", "jwt", "creds"};
-    static const char *const word[] = {"token", "secret", "passw", "apikey", "api_key",
-                                       "api-key", "signature", "credential", "authorization"};
+    static const char *const exact[] = {"key",     "sig",       "auth", "pass", "pwd",
+                                        "session", "sessionid", "code", "jwt",  "creds"};
+    static const char *const word[] = {"token",     "secret",     "passw",
+                                       "apikey",    "api_key",    "api-key",
+                                       "signature", "credential", "authorization"};
     char low[64];
     if (n >= sizeof low)
         n = sizeof low - 1; /* a longer name: its start decides */

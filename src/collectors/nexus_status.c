@@ -36,11 +36,12 @@ static int probe(struct nexus_api *a, const char *path, int64_t deadline, double
     else
         r.status = 0;
     if (r.status == 401 || r.status == 403) {
-        err_set(e, "GET %s: HTTP %ld: check [nexus] username and password_file", url_redact(url.data, shown, sizeof shown),
-                r.status);
+        err_set(e, "GET %s: HTTP %ld: check [nexus] username and password_file",
+                url_redact(url.data, shown, sizeof shown), r.status);
         up = -1;
     } else if (!r.status)
-        log_debug("nexus_status: GET %s: %s", url.data ? url_redact(url.data, shown, sizeof shown) : path, r.error);
+        log_debug("nexus_status: GET %s: %s",
+                  url.data ? url_redact(url.data, shown, sizeof shown) : path, r.error);
     if (secs)
         *secs = r.seconds;
     http_response_free(&r);
