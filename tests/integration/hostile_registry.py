@@ -18,6 +18,7 @@ DELETE answers 202.
 --realm URL: a request without "Authorization: Bearer" is answered 401
 with `WWW-Authenticate: Bearer realm="URL",service="hostile"`; one with a
 bearer token is printed as `BEARER len=N` (the token's length) and served.
+`--realm self` names this server's own /token.
 --token-bytes N: GET /token... is a token endpoint answering {"token": N
 bytes}, printed as `TOKENREQ auth=<the Authorization header or none>`.
 """
@@ -134,6 +135,8 @@ def main():
     ap.add_argument("--token-bytes", type=int, default=0)
     a = ARGS = ap.parse_args()
     srv = ThreadingHTTPServer(("127.0.0.1", a.port), H)
+    if a.realm == "self":
+        a.realm = "http://127.0.0.1:%d/token" % srv.server_address[1]
     if a.port_file:
         with open(a.port_file + ".tmp", "w") as f:
             f.write(str(srv.server_address[1]))

@@ -9,8 +9,8 @@
 #     (plain http): the realm gets no Authorization header and the refusal
 #     is logged; with the realm's host:port in [cleanup] token_realm_hosts it
 #     gets the basic credentials (taken from registry_url's userinfo, which
-#     no message shows); the realm's 10 kB bearer token reaches the registry
-#     whole.
+#     no message shows); a realm on the registry's own origin gets them
+#     unlisted; the realm's 10 kB bearer token reaches the registry whole.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 it_init creds
@@ -143,5 +143,14 @@ assert_eq "auth=Basic $basic" "$realm" "a realm in token_realm_hosts gets the cr
 assert_not_contains "$(cat "$IT_TMP/cl2.err")" "not sending the registry credentials" "no refusal"
 assert_contains "$(cat "$IT_TMP/cl2.err")" "GET http://127.0.0.1:$REG_PORT/v2/_catalog" "messages name the registry without userinfo"
 no_secret "$IT_TMP/cl2.out" "$IT_TMP/cl2.err"
+
+# a realm on the registry's own origin gets the credentials without being listed
+start_fake SELF tests/integration/hostile_registry.py --realm self --token-bytes 100
+sed "s|^registry_url = .*|registry_url = $SELF_URL|" "$IT_TMP/cl.conf" >"$IT_TMP/cl3.conf"
+"$BIN" -c "$IT_TMP/cl3.conf" cleanup --dry-run >"$IT_TMP/cl3.out" 2>"$IT_TMP/cl3.err" || true
+assert_eq "auth=Basic $basic" "$(sed -n 's/^TOKENREQ //p' "$IT_LOGS/self.log" | sort -u)" \
+	"the registry's own realm gets the credentials"
+assert_eq "len=100" "$(sed -n 's/^BEARER //p' "$IT_LOGS/self.log" | sort -u)" "and its token is used"
+no_secret "$IT_TMP/cl3.out" "$IT_TMP/cl3.err"
 
 it_log "URL secrets never printed, log_file 0640, token realms trusted only as configured, 10 kB tokens whole"
