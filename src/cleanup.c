@@ -343,6 +343,8 @@ static struct reg *reg_new(const char *base, const struct cfg_cleanup *cc,
         .max_response = 8u << 20,
         .concurrency = (int)(o->concurrency > 0 ? o->concurrency : 1),
         .origin = g->origin,
+        .realm_hosts = cc->token_realm_hosts.v,
+        .n_realm_hosts = cc->token_realm_hosts.n,
         .stop = stop,
     };
     if (!(g->rm = rm_new(&ro)) ||
@@ -1428,6 +1430,7 @@ int cleanup_run(const struct cfg_cleanup *cc, const struct cleanup_opts *o, bool
     char **names = NULL;
     size_t n_names = 0;
     struct scan sc = {.res = res};
+    char *url_user = NULL, *url_password = NULL;
     if (cleanup_rules_init(&rules, cc, e) < 0)
         return -1;
     if (o->include_repositories && *o->include_repositories) {
@@ -1448,14 +1451,21 @@ int cleanup_run(const struct cfg_cleanup *cc, const struct cleanup_opts *o, bool
         err_set(e, "[cleanup] registry_url is not set");
         goto out;
     }
-    if (!(res->registry = strdup(cc->registry_url)))
+    /* user:password@ in registry_url: the credentials (unless username is
+     * set), never part of a URL that is requested or logged (issue 18) */
+    if (!(res->registry = rm_url_take_userinfo(cc->registry_url, &url_user, &url_password)))
         goto oom;
+    struct cfg_cleanup cc_url = *cc;
+    if (url_user && !(cc->username && *cc->username)) {
+        cc_url.username = url_user;
+        cc_url.password = url_password;
+    }
     size_t bl = strlen(res->registry);
     while (bl > 0 && res->registry[bl - 1] == '/')
         res->registry[--bl] = '\0';
     if (bl >= 3 && strcmp(res->registry + bl - 3, "/v2") == 0)
         res->registry[bl - 3] = '\0';
-    if (!(g = reg_new(res->registry, cc, o, stop)))
+    if (!(g = reg_new(res->registry, &cc_url, o, stop)))
         goto oom;
     sc.g = g;
     rc = 0; /* from here on, problems are the run's status, not a setup error */
@@ -1697,6 +1707,8 @@ out:
     pend_free(&sc);
     strv_free(names, n_names);
     reg_free(g);
+    free(url_user);
+    free(url_password);
     if (has_inc)
         regfree(&inc);
     if (has_exc)

@@ -138,6 +138,7 @@ static int legacy_load(const char *file, const struct cfg_cleanup *base, struct 
         l->cc.keep_last = base->keep_last;
         l->cc.keep_unknown_dates = base->keep_unknown_dates;
         l->cc.protected_regex = keep_str(l, base->protected_regex);
+        l->cc.token_realm_hosts = base->token_realm_hosts; /* borrowed: not freed here */
     } else {
         l->cc.days_to_keep = 30;
         l->cc.keep_unknown_dates = true;

@@ -317,6 +317,12 @@ static const struct key_desc keys[] = {
      "CA bundle for an https registry."},
     {"cleanup", "insecure_skip_verify", T_BOOL, "false", CL(insecure_skip_verify), 0, 0, NULL, NULL,
      "Do not verify the registry's TLS certificate."},
+    {"cleanup", "token_realm_hosts", T_LIST, "", CL(token_realm_hosts), 0, 0, "auth.example.com",
+     NULL,
+     "Hosts (host or host:port) that may receive the registry credentials as a bearer token\n"
+     "realm over plain http. An https realm or one on the registry's own scheme, host and port\n"
+     "always gets them; any other realm is asked for a token without them (and a warning is\n"
+     "logged)."},
 
     /* [skopeo] */
     {"skopeo", "binary", T_STRING, "skopeo", SK(binary), 0, 0, NULL, NULL,
@@ -390,7 +396,9 @@ static int set_value(const struct key_desc *k, void *sec, const char *val, struc
     switch (k->type) {
     case T_URL:
         if (*val && !str_has_prefix(val, "http://") && !str_has_prefix(val, "https://")) {
-            err_set(e, "%s: \"%s\" is not an http:// or https:// URL", k->key, val);
+            char shown[URL_REDACT_MAX];
+            err_set(e, "%s: \"%s\" is not an http:// or https:// URL", k->key,
+                    url_redact(val, shown, sizeof shown));
             return -1;
         }
         /* fall through */
@@ -1020,6 +1028,11 @@ static int validate(struct config *cfg, struct err *e)
         if (rw->basic_auth_user[0] && rw->bearer_token_file[0]) {
             err_set(e, "%s:%d: basic_auth_user and bearer_token_file exclude each other", cfg->path,
                     rw->line);
+            return -1;
+        }
+        if (rw->bearer_token && strpbrk(rw->bearer_token, "\r\n")) { /* another header */
+            err_set(e, "%s:%d: bearer_token_file %s: the token holds a line break", cfg->path,
+                    rw->line, rw->bearer_token_file);
             return -1;
         }
         for (size_t h = 0; h < rw->headers.n; h++)

@@ -156,6 +156,7 @@ struct cfg_cleanup {
     int64_t timeout_ms;
     char *ca_file;
     bool insecure_skip_verify;
+    struct strlist token_realm_hosts; /* plain-http token realms trusted with the credentials */
 };
 
 struct cfg_skopeo {

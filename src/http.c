@@ -234,10 +234,13 @@ int http_request(struct http_client *c, const char *method, const char *url,
             goto oom;
         hdrs = n;
     }
-    char auth[4200];
-    if (c->o.bearer_token && *c->o.bearer_token) {
-        snprintf(auth, sizeof auth, "Authorization: Bearer %s", c->o.bearer_token);
-        struct curl_slist *n = curl_slist_append(hdrs, auth);
+    if (c->o.bearer_token && *c->o.bearer_token) { /* any length: curl copies the line */
+        struct buf auth;
+        buf_init(&auth, 0);
+        struct curl_slist *n = buf_printf(&auth, "Authorization: Bearer %s", c->o.bearer_token) == 0
+                                   ? curl_slist_append(hdrs, auth.data)
+                                   : NULL;
+        buf_free(&auth);
         if (!n)
             goto oom;
         hdrs = n;
@@ -331,18 +334,20 @@ int http_get_json(struct http_client *c, const char *url, int64_t deadline_mono_
     int rc = -1;
     const char *accept = "Accept: application/json";
     *out = NULL;
+    char shown[URL_REDACT_MAX];
+    url_redact(url, shown, sizeof shown);
     if (http_request(c, "GET", url, &accept, 1, NULL, 0, deadline_mono_ms, &r) < 0) {
-        err_set(e, "GET %s: %s", url, r.error);
+        err_set(e, "GET %s: %s", shown, r.error);
         goto done;
     }
     if (status)
         *status = r.status;
     if (r.status < 200 || r.status > 299) {
-        err_set(e, "GET %s: HTTP %ld", url, r.status);
+        err_set(e, "GET %s: HTTP %ld", shown, r.status);
         goto done;
     }
     char what[300];
-    snprintf(what, sizeof what, "GET %s", url);
+    snprintf(what, sizeof what, "GET %s", shown);
     json_object *j;
     if (jd_parse(what, r.body.data, r.body.len, r.content_type, &j, e) < 0)
         goto done;

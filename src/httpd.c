@@ -394,7 +394,7 @@ int httpd_healthcheck_main(const char *config_path, int argc, char **argv)
             return 2;
         }
     }
-    char url[600];
+    char url[600], shown[URL_REDACT_MAX];
     if (url_arg) {
         snprintf(url, sizeof url, "%s", url_arg);
     } else {
@@ -443,14 +443,16 @@ int httpd_healthcheck_main(const char *config_path, int argc, char **argv)
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
     curl_easy_cleanup(c);
     if (cc != CURLE_OK) {
-        fprintf(stderr, "healthcheck: %s: %s\n", url, curl_easy_strerror(cc));
+        fprintf(stderr, "healthcheck: %s: %s\n", url_redact(url, shown, sizeof shown),
+                curl_easy_strerror(cc));
         return 1;
     }
     fputs(body.b, code == 200 ? stdout : stderr);
     if (body.n && body.b[body.n - 1] != '\n')
         fputc('\n', code == 200 ? stdout : stderr);
     if (code != 200) {
-        fprintf(stderr, "healthcheck: %s answered %ld\n", url, code);
+        fprintf(stderr, "healthcheck: %s answered %ld\n", url_redact(url, shown, sizeof shown),
+                code);
         return 1;
     }
     return 0;

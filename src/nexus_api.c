@@ -180,9 +180,10 @@ struct nexus_api *nexus_api_new(const struct cfg_nexus *nx, struct err *e)
     size_t n = strlen(a->base);
     while (n && a->base[n - 1] == '/')
         a->base[--n] = '\0';
-    char host[256];
+    char host[256], shown[URL_REDACT_MAX];
     if (url_split(a->base, &a->https, host, sizeof host, NULL) < 0) {
-        err_set(e, "[nexus] url %s: cannot find the host name", nx->url);
+        err_set(e, "[nexus] url %s: cannot find the host name",
+                url_redact(nx->url, shown, sizeof shown));
         goto fail;
     }
     if (!(a->host = strdup(host)) ||

@@ -119,10 +119,12 @@ static struct target *rw_target(const struct cfg_remote_write *rw, const char *u
     size_t nh = 0;
     for (size_t h = 0; h < rw->headers.n && nh < 64; h++)
         hdrs[nh++] = rw->headers.v[h];
-    char tenant[300];
+    struct buf tenant; /* any length: the client copies its headers */
+    buf_init(&tenant, 0);
     if (rw->tenant[0]) {
-        snprintf(tenant, sizeof tenant, "X-Scope-OrgID: %s", rw->tenant);
-        hdrs[nh++] = tenant;
+        if (buf_printf(&tenant, "X-Scope-OrgID: %s", rw->tenant) < 0)
+            return NULL;
+        hdrs[nh++] = tenant.data;
     }
     ho.headers = hdrs;
     ho.n_headers = nh;
@@ -130,6 +132,7 @@ static struct target *rw_target(const struct cfg_remote_write *rw, const char *u
     snprintf(dir, sizeof dir, "rw-%s", rw->name[0] ? rw->name : "default");
     struct target *t = target_new(dir, rw->name[0] ? rw->name : "default", SEG_REMOTE_WRITE,
                                   url ? url : rw->url, &ho);
+    buf_free(&tenant);
     if (!t)
         return NULL;
     t->max_samples = rw->max_samples_per_send;
@@ -604,8 +607,10 @@ static enum send_outcome send_one(struct sender *s, struct target *t, const stru
         t->failures = 0;
         t->next_try_mono = 0;
         pthread_mutex_unlock(&s->mu);
+        char shown[URL_REDACT_MAX];
         if (had_failures)
-            log_resolved(t->name, "%s: delivering again to %s", t->label, t->url);
+            log_resolved(t->name, "%s: delivering again to %s", t->label,
+                         url_redact(t->url, shown, sizeof shown));
     } else if (o == SEND_RETRY) {
         pthread_mutex_lock(&s->mu);
         t->samples_retried += m->samples;
@@ -614,8 +619,10 @@ static enum send_outcome send_one(struct sender *s, struct target *t, const stru
         t->failures++;
         t->next_try_mono = mono_ms() + d;
         pthread_mutex_unlock(&s->mu);
-        log_complain(t->name, "%s: send to %s failed (%s), will retry in %lld ms", t->label, t->url,
-                     answer->data ? answer->data : "", (long long)d);
+        char shown[URL_REDACT_MAX];
+        log_complain(t->name, "%s: send to %s failed (%s), will retry in %lld ms", t->label,
+                     url_redact(t->url, shown, sizeof shown), answer->data ? answer->data : "",
+                     (long long)d);
     } else {
         const char *reason = rw_drop_reason(r.status, r.body.data);
         *why = DROP_REJECTED;

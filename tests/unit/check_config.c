@@ -313,6 +313,46 @@ START_TEST(test_util_helpers)
 }
 END_TEST
 
+/* url_redact (issue 18): no password, token or key of a URL reaches a log line */
+START_TEST(test_url_redact)
+{
+    static const struct {
+        const char *in, *out;
+    } c[] = {
+        {"http://alice:TopSecretPW@127.0.0.1:9090/api/v1/write",
+         "http://REDACTED@127.0.0.1:9090/api/v1/write"},
+        {"https://tokenonly@host/x", "https://REDACTED@host/x"},
+        {"http://127.0.0.1:9090/api/v1/write", "http://127.0.0.1:9090/api/v1/write"},
+        {"http://h/p?a=1&token=abc&b=2", "http://h/p?a=1&token=REDACTED&b=2"},
+        {"http://h/p?Access_Token=abc", "http://h/p?Access_Token=REDACTED"},
+        {"http://h/p?private_token=abc;x=1", "http://h/p?private_token=REDACTED;x=1"},
+        {"http://h/p?PASSWORD=pw&apikey=k&api_key=k2&X-Amz-Signature=s",
+         "http://h/p?PASSWORD=REDACTED&apikey=REDACTED&api_key=REDACTED&X-Amz-Signature=REDACTED"},
+        {"http://h/p?%74oken=abc", "http://h/p?%74oken=REDACTED"},
+        {"http://h/p?client_secret=s&key=k&sig=z",
+         "http://h/p?client_secret=REDACTED&key=REDACTED&sig=REDACTED"},
+        {"http://h/p?token=&page=2", "http://h/p?token=&page=2"},
+        {"http://u:p@h/p?token=t", "http://REDACTED@h/p?token=REDACTED"},
+        {"http://[::1]:8080/x?n=1", "http://[::1]:8080/x?n=1"},
+        {"http://u:p@[::1]:8080/x", "http://REDACTED@[::1]:8080/x"},
+        {"http://al ice:pw@h", "<unparseable url>"},
+        {"not a url at all", "not a url at all"},
+        {"alice:pw@h:80/x", "<unparseable url>"},
+        {"h?token=x", "<unparseable url>"},
+        {"", ""},
+    };
+    char out[URL_REDACT_MAX];
+    for (size_t i = 0; i < NS_ARRAY_LEN(c); i++)
+        ck_assert_str_eq(url_redact(c[i].in, out, sizeof out), c[i].out);
+    ck_assert_str_eq(url_redact(NULL, out, sizeof out), "");
+    /* truncated, never overflowing, still redacted */
+    char small[20];
+    ck_assert_str_eq(url_redact("http://alice:TopSecretPW@example.com/", small, sizeof small),
+                     "http://REDACTED@exa");
+    ck_assert_str_eq(url_redact("http://x/", out, 0), "");
+}
+END_TEST
+
 START_TEST(test_read_file)
 {
     char p[PATH_MAX + 16];
@@ -902,6 +942,7 @@ static Suite *config_suite(void)
     tcase_add_test(tu, test_crc32c);
     tcase_add_test(tu, test_util_helpers);
     tcase_add_test(tu, test_read_file);
+    tcase_add_test(tu, test_url_redact);
     suite_add_tcase(s, tu);
     TCase *tc = tcase_create("config");
     tcase_add_checked_fixture(tc, setup, teardown);
