@@ -291,6 +291,9 @@ static const struct key_desc keys[] = {
      "docker exec {container} registry garbage-collect {config}", NULL,
      "Run after deleting (an argv, no shell; {container} {config} {storage} substituted).\n"
      "Empty: no garbage collection (Nexus runs its own tasks)."},
+    {"cleanup", "gc_timeout", T_DURATION, "2h", CL(gc_timeout_ms), 0, 0, NULL, NULL,
+     "Longest run of each gc command: then its process group gets SIGTERM, and SIGKILL\n"
+     "a second later (0 = no limit). A stop signal ends it the same way at once."},
     {"cleanup", "pre_gc_command", T_STRING, "", CL(pre_gc_command), 0, 0, NULL, NULL,
      "Run before the garbage collection (e.g. make the registry read-only)."},
     {"cleanup", "post_gc_command", T_STRING, "", CL(post_gc_command), 0, 0, NULL, NULL,
