@@ -142,7 +142,8 @@ static const struct key_desc keys[] = {
     {"shipper", "collector_series_limits", T_LIST, "", SH(collector_series_limits), 0, 0,
      "nexus_components=200000", NULL, "Per-collector series limits (collector=N)."},
     {"shipper", "listen", T_STRING, "", SH(listen), 0, 0, "127.0.0.1:9899", NULL,
-     "Serve /metrics (last cycle + self-metrics) and /healthz on this host:port."},
+     "Serve /metrics (last cycle + self-metrics) and /healthz on this host:port.\n"
+     "Keep it on loopback: \":port\" serves every network, without authentication."},
     {"shipper", "keep_metrics", T_REGEX, "", SH(keep_metrics), 0, 0, "^nexus_", NULL,
      "If set, only series whose metric name matches are shipped (self-metrics always are)."},
 

@@ -194,7 +194,7 @@ struct nexus_api *nexus_api_new(const struct cfg_nexus *nx, struct err *e)
         .password = nx->password,
         .ca_file = nx->ca_file,
         .insecure = nx->insecure_skip_verify,
-        .max_response = 64u << 20,
+        .max_response = 16u << 20, /* a real Nexus: a few MiB (/v1/repositories of thousands) */
     };
     if (!(a->http = http_client_new(&o)))
         goto oom;
