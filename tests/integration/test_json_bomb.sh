@@ -9,6 +9,8 @@
 #  - 4 MiB of {}: refused before parsing
 #  - 220 kB of {} (just under the parse limit): parsed, then refused by
 #    shape, still within the bound
+#  - meanwhile /v1/status/check answers 2 MiB: more than that endpoint's
+#    cap (1 MiB), refused while reading
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 it_init json_bomb
@@ -41,7 +43,8 @@ if nm "$BIN" 2>/dev/null | grep -q __asan_init; then measure_rss=0; fi
 bomb() {
 	local name=$1 unit=$2 size=$3 nolen=$4 want=$5 rc=0 kb
 	curl -fsS -X POST --data-binary @- "$NEXUS_URL/__control/scenario" >/dev/null <<-EOF
-	{"faults": {"/service/rest/v1/repositor*": {"bomb": {"unit": "$unit", "size": $size, "no_length": $nolen}}}}
+	{"faults": {"/service/rest/v1/repositor*": {"bomb": {"unit": "$unit", "size": $size, "no_length": $nolen}},
+	            "/service/rest/v1/status/check": {"bomb": {"unit": "[]", "size": 2097152}}}}
 	EOF
 	/usr/bin/time -f '%M' -o "$IT_TMP/$name.rss" "$BIN" -c "$IT_TMP/ns.conf" once --dry-run \
 		>"$IT_TMP/$name.prom" 2>"$IT_TMP/$name.log" || rc=$?
@@ -50,6 +53,7 @@ bomb() {
 	assert_contains "$(cat "$IT_TMP/$name.prom")" 'nexus_shipper_collector_up{collector="nexus_repositories",instance="bomb"} 0' "$name: nexus_repositories is down"
 	assert_contains "$(grep 'collector nexus_repositories failed' "$IT_TMP/$name.log")" "$want" "$name: the reason"
 	assert_contains "$(cat "$IT_TMP/$name.prom")" 'nexus_shipper_collector_up{collector="nexus_components",instance="bomb"} 0' "$name: nexus_components (/v1/repositories) is down"
+	assert_contains "$(grep 'collector nexus_health failed' "$IT_TMP/$name.log")" "GET /service/rest/v1/status/check: answer larger than 1048576 bytes" "$name: /v1/status/check is capped at 1 MiB"
 	it_log "$name: peak RSS $((kb / 1024)) MiB; $(grep -o 'collector nexus_repositories failed.*' "$IT_TMP/$name.log" | cut -c1-200)"
 	if [ "$measure_rss" = 1 ]; then
 		[ "$kb" -lt $((150 * 1024)) ] || fail "$name: peak RSS $kb kB (limit 150 MiB)"
