@@ -28,6 +28,7 @@ enum cfg_type {
 };
 
 #define REQUIRED           1u
+#define CFG_MIN_SIZE       1024u /* T_SIZE: a spool or buffer smaller than this holds no batch */
 #define SPOOL_NAME_MAX_CFG 48 /* longest [remote_write NAME] created from the environment */
 
 enum section_kind { SEC_ALWAYS, SEC_OPTIONAL, SEC_NAMED };
@@ -111,7 +112,8 @@ static const struct key_desc keys[] = {
     {"shipper", "spool_dir", T_STRING, "/var/lib/nexus-shipper/spool", SH(spool_dir), 0, 0, NULL,
      NULL, "Directory of the disk spool that keeps batches not yet delivered."},
     {"shipper", "spool_max_size", T_SIZE, "1GiB", SH(spool_max_size), 0, 0, NULL, NULL,
-     "Past this size the oldest spooled batches are dropped (and counted)."},
+     "Past this size the oldest spooled batches are dropped (and counted). At least 1KiB;\n"
+     "a cycle of a real instance takes tens of KiB, so keep it in MiB or GiB."},
     {"shipper", "spool_max_age", T_DURATION, "7d", SH(spool_max_age_ms), 0, 0, NULL, NULL,
      "Spooled batches older than this are dropped (and counted)."},
     {"shipper", "spool_only", T_BOOL, "false", SH(spool_only), 0, 0, NULL, NULL,
@@ -131,7 +133,8 @@ static const struct key_desc keys[] = {
     {"shipper", "collector_timeout", T_DURATION, "20s", SH(collector_timeout_ms), 0, 0, NULL, NULL,
      "Deadline of one collector in one cycle; past it the collector is marked down."},
     {"shipper", "buffer_max_size", T_SIZE, "64MiB", SH(buffer_max_size), 0, 0, NULL, NULL,
-     "Hard memory cap of the series buffer; new series past it are refused and counted."},
+     "Hard memory cap of the series buffer; new series past it are refused and counted\n"
+     "(at least 1KiB)."},
     {"shipper", "drop_metrics", T_REGEX, "", SH(drop_metrics), 0, 0, "^nexus_health_check_info$",
      NULL, "Series whose metric name matches this regex are not shipped."},
     {"shipper", "collector_intervals", T_LIST, "", SH(collector_intervals), 0, 0,
@@ -146,7 +149,8 @@ static const struct key_desc keys[] = {
     {"shipper", "collector_series_limits", T_LIST, "", SH(collector_series_limits), 0, 0,
      "nexus_components=200000", NULL, "Per-collector series limits (collector=N)."},
     {"shipper", "listen", T_STRING, "", SH(listen), 0, 0, "127.0.0.1:9899", NULL,
-     "Serve /metrics (last cycle + self-metrics) and /healthz on this host:port."},
+     "Serve /metrics (last cycle + self-metrics) and /healthz on this host:port.\n"
+     "Keep it on loopback: \":port\" serves every network, without authentication."},
     {"shipper", "keep_metrics", T_REGEX, "", SH(keep_metrics), 0, 0, "^nexus_", NULL,
      "If set, only series whose metric name matches are shipped (self-metrics always are)."},
 
@@ -295,6 +299,9 @@ static const struct key_desc keys[] = {
      "docker exec {container} registry garbage-collect {config}", NULL,
      "Run after deleting (an argv, no shell; {container} {config} {storage} substituted).\n"
      "Empty: no garbage collection (Nexus runs its own tasks)."},
+    {"cleanup", "gc_timeout", T_DURATION, "2h", CL(gc_timeout_ms), 0, 0, NULL, NULL,
+     "Longest run of each gc command: then its process group gets SIGTERM, and SIGKILL\n"
+     "a second later (0 = no limit). A stop signal ends it the same way at once."},
     {"cleanup", "pre_gc_command", T_STRING, "", CL(pre_gc_command), 0, 0, NULL, NULL,
      "Run before the garbage collection (e.g. make the registry read-only)."},
     {"cleanup", "post_gc_command", T_STRING, "", CL(post_gc_command), 0, 0, NULL, NULL,
@@ -393,6 +400,13 @@ static void free_section_values(const struct section_desc *sd, void *sec)
 /* Parses `val` into the field of key `k`; -1 with e->msg (no location). */
 static int set_value(const struct key_desc *k, void *sec, const char *val, struct err *e)
 {
+    /* the file is checked as a whole; this catches ${ENV} and overrides */
+    for (const char *p = val; *p; p++)
+        if (((unsigned char)*p < 0x20 && *p != '\t') || *p == 0x7f) {
+            err_set(e, "%s: the value holds control byte 0x%02x (from the environment?)", k->key,
+                    (unsigned char)*p);
+            return -1;
+        }
     switch (k->type) {
     case T_URL:
         if (*val && !str_has_prefix(val, "http://") && !str_has_prefix(val, "https://")) {
@@ -482,6 +496,10 @@ static int set_value(const struct key_desc *k, void *sec, const char *val, struc
     case T_SIZE:
         if (parse_size(val, (uint64_t *)field(sec, k->off)) < 0) {
             err_set(e, "%s: \"%s\" is not a size (e.g. 512MiB, 1GiB)", k->key, val);
+            return -1;
+        }
+        if (*(uint64_t *)field(sec, k->off) < CFG_MIN_SIZE) {
+            err_set(e, "%s: %s is too small to hold one batch (at least 1KiB)", k->key, val);
             return -1;
         }
         return 0;
@@ -896,6 +914,23 @@ static int section_line(const struct section_desc *sd, void *sec)
     return sd->line_off >= 0 ? *(int *)field(sec, (size_t)sd->line_off) : 0;
 }
 
+/* A secret (a password, a token) is one line of printable bytes once its
+ * trailing white space is trimmed: a NUL would cut it and a CR or LF would
+ * end an HTTP header early. */
+static int secret_bytes(const char *path, const char *s, size_t len, struct err *e)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7f) {
+            err_set(e, "%s: %s at byte %zu (a secret file holds one line of text)", path,
+                    c == 0 ? "NUL byte" : c == '\n' || c == '\r' ? "line break" : "control byte",
+                    i + 1);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int validate_section(struct config *cfg, const struct section_desc *sd, void *sec,
                             struct err *e)
 {
@@ -929,7 +964,13 @@ static int validate_section(struct config *cfg, const struct section_desc *sd, v
         if (k->type == T_FILE && sv && *sv) {
             struct err e2;
             char *content = NULL;
-            if (read_file(sv, 64 * 1024, true, &content, &e2) < 0) {
+            size_t clen = 0;
+            if (read_file_n(sv, 64 * 1024, true, &content, &clen, &e2) == 0 &&
+                secret_bytes(sv, content, clen, &e2) < 0) {
+                free(content);
+                content = NULL;
+            }
+            if (!content) {
                 if (line)
                     err_set(e, "%s:%d: %s: %s", cfg->path, line, k->key, e2.msg);
                 else
@@ -1069,6 +1110,32 @@ static int validate(struct config *cfg, struct err *e)
     return 0;
 }
 
+/* A configuration file is text: a NUL would silently end it (the rest
+ * never parsed) and other control bytes hide in values. Tab, CR (CRLF
+ * files) and LF are the only ones allowed. Returns -1 with e set to
+ * "FILE:LINE: ..." at the first other one. */
+static int control_byte(const char *path, const char *text, size_t len, struct err *e)
+{
+    int line = 1;
+    size_t col = 1;
+    for (size_t i = 0; i < len; i++, col++) {
+        unsigned char c = (unsigned char)text[i];
+        if (c == '\n') {
+            line++;
+            col = 0;
+        } else if ((c < 0x20 && c != '\t' && c != '\r') || c == 0x7f) {
+            if (c == 0)
+                err_set(e, "%s:%d: NUL byte at column %zu (a configuration file is text; "
+                        "nothing after it would be read)", path, line, col);
+            else
+                err_set(e, "%s:%d: control byte 0x%02x at column %zu (only tab, CR and LF "
+                        "are allowed)", path, line, c, col);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 struct config *config_load(const char *path, struct err *e)
 {
     struct config *cfg = calloc(1, sizeof *cfg);
@@ -1080,10 +1147,13 @@ struct config *config_load(const char *path, struct err *e)
     if (apply_defaults(&sections[0], &cfg->shipper, e) < 0)
         goto fail;
     struct err e2;
-    if (read_file(path, 1 << 20, false, &text, &e2) < 0) {
+    size_t text_len = 0;
+    if (read_file_n(path, 1 << 20, false, &text, &text_len, &e2) < 0) {
         err_set(e, "%s:0: %s", path, e2.msg);
         goto fail;
     }
+    if (control_byte(path, text, text_len, e) < 0)
+        goto fail;
     struct parse_state ps = {.cfg = cfg, .file = path, .e = e};
     int lineno = 0;
     for (char *line = text; line;) {

@@ -147,6 +147,7 @@ struct cfg_cleanup {
     char *gc_command;
     char *pre_gc_command;
     char *post_gc_command;
+    int64_t gc_timeout_ms; /* each gc command; 0 = no limit */
     char *storage_path;
     char *log_file;
     char *include_repositories;

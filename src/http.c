@@ -170,6 +170,7 @@ static int answer_done(struct http_response *r)
 static int test_answer(const struct http_client *c, const char *method, const char *url,
                        struct http_response *r)
 {
+    (void)c; /* r->body.max holds this request's cap */
     const char *hdrs = NULL, *body = NULL;
     size_t len = 0;
     if (test_responder(test_responder_ctx, method, url, &r->status, &hdrs, &body, &len) < 0) {
@@ -181,7 +182,7 @@ static int test_answer(const struct http_client *c, const char *method, const ch
         buf_append(&r->headers, hdrs, strlen(hdrs)); /* over the cap: ignored, as on_header */
     if (len && buf_append(&r->body, body, len) < 0) {
         r->status = 0;
-        snprintf(r->error, sizeof r->error, "answer larger than %zu bytes", c->o.max_response);
+        snprintf(r->error, sizeof r->error, "answer larger than %zu bytes", r->body.max);
         return -1;
     }
     http_header(r, "Content-Type", r->content_type, sizeof r->content_type);
@@ -201,7 +202,9 @@ int http_request(struct http_client *c, const char *method, const char *url,
     int rc = -1;
     buf_reset(&r->body);
     buf_reset(&r->headers);
-    r->body.max = c->o.max_response;
+    size_t cap = r->max_body && r->max_body < c->o.max_response ? r->max_body : c->o.max_response;
+    r->body.max = cap;
+    r->max_body = 0; /* for this request only */
     r->status = 0;
     r->retry_after_ms = -1;
     r->error[0] = '\0';
@@ -265,7 +268,7 @@ int http_request(struct http_client *c, const char *method, const char *url,
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &r->headers);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->o.max_response);
+    curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)cap);
     if (c->abort_flag) {
         curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
         curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
@@ -303,7 +306,7 @@ int http_request(struct http_client *c, const char *method, const char *url,
     r->seconds = t;
     if (cc != CURLE_OK) {
         if (cc == CURLE_WRITE_ERROR || cc == CURLE_FILESIZE_EXCEEDED)
-            snprintf(r->error, sizeof r->error, "answer larger than %zu bytes", c->o.max_response);
+            snprintf(r->error, sizeof r->error, "answer larger than %zu bytes", cap);
         else if (cc == CURLE_ABORTED_BY_CALLBACK)
             snprintf(r->error, sizeof r->error, "aborted: shutting down");
         else

@@ -268,6 +268,12 @@ void format_duration(int64_t ms, char *out, size_t n)
 
 int read_file(const char *path, size_t max, bool trim, char **out, struct err *e)
 {
+    size_t len;
+    return read_file_n(path, max, trim, out, &len, e);
+}
+
+int read_file_n(const char *path, size_t max, bool trim, char **out, size_t *len, struct err *e)
+{
     int rc = -1;
     struct buf b;
     buf_init(&b, max);
@@ -307,6 +313,7 @@ int read_file(const char *path, size_t max, bool trim, char **out, struct err *e
         while (b.len && isspace((unsigned char)b.data[b.len - 1]))
             b.data[--b.len] = '\0';
     *out = b.data;
+    *len = b.len;
     b.data = NULL;
     rc = 0;
 out:

@@ -52,6 +52,9 @@ void format_duration(int64_t ms, char *out, size_t n);
 /* Reads a whole (small) file; strips trailing whitespace when trim is set.
  * *out is malloc'd and owned by the caller. */
 int read_file(const char *path, size_t max, bool trim, char **out, struct err *e);
+/* read_file() that also gives the length (*len): the text may hold NUL
+ * bytes, which a caller checking the content must see. */
+int read_file_n(const char *path, size_t max, bool trim, char **out, size_t *len, struct err *e);
 
 /* Wall clock in milliseconds since the epoch, and a monotonic clock. */
 int64_t now_ms(void);
