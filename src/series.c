@@ -432,7 +432,7 @@ static int64_t family_get(struct series_buf *sb, const struct metric_desc *d)
     f->d.help = sb->pool.strs[hid];
     f->d.unit = sb->pool.strs[uid];
     f->dropped = false;
-    if (!str_has_prefix(d->name, "nexus_shipper_")) {
+    if (!str_has_prefix(d->name, "nexus_shipper_") && !str_has_prefix(d->name, "process_")) {
         if (sb->o.drop_re && regexec(sb->o.drop_re, d->name, 0, NULL, 0) == 0)
             f->dropped = true;
         if (sb->o.keep_re && regexec(sb->o.keep_re, d->name, 0, NULL, 0) != 0)
@@ -828,6 +828,26 @@ int sb_histogram(struct series_buf *sb, const struct metric_desc *d, const struc
 
 /* ---- reading ------------------------------------------------------------ */
 
+/* Values of "le", "quantile" (and nexus_docker_tags_by_age's "le_days")
+ * in numeric order ("+Inf" parses as infinity); a value that is not a
+ * number sorts after the numbers, by bytes. */
+static bool numeric_label(const char *name)
+{
+    return !strcmp(name, "le") || !strcmp(name, "quantile") || !strcmp(name, "le_days");
+}
+
+static int cmp_numeric(const char *a, const char *b)
+{
+    char *ea, *eb;
+    double x = strtod(a, &ea), y = strtod(b, &eb);
+    bool na = ea != a && !*ea && !isnan(x), nb = eb != b && !*eb && !isnan(y);
+    if (na && nb && x != y)
+        return x < y ? -1 : 1;
+    if (na != nb)
+        return na ? -1 : 1;
+    return strcmp(a, b);
+}
+
 static int cmp_series(const void *a, const void *b, void *ctx)
 {
     const struct series_buf *sb = ctx;
@@ -843,7 +863,10 @@ static int cmp_series(const void *a, const void *b, void *ctx)
         for (int k = 0; k < 2; k++) {
             uint32_t ia = sb->lab[x->lab + 2 * i + k], ib = sb->lab[y->lab + 2 * i + k];
             if (ia != ib) {
-                int c = strcmp(sb->pool.strs[ia], sb->pool.strs[ib]);
+                /* k == 1: the names at i are equal (else k == 0 returned) */
+                int c = k == 1 && numeric_label(sb->pool.strs[sb->lab[x->lab + 2 * i]])
+                            ? cmp_numeric(sb->pool.strs[ia], sb->pool.strs[ib])
+                            : strcmp(sb->pool.strs[ia], sb->pool.strs[ib]);
                 if (c)
                     return c;
             }
