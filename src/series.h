@@ -119,10 +119,10 @@ struct sb_sample {
 /* Fills `out` (malloc'd, caller frees) with this cycle's samples plus one
  * staleness marker per series gone since the last cycle; marks the cycle
  * as snapshotted. `sorted` orders them by family then labels (text
- * format): family name, then label by label, values compared as
- * numbers for the labels "le" and "quantile" (histogram buckets ascend,
- * +Inf last, whatever the strings sort as) and as bytes for the rest;
- * otherwise in creation order. */
+ * format): by family, then label set (values of "quantile" and "le_days"
+ * compared as numbers, the rest as bytes), then a histogram's _bucket
+ * series by le as a number (ascending, +Inf last, whatever the strings
+ * sort as), _sum, _count; otherwise in creation order. */
 int sb_snapshot(struct series_buf *sb, bool sorted, struct sb_sample **out, size_t *n);
 
 size_t sb_series_nlabels(const struct series_buf *sb, uint32_t series);
