@@ -25,8 +25,8 @@ struct coll_inst {
     bool ready; /* init succeeded */
     bool up;
     double duration;
-    uint64_t failures;     /* failed runs since start (init failures count every cycle) */
-    int64_t last_ok_ms;    /* wall clock of the last successful run; 0 = none yet */
+    uint64_t failures;  /* failed runs since start (init failures count every cycle) */
+    int64_t last_ok_ms; /* wall clock of the last successful run; 0 = none yet */
     char last_error[256];
     int64_t interval_ms; /* 0: every cycle; else runs this often, carried in between */
     int64_t last_run_mono;
@@ -43,9 +43,9 @@ struct scheduler {
     size_t n;
     uint64_t cycles;
     int64_t last_cycle_ok_ms;
-    const char **ext; /* external label pairs, owned */
-    bool reload_ok;           /* outcome of the last configuration (re)load */
-    int64_t reload_ok_ms;     /* wall clock of the last successful one */
+    const char **ext;     /* external label pairs, owned */
+    bool reload_ok;       /* outcome of the last configuration (re)load */
+    int64_t reload_ok_ms; /* wall clock of the last successful one */
 };
 
 /* Creates a scheduler over `table` (builtin_collectors for the binary).

@@ -54,7 +54,7 @@ struct sb_opts {
     const char *const *ext_labels; /* name,value pairs */
     size_t n_ext;
     const regex_t *drop_re; /* optional: metric names not stored */
-    const regex_t *keep_re; /* optional: only these names stored (nexus_shipper_*, process_* always) */
+    const regex_t *keep_re; /* optional: only these stored (nexus_shipper_*, process_* always) */
 };
 
 struct series_buf;

@@ -46,10 +46,11 @@ static const struct metric_desc m_last = {"nexus_task_last_run_timestamp_seconds
 static const struct metric_desc m_next = {"nexus_task_next_run_timestamp_seconds", MT_GAUGE,
                                           "When the task runs next (nextRun).", "seconds"};
 
-static const char *const STATES[] = {"WAITING",          "RUNNING",          "RUNNING_STARTING",
-                                     "RUNNING_BLOCKED",  "RUNNING_CANCELED", "DONE",
+static const char *const STATES[] = {"WAITING",         "RUNNING",          "RUNNING_STARTING",
+                                     "RUNNING_BLOCKED", "RUNNING_CANCELED", "DONE",
                                      "unknown"};
-static const char *const RESULTS[] = {"OK", "FAILED", "CANCELED", "INTERRUPTED", "never", "unknown"};
+static const char *const RESULTS[] = {"OK",          "FAILED", "CANCELED",
+                                      "INTERRUPTED", "never",  "unknown"};
 
 #define ENDPOINT  "/service/rest/v1/tasks"
 #define MAX_PAGES 1000
@@ -100,7 +101,8 @@ static int state_set(struct collect_ctx *ctx, const struct metric_desc *d, const
         if (strcmp(set[i], value) == 0)
             hit = i;
     if (hit == n - 1)
-        log_complain("nexus-tasks-unknown", "nexus_tasks: task \"%s\": %s \"%s\" is not a known value; "
+        log_complain("nexus-tasks-unknown",
+                     "nexus_tasks: task \"%s\": %s \"%s\" is not a known value; "
                      "reported as %s=\"unknown\"",
                      label, d == &m_state ? "currentState" : "lastRunResult", value, key);
     for (size_t i = 0; i < n; i++)
@@ -141,9 +143,9 @@ static int page(void *ud, struct jdec *d, json_object *items, size_t n)
             /* the same id twice: Nexus listed one task twice */
             return jd_fail(d, "id", "task \"%s\" listed twice", label);
         }
-        if (state_set(ctx, &m_state, label, type, "state", STATES, NS_ARRAY_LEN(STATES), state) < 0 ||
-            state_set(ctx, &m_result, label, type, "result", RESULTS, NS_ARRAY_LEN(RESULTS),
-                      result && *result ? result : "never") < 0)
+        const char *res = result && *result ? result : "never";
+        if (state_set(ctx, &m_state, label, type, "state", STATES, NS_ARRAY_LEN(STATES), state) ||
+            state_set(ctx, &m_result, label, type, "result", RESULTS, NS_ARRAY_LEN(RESULTS), res))
             return -1;
         if (has_last &&
             coll_set(ctx, &m_last, (double)last / 1000.0, "task", label, "type", type, NULL) < 0)

@@ -33,9 +33,9 @@ static const struct metric_desc m_rss = {"process_resident_memory_bytes", MT_GAU
                                          "Resident memory size in bytes.", "bytes"};
 static const struct metric_desc m_vsz = {"process_virtual_memory_bytes", MT_GAUGE,
                                          "Virtual memory size in bytes.", "bytes"};
-static const struct metric_desc m_start = {
-    "process_start_time_seconds", MT_GAUGE,
-    "Start time of the process since unix epoch in seconds.", "seconds"};
+static const struct metric_desc m_start = {"process_start_time_seconds", MT_GAUGE,
+                                           "Start time of the process since unix epoch in seconds.",
+                                           "seconds"};
 static const struct metric_desc m_fds = {"process_open_fds", MT_GAUGE,
                                          "Number of open file descriptors.", ""};
 static const struct metric_desc m_maxfds = {"process_max_fds", MT_GAUGE,
