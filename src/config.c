@@ -135,7 +135,7 @@ static const struct key_desc keys[] = {
     {"shipper", "buffer_max_size", T_SIZE, "64MiB", SH(buffer_max_size), 0, 0, NULL, NULL,
      "Hard memory cap of the series buffer; new series past it are refused and counted\n"
      "(at least 1KiB)."},
-    {"shipper", "drop_metrics", T_REGEX, "", SH(drop_metrics), 0, 0, "^nexus_health_check_info$",
+    {"shipper", "drop_metrics", T_REGEX, "", SH(drop_metrics), 0, 0, "^nexus_repository_probe_.*$",
      NULL, "Series whose metric name matches this regex are not shipped."},
     {"shipper", "collector_intervals", T_LIST, "", SH(collector_intervals), 0, 0,
      "nexus_tasks=5m,nexus_certificates=1h", NULL,
