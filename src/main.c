@@ -433,6 +433,7 @@ static int cmd_run(const char *path, int argc, char **argv)
             struct config *nc = config_load(path, &e);
             if (!nc) {
                 log_error("reload refused, keeping the running configuration: %s", e.msg);
+                sched_set_reload_status(s, false, now_ms());
             } else {
                 struct sender *ns = sender_new(nc, &e);
                 struct scheduler *nsched =
@@ -441,6 +442,7 @@ static int cmd_run(const char *path, int argc, char **argv)
                     sender_free(ns); /* not taken by a failed sched_new */
                     config_free(nc);
                     log_error("reload failed, keeping the running configuration: %s", e.msg);
+                    sched_set_reload_status(s, false, now_ms());
                 } else {
                     sender_set_abort(ns, &g_stop);
                     sender_stop(s->sender);
