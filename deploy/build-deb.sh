@@ -28,6 +28,7 @@ VERSION=$(sed -n 's/^AC_INIT(\[[^]]*\], *\[\([^]]*\)\].*/\1/p' "$TOP/configure.a
 
 # ---- build dependencies: install-deps.sh's BUILD_PKGS + the Debian tools
 lists=$(sed -n '/^[A-Z_]*PKGS="/,/"$/p' "$DEPLOY/install-deps.sh")
+# shellcheck disable=SC2086 # word splitting joins the list onto one line
 BUILD_PKGS=$(eval "$lists"; echo $BUILD_PKGS)
 # debian/control must ask for the same libraries and tools (gcc, make come
 # with build-essential; check only serves the unit tests, not run here).
@@ -39,12 +40,13 @@ done
 missing=$(for p in $BUILD_PKGS dpkg-dev debhelper fakeroot; do
     dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q "ok installed" || echo "$p"; done)
 if [ -n "$missing" ]; then
+    missing=$(tr '\n' ' ' <<<"$missing")
     SUDO=
     if [ "$(id -u)" -ne 0 ]; then
-        command -v sudo >/dev/null || { say "run as root (or install sudo): apt-get install -y" $missing; exit 1; }
+        command -v sudo >/dev/null || { say "run as root (or install sudo): apt-get install -y $missing"; exit 1; }
         SUDO=sudo
     fi
-    say "installing" $missing
+    say "installing $missing"
     export DEBIAN_FRONTEND=noninteractive
     $SUDO apt-get update -q >&2
     # shellcheck disable=SC2086
@@ -53,7 +55,7 @@ fi
 
 # ---- scratch copy of the source tree, debian/ from deploy/debian
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/build-deb.XXXXXX")
-[ -n "${KEEP_BUILD:-}" ] && say "scratch tree: $scratch" || trap 'rm -rf "$scratch"' EXIT
+if [ -n "${KEEP_BUILD:-}" ]; then say "scratch tree: $scratch"; else trap 'rm -rf "$scratch"' EXIT; fi
 src=$scratch/nexus-shipper-$VERSION
 mkdir -p "$src"
 if git -C "$TOP" rev-parse --show-toplevel >/dev/null 2>&1 &&
