@@ -10,7 +10,7 @@
 #  2. debootstrap --variant=minbase bookworm from the mirror of
 #     /etc/apt/sources.list.d/debian.sources (MIRROR overrides), then in a
 #     chroot `apt-get install ./nexus-shipper_*.deb` pulls in the runtime
-#     dependencies; the system user, /var/lib/nexus-shipper (0700), the
+#     dependencies and skopeo (Recommends); the system user, /var/lib/nexus-shipper (0700), the
 #     conffiles, /etc/default read by the units, the units (not enabled), man
 #     pages, dashboards and rules are there.
 #  3. As the nexus-shipper user: `check-config` of the installed config
@@ -87,8 +87,9 @@ say "apt-get install ./$(basename "$deb") in the root"
 cp "$deb" "$root/tmp/"
 apt_in_root update
 in_root dpkg-query -W libcurl4 >/dev/null 2>&1 && fail "the bare root already has libcurl4: it would not show the dependencies"
-apt_in_root install --no-install-recommends "./tmp/$(basename "$deb")"
-for p in nexus-shipper libcurl4 libpq5 libprotobuf-c1 libsnappy1v5 libjson-c5 libmicrohttpd12 libssl3 adduser; do
+# as an operator would: with the Recommends (skopeo)
+apt_in_root install "./tmp/$(basename "$deb")"
+for p in nexus-shipper libcurl4 libpq5 libprotobuf-c1 libsnappy1v5 libjson-c5 libmicrohttpd12 libssl3 adduser skopeo; do
     in_root dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q "ok installed" || fail "$p is not installed"
 done
 
