@@ -8,12 +8,14 @@
 #     and every top-level file Makefile.am or configure.ac builds from is
 #     copied into the build stage;
 #  2. the build stage installs exactly BUILD_PKGS and the runtime stage
-#     exactly RUNTIME_PKGS of deploy/install-deps.sh;
+#     exactly RUNTIME_PKGS + IMAGE_PKGS of deploy/install-deps.sh;
 #  3. every Debian package configure.ac asks for ("install the Debian
 #     package X") is in BUILD_PKGS;
 #  4. both stages are FROM debian:12-slim, the last stage runs as a non-root
 #     USER, declares the spool VOLUME, and its HEALTHCHECK runs the binary
-#     itself (`nexus-shipper healthcheck`), no curl/wget;
+#     itself (`nexus-shipper healthcheck`), no curl/wget; its ENTRYPOINT is
+#     the binary and it installs what the subcommands run (skopeo for
+#     `skopeo`, docker-registry for cleanup's gc_command without docker exec);
 #  5. with --binary: every shared library the binary links directly
 #     (ELF NEEDED) comes from a package in RUNTIME_PKGS (or libc6);
 #  6. with --build: copies exactly the COPY sources to a scratch directory
@@ -39,6 +41,7 @@ done
 lists=$(sed -n '/^[A-Z_]*PKGS="/,/"$/p' "$DEPLOY/install-deps.sh")
 BUILD_PKGS=$(eval "$lists"; echo $BUILD_PKGS)
 RUNTIME_PKGS=$(eval "$lists"; echo ${RUNTIME_PKGS:-})
+IMAGE_PKGS=$(eval "$lists"; echo ${IMAGE_PKGS:-})
 [ -n "$BUILD_PKGS" ] || { echo "check-dockerfile: no BUILD_PKGS in install-deps.sh" >&2; exit 1; }
 [ -n "$RUNTIME_PKGS" ] || { echo "check-dockerfile: no RUNTIME_PKGS in install-deps.sh" >&2; exit 1; }
 
@@ -67,11 +70,12 @@ if [ -n "$BUILD" ]; then
     trap 'rm -rf "$scratch"' EXIT
 fi
 
-python3 - "$TOP" "$DOCKERFILE" "$BUILD_PKGS" "$RUNTIME_PKGS" "$needed" "$scratch" <<'PY'
+python3 - "$TOP" "$DOCKERFILE" "$BUILD_PKGS" "$RUNTIME_PKGS" "$needed" "$scratch" "$IMAGE_PKGS" <<'PY'
 import fnmatch, glob, json, os, re, shlex, shutil, subprocess, sys
 
-top, dockerfile, build_pkgs, runtime_pkgs, needed, scratch = sys.argv[1:7]
+top, dockerfile, build_pkgs, runtime_pkgs, needed, scratch, image_pkgs = sys.argv[1:8]
 build_pkgs, runtime_pkgs = set(build_pkgs.split()), set(runtime_pkgs.split())
+image_pkgs = set(image_pkgs.split())
 problems = []
 def bad(msg):
     problems.append(msg)
@@ -208,7 +212,7 @@ def apt_packages(st):
 if len(stages) >= 2:
     b, r = apt_packages(stages[0]), apt_packages(stages[-1])
     for name, got, want, var in (("build", b, build_pkgs, "BUILD_PKGS"),
-                                 ("runtime", r, runtime_pkgs, "RUNTIME_PKGS")):
+                                 ("runtime", r, runtime_pkgs | image_pkgs, "RUNTIME_PKGS or IMAGE_PKGS")):
         for p in sorted(want - got):
             bad("%s: %s stage does not install %s (in %s of deploy/install-deps.sh)" % (dockerfile, name, p, var))
         for p in sorted(got - want):
@@ -238,6 +242,22 @@ if stages:
         bad("%s: HEALTHCHECK must run `nexus-shipper healthcheck`" % dockerfile)
     if re.search(r"\b(curl|wget)\b", hc):
         bad("%s: HEALTHCHECK uses curl/wget; the binary checks itself" % dockerfile)
+    ep = kws.get("ENTRYPOINT", "")
+    try:
+        ep = words(ep)
+    except ValueError:
+        ep = []
+    if ep != ["/usr/bin/nexus-shipper"]:
+        bad("%s: ENTRYPOINT must be [\"/usr/bin/nexus-shipper\"] so that every subcommand runs "
+            "as `docker run IMAGE SUBCOMMAND`" % dockerfile)
+    # what the subcommands run besides the binary itself
+    have = apt_packages(last)
+    for sub, why, pkg in (("skopeo", "the wrapper runs the skopeo binary", "skopeo"),
+                          ("cleanup", "gc_command = docker-registry garbage-collect {config}, "
+                           "no docker exec in a container", "docker-registry")):
+        if pkg not in have:
+            bad("%s: the runtime stage does not install %s, which `nexus-shipper %s` needs (%s)"
+                % (dockerfile, pkg, sub, why))
 
 # ---- 5. shared libraries of the binary
 for item in needed.split():

@@ -9,16 +9,22 @@ BUILD_PKGS="gcc make autoconf automake libtool pkg-config
   libpq-dev libjson-c-dev libssl-dev libmicrohttpd-dev check"
 TEST_PKGS="prometheus victoria-metrics prometheus-pushgateway skopeo docker-registry postgresql
   python3 python3-snappy python3-protobuf python3-cryptography curl ca-certificates procps
-  valgrind cppcheck clang-format systemd"
+  valgrind cppcheck clang-format systemd
+  dpkg-dev debhelper fakeroot lintian debootstrap"
 
 # libFuzzer targets (make fuzz-smoke)
 FUZZ_PKGS="clang libclang-rt-14-dev"
 
 pkgs="$BUILD_PKGS $TEST_PKGS $FUZZ_PKGS"
-# What the binary needs at run time (the container's runtime stage installs
-# exactly these; deploy/check-dockerfile.sh compares).
+# What the binary needs at run time, skopeo for `nexus-shipper skopeo` (the
+# container's runtime stage installs exactly these; deploy/check-dockerfile.sh
+# compares).
 RUNTIME_PKGS="libcurl4 libssl3 libprotobuf-c1 libsnappy1v5 libpq5 libjson-c5 libmicrohttpd12
-  ca-certificates"
+  ca-certificates skopeo"
+# What only the container image adds to RUNTIME_PKGS: the registry's garbage
+# collector for `[cleanup] gc_command = docker-registry garbage-collect
+# {config}` in a container, where `docker exec` is not available.
+IMAGE_PKGS="docker-registry"
 [ "${1:-}" = "--runtime-only" ] && pkgs="$RUNTIME_PKGS"
 
 missing=$(for p in $pkgs; do dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q "ok installed" || echo "$p"; done)
