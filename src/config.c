@@ -108,7 +108,9 @@ static const struct key_desc keys[] = {
     {"shipper", "instance", T_STRING, NULL, SH(instance), 0, 0, "nexus-01", NULL,
      "Value of the `instance` label on every series (default: the host name)."},
     {"shipper", "external_labels", T_LABELS, "", SH(external_labels), 0, 0, "env=prod,dc=eu1", NULL,
-     "Labels added to every series (k=v,k=v); a series' own label of the same name wins."},
+     "Labels added to every series (k=v,k=v); a series' own label of the same name wins.\n"
+     "Names starting with _ are reserved, except __replica__ (Mimir's HA tracker drops it\n"
+     "on ingestion; remote-write only: a Pushgateway refuses it)."},
     {"shipper", "spool_dir", T_STRING, "/var/lib/nexus-shipper/spool", SH(spool_dir), 0, 0, NULL,
      NULL, "Directory of the disk spool that keeps batches not yet delivered."},
     {"shipper", "spool_max_size", T_SIZE, "1GiB", SH(spool_max_size), 0, 0, NULL, NULL,
@@ -519,7 +521,10 @@ static int set_value(const struct key_desc *k, void *sec, const char *val, struc
                 *eq = '\0';
                 char *name = str_trim(l.v[i]);
                 char *value = str_trim(eq + 1);
-                if (!label_name_valid(name) || name[0] == '_' || !*value) {
+                /* reserved "__" names are refused, but for Mimir's HA
+                 * tracker's default replica label */
+                if (!label_name_valid(name) || !*value ||
+                    (name[0] == '_' && strcmp(name, "__replica__") != 0)) {
                     err_set(e, "%s: \"%s\" is not a valid label name=value", k->key, name);
                     strv_free(l.v, l.n);
                     return -1;

@@ -599,6 +599,12 @@ START_TEST(test_value_errors)
                  "2: external_labels: \"1x\" is not a valid label name=value");
     expect_error("[shipper]\nexternal_labels = __x=y\n",
                  "2: external_labels: \"__x\" is not a valid label name=value");
+    {   /* Mimir's HA tracker label is the one reserved name allowed */
+        struct config *c = load_ok("[shipper]\nexternal_labels = cluster=eu1,__replica__=s1\n");
+        ck_assert_uint_eq(c->shipper.external_labels.n, 2);
+        ck_assert_str_eq(c->shipper.external_labels.v[1], "__replica__=s1");
+        config_free(c);
+    }
     expect_error("[shipper]\nexternal_labels = a=\n",
                  "2: external_labels: \"a\" is not a valid label name=value");
     expect_error("[remote_write]\nurl = http://x\ntimeout = soon\n",
