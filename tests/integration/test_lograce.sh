@@ -46,11 +46,13 @@ max_backoff = 200ms
 CONF
 
 # lines of the delivery thread in FILE so far
-delivered() { grep -c 'batch delivered\|send failed' "$1" 2> /dev/null || true; }
+# (today's "batch delivered" / "send failed"; before them only "send to URL failed")
+delivered() { grep -c 'batch delivered\|send failed\|send to .* failed' "$1" 2> /dev/null || true; }
 
 DEBUG=true valgrind --tool=helgrind --log-file="$IT_TMP/helgrind.log" \
     "$REAL" -c "$IT_TMP/c.conf" run 2> "$IT_TMP/run.log" &
 pid=$!
+_it_register "$pid" nexus-shipper # stopped by the EXIT trap if the test fails
 wait_for "grep -q 'serving /metrics' '$IT_TMP/run.log'" 3 || fail "run did not start (see run.log)"
 metrics=$(sed -n 's|.*serving /metrics and /healthz on \(http://[^ ]*\).*|\1/metrics|p' "$IT_TMP/run.log" | tail -n 1)
 wait_for "[ \$(delivered '$IT_TMP/ship.log') -ge 2 ]" 3 || fail "the delivery thread logged nothing"

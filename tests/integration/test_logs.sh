@@ -50,6 +50,7 @@ assert_not_contains "$(cat "$IT_TMP/check.out")" "nexus_components" "check-confi
 # JOURNAL_STREAM naming another file: stderr is not the journal, no prefix
 TZ=Asia/Tokyo JOURNAL_STREAM=1:1 DEBUG=true "$BIN" -c "$IT_TMP/json.conf" run 2> "$IT_TMP/json.err" &
 pid=$!
+_it_register "$pid" nexus-shipper-json # stopped by the EXIT trap if the test fails
 wait_cycles "$IT_TMP/json.err" 2 || fail "no cycles stored (json)"
 wait_for "grep -q 'send failed' '$IT_TMP/json.err'" 5 || fail "no send failure logged"
 kill -HUP "$pid"
@@ -116,6 +117,7 @@ conf text "$IT_TMP/text.log" > "$IT_TMP/text.conf"
 js=$(stat -c '%d:%i' "$IT_TMP/text.err")
 JOURNAL_STREAM=$js "$BIN" -c "$IT_TMP/text.conf" run 2>> "$IT_TMP/text.err" &
 pid=$!
+_it_register "$pid" nexus-shipper-text
 wait_for "grep -q 'send failed' '$IT_TMP/text.err'" 10 || fail "no send failure logged (text)"
 kill -TERM "$pid"
 wait "$pid" || fail "run exited non-zero (text)"
