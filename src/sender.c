@@ -503,7 +503,7 @@ static enum send_outcome send_one(struct sender *s, struct target *t, const stru
                       LOG_S("target", t->label), LOG_URL("url", t->url), LOG_I("status", r.status),
                       LOG_S("error", answer->data), LOG_I("samples", m->samples));
         else
-            log_event(LOG_ERROR, "receiver rejected the batch, dropped (not retrying)",
+            log_event(LOG_ERROR, "receiver rejected a batch, not retrying",
                       LOG_S("target", t->label), LOG_URL("url", t->url), LOG_I("status", r.status),
                       LOG_S("error", answer->data), LOG_I("samples", m->samples));
     }
