@@ -154,7 +154,7 @@ void log_use(struct logger *lg)
 
 static bool secret_param(const char *k, size_t n)
 {
-    static const char *const words[] = {"pass", "pwd", "secret", "token", "key",
+    static const char *const words[] = {"pass", "pwd", "secret",     "token",  "key",
                                         "auth", "sig", "credential", "session"};
     char low[64];
     if (n >= sizeof low)
@@ -537,7 +537,7 @@ void log_once(const char *key, enum log_level lvl, const char *fmt, ...)
         size_t i;
         for (i = 0; i < LOG_MAX_ONCE && cur->once[i][0]; i++)
             if (strncmp(cur->once[i], key, sizeof cur->once[i] - 1) == 0)
-                goto out; /* seen */
+                goto out;     /* seen */
         if (i < LOG_MAX_ONCE) /* a full table logs again rather than never */
             snprintf(cur->once[i], sizeof cur->once[i], "%s", key);
     }

@@ -1,8 +1,10 @@
 /* log: one line per event to stderr and optionally to a log file, as text
  * or (log_format = json) as one JSON object per line.
  *
- *   text: 2026-12-07T23:12:32.123Z [WARNING] send failed: HTTP 503: busy target=remote_write url=http://u:xxxxx@h/w status=503 retry_in_s=1.5
- *   json: {"time":"2026-12-07T23:12:32.123Z","level":"warn","msg":"send failed","error":"HTTP 503: busy","target":"remote_write",...}
+ *   text: 2026-12-07T23:12:32.123Z [WARNING] send failed: HTTP 503: busy target=remote_write
+ * url=http://u:xxxxx@h/w status=503 retry_in_s=1.5 json:
+ * {"time":"2026-12-07T23:12:32.123Z","level":"warn","msg":"send failed","error":"HTTP 503:
+ * busy","target":"remote_write",...}
  *
  * The time is RFC 3339 UTC with milliseconds. Text lines are the message,
  * then ": " and the `error` field when there is one (the reason reads as it
@@ -125,7 +127,7 @@ struct log_field {
 #define LOG_F(k, v)   ((struct log_field){.key = (k), .type = LOG_F_NUM, .d = (double)(v)})
 
 #define LOG_FIELDS_(...)                                                                           \
-    (const struct log_field[]){__VA_ARGS__},                                                      \
+    (const struct log_field[]){__VA_ARGS__},                                                       \
         sizeof((const struct log_field[]){__VA_ARGS__}) / sizeof(struct log_field)
 
 void log_fields(enum log_level lvl, const char *msg, const struct log_field *f, size_t n);

@@ -254,7 +254,7 @@ static size_t make_room(struct sender *s, uint64_t need)
         struct target *t = target_by_dir(s, si->target);
         if (t)
             count_dropped(s, t, DROP_SPOOL_FULL, si->m.samples);
-        log_event(LOG_ERROR, "spool: batch dropped", LOG_S("target", si->target),
+        log_event(LOG_ERROR, "spool: batch dropped", LOG_S("target", t ? t->label : si->target),
                   LOG_S("batch", si->name), LOG_I("samples", si->m.samples),
                   LOG_I("bytes", si->file_size),
                   LOG_S("error", need == UINT64_MAX ? "disk full" : "spool_max_size reached"));
@@ -662,7 +662,7 @@ void sender_housekeeping(struct sender *s)
         struct target *t = target_by_dir(s, si->target);
         if (t)
             count_dropped(s, t, DROP_SPOOL_AGE, si->m.samples);
-        log_event(LOG_ERROR, "spool: batch dropped", LOG_S("target", si->target),
+        log_event(LOG_ERROR, "spool: batch dropped", LOG_S("target", t ? t->label : si->target),
                   LOG_S("batch", si->name), LOG_I("samples", si->m.samples),
                   LOG_S("error", "older than spool_max_age"));
     }

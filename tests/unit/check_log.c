@@ -18,8 +18,8 @@ static char line[LOG_LINE_MAX];
 
 START_TEST(test_text_and_json)
 {
-    struct log_field f[] = {LOG_S("target", "rw a"), LOG_URL("url", "http://u:pw@h:9/w"),
-                            LOG_I("status", 503), LOG_S("error", "HTTP 503: busy"),
+    struct log_field f[] = {LOG_S("target", "rw a"),  LOG_URL("url", "http://u:pw@h:9/w"),
+                            LOG_I("status", 503),     LOG_S("error", "HTTP 503: busy"),
                             LOG_F("retry_in_s", 1.5), LOG_INZ("zero", 0),
                             LOG_S("missing", NULL)};
     log_render(line, sizeof line, false, T0, LOG_WARN, "send failed", f, 7);
@@ -49,9 +49,10 @@ START_TEST(test_escapes)
     ck_assert_str_eq(line, "2026-12-07T23:12:32.045Z [ERROR] m\\r\\n2026 fake: "
                            "a\\nb\"c\\d\\x01\\xff\xc3\xa9 k=\"x=y \\\"q\\\"\"\n");
     log_render(line, sizeof line, true, T0, LOG_ERROR, "m", f, 2);
-    ck_assert_str_eq(line, "{\"time\":\"2026-12-07T23:12:32.045Z\",\"level\":\"error\",\"msg\":\"m\","
-                           "\"error\":\"a\\nb\\\"c\\\\d\\u0001\\ufffd\xc3\xa9\","
-                           "\"k\":\"x=y \\\"q\\\"\"}\n");
+    ck_assert_str_eq(line,
+                     "{\"time\":\"2026-12-07T23:12:32.045Z\",\"level\":\"error\",\"msg\":\"m\","
+                     "\"error\":\"a\\nb\\\"c\\\\d\\u0001\\ufffd\xc3\xa9\","
+                     "\"k\":\"x=y \\\"q\\\"\"}\n");
     ck_assert_int_eq(strchr(line, '\n') - line, (long)strlen(line) - 1);
 }
 END_TEST
