@@ -152,18 +152,27 @@ void log_use(struct logger *lg)
 
 /* ---- URL redaction ------------------------------------------------------ */
 
+/* The same names and the same output as url_redact of util.c on main
+ * (creds, issue 18), which was not on this branch yet: at the merge,
+ * log_redact_url becomes a call of url_redact and this copy goes. */
 static bool secret_param(const char *k, size_t n)
 {
-    static const char *const words[] = {"pass", "pwd", "secret",     "token",  "key",
-                                        "auth", "sig", "credential", "session"};
+    static const char *const exact[] = {"key",     "sig",       "auth", "pass", "pwd",
+                                        "session", "sessionid", "code", "jwt",  "creds"};
+    static const char *const word[] = {"token",     "secret",     "passw",
+                                       "apikey",    "api_key",    "api-key",
+                                       "signature", "credential", "authorization"};
     char low[64];
     if (n >= sizeof low)
         n = sizeof low - 1;
     for (size_t i = 0; i < n; i++)
         low[i] = (char)((k[i] >= 'A' && k[i] <= 'Z') ? k[i] + 32 : k[i]);
     low[n] = '\0';
-    for (size_t i = 0; i < NS_ARRAY_LEN(words); i++)
-        if (strstr(low, words[i]))
+    for (size_t i = 0; i < NS_ARRAY_LEN(exact); i++)
+        if (strcmp(low, exact[i]) == 0)
+            return true;
+    for (size_t i = 0; i < NS_ARRAY_LEN(word); i++)
+        if (strstr(low, word[i]))
             return true;
     return false;
 }
@@ -189,11 +198,9 @@ void log_redact_url(const char *url, char *out, size_t cap)
     for (size_t i = 0; i < alen; i++)
         if (auth[i] == '@')
             at = auth + i;
-    if (at) {
-        const char *colon = memchr(auth, ':', (size_t)(at - auth));
-        PUT(s, (size_t)((colon ? colon : at) - s));
-        if (colon)
-            PUT(":xxxxx", 6);
+    if (at) { /* user, password and login options alike */
+        PUT(s, (size_t)(auth - s));
+        PUT("REDACTED", 8);
         s = at;
     }
     const char *qm = strchr(s, '?');
@@ -207,17 +214,19 @@ void log_redact_url(const char *url, char *out, size_t cap)
     const char *frag = strchr(p, '#');
     const char *qend = frag ? frag : p + strlen(p);
     while (p < qend) {
-        const char *amp = memchr(p, '&', (size_t)(qend - p));
+        const char *amp = p + strcspn(p, "&;");
+        if (amp >= qend)
+            amp = NULL;
         const char *pe = amp ? amp : qend;
         const char *eq = memchr(p, '=', (size_t)(pe - p));
-        if (eq && secret_param(p, (size_t)(eq - p))) {
+        if (eq && eq + 1 < pe && secret_param(p, (size_t)(eq - p))) {
             PUT(p, (size_t)(eq - p) + 1);
-            PUT("xxxxx", 5);
+            PUT("REDACTED", 8);
         } else {
             PUT(p, (size_t)(pe - p));
         }
         if (amp)
-            PUT("&", 1);
+            PUT(amp, 1);
         p = amp ? amp + 1 : qend;
     }
     PUT(qend, strlen(qend));

@@ -2,7 +2,7 @@
  * or (log_format = json) as one JSON object per line.
  *
  *   text: 2026-12-07T23:12:32.123Z [WARNING] send failed: HTTP 503: busy target=remote_write
- * url=http://u:xxxxx@h/w status=503 retry_in_s=1.5 json:
+ * url=http://REDACTED@h/w status=503 retry_in_s=1.5 json:
  * {"time":"2026-12-07T23:12:32.123Z","level":"warn","msg":"send failed","error":"HTTP 503:
  * busy","target":"remote_write",...}
  *
@@ -12,8 +12,9 @@
  * with \" and \\ escapes when they hold a space, `=`, a quote or nothing).
  * Control bytes are escaped in both formats, so a value (a receiver's
  * answer, say) can never start a line of its own. Numbers are JSON numbers.
- * A field of type LOG_F_URL is shown with its password and secret-looking
- * query values replaced by "xxxxx". Lines are capped at LOG_LINE_MAX bytes
+ * A field of type LOG_F_URL is shown with its userinfo replaced by
+ * "REDACTED" and the values of credential-looking query parameters too
+ * (url_redact's convention). Lines are capped at LOG_LINE_MAX bytes
  * (values are cut, the line stays valid JSON).
  *
  * Under systemd (JOURNAL_STREAM names the device:inode of stderr, see
@@ -145,8 +146,9 @@ void log_resolved_fields(const char *key, const char *msg, const struct log_fiel
  * returns its length. For tests. */
 size_t log_render(char *out, size_t cap, bool json, int64_t ms, enum log_level lvl, const char *msg,
                   const struct log_field *f, size_t n);
-/* Writes `url` with the userinfo password and secret-looking query values
- * replaced by "xxxxx" into out[cap] (truncated, NUL-terminated). */
+/* Writes `url` with its userinfo and the values of credential-looking
+ * query parameters replaced by "REDACTED" into out[cap] (truncated,
+ * NUL-terminated; NULL gives ""). */
 void log_redact_url(const char *url, char *out, size_t cap);
 
 #endif

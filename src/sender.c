@@ -484,7 +484,7 @@ static enum send_outcome send_one(struct sender *s, struct target *t, const stru
         t->failures++;
         t->next_try_mono = mono_ms() + d;
         pthread_mutex_unlock(&s->mu);
-        log_complain_event(t->name, "send failed, will retry", LOG_S("target", t->label),
+        log_complain_event(t->name, "send to receiver failed, will retry", LOG_S("target", t->label),
                            LOG_URL("url", t->url), LOG_INZ("status", r.status),
                            LOG_S("error", answer->data ? answer->data : "unknown"),
                            LOG_F("retry_in_s", (double)d / 1000.0), LOG_I("samples", m->samples));

@@ -52,7 +52,7 @@ TZ=Asia/Tokyo JOURNAL_STREAM=1:1 DEBUG=true "$BIN" -c "$IT_TMP/json.conf" run 2>
 pid=$!
 _it_register "$pid" nexus-shipper-json # stopped by the EXIT trap if the test fails
 wait_cycles "$IT_TMP/json.err" 2 || fail "no cycles stored (json)"
-wait_for "grep -q 'send failed' '$IT_TMP/json.err'" 5 || fail "no send failure logged"
+wait_for "grep -q 'send to receiver failed' '$IT_TMP/json.err'" 5 || fail "no send failure logged"
 kill -HUP "$pid"
 wait_for "grep -q 'configuration reloaded' '$IT_TMP/json.err'" 5 || fail "no reload"
 n=$(stored_cycles "$IT_TMP/json.err")
@@ -91,14 +91,14 @@ def find(msg, **kw):
     r = [o for o in ev if o["msg"] == msg and all(o.get(k) == v for k, v in kw.items())]
     assert r, "no %r %r among %d events" % (msg, kw, len(ev))
     return r
-url = "http://alice:xxxxx@127.0.0.1:%s/api/v1/write?tenant=a&token=xxxxx" % down
-f = find("send failed, will retry", target="down", url=url)[0]
+url = "http://REDACTED@127.0.0.1:%s/api/v1/write?tenant=a&token=REDACTED" % down
+f = find("send to receiver failed, will retry", target="down", url=url)[0]
 assert f["level"] in ("warn", "debug"), f
 assert "status" not in f, f  # a transport failure has no HTTP status
 assert isinstance(f["error"], str) and f["error"], f
 assert isinstance(f["retry_in_s"], (int, float)) and 0 <= f["retry_in_s"] <= 30, f
 assert isinstance(f["samples"], int) and f["samples"] > 0, f
-assert [o for o in ev if o["msg"] == "send failed, will retry" and o["level"] == "warn"], "first failure not a warning"
+assert [o for o in ev if o["msg"] == f["msg"] and o["level"] == "warn"], "first failure not a warning"
 d = find("batch delivered", target="default", status=204)[0]
 assert d["level"] == "debug" and isinstance(d["bytes"], int) and isinstance(d["seconds"], (int, float)), d
 c = find("collector nexus_health failed", collector="nexus_health")[0]
@@ -118,7 +118,7 @@ js=$(stat -c '%d:%i' "$IT_TMP/text.err")
 JOURNAL_STREAM=$js "$BIN" -c "$IT_TMP/text.conf" run 2>> "$IT_TMP/text.err" &
 pid=$!
 _it_register "$pid" nexus-shipper-text
-wait_for "grep -q 'send failed' '$IT_TMP/text.err'" 10 || fail "no send failure logged (text)"
+wait_for "grep -q 'send to receiver failed' '$IT_TMP/text.err'" 10 || fail "no send failure logged (text)"
 kill -TERM "$pid"
 wait "$pid" || fail "run exited non-zero (text)"
 T='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z'
@@ -126,7 +126,7 @@ bad=$(grep -Ev "^<[3467]>$T \[(DEBUG|INFO|WARNING|ERROR)\] " "$IT_TMP/text.err" 
 [ -z "$bad" ] || fail "stderr lines without <N> and an RFC 3339 time: $bad"
 bad=$(grep -Ev "^$T \[(DEBUG|INFO|WARNING|ERROR)\] " "$IT_TMP/text.log" || true)
 [ -z "$bad" ] || fail "log_file lines not starting with an RFC 3339 time (or with a prefix): $bad"
-grep -q '^<4>.* \[WARNING\] send failed, will retry: .* target=down url="\?http://alice:xxxxx@' "$IT_TMP/text.err" ||
+grep -q '^<4>.* \[WARNING\] send to receiver failed, will retry: .* target=down url="\?http://REDACTED@127' "$IT_TMP/text.err" ||
     fail "no <4> warning for the failing target"
 grep -q '^<6>.* \[INFO\] nexus-shipper .* started' "$IT_TMP/text.err" || fail "no <6> info line"
 grep -q '^<4>.* \[WARNING\] collector nexus_health failed: GET .*HTTP 401.* collector=nexus_health' "$IT_TMP/text.err" ||
