@@ -131,7 +131,8 @@ static const struct key_desc keys[] = {
     {"shipper", "log_level", T_LEVEL, "info", SH(log_level), 0, 0, NULL, NULL,
      "debug, info, warning or error. DEBUG=true in the environment forces debug."},
     {"shipper", "log_format", T_CHOICE, "text", SH(log_format), 0, 0, NULL, "text|json",
-     "text: `YYYY-MM-DD HH:MM:SS [LEVEL] message`; json: one object per line."},
+     "text: `TIME [LEVEL] message key=value ...` (TIME: RFC 3339 UTC, ms); json: one object "
+     "per line."},
     {"shipper", "collector_timeout", T_DURATION, "20s", SH(collector_timeout_ms), 0, 0, NULL, NULL,
      "Deadline of one collector in one cycle; past it the collector is marked down."},
     {"shipper", "buffer_max_size", T_SIZE, "64MiB", SH(buffer_max_size), 0, 0, NULL, NULL,

@@ -93,8 +93,8 @@ static int setup_logging(const struct config *cfg)
     if (dbg)
         parse_bool(dbg, &debug);
     if (!debug && log_level_parse(cfg->shipper.log_level, &lvl) == 0)
-        g_log.level = lvl;
-    g_log.json = strcmp(cfg->shipper.log_format, "json") == 0;
+        logger_set_level(&g_log, lvl);
+    logger_set_json(&g_log, strcmp(cfg->shipper.log_format, "json") == 0);
     if (cfg->shipper.log_file[0] && logger_open_file(&g_log, cfg->shipper.log_file) < 0) {
         log_error("cannot open log_file %s: %s", cfg->shipper.log_file, strerror(errno));
         return -1;

@@ -215,11 +215,14 @@ void sched_collect(struct scheduler *s, int64_t ts_ms)
         ci->duration = (double)(mono_ms() - t0) / 1000.0;
         char key[96];
         snprintf(key, sizeof key, "collector-%s", ci->c->name);
+        char msg[128]; /* the name in the text too: greppable as before */
         if (rc == 0) {
             ci->series = sb_txn_size(s->sb);
             sb_txn_commit(s->sb);
-            if (!ci->up && ci->failures)
-                log_resolved(key, "collector %s: working again", ci->c->name);
+            if (!ci->up && ci->failures) {
+                snprintf(msg, sizeof msg, "collector %s: working again", ci->c->name);
+                log_resolved_event(key, msg, LOG_S("collector", ci->c->name));
+            }
             ci->up = true;
             ci->last_ok_ms = now_ms();
         } else {
@@ -227,8 +230,10 @@ void sched_collect(struct scheduler *s, int64_t ts_ms)
             ci->up = false;
             ci->failures++;
             snprintf(ci->last_error, sizeof ci->last_error, "%s", e.msg);
-            log_complain(key, "collector %s failed: %s", ci->c->name,
-                         e.msg[0] ? e.msg : "no reason given");
+            snprintf(msg, sizeof msg, "collector %s failed", ci->c->name);
+            log_complain_event(key, msg, LOG_S("collector", ci->c->name),
+                               LOG_S("error", e.msg[0] ? e.msg : "no reason given"),
+                               LOG_F("seconds", ci->duration));
         }
     }
     self_metrics(s);

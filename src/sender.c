@@ -361,9 +361,10 @@ static size_t make_room(struct sender *s, uint64_t need)
         struct target *t = target_by_dir(s, si->target);
         if (t)
             count_dropped(s, t, DROP_SPOOL_FULL, si->m.samples);
-        log_error("spool: dropped %s/%s (%u samples, %llu bytes): %s", si->target, si->name,
-                  si->m.samples, (unsigned long long)si->file_size,
-                  need == UINT64_MAX ? "disk full" : "spool_max_size reached");
+        log_event(LOG_ERROR, "spool: batch dropped", LOG_S("target", t ? t->label : si->target),
+                  LOG_S("batch", si->name), LOG_I("samples", si->m.samples),
+                  LOG_I("bytes", si->file_size),
+                  LOG_S("error", need == UINT64_MAX ? "disk full" : "spool_max_size reached"));
     }
 out:
     free(si);
@@ -423,8 +424,8 @@ static int store(struct sender *s, struct target *t, const struct seg_meta *m, c
     }
     if (mem_enqueue(s, t, m, p, len) < 0) {
         count_dropped(s, t, DROP_SPOOL_FULL, m->samples);
-        log_error("%s: batch of %u samples lost: spool unwritable and memory queue full", t->label,
-                  m->samples);
+        log_event(LOG_ERROR, "batch lost", LOG_S("target", t->label), LOG_I("samples", m->samples),
+                  LOG_S("error", "spool unwritable and memory queue full"));
         return -1;
     }
     return 0;
@@ -607,10 +608,12 @@ static enum send_outcome send_one(struct sender *s, struct target *t, const stru
         t->failures = 0;
         t->next_try_mono = 0;
         pthread_mutex_unlock(&s->mu);
-        char shown[URL_REDACT_MAX];
+        log_event(LOG_DEBUG, "batch delivered", LOG_S("target", t->label), LOG_URL("url", t->url),
+                  LOG_I("status", r.status), LOG_I("samples", m->samples), LOG_I("bytes", len),
+                  LOG_F("seconds", (double)(mono_ms() - t0) / 1000.0));
         if (had_failures)
-            log_resolved(t->name, "%s: delivering again to %s", t->label,
-                         url_redact(t->url, shown, sizeof shown));
+            log_resolved_event(t->name, "delivering again", LOG_S("target", t->label),
+                               LOG_URL("url", t->url), LOG_I("failures", had_failures));
     } else if (o == SEND_RETRY) {
         pthread_mutex_lock(&s->mu);
         t->samples_retried += m->samples;
@@ -619,10 +622,10 @@ static enum send_outcome send_one(struct sender *s, struct target *t, const stru
         t->failures++;
         t->next_try_mono = mono_ms() + d;
         pthread_mutex_unlock(&s->mu);
-        char shown[URL_REDACT_MAX];
-        log_complain(t->name, "%s: send to %s failed (%s), will retry in %lld ms", t->label,
-                     url_redact(t->url, shown, sizeof shown), answer->data ? answer->data : "",
-                     (long long)d);
+        log_complain_event(t->name, "send to receiver failed, will retry", LOG_S("target", t->label),
+                           LOG_URL("url", t->url), LOG_INZ("status", r.status),
+                           LOG_S("error", answer->data ? answer->data : "unknown"),
+                           LOG_F("retry_in_s", (double)d / 1000.0), LOG_I("samples", m->samples));
     } else {
         const char *reason = rw_drop_reason(r.status, r.body.data);
         *why = DROP_REJECTED;
@@ -631,13 +634,16 @@ static enum send_outcome send_one(struct sender *s, struct target *t, const stru
                 *why = (enum drop_reason)i;
         count_dropped(s, t, *why, m->samples);
         if (*why == DROP_OUT_OF_BOUNDS)
-            log_error("%s: receiver refused %u samples as too old (%s). Prometheus keeps only its "
+            log_event(LOG_ERROR,
+                      "receiver refused the samples as too old, dropped. Prometheus keeps only its "
                       "head block (~1-3 h): set storage.tsdb.out_of_order_time_window on it to "
                       "accept replays of long outages",
-                      t->label, m->samples, answer->data ? answer->data : "");
+                      LOG_S("target", t->label), LOG_URL("url", t->url), LOG_I("status", r.status),
+                      LOG_S("error", answer->data), LOG_I("samples", m->samples));
         else
-            log_error("%s: receiver rejected a batch of %u samples, not retrying: %s", t->label,
-                      m->samples, answer->data ? answer->data : "");
+            log_event(LOG_ERROR, "receiver rejected a batch, not retrying",
+                      LOG_S("target", t->label), LOG_URL("url", t->url), LOG_I("status", r.status),
+                      LOG_S("error", answer->data), LOG_I("samples", m->samples));
     }
     http_response_free(&r);
     return o;
@@ -810,8 +816,9 @@ void sender_housekeeping(struct sender *s)
         struct target *t = target_by_dir(s, si->target);
         if (t)
             count_dropped(s, t, DROP_SPOOL_AGE, si->m.samples);
-        log_error("spool: dropped %s/%s (%u samples): older than spool_max_age", si->target,
-                  si->name, si->m.samples);
+        log_event(LOG_ERROR, "spool: batch dropped", LOG_S("target", t ? t->label : si->target),
+                  LOG_S("batch", si->name), LOG_I("samples", si->m.samples),
+                  LOG_S("error", "older than spool_max_age"));
     }
     free(si);
     struct spool_usage u;

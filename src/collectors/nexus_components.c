@@ -22,7 +22,7 @@
  *
  * This reads every component of every repository each cycle: fine for
  * thousands, slow for millions (the database collector is the scalable
- * path; a warning says so at start). With [database] present this
+ * path; a warning says so once, at the first cycle). With [database] present this
  * collector is off: db_repositories and db_docker report these families
  * from SQL aggregates instead (the database view wins; no duplicate
  * series). State: nexus_api, owned. */
@@ -68,11 +68,6 @@ static int init(const struct config *cfg, void **state, struct err *e)
 {
     struct nexus_api *a = nexus_api_new(cfg->nexus, e);
     *state = a;
-    if (a)
-        log_warn("nexus_components: repository sizes and docker tags are read by paging "
-                 "/service/rest/v1/components (at most %d pages per repository); on big "
-                 "instances the database collector is the scalable path",
-                 MAX_PAGES);
     return *state ? 0 : -1;
 }
 
@@ -232,6 +227,12 @@ static int collect(void *state, struct collect_ctx *ctx)
     json_object *j = NULL;
     struct walk w = {0};
     int rc = -1;
+    /* once per process (not per reload, never from check-config, which collects nothing) */
+    log_once("nexus_components-rest", LOG_WARN,
+             "nexus_components: repository sizes and docker tags are read by paging "
+             "/service/rest/v1/components (at most %d pages per repository); on big "
+             "instances the database collector is the scalable path",
+             MAX_PAGES);
     if (nexus_get_json(a, "/service/rest/v1/repositories", ctx->deadline_mono, &j, ctx->e) < 0)
         goto out;
     struct jdec d;
