@@ -18,6 +18,7 @@
 #include "remote_write.h"
 #include "sender.h"
 #include "spool.h"
+#include "exitcodes.h"
 
 #define EXPORT_MAGIC "NXSHEXP1\n"
 
@@ -37,6 +38,8 @@ static const char help_text[] =
     "  purge [--target NAME] [--quarantine]\n"
     "                               delete spooled batches (or the quarantine); refused\n"
     "                               while a daemon holds the spool lock\n";
+
+const char *const spool_cli_usage = help_text;
 
 static void fmt_ts(int64_t ms, char *out, size_t n)
 {
@@ -68,7 +71,7 @@ static bool has_flag(int argc, char **argv, const char *name)
 
 static int cmd_ls(struct spool *sp, int argc, char **argv)
 {
-    bool verbose = has_flag(argc, argv, "-v");
+    bool verbose = has_flag(argc, argv, "-v") || has_flag(argc, argv, "--verbose");
     int rc = 0;
     char **targets;
     size_t nt;
@@ -669,9 +672,9 @@ static int cmd_purge(struct spool *sp, int argc, char **argv)
 
 int spool_cli(const struct config *cfg, int argc, char **argv, const volatile sig_atomic_t *stop)
 {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || !cfg) {
-        fputs(help_text, argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
+    if (argc < 2 || !cfg) { /* cli_parse() handles --help and usage errors */
+        fputs(help_text, stderr);
+        return EXIT_USAGE;
     }
     struct err e;
     struct spool *sp = spool_open(cfg->shipper.spool_dir, &e);
@@ -693,7 +696,7 @@ int spool_cli(const struct config *cfg, int argc, char **argv, const volatile si
         rc = cmd_purge(sp, argc - 1, argv + 1);
     else {
         fprintf(stderr, "spool: unknown command \"%s\"\n%s", sub, help_text);
-        rc = 2;
+        rc = EXIT_USAGE;
     }
     spool_close(sp);
     return rc;
