@@ -70,12 +70,17 @@ static int setup_logging(const struct config *cfg)
     return 0;
 }
 
+/* Loads the configuration; on error prints every problem (one per line). */
 static struct config *load(const char *path)
 {
     struct err e;
-    struct config *cfg = config_load(path, &e);
-    if (!cfg)
+    struct strlist problems = {0};
+    struct config *cfg = config_load_all(path, &problems, &e);
+    if (!cfg && !problems.n)
         fprintf(stderr, "%s\n", e.msg);
+    for (size_t i = 0; i < problems.n; i++)
+        fprintf(stderr, "%s\n", problems.v[i]);
+    strv_free(problems.v, problems.n);
     return cfg;
 }
 
@@ -85,15 +90,35 @@ static int cmd_check_config(const char *path)
     struct config *cfg = load(path);
     if (!cfg)
         return EXIT_CONFIG;
+    /* the host: spool and state directories, log file */
+    struct strlist problems = {0};
+    size_t np = config_check_paths(cfg, &problems);
+    for (size_t i = 0; i < problems.n; i++)
+        fprintf(stderr, "%s\n", problems.v[i]);
+    strv_free(problems.v, problems.n);
     /* the collector lists name collectors: check them the way `run` would */
     struct err e;
     struct scheduler *s = sched_new(cfg, builtin_collectors, n_builtin_collectors, NULL, &e);
     if (!s) {
-        fprintf(stderr, "%s\n", e.msg);
+        /* "FILE: [shipper] KEY: ..." -> at the key's line */
+        char key[64];
+        size_t pl = strlen(path);
+        int line = 0;
+        if (strncmp(e.msg, path, pl) == 0 && strncmp(e.msg + pl, ": [shipper] ", 12) == 0 &&
+            sscanf(e.msg + pl + 12, "%63[a-z_]:", key) == 1)
+            line = config_key_line(cfg, &cfg->shipper, key);
+        if (line)
+            fprintf(stderr, "%s:%d: %s\n", path, line, e.msg + pl + 12);
+        else
+            fprintf(stderr, "%s\n", e.msg);
         config_free(cfg);
         return EXIT_CONFIG;
     }
     sched_free(s);
+    if (np) {
+        config_free(cfg);
+        return EXIT_CONFIG;
+    }
     printf("%s: OK (%zu remote_write target%s%s%s)\n", path, cfg->n_rw, cfg->n_rw == 1 ? "" : "s",
            cfg->pushgateway ? ", pushgateway" : "", cfg->nexus ? ", nexus" : "");
     config_free(cfg);
