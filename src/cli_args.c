@@ -77,12 +77,13 @@ static const char *const once_usage =
     "configuration error.\n";
 
 static const char *const check_config_usage =
-    "Usage: nexus-shipper [-c FILE] check-config\n"
+    "Usage: nexus-shipper [-c FILE] check-config [--syntax-only]\n"
     "Validates the configuration file and the environment overrides: every problem\n"
     "is printed as FILE:LINE: message (at the line of the key concerned), with a\n"
     "suggestion for a misspelt key. Also checks that the files it names (ca_file,\n"
     "cert_file, key_file, *_file secrets) are readable and that spool_dir and\n"
-    "state_dir can be created and written, as the user running check-config.\n"
+    "state_dir can be created and written and log_file written, as the user running\n"
+    "check-config (--syntax-only skips these directory checks, e.g. in CI).\n"
     "Exit 0 when valid; otherwise 2.\n";
 
 static const char *const template_usage =
@@ -112,6 +113,7 @@ static const char *const healthcheck_usage =
     "Exit 0 healthy, 1 unhealthy or unreachable, 2 usage or configuration error.\n";
 
 static const struct cli_opt no_opts[] = {{NULL, 0, false}};
+static const struct cli_opt check_config_opts[] = {{"--syntax-only", 0, false}, {NULL, 0, false}};
 static const struct cli_opt once_opts[] = {
     {"--dry-run", 0, false}, {"--pushgateway", 0, false}, {"--allow-partial", 0, false}, {NULL, 0, false}};
 static const struct cli_opt healthcheck_opts[] = {
@@ -139,7 +141,7 @@ static const struct cli_opt spool_purge_opts[] = {
 static const struct cli_cmd table[] = {
     {"run", NULL, &run_usage, no_opts, 0, 0, false},
     {"once", NULL, &once_usage, once_opts, 0, 0, false},
-    {"check-config", NULL, &check_config_usage, no_opts, 0, 0, false},
+    {"check-config", NULL, &check_config_usage, check_config_opts, 0, 0, false},
     {"config-template", NULL, &template_usage, no_opts, 0, 0, false},
     {"config-manpage", NULL, &manpage_usage, no_opts, 0, 0, false},
     {"version", NULL, &version_usage, no_opts, 0, 0, false},

@@ -84,15 +84,16 @@ static struct config *load(const char *path)
     return cfg;
 }
 
-/* argv: the normalized arguments of cli_parse() (no options) */
-static int cmd_check_config(const char *path)
+/* argv: the normalized arguments of cli_parse() (options of its row) */
+static int cmd_check_config(const char *path, int argc, char **argv)
 {
+    bool syntax_only = argc > 1 && strcmp(argv[1], "--syntax-only") == 0;
     struct config *cfg = load(path);
     if (!cfg)
         return EXIT_CONFIG;
     /* the host: spool and state directories, log file */
     struct strlist problems = {0};
-    size_t np = config_check_paths(cfg, &problems);
+    size_t np = syntax_only ? 0 : config_check_paths(cfg, &problems);
     for (size_t i = 0; i < problems.n; i++)
         fprintf(stderr, "%s\n", problems.v[i]);
     strv_free(problems.v, problems.n);
@@ -375,7 +376,7 @@ int main(int argc, char **argv)
     else if (strcmp(cmd, "once") == 0)
         rc = cmd_once(config_path, cargc, cargv);
     else if (strcmp(cmd, "check-config") == 0)
-        rc = cmd_check_config(config_path);
+        rc = cmd_check_config(config_path, cargc, cargv);
     else if (strcmp(cmd, "config-template") == 0) {
         config_write_template(stdout);
         rc = EXIT_OK;

@@ -31,6 +31,7 @@ struct relabel {
     struct relabel_selectors *keep_series, *drop_series;
     char **drop_labels;
     size_t n_drop_labels;
+    struct series_buf *own; /* drop_labels: the relabeled series, across calls */
 };
 
 /* ---- selectors ------------------------------------------------------------ */
@@ -320,6 +321,7 @@ void relabel_free(struct relabel *r)
     relabel_selectors_free(r->keep_series);
     relabel_selectors_free(r->drop_series);
     strv_free(r->drop_labels, r->n_drop_labels);
+    sb_free(r->own);
     free(r);
 }
 
@@ -464,58 +466,64 @@ void relabel_out_free(struct relabel_out *out)
 {
     if (!out)
         return;
-    free(out->v);
-    sb_free(out->own);
+    free(out->owned);
     memset(out, 0, sizeof *out);
 }
 
-int relabel_apply(const struct relabel *r, const struct series_buf *sb, const struct sb_sample *in,
+int relabel_apply(struct relabel *r, const struct series_buf *sb, const struct sb_sample *in,
                   size_t n, struct relabel_out *out, struct err *e)
 {
     memset(out, 0, sizeof *out);
     out->sb = sb;
-    if (!(out->v = malloc((n ? n : 1) * sizeof *out->v)))
+    if (!relabel_active(r)) {
+        out->v = in;
+        out->n = n;
+        return 0;
+    }
+    if (!(out->owned = malloc((n ? n : 1) * sizeof *out->owned)))
         goto oom;
+    out->v = out->owned;
     for (size_t i = 0; i < n; i++) {
-        if (r && !keep_sample(r, sb, in[i].series)) {
+        if (!keep_sample(r, sb, in[i].series)) {
             out->filtered++;
             continue;
         }
-        out->v[out->n++] = in[i];
+        out->owned[out->n++] = in[i];
     }
-    if (!r || !r->n_drop_labels || !out->n)
+    if (!r->n_drop_labels)
         return 0;
-    /* drop_labels: the kept samples again, as new series of a buffer of our own */
-    struct sb_opts o = {0};
-    if (!(out->own = sb_new(&o)))
+    /* drop_labels: the kept samples again, as series of the relabel's own buffer */
+    if (!r->own) {
+        struct sb_opts o = {0};
+        if (!(r->own = sb_new(&o)))
+            goto oom;
+    }
+    if (sb_compact(r->own) < 0) /* drops relabeled series gone for two cycles */
         goto oom;
-    sb_begin_cycle(out->own, sb_cycle_ts(sb));
-    sb_txn_begin(out->own, "drop_labels");
-    /* live values first, so that a staleness marker never hides one */
-    for (int pass = 0; pass < 2; pass++)
-        for (size_t i = 0; i < out->n; i++) {
-            bool stale = is_stale_nan(out->v[i].value);
-            if (stale != (pass == 1))
-                continue;
-            struct err e2;
-            int rc = copy_series(r, sb, out->v[i].series, out->v[i].value, out->own, &e2);
-            if (rc < 0) {
-                err_set(e, "drop_labels: %s", e2.msg);
-                goto fail;
-            }
-            if (rc == 0 && !stale) {
-                if (!out->collisions++)
-                    snprintf(out->collision_example, sizeof out->collision_example, "%s",
-                             e2.msg);
-            }
+    sb_begin_cycle(r->own, sb_cycle_ts(sb));
+    sb_txn_begin(r->own, "drop_labels");
+    for (size_t i = 0; i < out->n; i++) {
+        if (is_stale_nan(out->owned[i].value))
+            continue; /* the buffer makes its own markers */
+        struct err e2;
+        int rc = copy_series(r, sb, out->owned[i].series, out->owned[i].value, r->own, &e2);
+        if (rc < 0) {
+            sb_txn_rollback(r->own);
+            err_set(e, "drop_labels: %s", e2.msg);
+            goto fail;
         }
-    sb_txn_commit(out->own);
-    free(out->v);
+        if (rc == 0 && !out->collisions++)
+            snprintf(out->collision_example, sizeof out->collision_example, "%s", e2.msg);
+    }
+    sb_txn_commit(r->own);
+    free(out->owned);
+    out->owned = NULL;
     out->v = NULL;
     out->n = 0;
-    if (sb_snapshot(out->own, false, &out->v, &out->n) < 0)
+    if (sb_snapshot(r->own, false, &out->owned, &out->n) < 0)
         goto oom;
-    out->sb = out->own;
+    out->v = out->owned;
+    out->sb = r->own;
     return 0;
 oom:
     err_set(e, "out of memory filtering %zu samples", n);

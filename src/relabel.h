@@ -18,12 +18,19 @@
  * Collisions: when drop_labels makes two series of one batch identical,
  * they are not merged: the first one (in the order given) is kept, the
  * others are dropped and counted in relabel_out.collisions (the caller
- * logs them). Staleness markers of series whose relabeled form is still
- * live are dropped silently (they would mark a live series stale).
+ * logs them).
  *
- * Ownership: relabel_new() copies what it needs; relabel_apply() is
- * read-only on the relabel and the input buffer and may be called from
- * any thread that owns the input buffer. */
+ * drop_labels keeps state: the relabeled series live in a series buffer
+ * inside the relabel, from one call to the next, so that a relabeled
+ * series gets its own staleness marker when no input series maps to it
+ * any more (the input's markers are not used: a marker of one input
+ * series would mark a still live merged series stale), and so that their
+ * indices stay valid for the encoder's per-series cache. Hence: call
+ * relabel_apply() once per cycle with the whole cycle's samples, from
+ * one thread per relabel (the sender's collecting thread).
+ *
+ * Ownership: relabel_new() copies what it needs; the input buffer is
+ * only read. */
 #ifndef NS_RELABEL_H
 #define NS_RELABEL_H
 
@@ -64,17 +71,18 @@ bool relabel_selectors_match(const struct relabel_selectors *s, const char *cons
 /* ---- applying ----------------------------------------------------------- */
 struct relabel_out {
     const struct series_buf *sb; /* the buffer out->v refers to: the input, or own */
-    struct sb_sample *v;         /* malloc'd */
+    const struct sb_sample *v;   /* the samples to send: `in` itself when nothing applies */
     size_t n;
+    struct sb_sample *owned;     /* what v points to when it is not `in` */
     size_t filtered;   /* samples left out by keep/drop rules */
     size_t collisions; /* samples left out because drop_labels made them duplicates */
     char collision_example[256]; /* one of them, for the log ("" when none) */
-    struct series_buf *own;      /* labels dropped: the relabeled series (freed with out) */
 };
 
-/* Filters in[0..n) of `sb` into out. 0, or -1 with e->msg (out of
- * memory; out is then empty). Free out with relabel_out_free() either way. */
-int relabel_apply(const struct relabel *r, const struct series_buf *sb, const struct sb_sample *in,
+/* Filters in[0..n) of `sb` into out (r may be NULL: everything, no
+ * copy). out->sb stays valid until the next call or relabel_free(). 0, or
+ * -1 with e->msg (out of memory; out is then empty). Free out with relabel_out_free() either way. */
+int relabel_apply(struct relabel *r, const struct series_buf *sb, const struct sb_sample *in,
                   size_t n, struct relabel_out *out, struct err *e);
 void relabel_out_free(struct relabel_out *out);
 

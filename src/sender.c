@@ -145,6 +145,7 @@ struct sender *sender_new(const struct config *cfg, struct err *e)
         t->max_samples = rw->max_samples_per_send;
         t->min_backoff_ms = rw->min_backoff_ms;
         t->max_backoff_ms = rw->max_backoff_ms;
+        t->relabel = rw->relabel;
         if (rw->insecure_skip_verify)
             log_warn("remote_write %s: TLS certificate verification is OFF (insecure_skip_verify)",
                      t->label);
@@ -334,10 +335,25 @@ int sender_submit(struct sender *s, const struct series_buf *sb, const struct sb
         struct target *t = s->t[ti];
         if (t->kind != SEG_REMOTE_WRITE)
             continue;
-        for (size_t off = 0; off < n; off += (size_t)t->max_samples) {
-            size_t k = n - off < (size_t)t->max_samples ? n - off : (size_t)t->max_samples;
+        /* per-target filters (relabel.h): this target's samples, maybe relabeled */
+        struct relabel_out ro;
+        struct err re;
+        if (relabel_apply(t->relabel, sb, v, n, &ro, &re) < 0) {
+            log_error("%s: %s", t->label, re.msg);
+            count_dropped(s, t, DROP_REJECTED, n);
+            failed++;
+            relabel_out_free(&ro);
+            continue;
+        }
+        if (ro.collisions)
+            log_complain(t->name,
+                         "remote_write %s: drop_labels made %zu series duplicates of others; "
+                         "only the first of each is sent (%s)",
+                         t->label, ro.collisions, ro.collision_example);
+        for (size_t off = 0; off < ro.n; off += (size_t)t->max_samples) {
+            size_t k = ro.n - off < (size_t)t->max_samples ? ro.n - off : (size_t)t->max_samples;
             struct err e;
-            if (rw_encode(s->enc, sb, v + off, k, ts, &out, &e) < 0) {
+            if (rw_encode(s->enc, ro.sb, ro.v + off, k, ts, &out, &e) < 0) {
                 log_error("%s: cannot encode a batch: %s", t->label, e.msg);
                 count_dropped(s, t, DROP_REJECTED, k);
                 failed++;
@@ -355,6 +371,7 @@ int sender_submit(struct sender *s, const struct series_buf *sb, const struct sb
             else
                 failed++;
         }
+        relabel_out_free(&ro);
         /* one fdatasync makes all of this cycle's batches durable */
         if (s->spool && spool_sync(s->spool, t->name) < 0)
             log_complain("spool-sync", "spool: cannot fsync %s/%s: %s", spool_dir(s->spool),
