@@ -302,14 +302,16 @@ int cli_parse(int argc, char **argv, FILE *out, FILE *err, struct cli *c)
     char *shortopts = malloc(2 * nopt + 8);
     /* at most: words, every argument, a "--name" per "--name=value" */
     c->argv = calloc(2 * (size_t)argc + 4, sizeof *c->argv);
-    if (!args || !lo || !shortopts || !c->argv) {
-        free(args);
-        free(lo);
-        free(shortopts);
+    char **pos = calloc((size_t)nargs + 2, sizeof *pos);
+    int *optk = calloc((size_t)nargs + 2, sizeof *optk); /* option indices, in order */
+    char **optval = calloc((size_t)nargs + 2, sizeof *optval);
+    int rc = 0;
+    if (!args || !lo || !shortopts || !c->argv || !pos || !optk || !optval) {
         free(c->argv);
         c->argv = NULL;
         fputs("nexus-shipper: out of memory\n", err);
-        return -1;
+        rc = -1;
+        goto out;
     }
     int na = 0;
     args[na++] = argv[0];
@@ -335,11 +337,8 @@ int cli_parse(int argc, char **argv, FILE *out, FILE *err, struct cli *c)
     lo[nopt] = (struct option){"config", required_argument, NULL, 'c'};
     lo[nopt + 1] = (struct option){"help", no_argument, NULL, 'h'};
 
-    char **pos = calloc((size_t)na + 1, sizeof *pos);
-    int *optk = calloc((size_t)na + 1, sizeof *optk); /* option indices, in order */
-    char **optval = calloc((size_t)na + 1, sizeof *optval);
     int npos = 0, noptv = 0;
-    bool bad = !pos || !optk || !optval;
+    bool bad = false;
     char what[160] = "";
     opterr = 0;
     optind = 0; /* full re-initialisation (glibc) */
@@ -396,13 +395,7 @@ int cli_parse(int argc, char **argv, FILE *out, FILE *err, struct cli *c)
             c->exit_code = EXIT_USAGE;
         }
         c->done = true;
-        free(pos);
-        free(optk);
-        free(optval);
-        free(args);
-        free(lo);
-        free(shortopts);
-        return 0;
+        goto out;
     }
     /* the normalized argv */
     int n = 0;
@@ -422,13 +415,14 @@ int cli_parse(int argc, char **argv, FILE *out, FILE *err, struct cli *c)
             c->argv[n++] = args[rest];
     }
     c->argc = n;
+out:
     free(pos);
     free(optk);
     free(optval);
     free(args);
     free(lo);
     free(shortopts);
-    return 0;
+    return rc;
 
 build_plain:
     c->argv = calloc(2, sizeof *c->argv);

@@ -149,7 +149,7 @@ static int cmd_replay(const struct config *cfg, struct spool *sp, int argc, char
     int64_t rate = cfg->shipper.replay_rate;
     if (rate_s && (parse_int64(rate_s, &rate) < 0 || rate < 0)) {
         fprintf(stderr, "spool replay: --rate wants a number of batches per second\n");
-        return 2;
+        return EXIT_USAGE;
     }
     int lr = spool_lock(sp);
     if (lr != 0) {
@@ -327,7 +327,7 @@ static int cmd_export(struct spool *sp, int argc, char **argv)
     const char *only = arg_value(argc, argv, "--target");
     if (!to) {
         fprintf(stderr, "spool export: --to FILE is required\n");
-        return 2;
+        return EXIT_USAGE;
     }
     struct seg_info *v;
     size_t n;
@@ -572,7 +572,7 @@ static int cmd_import(struct spool *sp, int argc, char **argv)
 {
     if (argc < 2 || argv[1][0] == '-') {
         fprintf(stderr, "spool import: FILE is required\n");
-        return 2;
+        return EXIT_USAGE;
     }
     const char *file = argv[1];
     char *data = NULL, *ledger = NULL;
