@@ -9,7 +9,8 @@
  *
  * with getopt_long in argument order, so options go before or after the
  * positional arguments, and the global -c/--config FILE and -h/--help are
- * accepted anywhere before a "--" (a later -c wins). `--name=value`,
+ * accepted anywhere before a "--" (a later -c wins). -V/--version before
+ * the command is the command "version". `--name=value`,
  * `--name value` and unambiguous abbreviations of long names work.
  *
  * On success the command's handler gets a normalized argv: the command

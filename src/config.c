@@ -171,7 +171,7 @@ static const struct key_desc keys[] = {
      "/etc/nexus-shipper/rw-token", NULL, "File holding a bearer token (Authorization: Bearer)."},
     {"remote_write", "tenant", T_STRING, "", RW(tenant), 0, 0, "team-a", NULL,
      "Sent as X-Scope-OrgID (Mimir, Cortex)."},
-    {"remote_write", "ca_file", T_PATH, "", RW(ca_file), 0, 0, "/etc/ssl/certs/my-ca.pem", NULL,
+    {"remote_write", "ca_file", T_PATH, "", RW(ca_file), 0, 0, "/etc/nexus-shipper/ca.pem", NULL,
      "CA bundle to verify the receiver's certificate."},
     {"remote_write", "cert_file", T_PATH, "", RW(cert_file), 0, 0, NULL, NULL,
      "Client certificate (PEM) for mutual TLS."},

@@ -8,8 +8,15 @@
  * annotated default file printed by config_write_template().
  *
  * config_load() returns a fully validated configuration or NULL with
- * e->msg = "FILE:LINE: message" (or "environment NAME: message"). The
- * caller owns the result and frees it with config_free(). */
+ * e->msg = "FILE:LINE: message" (or "environment NAME: message"), the
+ * first problem in line order; config_load_all() also returns every other
+ * one (parsing goes on after a bad line; a bad section header skips its
+ * keys). The caller owns the result and frees it with config_free().
+ *
+ * Per-target filters: the [remote_write] keys keep_metrics, drop_metrics,
+ * keep_series, drop_series and drop_labels become cfg_remote_write.relabel
+ * (relabel.h), owned by the configuration; the sender uses it from its
+ * collecting thread only (it keeps state for drop_labels). */
 #ifndef NS_CONFIG_H
 #define NS_CONFIG_H
 

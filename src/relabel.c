@@ -412,13 +412,26 @@ static size_t series_labels(const struct series_buf *sb, uint32_t s, const char 
 
 #define MAX_PAIRS 256
 
-static bool keep_sample(const struct relabel *r, const struct series_buf *sb, uint32_t s)
+/* keep_metrics / drop_metrics decide per family: `fam` caches the answer
+ * per family index (0 = not yet, 1 = keep, 2 = drop; NULL = no cache). */
+static bool keep_sample(const struct relabel *r, const struct series_buf *sb, uint32_t s,
+                        uint8_t *fam)
 {
-    const struct metric_desc *d = sb_series_family(sb, s);
-    if (!str_has_prefix(d->name, "nexus_shipper_")) {
-        if (r->has_keep && regexec(&r->keep_re, d->name, 0, NULL, 0) != 0)
-            return false;
-        if (r->has_drop && regexec(&r->drop_re, d->name, 0, NULL, 0) == 0)
+    uint32_t fi = sb_series_family_index(sb, s);
+    if (fam && fam[fi] == 2)
+        return false;
+    if (!fam || !fam[fi]) {
+        const struct metric_desc *d = sb_series_family(sb, s);
+        bool keep = true;
+        if (!str_has_prefix(d->name, "nexus_shipper_")) {
+            if (r->has_keep && regexec(&r->keep_re, d->name, 0, NULL, 0) != 0)
+                keep = false;
+            if (r->has_drop && regexec(&r->drop_re, d->name, 0, NULL, 0) == 0)
+                keep = false;
+        }
+        if (fam)
+            fam[fi] = keep ? 1 : 2;
+        if (!keep)
             return false;
     }
     if (r->keep_series || r->drop_series) {
@@ -433,9 +446,11 @@ static bool keep_sample(const struct relabel *r, const struct series_buf *sb, ui
 }
 
 /* Sets series `s` of `sb` into `own` without the dropped labels.
- * 1 = set, 0 = a duplicate of a series already set, -1 = out of memory. */
+ * 1 = set, 0 = a duplicate of a series already set, -1 = out of memory.
+ * *rejected: own's rejected count so far (sb_stats is O(series): read only
+ * after a failure). */
 static int copy_series(const struct relabel *r, const struct series_buf *sb, uint32_t s,
-                       double v, struct series_buf *own, struct err *e)
+                       double v, struct series_buf *own, uint64_t *rejected, struct err *e)
 {
     const struct metric_desc *d = sb_series_family(sb, s);
     const char *all[2 * MAX_PAIRS], *kept[2 * MAX_PAIRS];
@@ -454,12 +469,13 @@ static int copy_series(const struct relabel *r, const struct series_buf *sb, uin
         kept[2 * k + 1] = all[2 * i + 1];
         k++;
     }
-    struct sb_stats before, after;
-    sb_stats(own, &before);
     if (sb_setv(own, d, suffix, v, kept, k, e) == 0)
         return 1;
+    struct sb_stats after;
     sb_stats(own, &after);
-    return after.rejected > before.rejected ? 0 : -1;
+    bool dup = after.rejected > *rejected; /* the only rejection possible: a duplicate */
+    *rejected = after.rejected;
+    return dup ? 0 : -1;
 }
 
 void relabel_out_free(struct relabel_out *out)
@@ -483,13 +499,16 @@ int relabel_apply(struct relabel *r, const struct series_buf *sb, const struct s
     if (!(out->owned = malloc((n ? n : 1) * sizeof *out->owned)))
         goto oom;
     out->v = out->owned;
+    /* without the cache (out of memory for it) every sample asks the regexes */
+    uint8_t *fam = calloc(sb_family_count(sb) + 1, 1);
     for (size_t i = 0; i < n; i++) {
-        if (!keep_sample(r, sb, in[i].series)) {
+        if (!keep_sample(r, sb, in[i].series, fam)) {
             out->filtered++;
             continue;
         }
         out->owned[out->n++] = in[i];
     }
+    free(fam);
     if (!r->n_drop_labels)
         return 0;
     /* drop_labels: the kept samples again, as series of the relabel's own buffer */
@@ -502,11 +521,15 @@ int relabel_apply(struct relabel *r, const struct series_buf *sb, const struct s
         goto oom;
     sb_begin_cycle(r->own, sb_cycle_ts(sb));
     sb_txn_begin(r->own, "drop_labels");
+    struct sb_stats st;
+    sb_stats(r->own, &st);
+    uint64_t rejected = st.rejected;
     for (size_t i = 0; i < out->n; i++) {
         if (is_stale_nan(out->owned[i].value))
             continue; /* the buffer makes its own markers */
         struct err e2;
-        int rc = copy_series(r, sb, out->owned[i].series, out->owned[i].value, r->own, &e2);
+        int rc = copy_series(r, sb, out->owned[i].series, out->owned[i].value, r->own,
+                             &rejected, &e2);
         if (rc < 0) {
             sb_txn_rollback(r->own);
             err_set(e, "drop_labels: %s", e2.msg);
