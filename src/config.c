@@ -421,6 +421,17 @@ static int set_value(const struct key_desc *k, void *sec, const char *val, struc
             return -1;
         }
         /* fall through */
+    case T_SELECTOR:
+        if (k->type == T_SELECTOR && *val) { /* kept as text; relabel_new() parses again */
+            struct relabel_selectors *rs;
+            struct err e2;
+            if (relabel_selectors_parse(val, &rs, &e2) < 0) {
+                err_set(e, "%s: %s", k->key, e2.msg);
+                return -1;
+            }
+            relabel_selectors_free(rs);
+        }
+        /* fall through */
     case T_STRING:
     case T_PATH: /* existence and access: validate_section() */
     case T_FILE: {
@@ -511,23 +522,6 @@ static int set_value(const struct key_desc *k, void *sec, const char *val, struc
             return -1;
         }
         return 0;
-    case T_SELECTOR: {
-        if (*val) {
-            struct relabel_selectors *rs;
-            struct err e2;
-            if (relabel_selectors_parse(val, &rs, &e2) < 0) {
-                err_set(e, "%s: %s", k->key, e2.msg);
-                return -1;
-            }
-            relabel_selectors_free(rs);
-        }
-        char *s = strdup(val);
-        if (!s)
-            goto oom;
-        free(*(char **)field(sec, k->off));
-        *(char **)field(sec, k->off) = s;
-        return 0;
-    }
     case T_HEADER: {
         const char *colon = strchr(val, ':');
         size_t nl = colon ? (size_t)(colon - val) : 0;
