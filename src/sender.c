@@ -345,11 +345,14 @@ int sender_submit(struct sender *s, const struct series_buf *sb, const struct sb
             relabel_out_free(&ro);
             continue;
         }
-        if (ro.collisions)
-            log_complain(t->name,
+        if (ro.collisions) { /* a key of its own: not rate-limited with send failures */
+            char key[SPOOL_NAME_MAX + 16];
+            snprintf(key, sizeof key, "%s/drop_labels", t->name);
+            log_complain(key,
                          "remote_write %s: drop_labels made %zu series duplicates of others; "
                          "only the first of each is sent (%s)",
                          t->label, ro.collisions, ro.collision_example);
+        }
         for (size_t off = 0; off < ro.n; off += (size_t)t->max_samples) {
             size_t k = ro.n - off < (size_t)t->max_samples ? ro.n - off : (size_t)t->max_samples;
             struct err e;
