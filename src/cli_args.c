@@ -16,12 +16,12 @@ struct cli_opt {
 };
 
 struct cli_cmd {
-    const char *name;               /* first word */
-    const char *word;               /* second word (spool ls), NULL = none */
-    const char *const *usage;       /* help text */
-    const struct cli_opt *opts;     /* terminated by {NULL} */
-    int min_pos, max_pos;           /* positional arguments after the word(s) */
-    bool passthrough;               /* arguments after "--" go to the handler */
+    const char *name;           /* first word */
+    const char *word;           /* second word (spool ls), NULL = none */
+    const char *const *usage;   /* help text */
+    const struct cli_opt *opts; /* terminated by {NULL} */
+    int min_pos, max_pos;       /* positional arguments after the word(s) */
+    bool passthrough;           /* arguments after "--" go to the handler */
 };
 
 static const char *const main_usage =
@@ -114,22 +114,34 @@ static const char *const healthcheck_usage =
 
 static const struct cli_opt no_opts[] = {{NULL, 0, false}};
 static const struct cli_opt check_config_opts[] = {{"--syntax-only", 0, false}, {NULL, 0, false}};
-static const struct cli_opt once_opts[] = {
-    {"--dry-run", 0, false}, {"--pushgateway", 0, false}, {"--allow-partial", 0, false}, {NULL, 0, false}};
+static const struct cli_opt once_opts[] = {{"--dry-run", 0, false},
+                                           {"--pushgateway", 0, false},
+                                           {"--allow-partial", 0, false},
+                                           {NULL, 0, false}};
 static const struct cli_opt healthcheck_opts[] = {
     {"--url", 0, true}, {"--timeout", 0, true}, {"--max-delivery-age", 0, true}, {NULL, 0, false}};
-static const struct cli_opt cleanup_opts[] = {
-    {"--dry-run", 0, false},         {"--json", 0, false},         {"--no-gc", 0, false},
-    {"--no-cache", 0, false},        {"--legacy-json", 0, true},   {"--max-deletions", 0, true},
-    {"--concurrency", 0, true},      {"--include", 0, true},       {"--exclude", 0, true},
-    {"--gc-command", 0, true},       {"--pre-gc-command", 0, true}, {"--post-gc-command", 0, true},
-    {"--container", 0, true},        {"--registry-config", 0, true}, {"--storage-path", 0, true},
-    {"--log-file", 0, true},         {NULL, 0, false}};
+static const struct cli_opt cleanup_opts[] = {{"--dry-run", 0, false},
+                                              {"--json", 0, false},
+                                              {"--no-gc", 0, false},
+                                              {"--no-cache", 0, false},
+                                              {"--legacy-json", 0, true},
+                                              {"--max-deletions", 0, true},
+                                              {"--concurrency", 0, true},
+                                              {"--include", 0, true},
+                                              {"--exclude", 0, true},
+                                              {"--gc-command", 0, true},
+                                              {"--pre-gc-command", 0, true},
+                                              {"--post-gc-command", 0, true},
+                                              {"--container", 0, true},
+                                              {"--registry-config", 0, true},
+                                              {"--storage-path", 0, true},
+                                              {"--log-file", 0, true},
+                                              {NULL, 0, false}};
 static const struct cli_opt skopeo_opts[] = {
-    {"--progress", 0, false},    {"--json", 0, false},       {"--raw", 0, false},
-    {"--no-metrics", 0, false},  {"--from-file", 0, true},   {"--metrics-file", 0, true},
-    {"--timeout", 0, true},      {"--kill-grace", 0, true},  {"--tls-verify", 0, true},
-    {"--authfile", 0, true},     {"--parallel", 0, true},    {NULL, 0, false}};
+    {"--progress", 0, false},   {"--json", 0, false},      {"--raw", 0, false},
+    {"--no-metrics", 0, false}, {"--from-file", 0, true},  {"--metrics-file", 0, true},
+    {"--timeout", 0, true},     {"--kill-grace", 0, true}, {"--tls-verify", 0, true},
+    {"--authfile", 0, true},    {"--parallel", 0, true},   {NULL, 0, false}};
 static const struct cli_opt spool_ls_opts[] = {{"--verbose", 'v', false}, {NULL, 0, false}};
 static const struct cli_opt spool_replay_opts[] = {
     {"--url", 0, true}, {"--target", 0, true}, {"--rate", 0, true}, {NULL, 0, false}};
@@ -325,8 +337,9 @@ int cli_parse(int argc, char **argv, FILE *out, FILE *err, struct cli *c)
     *sp++ = ':';
     *sp++ = 'h';
     for (size_t k = 0; k < nopt; k++) {
-        lo[k] = (struct option){cmd->opts[k].name + 2, cmd->opts[k].arg ? required_argument : no_argument,
-                                NULL, 256 + (int)k};
+        lo[k] =
+            (struct option){cmd->opts[k].name + 2,
+                            cmd->opts[k].arg ? required_argument : no_argument, NULL, 256 + (int)k};
         if (cmd->opts[k].shrt) {
             *sp++ = cmd->opts[k].shrt;
             if (cmd->opts[k].arg)

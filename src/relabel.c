@@ -133,8 +133,7 @@ static int quoted(struct lexer *lx, char **out)
     return 0;
 }
 
-static int add_matcher(struct selector *sel, struct lexer *lx, char *name, enum mop op,
-                       char *value)
+static int add_matcher(struct selector *sel, struct lexer *lx, char *name, enum mop op, char *value)
 {
     struct matcher *nm = name && value ? realloc(sel->m, (sel->n + 1) * sizeof *nm) : NULL;
     if (!nm) {
@@ -279,8 +278,7 @@ static const char *label_value(const char *const *labels, size_t n, const char *
     return "";
 }
 
-bool relabel_selectors_match(const struct relabel_selectors *s, const char *const *labels,
-                             size_t n)
+bool relabel_selectors_match(const struct relabel_selectors *s, const char *const *labels, size_t n)
 {
     for (size_t i = 0; s && i < s->n; i++) {
         bool all = true;
@@ -327,12 +325,11 @@ void relabel_free(struct relabel *r)
 
 bool relabel_active(const struct relabel *r)
 {
-    return r && (r->has_keep || r->has_drop || r->keep_series || r->drop_series ||
-                 r->n_drop_labels);
+    return r &&
+           (r->has_keep || r->has_drop || r->keep_series || r->drop_series || r->n_drop_labels);
 }
 
-static int compile_name_re(const char *key, const char *text, regex_t *re, bool *has,
-                           struct err *e)
+static int compile_name_re(const char *key, const char *text, regex_t *re, bool *has, struct err *e)
 {
     if (!text || !*text)
         return 0;
@@ -449,8 +446,8 @@ static bool keep_sample(const struct relabel *r, const struct series_buf *sb, ui
  * 1 = set, 0 = a duplicate of a series already set, -1 = out of memory.
  * *rejected: own's rejected count so far (sb_stats is O(series): read only
  * after a failure). */
-static int copy_series(const struct relabel *r, const struct series_buf *sb, uint32_t s,
-                       double v, struct series_buf *own, uint64_t *rejected, struct err *e)
+static int copy_series(const struct relabel *r, const struct series_buf *sb, uint32_t s, double v,
+                       struct series_buf *own, uint64_t *rejected, struct err *e)
 {
     const struct metric_desc *d = sb_series_family(sb, s);
     const char *all[2 * MAX_PAIRS], *kept[2 * MAX_PAIRS];
@@ -528,8 +525,8 @@ int relabel_apply(struct relabel *r, const struct series_buf *sb, const struct s
         if (is_stale_nan(out->owned[i].value))
             continue; /* the buffer makes its own markers */
         struct err e2;
-        int rc = copy_series(r, sb, out->owned[i].series, out->owned[i].value, r->own,
-                             &rejected, &e2);
+        int rc =
+            copy_series(r, sb, out->owned[i].series, out->owned[i].value, r->own, &rejected, &e2);
         if (rc < 0) {
             sb_txn_rollback(r->own);
             err_set(e, "drop_labels: %s", e2.msg);

@@ -74,14 +74,15 @@ struct relabel_out {
     const struct sb_sample *v;   /* the samples to send: `in` itself when nothing applies */
     size_t n;
     struct sb_sample *owned;     /* what v points to when it is not `in` */
-    size_t filtered;   /* samples left out by keep/drop rules */
-    size_t collisions; /* samples left out because drop_labels made them duplicates */
+    size_t filtered;             /* samples left out by keep/drop rules */
+    size_t collisions;           /* samples left out because drop_labels made them duplicates */
     char collision_example[256]; /* one of them, for the log ("" when none) */
 };
 
 /* Filters in[0..n) of `sb` into out (r may be NULL: everything, no
  * copy). out->sb stays valid until the next call or relabel_free(). 0, or
- * -1 with e->msg (out of memory; out is then empty). Free out with relabel_out_free() either way. */
+ * -1 with e->msg (out of memory; out is then empty). Free out with relabel_out_free() either way.
+ */
 int relabel_apply(struct relabel *r, const struct series_buf *sb, const struct sb_sample *in,
                   size_t n, struct relabel_out *out, struct err *e);
 void relabel_out_free(struct relabel_out *out);

@@ -36,8 +36,8 @@ static const char *const series_a[] = {"__name__",   "nexus_repository_size_byte
                                        "repository", "tmp-build",
                                        "format",     "docker",
                                        "instance",   "n1"};
-static const char *const series_b[] = {"__name__", "nexus_repository_size_bytes", "repository",
-                                       "releases", "format",                      "maven2"};
+static const char *const series_b[] = {
+    "__name__", "nexus_repository_size_bytes", "repository", "releases", "format", "maven2"};
 
 static bool matches(const char *text, const char *const *labels, size_t pairs)
 {
@@ -99,7 +99,8 @@ END_TEST
 
 /* ---- relabel_apply ---------------------------------------------------------- */
 
-static const struct metric_desc m_size = {"nexus_repository_size_bytes", MT_GAUGE, "Size.", "bytes"};
+static const struct metric_desc m_size = {"nexus_repository_size_bytes", MT_GAUGE, "Size.",
+                                          "bytes"};
 static const struct metric_desc m_up = {"nexus_up", MT_GAUGE, "Up.", ""};
 static const struct metric_desc m_self = {"nexus_shipper_cycles_total", MT_COUNTER, "Cycles.", ""};
 static const double bounds[] = {1, 5};
@@ -133,7 +134,8 @@ static void fill(struct series_buf *sb, int64_t ts, bool with_tmp)
     sb_begin_cycle(sb, ts);
     sb_txn_begin(sb, "test");
     if (with_tmp)
-        ck_assert_int_eq(sb_set(sb, &m_size, 1.0, "repository", "tmp-1", "blobstore", "a", NULL), 0);
+        ck_assert_int_eq(sb_set(sb, &m_size, 1.0, "repository", "tmp-1", "blobstore", "a", NULL),
+                         0);
     ck_assert_int_eq(sb_set(sb, &m_size, 2.0, "repository", "rel", "blobstore", "a", NULL), 0);
     ck_assert_int_eq(sb_set(sb, &m_size, 3.0, "repository", "rel", "blobstore", "b", NULL), 0);
     ck_assert_int_eq(sb_set(sb, &m_up, 1.0, "repository", "rel", NULL), 0);
