@@ -32,6 +32,7 @@ struct relabel {
     char **drop_labels;
     size_t n_drop_labels;
     struct series_buf *own; /* drop_labels: the relabeled series, across calls */
+    const struct series_buf *last_src; /* the input buffer of the previous call */
 };
 
 /* ---- selectors ------------------------------------------------------------ */
@@ -542,6 +543,16 @@ int relabel_apply(struct relabel *r, const struct series_buf *sb, const struct s
     out->n = 0;
     if (sb_snapshot(r->own, false, &out->owned, &out->n) < 0)
         goto oom;
+    if (r->last_src != sb) {
+        /* another producer's buffer: the series not set now are its
+         * series, not gone ones; no staleness markers for them */
+        size_t k = 0;
+        for (size_t i = 0; i < out->n; i++)
+            if (!is_stale_nan(out->owned[i].value))
+                out->owned[k++] = out->owned[i];
+        out->n = k;
+        r->last_src = sb;
+    }
     out->v = out->owned;
     out->sb = r->own;
     return 0;

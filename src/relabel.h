@@ -27,7 +27,9 @@
  * series would mark a still live merged series stale), and so that their
  * indices stay valid for the encoder's per-series cache. Hence: call
  * relabel_apply() once per cycle with the whole cycle's samples, from
- * one thread per relabel (the sender's collecting thread).
+ * one thread per relabel (the sender's collecting thread). A call with
+ * another input buffer than the previous call (another producer) makes no
+ * staleness markers.
  *
  * Ownership: relabel_new() copies what it needs; the input buffer is
  * only read. */

@@ -223,8 +223,22 @@ START_TEST(test_apply)
     ck_assert(!has(&o, "__name__=nexus_repository_size_bytes,repository=rel", NAN));
     ck_assert_uint_eq(o.n, 9);
     relabel_out_free(&o);
-    relabel_free(r);
     free(v);
+
+    /* another producer's buffer: its own series, no markers for the others */
+    struct series_buf *sb2 = sb_new(&so);
+    sb_begin_cycle(sb2, 3000);
+    sb_txn_begin(sb2, "other");
+    ck_assert_int_eq(sb_set(sb2, &m_up, 0.0, "repository", "x", NULL), 0);
+    sb_txn_commit(sb2);
+    ck_assert_int_eq(sb_snapshot(sb2, false, &v, &n), 0);
+    ck_assert_int_eq(relabel_apply(r, sb2, v, n, &o, &e), 0);
+    ck_assert_uint_eq(o.n, 1);
+    ck_assert(has(&o, "__name__=nexus_up,repository=x", 0.0));
+    relabel_out_free(&o);
+    free(v);
+    sb_free(sb2);
+    relabel_free(r);
 
     /* bad specs name their key */
     struct relabel_spec bad = {.drop_series = "{x}"};
