@@ -408,6 +408,8 @@ int cli_parse(int argc, char **argv, FILE *out, FILE *err, struct cli *c)
             c->exit_code = EXIT_USAGE;
         }
         c->done = true;
+        free(c->argv);
+        c->argv = NULL;
         goto out;
     }
     /* the normalized argv */
