@@ -7,6 +7,11 @@ place each metric family is declared), as a Markdown table.
     metrics_catalogue.py SRC_DIR README.md    rewrite the part of README.md
                                               between the catalogue markers
     metrics_catalogue.py SRC_DIR README.md --check   exit 1 if it is stale
+
+One family, one declaration: a name declared by two descriptors (two
+collectors filling one family with their own HELP, type or labels) is an
+error in every mode; families filled by several collectors are declared
+once, in src/collectors/families.c.
 Standard library only.
 """
 import os
@@ -26,7 +31,7 @@ def lit(s):
     return "".join(STR.findall(s)).replace('\\"', '"').replace("\\n", " ").replace("\\\\", "\\")
 
 
-def catalogue(src):
+def catalogue(src, dups=None):
     rows = {}
     for root, _, files in os.walk(src):
         for f in sorted(files):
@@ -36,9 +41,13 @@ def catalogue(src):
             text = open(path, encoding="utf-8").read()
             for m in DESC.finditer(text):
                 name = lit(m.group(1))
-                if not name or name in rows:
-                    continue
                 rel = os.path.relpath(path, os.path.dirname(src.rstrip("/")))
+                if not name:
+                    continue
+                if name in rows:
+                    if dups is not None:
+                        dups.append(f"{name}: declared in {rows[name][3]} and again in {rel}")
+                    continue
                 rows[name] = (TYPES.get(m.group(2), m.group(2)), lit(m.group(3)).strip(),
                               lit(m.group(4)), rel)
     out = ["| metric | type | unit | what | declared in |", "|---|---|---|---|---|"]
@@ -50,7 +59,13 @@ def catalogue(src):
 
 def main():
     src = sys.argv[1]
-    table = catalogue(src)
+    dups = []
+    table = catalogue(src, dups)
+    for d in dups:
+        print(f"metric family {d} (one family, one declaration: "
+              f"see src/collectors/families.c)", file=sys.stderr)
+    if dups:
+        return 1
     if len(sys.argv) < 3:
         sys.stdout.write(table)
         return 0

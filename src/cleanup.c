@@ -21,11 +21,14 @@
 #include "http.h"
 #include "json_util.h"
 #include "log.h"
+#include "proc.h"
 #include "regmulti.h"
 #include "skopeo.h"
 
 #define CATALOG_PAGE 100
 #define MAX_PAGES    100000
+/* post_gc_command after a stop: it may make the registry writable again */
+#define POST_GC_STOPPED_MS 10000
 
 static const char accept_manifests[] =
     "Accept: application/vnd.docker.distribution.manifest.v2+json, "
@@ -343,6 +346,8 @@ static struct reg *reg_new(const char *base, const struct cfg_cleanup *cc,
         .max_response = 8u << 20,
         .concurrency = (int)(o->concurrency > 0 ? o->concurrency : 1),
         .origin = g->origin,
+        .realm_hosts = cc->token_realm_hosts.v,
+        .n_realm_hosts = cc->token_realm_hosts.n,
         .stop = stop,
     };
     if (!(g->rm = rm_new(&ro)) ||
@@ -1331,11 +1336,50 @@ static char **build_argv(const char *cmd, const struct cleanup_opts *o, size_t *
     return items;
 }
 
-/* Runs a command (execvp, no shell), logging its output line by line.
- * Returns the exit status (or -1 if it could not run). `summary` gets the
- * last line mentioning "eligible for deletion". */
+struct cmd_out {
+    const char *what;
+    char *summary;
+    size_t sn;
+    char line[2048];
+    size_t len;
+};
+
+static void cmd_line(struct cmd_out *c)
+{
+    if (!c->len)
+        return;
+    c->line[c->len] = '\0';
+    c->len = 0;
+    log_info("cleanup: %s: %s", c->what, c->line);
+    if (c->summary && strstr(c->line, "eligible for deletion"))
+        snprintf(c->summary, c->sn, "%s", c->line);
+}
+
+/* stdout and stderr share one line buffer: the GC tools write one stream */
+static void cmd_output(void *ctx, int stream, const char *p, size_t n)
+{
+    struct cmd_out *c = ctx;
+    (void)stream;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '\n' || p[i] == '\r') {
+            cmd_line(c);
+        } else {
+            if (c->len == sizeof c->line - 1)
+                cmd_line(c);
+            c->line[c->len++] = p[i];
+        }
+    }
+}
+
+/* Runs a command (execvp, no shell; proc.h: own process group, no
+ * inherited descriptors), logging its output line by line, for at most
+ * `timeout_ms` (0 = no limit) and until *stop (may be NULL) is set: then
+ * the group gets SIGTERM and, a second later, SIGKILL. Returns the exit
+ * status, 128 + signal when a signal ended it, -1 if it could not run.
+ * `summary` gets the last line mentioning "eligible for deletion". */
 static int run_command(const char *what, const char *cmd, const struct cleanup_opts *o,
-                       char *summary, size_t sn)
+                       char *summary, size_t sn, int64_t timeout_ms,
+                       const volatile sig_atomic_t *stop)
 {
     size_t argc;
     char **argv = build_argv(cmd, o, &argc);
@@ -1345,47 +1389,31 @@ static int run_command(const char *what, const char *cmd, const struct cleanup_o
         return -1;
     }
     log_info("cleanup: %s: running %s", what, cmd);
-    int pfd[2];
-    if (pipe(pfd) < 0) {
-        strv_free(argv, argc);
-        return -1;
+    struct cmd_out co = {.what = what, .summary = summary, .sn = sn};
+    struct proc_spec ps = {.deadline = timeout_ms > 0 ? proc_mono_ms() + timeout_ms : 0,
+                           .grace_ms = 1000,
+                           .cancel = stop,
+                           .on_output = cmd_output,
+                           .ctx = &co};
+    struct proc_result pr;
+    int rc = proc_run(argv, &ps, &pr);
+    cmd_line(&co);
+    int code;
+    if (rc < 0) {
+        log_error("cleanup: %s: cannot run %s: %s", what, argv[0], strerror(pr.exec_errno));
+        code = -1;
+    } else {
+        code = pr.term_signal ? 128 + pr.term_signal : pr.exit_status;
+        if (pr.timed_out)
+            log_error("cleanup: %s: still running after %.1f s: stopped (SIGTERM, then SIGKILL "
+                      "to its process group)",
+                      what, (double)timeout_ms / 1000.0);
+        else if (pr.cancelled)
+            log_error("cleanup: %s: stopped by a signal", what);
+        if (code != 0)
+            log_error("cleanup: %s exited with status %d", what, code);
     }
-    pid_t pid = fork();
-    if (pid < 0) {
-        close(pfd[0]);
-        close(pfd[1]);
-        strv_free(argv, argc);
-        return -1;
-    }
-    if (pid == 0) {
-        dup2(pfd[1], 1);
-        dup2(pfd[1], 2);
-        close(pfd[0]);
-        close(pfd[1]);
-        execvp(argv[0], argv);
-        fprintf(stderr, "cannot run %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
-    }
-    close(pfd[1]);
-    FILE *f = fdopen(pfd[0], "r");
-    char line[2048];
-    while (f && fgets(line, sizeof line, f)) {
-        line[strcspn(line, "\r\n")] = '\0';
-        log_info("cleanup: %s: %s", what, line);
-        if (summary && strstr(line, "eligible for deletion"))
-            snprintf(summary, sn, "%s", line);
-    }
-    if (f)
-        fclose(f);
-    else
-        close(pfd[0]);
-    int st = 0;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-        ;
     strv_free(argv, argc);
-    int code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    if (code != 0)
-        log_error("cleanup: %s exited with status %d", what, code);
     return code;
 }
 
@@ -1428,6 +1456,7 @@ int cleanup_run(const struct cfg_cleanup *cc, const struct cleanup_opts *o, bool
     char **names = NULL;
     size_t n_names = 0;
     struct scan sc = {.res = res};
+    char *url_user = NULL, *url_password = NULL;
     if (cleanup_rules_init(&rules, cc, e) < 0)
         return -1;
     if (o->include_repositories && *o->include_repositories) {
@@ -1448,14 +1477,21 @@ int cleanup_run(const struct cfg_cleanup *cc, const struct cleanup_opts *o, bool
         err_set(e, "[cleanup] registry_url is not set");
         goto out;
     }
-    if (!(res->registry = strdup(cc->registry_url)))
+    /* user:password@ in registry_url: the credentials (unless username is
+     * set), never part of a URL that is requested or logged (issue 18) */
+    if (!(res->registry = rm_url_take_userinfo(cc->registry_url, &url_user, &url_password)))
         goto oom;
+    struct cfg_cleanup cc_url = *cc;
+    if (url_user && !(cc->username && *cc->username)) {
+        cc_url.username = url_user;
+        cc_url.password = url_password;
+    }
     size_t bl = strlen(res->registry);
     while (bl > 0 && res->registry[bl - 1] == '/')
         res->registry[--bl] = '\0';
     if (bl >= 3 && strcmp(res->registry + bl - 3, "/v2") == 0)
         res->registry[bl - 3] = '\0';
-    if (!(g = reg_new(res->registry, cc, o, stop)))
+    if (!(g = reg_new(res->registry, &cc_url, o, stop)))
         goto oom;
     sc.g = g;
     rc = 0; /* from here on, problems are the run's status, not a setup error */
@@ -1637,27 +1673,42 @@ int cleanup_run(const struct cfg_cleanup *cc, const struct cleanup_opts *o, bool
         res->status = CL_FAILED;
         snprintf(res->message, sizeof res->message, "stopped by a signal");
     }
+    int64_t gc_timeout = cc->gc_timeout_ms;
     if (res->manifests_deleted > 0 && res->status != CL_DELETE_DISABLED) {
-        if (o->gc_command && *o->gc_command) {
+        if (o->gc_command && *o->gc_command && stop && *stop) {
+            log_warn("cleanup: stopped by a signal: garbage collection not run (the deleted "
+                     "manifests' blobs stay until the next one)");
+        } else if (o->gc_command && *o->gc_command) {
             if (o->storage_path && *o->storage_path)
                 res->du_before = cl_du(o->storage_path);
             if (o->pre_gc_command && *o->pre_gc_command &&
-                run_command("pre_gc_command", o->pre_gc_command, o, NULL, 0) != 0) {
+                run_command("pre_gc_command", o->pre_gc_command, o, NULL, 0, gc_timeout, stop) !=
+                    0) {
                 res->errors++;
                 res->status = CL_FAILED;
                 snprintf(res->message, sizeof res->message, "pre_gc_command failed: no GC run");
             } else {
                 res->gc_ran = true;
                 res->gc_exit = run_command("garbage-collect", o->gc_command, o, res->gc_summary,
-                                           sizeof res->gc_summary);
+                                           sizeof res->gc_summary, gc_timeout, stop);
                 if (res->gc_exit != 0) {
                     res->errors++;
                     res->status = CL_FAILED;
-                    snprintf(res->message, sizeof res->message,
-                             "garbage collection exited with status %d", res->gc_exit);
+                    if (stop && *stop)
+                        snprintf(res->message, sizeof res->message,
+                                 "stopped by a signal during garbage collection");
+                    else
+                        snprintf(res->message, sizeof res->message,
+                                 "garbage collection exited with status %d", res->gc_exit);
                 }
+                /* undoes pre_gc_command (a read-only registry): runs even after a
+                 * stop, bounded by POST_GC_STOPPED_MS then */
+                int64_t post_to = gc_timeout;
+                if (stop && *stop && (!post_to || post_to > POST_GC_STOPPED_MS))
+                    post_to = POST_GC_STOPPED_MS;
                 if (o->post_gc_command && *o->post_gc_command &&
-                    run_command("post_gc_command", o->post_gc_command, o, NULL, 0) != 0) {
+                    run_command("post_gc_command", o->post_gc_command, o, NULL, 0, post_to,
+                                NULL) != 0) {
                     res->errors++;
                     res->status = CL_FAILED;
                     snprintf(res->message, sizeof res->message, "post_gc_command failed");
@@ -1697,6 +1748,8 @@ out:
     pend_free(&sc);
     strv_free(names, n_names);
     reg_free(g);
+    free(url_user);
+    free(url_password);
     if (has_inc)
         regfree(&inc);
     if (has_exc)

@@ -14,18 +14,15 @@
 #include <json-c/json.h>
 
 #include "cleanup.h"
+#include "cleanup_metrics.h"
 #include "config.h"
 #include "log.h"
-#include "pushgateway.h"
-#include "sender.h"
+#include "ship.h"
 #include "series.h"
-#include "textfmt.h"
 
 #include "exitcodes.h"
 
-#define CLEANUP_JOB     "registry_cleanup"
 #define SEED_GC_COMMAND "docker exec {container} registry garbage-collect {config}"
-#define MAX_STATE_REPOS 4096
 
 static const char cleanup_usage[] =
     "Usage: nexus-shipper [-c FILE] cleanup [--dry-run] [--json] [--legacy-json config.json]\n"
@@ -141,6 +138,7 @@ static int legacy_load(const char *file, const struct cfg_cleanup *base, struct 
         l->cc.keep_last = base->keep_last;
         l->cc.keep_unknown_dates = base->keep_unknown_dates;
         l->cc.protected_regex = keep_str(l, base->protected_regex);
+        l->cc.token_realm_hosts = base->token_realm_hosts; /* borrowed: not freed here */
     } else {
         l->cc.days_to_keep = 30;
         l->cc.keep_unknown_dates = true;
@@ -183,250 +181,6 @@ static int legacy_load(const char *file, const struct cfg_cleanup *base, struct 
     rc = 0;
 out:
     json_object_put(j);
-    return rc;
-}
-
-/* ---- counters kept across runs ---------------------------------------- */
-
-struct state {
-    uint64_t runs[4]; /* by enum cl_status */
-    uint64_t errors;
-    int64_t last_success_ms;
-    char **repo;
-    uint64_t *deleted;
-    size_t n;
-};
-
-static void state_free(struct state *s)
-{
-    strv_free(s->repo, s->n);
-    free(s->deleted);
-}
-
-static int state_add_repo(struct state *s, const char *name, uint64_t v)
-{
-    for (size_t i = 0; i < s->n; i++)
-        if (strcmp(s->repo[i], name) == 0) {
-            s->deleted[i] += v;
-            return 0;
-        }
-    if (s->n >= MAX_STATE_REPOS)
-        return -1;
-    char **nr = realloc(s->repo, (s->n + 1) * sizeof *nr);
-    if (!nr)
-        return -1;
-    s->repo = nr;
-    uint64_t *nd = realloc(s->deleted, (s->n + 1) * sizeof *nd);
-    if (!nd)
-        return -1;
-    s->deleted = nd;
-    if (!(nr[s->n] = strdup(name)))
-        return -1;
-    nd[s->n++] = v;
-    return 0;
-}
-
-static void state_load(const char *path, struct state *s)
-{
-    memset(s, 0, sizeof *s);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return;
-    char line[1024], a[512];
-    unsigned long long v;
-    long long ms;
-    while (fgets(line, sizeof line, f)) {
-        if (sscanf(line, "runs %511s %llu", a, &v) == 2) {
-            for (int i = 0; i < 4; i++)
-                if (strcmp(a, cl_status_name((enum cl_status)i)) == 0)
-                    s->runs[i] = v;
-        } else if (sscanf(line, "errors %llu", &v) == 1) {
-            s->errors = v;
-        } else if (sscanf(line, "last_success_ms %lld", &ms) == 1) {
-            s->last_success_ms = ms;
-        } else if (sscanf(line, "deleted %511s %llu", a, &v) == 2) {
-            state_add_repo(s, a, v);
-        }
-    }
-    fclose(f);
-}
-
-/* temp file, fsync, rename, fsync the directory */
-static int state_save(const char *dir, const char *path, const struct state *s)
-{
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return -1;
-    fprintf(f, "# nexus-shipper cleanup counters (kept across runs)\n");
-    for (int i = 0; i < 4; i++)
-        fprintf(f, "runs %s %llu\n", cl_status_name((enum cl_status)i),
-                (unsigned long long)s->runs[i]);
-    fprintf(f, "errors %llu\nlast_success_ms %lld\n", (unsigned long long)s->errors,
-            (long long)s->last_success_ms);
-    for (size_t i = 0; i < s->n; i++)
-        fprintf(f, "deleted %s %llu\n", s->repo[i], (unsigned long long)s->deleted[i]);
-    int rc = fflush(f) == 0 && fsync(fileno(f)) == 0 ? 0 : -1;
-    if (fclose(f) != 0)
-        rc = -1;
-    if (rc == 0 && rename(tmp, path) == 0) {
-        int d = open(dir, O_RDONLY | O_DIRECTORY);
-        if (d >= 0) {
-            fsync(d);
-            close(d);
-        }
-        return 0;
-    }
-    unlink(tmp);
-    return -1;
-}
-
-/* ---- metrics ---------------------------------------------------------- */
-
-static const struct metric_desc m_runs = {"registry_cleanup_runs_total", MT_COUNTER,
-                                          "Registry cleanup runs by outcome.", ""};
-static const struct metric_desc m_deleted = {
-    "registry_cleanup_tags_deleted_total", MT_COUNTER,
-    "Tags deleted by registry cleanup runs (their manifests deleted), per repository.", ""};
-static const struct metric_desc m_errors = {"registry_cleanup_errors_total", MT_COUNTER,
-                                            "Errors during registry cleanup runs.", ""};
-static const struct metric_desc m_scanned = {"registry_cleanup_tags_scanned", MT_GAUGE,
-                                             "Tags examined by the last cleanup run.", ""};
-static const struct metric_desc m_repos = {"registry_cleanup_repositories_scanned", MT_GAUGE,
-                                           "Repositories examined by the last cleanup run.", ""};
-static const struct metric_desc m_kept = {"registry_cleanup_tags_kept", MT_GAUGE,
-                                          "Tags kept by the last cleanup run, by reason.", ""};
-static const struct metric_desc m_mdel = {"registry_cleanup_manifests_deleted", MT_GAUGE,
-                                          "Manifests deleted by the last cleanup run.", ""};
-static const struct metric_desc m_freed = {
-    "registry_cleanup_freed_bytes", MT_GAUGE,
-    "Space freed by the last cleanup run: storage_du = storage_path before minus after the "
-    "GC, blob_sum = sizes of the blobs no kept manifest references.",
-    "bytes"};
-static const struct metric_desc m_duration = {"registry_cleanup_duration_seconds", MT_GAUGE,
-                                              "Duration of the last cleanup run.", "seconds"};
-static const struct metric_desc m_last_ok = {
-    "registry_cleanup_last_success_timestamp_seconds", MT_GAUGE,
-    "When a cleanup run last succeeded (Unix time).", "seconds"};
-
-static int render_metrics(struct series_buf *sb, const struct cleanup_result *r,
-                          const struct state *st)
-{
-    int rc = 0;
-    sb_txn_begin(sb, "cleanup");
-    for (int i = 0; i < 4; i++)
-        rc |= sb_set(sb, &m_runs, (double)st->runs[i], "status", cl_status_name((enum cl_status)i),
-                     (const char *)NULL);
-    for (size_t i = 0; i < st->n; i++)
-        rc |= sb_set(sb, &m_deleted, (double)st->deleted[i], "repository", st->repo[i],
-                     (const char *)NULL);
-    rc |= sb_set(sb, &m_errors, (double)st->errors, (const char *)NULL);
-    rc |= sb_set(sb, &m_scanned, (double)r->tags_scanned, (const char *)NULL);
-    rc |= sb_set(sb, &m_repos, (double)r->n_repos, (const char *)NULL);
-    for (int i = 1; i < CL_NREASONS; i++)
-        rc |= sb_set(sb, &m_kept, (double)r->kept[i], "reason", cl_reason_name(i),
-                     (const char *)NULL);
-    rc |= sb_set(sb, &m_mdel, (double)r->manifests_deleted, (const char *)NULL);
-    rc |= sb_set(sb, &m_freed, (double)r->blob_bytes, "method", "blob_sum", (const char *)NULL);
-    if (r->du_before >= 0 && r->du_after >= 0)
-        rc |= sb_set(sb, &m_freed, (double)(r->du_before - r->du_after), "method", "storage_du",
-                     (const char *)NULL);
-    rc |= sb_set(sb, &m_duration, (double)(r->finished_ms - r->started_ms) / 1000.0,
-                 (const char *)NULL);
-    if (st->last_success_ms > 0)
-        rc |= sb_set(sb, &m_last_ok, (double)st->last_success_ms / 1000.0, (const char *)NULL);
-    sb_txn_commit(sb); /* what could be set is kept */
-    return rc ? -1 : 0;
-}
-
-/* Pushes (PUT job/registry_cleanup/instance/<instance>) and remote-writes
- * the run's metrics; what cannot be delivered stays in the spool. */
-static int ship_metrics(const struct config *cfg, const struct cleanup_result *r,
-                        const struct state *st)
-{
-    if (!cfg || (!cfg->pushgateway && cfg->n_rw == 0))
-        return 0;
-    const char *ext[] = {"instance", cfg->shipper.instance};
-    struct sb_opts so = {.ext_labels = ext, .n_ext = 1};
-    struct series_buf *sb = sb_new(&so);
-    struct err e;
-    struct sender *snd = NULL;
-    struct sb_sample *v = NULL;
-    size_t n = 0;
-    struct buf text, group;
-    buf_init(&text, 0);
-    buf_init(&group, 0);
-    int rc = -1;
-    if (!sb)
-        goto out;
-    sb_begin_cycle(sb, now_ms());
-    if (render_metrics(sb, r, st) < 0)
-        log_warn("cleanup: some metrics could not be rendered");
-    if (!(snd = sender_new(cfg, &e))) {
-        log_error("cleanup: metrics not shipped: %s", e.msg);
-        goto out;
-    }
-    int64_t budget = 1000;
-    if (cfg->pushgateway) {
-        const struct cfg_pushgateway *pg = cfg->pushgateway;
-        if (sb_snapshot(sb, true, &v, &n) < 0 || textfmt_write(sb, v, n, &text) < 0)
-            goto out;
-        const char *grouping[] = {"instance", cfg->shipper.instance};
-        if (pgw_group_path(CLEANUP_JOB, grouping, 1, &group) < 0 || !buf_cstr(&group))
-            goto out;
-        /* pushed directly; only a push that must be retried goes to the
-         * spool (the sender delivers nothing when no remote_write target
-         * is configured: it is then in spool-only mode) */
-        struct buf url;
-        buf_init(&url, 0);
-        struct http_opts ho = {.timeout_ms = pg->timeout_ms,
-                               .user = pg->basic_auth_user,
-                               .password = pg->basic_auth_password,
-                               .ca_file = pg->ca_file,
-                               .insecure = pg->insecure_skip_verify};
-        struct http_client *hc = http_client_new(&ho);
-        struct http_response hr;
-        http_response_init(&hr);
-        enum send_outcome po = SEND_RETRY;
-        size_t bl = strlen(pg->url);
-        while (bl && pg->url[bl - 1] == '/')
-            bl--;
-        if (hc && buf_append(&url, pg->url, bl) == 0 && buf_puts(&url, group.data) == 0)
-            po = pgw_push(hc, "PUT", url.data, text.data ? text.data : "", text.len, &hr);
-        if (po == SEND_OK) {
-            log_info("cleanup: metrics pushed to %s", url.data);
-        } else if (po == SEND_RETRY) {
-            log_warn("cleanup: pushgateway %s: %s; the push is kept in the spool", pg->url,
-                     hr.status ? "HTTP error" : hr.error);
-            if (sender_submit_push(snd, "PUT", group.data, text.data ? text.data : "", text.len) <=
-                0)
-                log_error("cleanup: the push could not be spooled either");
-        } else {
-            log_error("cleanup: pushgateway %s refused the metrics: HTTP %ld %.200s", pg->url,
-                      hr.status, hr.body.data ? hr.body.data : "");
-        }
-        http_response_free(&hr);
-        http_client_free(hc);
-        buf_free(&url);
-    }
-    if (cfg->n_rw == 0) {
-        rc = 0;
-        goto out;
-    }
-    size_t left = sender_deliver(snd, mono_ms() + budget, 0);
-    if (left)
-        log_warn("cleanup: metrics not delivered yet: %zu batch%s kept in the spool", left,
-                 left == 1 ? "" : "es");
-    else
-        log_info("cleanup: metrics delivered");
-    rc = 0;
-out:
-    free(v);
-    buf_free(&text);
-    buf_free(&group);
-    sender_free(snd);
-    sb_free(sb);
     return rc;
 }
 
@@ -682,33 +436,20 @@ int cleanup_cli(const char *config_path, int argc, char **argv, struct logger *l
              (unsigned long long)res.blob_bytes, dry ? " (dry run: nothing deleted)" : "",
              (double)(res.finished_ms - res.started_ms) / 1000.0);
     if (!dry) {
-        char spath[4096];
+        char spath[4200];
         snprintf(spath, sizeof spath, "%s/cleanup.state", state_dir);
-        struct state st;
-        state_load(spath, &st);
-        st.runs[res.status]++;
-        st.errors += res.errors;
-        if (res.status == CL_OK)
-            st.last_success_ms = res.finished_ms;
-        for (size_t i = 0; i < res.n_repos; i++) {
-            uint64_t d = 0;
-            const struct cl_repo *rp = &res.repos[i];
-            for (size_t k = 0; k < rp->n_tags; k++) {
-                if (rp->tags[k].reason != CL_REASON_DELETE)
-                    continue;
-                for (size_t m = 0; m < rp->n_m; m++)
-                    if (strcmp(rp->m[m].digest, rp->tags[k].digest) == 0 &&
-                        (strcmp(rp->m[m].result, "deleted") == 0 ||
-                         strcmp(rp->m[m].result, "already gone") == 0))
-                        d++;
-            }
-            if (d || res.status == CL_OK)
-                state_add_repo(&st, rp->name, d);
-        }
-        if (state_save(state_dir, spath, &st) < 0)
-            log_warn("cleanup: cannot save %s: %s (counters will restart)", spath, strerror(errno));
-        ship_metrics(cfg, &res, &st);
-        state_free(&st);
+        struct cleanup_state st;
+        cleanup_state_load(spath, &st);
+        cleanup_state_add_run(&st, &res);
+        struct err se;
+        if (cleanup_state_save(state_dir, &st, &se) < 0)
+            log_warn("cleanup: cannot save %s: %s (counters will restart)", spath, se.msg);
+        cleanup_state_free(&st);
+        /* the lock is released first: the run is recorded, shipping may wait */
+        if (lock_fd >= 0)
+            close(lock_fd);
+        lock_fd = -1;
+        ship_run(cfg, &cleanup_run_job, stop);
     }
     rc = res.status == CL_OK ? EXIT_OK : EXIT_FAIL;
     if (res.status != CL_OK && res.message[0])

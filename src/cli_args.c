@@ -68,13 +68,18 @@ static const char *const run_usage =
 static const char *const once_usage =
     "Usage: nexus-shipper [-c FILE] once [--dry-run] [--pushgateway] [--allow-partial]\n"
     "Runs every collector once and delivers the samples to every remote_write\n"
-    "target (and what is left in the spool), then exits.\n"
+    "target (and what is left in the spool), then exits. Prints one line per\n"
+    "collector (ok with its series, or FAILED with the reason) and per target\n"
+    "(HTTP status, batches delivered and left in the spool).\n"
     "  --dry-run        print the samples in Prometheus text format, send nothing\n"
     "  --pushgateway    push to [pushgateway] (PUT job/<job>/instance/<instance>)\n"
     "                   instead of remote-write\n"
     "  --allow-partial  exit 0 even when a collector failed\n"
-    "Exit 0 if the batch was delivered or safely spooled, 1 if not, 2 on a usage or\n"
-    "configuration error.\n";
+    "When a daemon ships from the same spool, once does not send (it would be a\n"
+    "second writer of every series): it wakes the daemon for a cycle now.\n"
+    "Exit 0 when every collector worked and the batch was delivered or safely\n"
+    "spooled; 1 when a collector failed (unless --allow-partial) or a batch was\n"
+    "neither delivered nor spooled; 2 on a usage or configuration error.\n";
 
 static const char *const check_config_usage =
     "Usage: nexus-shipper [-c FILE] check-config [--syntax-only]\n"

@@ -38,6 +38,7 @@ enum cfg_type {
 
 #define REQUIRED           1u
 #define REPEAT             2u /* may appear several times in a section; each one appends */
+#define CFG_MIN_SIZE       1024u /* T_SIZE: a spool or buffer smaller than this holds no batch */
 #define SPOOL_NAME_MAX_CFG 48 /* longest [remote_write NAME] created from the environment */
 
 enum section_kind { SEC_ALWAYS, SEC_OPTIONAL, SEC_NAMED };
@@ -94,6 +95,9 @@ static const struct section_desc sections[] = {
             "reclaimable-space estimate)."),
     SEC_ONE("skopeo", skopeo, struct cfg_skopeo,
             "The skopeo wrapper (`nexus-shipper skopeo ...`)."),
+    SEC_ONE("textfile", textfile, struct cfg_textfile,
+            "Local batch jobs: every *.prom file of a directory is shipped each cycle\n"
+            "(node_exporter's textfile collector convention)."),
 };
 
 #define SH(f) offsetof(struct cfg_shipper, f)
@@ -105,6 +109,7 @@ static const struct section_desc sections[] = {
 #define DB(f) offsetof(struct cfg_database, f)
 #define CL(f) offsetof(struct cfg_cleanup, f)
 #define SK(f) offsetof(struct cfg_skopeo, f)
+#define TF(f) offsetof(struct cfg_textfile, f)
 
 static const struct key_desc keys[] = {
     /* [shipper] */
@@ -117,7 +122,8 @@ static const struct key_desc keys[] = {
     {"shipper", "spool_dir", T_STRING, "/var/lib/nexus-shipper/spool", SH(spool_dir), 0, 0, NULL,
      NULL, "Directory of the disk spool that keeps batches not yet delivered."},
     {"shipper", "spool_max_size", T_SIZE, "1GiB", SH(spool_max_size), 0, 0, NULL, NULL,
-     "Past this size the oldest spooled batches are dropped (and counted)."},
+     "Past this size the oldest spooled batches are dropped (and counted). At least 1KiB;\n"
+     "a cycle of a real instance takes tens of KiB, so keep it in MiB or GiB."},
     {"shipper", "spool_max_age", T_DURATION, "7d", SH(spool_max_age_ms), 0, 0, NULL, NULL,
      "Spooled batches older than this are dropped (and counted)."},
     {"shipper", "spool_only", T_BOOL, "false", SH(spool_only), 0, 0, NULL, NULL,
@@ -137,8 +143,9 @@ static const struct key_desc keys[] = {
     {"shipper", "collector_timeout", T_DURATION, "20s", SH(collector_timeout_ms), 0, 0, NULL, NULL,
      "Deadline of one collector in one cycle; past it the collector is marked down."},
     {"shipper", "buffer_max_size", T_SIZE, "64MiB", SH(buffer_max_size), 0, 0, NULL, NULL,
-     "Hard memory cap of the series buffer; new series past it are refused and counted."},
-    {"shipper", "drop_metrics", T_REGEX, "", SH(drop_metrics), 0, 0, "^nexus_health_check_info$",
+     "Hard memory cap of the series buffer; new series past it are refused and counted\n"
+     "(at least 1KiB)."},
+    {"shipper", "drop_metrics", T_REGEX, "", SH(drop_metrics), 0, 0, "^nexus_repository_probe_.*$",
      NULL, "Series whose metric name matches this regex are not shipped."},
     {"shipper", "collector_intervals", T_LIST, "", SH(collector_intervals), 0, 0,
      "nexus_tasks=5m,nexus_certificates=1h", NULL,
@@ -152,7 +159,8 @@ static const struct key_desc keys[] = {
     {"shipper", "collector_series_limits", T_LIST, "", SH(collector_series_limits), 0, 0,
      "nexus_components=200000", NULL, "Per-collector series limits (collector=N)."},
     {"shipper", "listen", T_STRING, "", SH(listen), 0, 0, "127.0.0.1:9899", NULL,
-     "Serve /metrics (last cycle + self-metrics) and /healthz on this host:port."},
+     "Serve /metrics (last cycle + self-metrics) and /healthz on this host:port.\n"
+     "Keep it on loopback: \":port\" serves every network, without authentication."},
     {"shipper", "keep_metrics", T_REGEX, "", SH(keep_metrics), 0, 0, "^nexus_", NULL,
      "If set, only series whose metric name matches are shipped (self-metrics always are)."},
 
@@ -325,6 +333,9 @@ static const struct key_desc keys[] = {
      "docker exec {container} registry garbage-collect {config}", NULL,
      "Run after deleting (an argv, no shell; {container} {config} {storage} substituted).\n"
      "Empty: no garbage collection (Nexus runs its own tasks)."},
+    {"cleanup", "gc_timeout", T_DURATION, "2h", CL(gc_timeout_ms), 0, 0, NULL, NULL,
+     "Longest run of each gc command: then its process group gets SIGTERM, and SIGKILL\n"
+     "a second later (0 = no limit). A stop signal ends it the same way at once."},
     {"cleanup", "pre_gc_command", T_STRING, "", CL(pre_gc_command), 0, 0, NULL, NULL,
      "Run before the garbage collection (e.g. make the registry read-only)."},
     {"cleanup", "post_gc_command", T_STRING, "", CL(post_gc_command), 0, 0, NULL, NULL,
@@ -347,6 +358,12 @@ static const struct key_desc keys[] = {
      "CA bundle for an https registry."},
     {"cleanup", "insecure_skip_verify", T_BOOL, "false", CL(insecure_skip_verify), 0, 0, NULL, NULL,
      "Do not verify the registry's TLS certificate."},
+    {"cleanup", "token_realm_hosts", T_LIST, "", CL(token_realm_hosts), 0, 0, "auth.example.com",
+     NULL,
+     "Hosts (host or host:port) that may receive the registry credentials as a bearer token\n"
+     "realm over plain http. An https realm or one on the registry's own scheme, host and port\n"
+     "always gets them; any other realm is asked for a token without them (and a warning is\n"
+     "logged)."},
 
     /* [skopeo] */
     {"skopeo", "binary", T_STRING, "skopeo", SK(binary), 0, 0, NULL, NULL,
@@ -358,7 +375,17 @@ static const struct key_desc keys[] = {
     {"skopeo", "authfile", T_PATH, "", SK(authfile), 0, 0, "/etc/nexus-shipper/auth.json", NULL,
      "Registry credentials file (containers-auth.json); never on the command line."},
     {"skopeo", "enable_metrics", T_BOOL, "true", SK(enable_metrics), 0, 0, NULL, NULL,
-     "Report skopeo_* metrics of each run (Pushgateway)."},
+     "Record the skopeo_* metrics of each run in state_dir and ship them to every target\n"
+     "(the Pushgateway as job \"skopeo\", and remote-write); `skopeo --no-metrics` turns\n"
+     "them off for one run."},
+
+    /* [textfile] */
+    {"textfile", "directory", T_STRING, NULL, TF(directory), 0, REQUIRED,
+     "/var/lib/nexus-shipper/textfile", NULL,
+     "Every *.prom file here (Prometheus text format 0.0.4, no timestamps; write it to a\n"
+     "temporary name and rename it into place) is shipped each cycle with the instance and\n"
+     "external labels. A file that does not parse is skipped whole and named in the log\n"
+     "(nexus_shipper_textfile_scrape_error = 1); the others still ship."},
 };
 
 /* ---- value storage -------------------------------------------------- */
@@ -414,10 +441,19 @@ static void free_section_values(const struct section_desc *sd, void *sec)
 /* Parses `val` into the field of key `k`; -1 with e->msg (no location). */
 static int set_value(const struct key_desc *k, void *sec, const char *val, struct err *e)
 {
+    /* the file is checked as a whole; this catches ${ENV} and overrides */
+    for (const char *p = val; *p; p++)
+        if (((unsigned char)*p < 0x20 && *p != '\t') || *p == 0x7f) {
+            err_set(e, "%s: the value holds control byte 0x%02x (from the environment?)", k->key,
+                    (unsigned char)*p);
+            return -1;
+        }
     switch (k->type) {
     case T_URL:
         if (*val && !str_has_prefix(val, "http://") && !str_has_prefix(val, "https://")) {
-            err_set(e, "%s: \"%s\" is not an http:// or https:// URL", k->key, val);
+            char shown[URL_REDACT_MAX];
+            err_set(e, "%s: \"%s\" is not an http:// or https:// URL", k->key,
+                    url_redact(val, shown, sizeof shown));
             return -1;
         }
         /* fall through */
@@ -519,6 +555,10 @@ static int set_value(const struct key_desc *k, void *sec, const char *val, struc
     case T_SIZE:
         if (parse_size(val, (uint64_t *)field(sec, k->off)) < 0) {
             err_set(e, "%s: \"%s\" is not a size (e.g. 512MiB, 1GiB)", k->key, val);
+            return -1;
+        }
+        if (*(uint64_t *)field(sec, k->off) < CFG_MIN_SIZE) {
+            err_set(e, "%s: %s is too small to hold one batch (at least 1KiB)", k->key, val);
             return -1;
         }
         return 0;
@@ -1216,6 +1256,23 @@ static int where(const struct config *cfg, const void *sec, const char *key)
     return l ? l : keyline_get(cfg, sec, NULL);
 }
 
+/* A secret (a password, a token) is one line of printable bytes once its
+ * trailing white space is trimmed: a NUL would cut it and a CR or LF would
+ * end an HTTP header early. */
+static int secret_bytes(const char *path, const char *s, size_t len, struct err *e)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7f) {
+            err_set(e, "%s: %s at byte %zu (a secret file holds one line of text)", path,
+                    c == 0 ? "NUL byte" : c == '\n' || c == '\r' ? "line break" : "control byte",
+                    i + 1);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* "[remote_write NAME]" / "[nexus]" */
 static void section_title(const struct section_desc *sd, const void *sec, char *out, size_t n)
 {
@@ -1279,8 +1336,18 @@ static int validate_section(struct config *cfg, struct diag *d, const struct sec
         if ((k->type == T_FILE || k->type == T_PATH) && sv && *sv) {
             struct err e2;
             char *content = NULL;
-            int rc = k->type == T_FILE ? read_file(sv, 64 * 1024, true, &content, &e2)
-                                       : check_readable(sv, &e2);
+            int rc;
+            if (k->type == T_FILE) {
+                size_t clen = 0;
+                rc = read_file_n(sv, 64 * 1024, true, &content, &clen, &e2);
+                if (rc == 0 && secret_bytes(sv, content, clen, &e2) < 0) {
+                    free(content);
+                    content = NULL;
+                    rc = -1;
+                }
+            } else {
+                rc = check_readable(sv, &e2);
+            }
             if (rc < 0) {
                 if (kline || line)
                     report(d, kline ? kline : line, "%s: %s", k->key, e2.msg);
@@ -1408,6 +1475,9 @@ static int validate(struct config *cfg, struct diag *d)
         if (rw->basic_auth_user[0] && rw->bearer_token_file[0])
             report(d, where(cfg, rw, "bearer_token_file"),
                    "basic_auth_user and bearer_token_file exclude each other");
+        if (rw->bearer_token && strpbrk(rw->bearer_token, "\r\n")) /* another header */
+            report(d, where(cfg, rw, "bearer_token_file"),
+                   "bearer_token_file %s: the token holds a line break", rw->bearer_token_file);
         for (size_t h = 0; h < rw->headers.n; h++)
             if (!strchr(rw->headers.v[h], ':'))
                 report(d, where(cfg, rw, "headers"), "header \"%s\" is not `Name: value`",
@@ -1433,6 +1503,32 @@ static int validate(struct config *cfg, struct diag *d)
     return d->oom ? -1 : 0;
 }
 
+/* A configuration file is text: a NUL would silently end it (the rest
+ * never parsed) and other control bytes hide in values. Tab, CR (CRLF
+ * files) and LF are the only ones allowed. Returns -1 with e set to
+ * "FILE:LINE: ..." at the first other one. */
+static int control_byte(const char *path, const char *text, size_t len, struct err *e)
+{
+    int line = 1;
+    size_t col = 1;
+    for (size_t i = 0; i < len; i++, col++) {
+        unsigned char c = (unsigned char)text[i];
+        if (c == '\n') {
+            line++;
+            col = 0;
+        } else if ((c < 0x20 && c != '\t' && c != '\r') || c == 0x7f) {
+            if (c == 0)
+                err_set(e, "%s:%d: NUL byte at column %zu (a configuration file is text; "
+                        "nothing after it would be read)", path, line, col);
+            else
+                err_set(e, "%s:%d: control byte 0x%02x at column %zu (only tab, CR and LF "
+                        "are allowed)", path, line, c, col);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int cmp_problem(const void *a, const void *b)
 {
     const struct problem *x = a, *y = b;
@@ -1449,8 +1545,17 @@ struct config *config_load_all(const char *path, struct strlist *problems, struc
     if (apply_defaults(&sections[0], &cfg->shipper, e) < 0)
         goto fail;
     struct err e2;
-    if (read_file(path, 1 << 20, false, &text, &e2) < 0) {
+    size_t text_len = 0;
+    if (read_file_n(path, 1 << 20, false, &text, &text_len, &e2) < 0) {
         err_set(e, "%s:0: %s", path, e2.msg);
+        if (problems) {
+            problems->v = calloc(1, sizeof *problems->v);
+            if (problems->v && (problems->v[0] = strdup(e->msg)))
+                problems->n = 1;
+        }
+        goto fail;
+    }
+    if (control_byte(path, text, text_len, e) < 0) {
         if (problems) {
             problems->v = calloc(1, sizeof *problems->v);
             if (problems->v && (problems->v[0] = strdup(e->msg)))

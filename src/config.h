@@ -165,6 +165,7 @@ struct cfg_cleanup {
     char *gc_command;
     char *pre_gc_command;
     char *post_gc_command;
+    int64_t gc_timeout_ms; /* each gc command; 0 = no limit */
     char *storage_path;
     char *log_file;
     char *include_repositories;
@@ -174,6 +175,7 @@ struct cfg_cleanup {
     int64_t timeout_ms;
     char *ca_file;
     bool insecure_skip_verify;
+    struct strlist token_realm_hosts; /* plain-http token realms trusted with the credentials */
 };
 
 struct cfg_skopeo {
@@ -183,6 +185,11 @@ struct cfg_skopeo {
     bool tls_verify;
     char *authfile;
     bool enable_metrics;
+};
+
+struct cfg_textfile {
+    int line;
+    char *directory; /* *.prom files (node_exporter's textfile convention) */
 };
 
 struct config {
@@ -197,6 +204,7 @@ struct config {
     struct cfg_database *database;
     struct cfg_cleanup *cleanup;
     struct cfg_skopeo *skopeo;
+    struct cfg_textfile *textfile;
     /* derived */
     regex_t drop_re, keep_re;
     bool has_drop_re, has_keep_re;

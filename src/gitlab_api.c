@@ -40,7 +40,7 @@ struct gitlab_api *gitlab_api_new(const struct cfg_gitlab *gc, struct err *e)
         .ca_file = gc->ca_file,
         .headers = g->hdrs,
         .n_headers = nh,
-        .max_response = 32u << 20,
+        .max_response = 8u << 20, /* pages of at most 100 projects, branches or tags */
     };
     if (!(g->http = http_client_new(&o)))
         goto oom;

@@ -170,6 +170,7 @@ static int answer_done(struct http_response *r)
 static int test_answer(const struct http_client *c, const char *method, const char *url,
                        struct http_response *r)
 {
+    (void)c; /* r->body.max holds this request's cap */
     const char *hdrs = NULL, *body = NULL;
     size_t len = 0;
     if (test_responder(test_responder_ctx, method, url, &r->status, &hdrs, &body, &len) < 0) {
@@ -181,7 +182,7 @@ static int test_answer(const struct http_client *c, const char *method, const ch
         buf_append(&r->headers, hdrs, strlen(hdrs)); /* over the cap: ignored, as on_header */
     if (len && buf_append(&r->body, body, len) < 0) {
         r->status = 0;
-        snprintf(r->error, sizeof r->error, "answer larger than %zu bytes", c->o.max_response);
+        snprintf(r->error, sizeof r->error, "answer larger than %zu bytes", r->body.max);
         return -1;
     }
     http_header(r, "Content-Type", r->content_type, sizeof r->content_type);
@@ -201,7 +202,9 @@ int http_request(struct http_client *c, const char *method, const char *url,
     int rc = -1;
     buf_reset(&r->body);
     buf_reset(&r->headers);
-    r->body.max = c->o.max_response;
+    size_t cap = r->max_body && r->max_body < c->o.max_response ? r->max_body : c->o.max_response;
+    r->body.max = cap;
+    r->max_body = 0; /* for this request only */
     r->status = 0;
     r->retry_after_ms = -1;
     r->error[0] = '\0';
@@ -234,10 +237,13 @@ int http_request(struct http_client *c, const char *method, const char *url,
             goto oom;
         hdrs = n;
     }
-    char auth[4200];
-    if (c->o.bearer_token && *c->o.bearer_token) {
-        snprintf(auth, sizeof auth, "Authorization: Bearer %s", c->o.bearer_token);
-        struct curl_slist *n = curl_slist_append(hdrs, auth);
+    if (c->o.bearer_token && *c->o.bearer_token) { /* any length: curl copies the line */
+        struct buf auth;
+        buf_init(&auth, 0);
+        struct curl_slist *n = buf_printf(&auth, "Authorization: Bearer %s", c->o.bearer_token) == 0
+                                   ? curl_slist_append(hdrs, auth.data)
+                                   : NULL;
+        buf_free(&auth);
         if (!n)
             goto oom;
         hdrs = n;
@@ -262,7 +268,7 @@ int http_request(struct http_client *c, const char *method, const char *url,
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &r->headers);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->o.max_response);
+    curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)cap);
     if (c->abort_flag) {
         curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
         curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
@@ -300,7 +306,7 @@ int http_request(struct http_client *c, const char *method, const char *url,
     r->seconds = t;
     if (cc != CURLE_OK) {
         if (cc == CURLE_WRITE_ERROR || cc == CURLE_FILESIZE_EXCEEDED)
-            snprintf(r->error, sizeof r->error, "answer larger than %zu bytes", c->o.max_response);
+            snprintf(r->error, sizeof r->error, "answer larger than %zu bytes", cap);
         else if (cc == CURLE_ABORTED_BY_CALLBACK)
             snprintf(r->error, sizeof r->error, "aborted: shutting down");
         else
@@ -331,18 +337,20 @@ int http_get_json(struct http_client *c, const char *url, int64_t deadline_mono_
     int rc = -1;
     const char *accept = "Accept: application/json";
     *out = NULL;
+    char shown[URL_REDACT_MAX];
+    url_redact(url, shown, sizeof shown);
     if (http_request(c, "GET", url, &accept, 1, NULL, 0, deadline_mono_ms, &r) < 0) {
-        err_set(e, "GET %s: %s", url, r.error);
+        err_set(e, "GET %s: %s", shown, r.error);
         goto done;
     }
     if (status)
         *status = r.status;
     if (r.status < 200 || r.status > 299) {
-        err_set(e, "GET %s: HTTP %ld", url, r.status);
+        err_set(e, "GET %s: HTTP %ld", shown, r.status);
         goto done;
     }
     char what[300];
-    snprintf(what, sizeof what, "GET %s", url);
+    snprintf(what, sizeof what, "GET %s", shown);
     json_object *j;
     if (jd_parse(what, r.body.data, r.body.len, r.content_type, &j, e) < 0)
         goto done;

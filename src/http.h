@@ -29,8 +29,9 @@ struct http_opts {
 };
 
 struct http_response {
+    size_t max_body; /* a lower cap for the next http_request only (it resets it); 0 = max_response */
     long status;            /* 0 when no HTTP answer (connection error, timeout) */
-    struct buf body;        /* capped by max_response */
+    struct buf body;        /* capped by max_response (or max_body) */
     int64_t retry_after_ms; /* -1 if absent */
     char error[256];        /* curl's reason when status == 0 */
     double seconds;         /* total time */

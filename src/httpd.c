@@ -1,7 +1,9 @@
 #include "httpd.h"
 
 #include <errno.h>
+#include <arpa/inet.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -10,6 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -22,8 +25,36 @@
 
 #define METRICS_CTYPE "text/plain; version=0.0.4; charset=utf-8"
 
+/* Slow or hostile clients (issue 18): one epoll thread serves every
+ * connection, so a slow client costs a descriptor, not a thread; these
+ * bound how many descriptors and for how long. */
+#define HTTPD_MAX_CONN       256u /* all clients */
+#define HTTPD_LOOPBACK_ONLY  240u /* past this many, only loopback is accepted */
+#define HTTPD_MAX_PER_CLIENT 16u  /* per non-loopback address */
+#define HTTPD_HEADER_MS      5000  /* accept (or the previous answer) to a complete request */
+#define HTTPD_ANSWER_MS      60000 /* a complete request to its answer sent (slow readers) */
+#define HTTPD_IDLE_S         10u  /* no byte moved for this long: closed (libmicrohttpd) */
+
+/* one TCP connection, from libmicrohttpd's STARTED to CLOSED notification */
+struct hconn {
+    struct hconn *next;
+    int fd;
+    bool loopback;
+    struct sockaddr_storage addr;
+    socklen_t addr_len;
+    int64_t since;  /* start of the current request or answer, mono ms */
+    bool in_answer; /* the request is complete: HTTPD_ANSWER_MS applies */
+    bool cut;       /* shut down by the watchdog */
+};
+
 struct httpd {
     struct MHD_Daemon *d;
+    pthread_mutex_t cmu;  /* guards conns, n_conns, stopping */
+    pthread_cond_t ccond; /* wakes the watchdog to stop */
+    struct hconn *conns;
+    unsigned n_conns;
+    bool stopping, watchdog_started;
+    pthread_t watchdog;
     char addr[300]; /* bound "host:port" */
     char *listen;   /* as configured, owned */
     int64_t start_mono;
@@ -65,6 +96,157 @@ static int split_hostport(const char *s, char *host, size_t hn, char *port, size
         return -1;
     snprintf(port, pn, "%s", p);
     return 0;
+}
+
+/* ---- slow clients ----------------------------------------------------------- */
+
+static bool is_loopback(const struct sockaddr *a)
+{
+    if (a->sa_family == AF_INET) {
+        const struct sockaddr_in *v4 = (const struct sockaddr_in *)a;
+        return (ntohl(v4->sin_addr.s_addr) >> 24) == 127;
+    }
+    if (a->sa_family == AF_INET6) {
+        const struct in6_addr *v6 = &((const struct sockaddr_in6 *)a)->sin6_addr;
+        if (IN6_IS_ADDR_LOOPBACK(v6))
+            return true;
+        return IN6_IS_ADDR_V4MAPPED(v6) && v6->s6_addr[12] == 127;
+    }
+    return false;
+}
+
+static bool same_host(const struct sockaddr *a, const struct sockaddr *b)
+{
+    if (a->sa_family != b->sa_family)
+        return false;
+    if (a->sa_family == AF_INET)
+        return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+               ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+    if (a->sa_family == AF_INET6)
+        return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+                      &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr)) == 0;
+    return false;
+}
+
+/* libmicrohttpd's thread, before a connection is accepted: loopback
+ * (healthcheck, a local scraper) is limited only by HTTPD_MAX_CONN; other
+ * addresses by HTTPD_MAX_PER_CLIENT each and by HTTPD_LOOPBACK_ONLY in all,
+ * which keeps room for `healthcheck` whoever holds the rest. */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t len)
+{
+    struct httpd *h = cls;
+    (void)len;
+    if (is_loopback(addr))
+        return MHD_YES;
+    enum MHD_Result ok = MHD_YES;
+    pthread_mutex_lock(&h->cmu);
+    if (h->n_conns >= HTTPD_LOOPBACK_ONLY) {
+        ok = MHD_NO;
+    } else {
+        unsigned same = 0;
+        for (struct hconn *c = h->conns; c; c = c->next)
+            if (same_host((const struct sockaddr *)&c->addr, addr))
+                same++;
+        if (same >= HTTPD_MAX_PER_CLIENT)
+            ok = MHD_NO;
+    }
+    pthread_mutex_unlock(&h->cmu);
+    return ok;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *connection, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    struct httpd *h = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        struct hconn *c = calloc(1, sizeof *c);
+        const union MHD_ConnectionInfo *fi =
+            MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+        const union MHD_ConnectionInfo *ai =
+            MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        if (!c || !fi) { /* untracked: only the idle timeout applies */
+            free(c);
+            *socket_context = NULL;
+            return;
+        }
+        c->fd = fi->connect_fd;
+        if (ai && ai->client_addr) {
+            c->addr_len = ai->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                                 : sizeof(struct sockaddr_in);
+            memcpy(&c->addr, ai->client_addr, c->addr_len);
+            c->loopback = is_loopback(ai->client_addr);
+        }
+        c->since = mono_ms();
+        pthread_mutex_lock(&h->cmu);
+        c->next = h->conns;
+        h->conns = c;
+        h->n_conns++;
+        pthread_mutex_unlock(&h->cmu);
+        *socket_context = c;
+    } else if (*socket_context) {
+        /* removed before libmicrohttpd closes the descriptor: the watchdog
+         * never shuts down a number that another connection reuses */
+        struct hconn *c = *socket_context;
+        pthread_mutex_lock(&h->cmu);
+        for (struct hconn **pp = &h->conns; *pp; pp = &(*pp)->next)
+            if (*pp == c) {
+                *pp = c->next;
+                h->n_conns--;
+                break;
+            }
+        pthread_mutex_unlock(&h->cmu);
+        free(c);
+        *socket_context = NULL;
+    }
+}
+
+static struct hconn *conn_of(struct MHD_Connection *connection)
+{
+    const union MHD_ConnectionInfo *i =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return i ? (struct hconn *)i->socket_context : NULL;
+}
+
+/* the answer went out: a keep-alive connection gets a new head deadline */
+static void on_completed(void *cls, struct MHD_Connection *connection, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct httpd *h = cls;
+    (void)con_cls;
+    (void)toe;
+    struct hconn *c = conn_of(connection);
+    if (!c)
+        return;
+    pthread_mutex_lock(&h->cmu);
+    c->in_answer = false;
+    c->since = mono_ms();
+    pthread_mutex_unlock(&h->cmu);
+}
+
+/* Shuts down (the socket, not the descriptor: libmicrohttpd closes it)
+ * every connection whose request or answer is late, every 250 ms. */
+static void *watchdog_main(void *arg)
+{
+    struct httpd *h = arg;
+    pthread_mutex_lock(&h->cmu);
+    while (!h->stopping) {
+        int64_t now = mono_ms();
+        for (struct hconn *c = h->conns; c; c = c->next)
+            if (!c->cut && now - c->since > (c->in_answer ? HTTPD_ANSWER_MS : HTTPD_HEADER_MS)) {
+                shutdown(c->fd, SHUT_RDWR);
+                c->cut = true;
+            }
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 250 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&h->ccond, &h->cmu, &ts);
+    }
+    pthread_mutex_unlock(&h->cmu);
+    return NULL;
 }
 
 /* ---- request handling (libmicrohttpd's thread) ---------------------------- */
@@ -190,13 +372,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     (void)version;
     (void)upload_data;
     (void)con_cls;
-    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
-        if (*upload_data_size) { /* swallow a body, answer on the last call */
-            *upload_data_size = 0;
-            return MHD_YES;
-        }
-        return reply_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET and HEAD\n");
+    if (*upload_data_size) { /* swallow a body (still under the head deadline) */
+        *upload_data_size = 0;
+        return MHD_YES;
     }
+    struct hconn *hc = conn_of(c);
+    if (hc) { /* from here on, the answer's deadline */
+        pthread_mutex_lock(&h->cmu);
+        hc->in_answer = true;
+        hc->since = mono_ms();
+        pthread_mutex_unlock(&h->cmu);
+    }
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+        return reply_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET and HEAD\n");
     if (strcmp(url, "/metrics") == 0)
         return serve_metrics(h, c);
     if (strcmp(url, "/healthz") == 0)
@@ -245,6 +433,8 @@ struct httpd *httpd_new(const char *listen, int64_t interval_ms, const char *spo
         goto fail;
     }
     pthread_mutex_init(&h->mu, NULL);
+    pthread_mutex_init(&h->cmu, NULL);
+    pthread_cond_init(&h->ccond, NULL);
     h->interval_ms = interval_ms;
     h->start_mono = mono_ms();
     /* If no host was given, AI_PASSIVE may return :: first; prefer IPv4
@@ -263,13 +453,18 @@ struct httpd *httpd_new(const char *listen, int64_t interval_ms, const char *spo
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
-    h->d =
-        MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
-                         NULL, MHD_OPTION_SOCK_ADDR, pick->ai_addr, MHD_OPTION_CONNECTION_LIMIT,
-                         32u, MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
+    h->d = MHD_start_daemon(
+        flags, 0, on_accept, h, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, pick->ai_addr, MHD_OPTION_CONNECTION_LIMIT, HTTPD_MAX_CONN,
+        MHD_OPTION_CONNECTION_TIMEOUT, HTTPD_IDLE_S, MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_END);
     int saved = errno;
+    if (h->d && pthread_create(&h->watchdog, NULL, watchdog_main, h) == 0)
+        h->watchdog_started = true;
+    else if (h->d)
+        saved = errno = EAGAIN;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (!h->d) {
+    if (!h->d || !h->watchdog_started) {
         err_set(e, "listen = %s: cannot serve: %s", listen,
                 saved ? strerror(saved) : "libmicrohttpd failed to start");
         goto fail;
@@ -294,10 +489,20 @@ void httpd_free(struct httpd *h)
 {
     if (!h)
         return;
+    if (h->watchdog_started) {
+        pthread_mutex_lock(&h->cmu);
+        h->stopping = true;
+        pthread_cond_signal(&h->ccond);
+        pthread_mutex_unlock(&h->cmu);
+        pthread_join(h->watchdog, NULL);
+    }
     if (h->d)
-        MHD_stop_daemon(h->d);
-    if (h->spool_dir)
+        MHD_stop_daemon(h->d); /* CLOSED notifications free the hconns */
+    if (h->spool_dir) {
         pthread_mutex_destroy(&h->mu);
+        pthread_mutex_destroy(&h->cmu);
+        pthread_cond_destroy(&h->ccond);
+    }
     free(h->text);
     free(h->spool_dir);
     free(h->listen);
@@ -390,7 +595,7 @@ int httpd_healthcheck_main(const char *config_path, int argc, char **argv)
             return EXIT_USAGE;
         }
     }
-    char url[600];
+    char url[600], shown[URL_REDACT_MAX];
     if (url_arg) {
         snprintf(url, sizeof url, "%s", url_arg);
     } else {
@@ -439,14 +644,16 @@ int httpd_healthcheck_main(const char *config_path, int argc, char **argv)
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
     curl_easy_cleanup(c);
     if (cc != CURLE_OK) {
-        fprintf(stderr, "healthcheck: %s: %s\n", url, curl_easy_strerror(cc));
+        fprintf(stderr, "healthcheck: %s: %s\n", url_redact(url, shown, sizeof shown),
+                curl_easy_strerror(cc));
         return 1;
     }
     fputs(body.b, code == 200 ? stdout : stderr);
     if (body.n && body.b[body.n - 1] != '\n')
         fputc('\n', code == 200 ? stdout : stderr);
     if (code != 200) {
-        fprintf(stderr, "healthcheck: %s answered %ld\n", url, code);
+        fprintf(stderr, "healthcheck: %s answered %ld\n", url_redact(url, shown, sizeof shown),
+                code);
         return 1;
     }
     return 0;

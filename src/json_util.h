@@ -65,9 +65,20 @@ int jd_time_ms(struct jdec *d, json_object *parent, const char *key, unsigned fl
 /* "2024-01-01T01:00:00.101+00:00" -> epoch ms. Returns 0 or -1. */
 int parse_iso8601_ms(const char *s, int64_t *out);
 
+/* Bounds of jd_parse: json-c turns 3 bytes ("{},") into some 800 bytes
+ * of objects, so a hostile answer of a few MiB would take gigabytes. A
+ * body is refused before parsing when it nests deeper than JD_MAX_DEPTH or
+ * when its estimated parsed size (its bytes plus what json-c allocates per
+ * object, array, value and key) passes JD_MAX_PARSE_COST. Nexus's
+ * /v1/repositorySettings of 2000 repositories (1 MB) is estimated at 13
+ * MiB: the limit admits some 10000 repositories. */
+#define JD_MAX_DEPTH      32
+#define JD_MAX_PARSE_COST (64u << 20)
+
 /* Parses an HTTP answer body as JSON. Returns 0 with *out owned by the
  * caller (json_object_put), or -1 with e->msg = "WHAT: answer is not JSON
- * (...)" naming the content type and the first bytes of the body. */
+ * (...)" naming the content type and the first bytes of the body, or
+ * "WHAT: answer refused: ..." past the bounds above. */
 int jd_parse(const char *what, const char *body, size_t len, const char *content_type,
              json_object **out, struct err *e);
 

@@ -1,10 +1,13 @@
 #include "log.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -36,9 +39,17 @@ static void unlock(void)
 
 int logger_open_file(struct logger *lg, const char *path)
 {
-    FILE *f = fopen(path, "ae");
-    if (!f)
+    /* 0640 whatever the umask: log lines name hosts, users and errors */
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0640);
+    if (fd < 0)
         return -1;
+    FILE *f = fdopen(fd, "a");
+    if (!f) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
     setvbuf(f, NULL, _IOLBF, 0);
     if (lg->file)
         fclose(lg->file);

@@ -1,6 +1,7 @@
 /* nexus-shipper: command-line dispatch, signals and the daemon loop.
  * The only module with process-wide mutable state (signal flags, logger). */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,12 +21,15 @@
 #include "scheduler.h"
 #include "sdnotify.h"
 #include "sender.h"
+#include "ship.h"
 #include "skopeo_cli.h"
+#include "skopeo_metrics.h"
+#include "cleanup_metrics.h"
 #include "pushgateway.h"
 #include "spool_cli.h"
 #include "textfmt.h"
 
-static volatile sig_atomic_t g_stop, g_reload, g_reopen;
+static volatile sig_atomic_t g_stop, g_reload, g_reopen, g_wake;
 static struct logger g_log;
 
 static void on_signal(int sig)
@@ -34,6 +38,8 @@ static void on_signal(int sig)
         g_reload = 1;
     else if (sig == SIGUSR1)
         g_reopen = 1;
+    else if (sig == SIGUSR2)
+        g_wake = 1; /* a cleanup or skopeo run was recorded: ship it now */
     else
         g_stop = 1;
 }
@@ -68,6 +74,19 @@ static int setup_logging(const struct config *cfg)
                  "the secret to a *_file key)",
                  cfg->path, cfg->world_readable_inline);
     return 0;
+}
+
+/* httpd_new with every signal blocked: its threads inherit the mask, so
+ * signals reach the main thread and interrupt its sleep. */
+static struct httpd *httpd_start(const struct config *cfg, struct err *e)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    struct httpd *h = httpd_new(cfg->shipper.listen, cfg->shipper.interval_ms,
+                                cfg->shipper.spool_dir, e);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return h;
 }
 
 /* Loads the configuration; on error prints every problem (one per line). */
@@ -126,6 +145,40 @@ static int cmd_check_config(const char *path, int argc, char **argv)
     return EXIT_OK;
 }
 
+/* `once` as a smoke test: one line per collector and per target. */
+static void once_report(struct scheduler *s, struct sender *snd, bool *collector_failed)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        const struct coll_inst *ci = &s->ci[i];
+        if (ci->up)
+            printf("collector %-22s ok      %zu series, %.3f s\n", ci->c->name, ci->series,
+                   ci->duration);
+        else {
+            printf("collector %-22s FAILED  %s\n", ci->c->name,
+                   ci->last_error[0] ? ci->last_error : "no reason given");
+            *collector_failed = true;
+        }
+    }
+    for (size_t i = 0; snd && i < sender_n_targets(snd); i++) {
+        struct sender_target_status ts;
+        if (sender_target_status(snd, i, &ts) < 0)
+            continue;
+        char status[64];
+        if (ts.spool_only)
+            snprintf(status, sizeof status, "spool only");
+        else if (ts.last_status)
+            snprintf(status, sizeof status, "HTTP %ld", ts.last_status);
+        else if (ts.last_error[0])
+            snprintf(status, sizeof status, "no answer");
+        else
+            snprintf(status, sizeof status, "nothing sent");
+        printf("target    %-22s %-12s %llu batch%s delivered, %llu left in the spool%s%s\n",
+               ts.label, status, (unsigned long long)ts.batches_sent,
+               ts.batches_sent == 1 ? "" : "es", (unsigned long long)ts.batches_left_at_stop,
+               ts.last_error[0] ? ": " : "", ts.last_error);
+    }
+}
+
 /* argv: the normalized arguments of cli_parse() (options of the "once" row) */
 static int cmd_once(const char *path, int argc, char **argv)
 {
@@ -138,7 +191,6 @@ static int cmd_once(const char *path, int argc, char **argv)
         else if (strcmp(argv[i], "--allow-partial") == 0)
             allow_partial = true;
     }
-    (void)allow_partial; /* the per-collector report decides the exit code with it */
     struct config *cfg = load(path);
     if (!cfg)
         return EXIT_CONFIG;
@@ -155,6 +207,30 @@ static int cmd_once(const char *path, int argc, char **argv)
         log_error("%s", e.msg);
         goto out_cfg;
     }
+    int64_t budget = 1000;
+    for (size_t i = 0; i < cfg->n_rw; i++)
+        budget += cfg->rw[i]->timeout_ms;
+    if (cfg->pushgateway)
+        budget += cfg->pushgateway->timeout_ms;
+    if (snd) {
+        long pid = 0;
+        enum writer_state ws = sender_take_writer(snd, false, budget, NULL, &pid);
+        if (ws == WRITER_DAEMON || ws == WRITER_BUSY) {
+            if (ws == WRITER_DAEMON) {
+                printf("once: a daemon (pid %ld) ships from %s; a second writer of its series "
+                       "would be refused by the receivers: woke it for a cycle now (see its "
+                       "/metrics); `once --dry-run` shows what would be collected\n",
+                       pid, cfg->shipper.spool_dir);
+                ship_wake_daemon(pid);
+                rc = EXIT_OK;
+            } else {
+                log_error("once: another nexus-shipper holds the spool %s; nothing sent",
+                          cfg->shipper.spool_dir);
+            }
+            sender_free(snd);
+            goto out_cfg;
+        }
+    }
     struct scheduler *s = sched_new(cfg, builtin_collectors, n_builtin_collectors, snd, &e);
     if (!s) {
         sender_free(snd);
@@ -162,6 +238,7 @@ static int cmd_once(const char *path, int argc, char **argv)
         goto out_cfg;
     }
     int64_t ts = now_ms();
+    bool failed = false;
     if (dry || pgw) {
         sched_collect(s, ts);
         struct sb_sample *v;
@@ -172,17 +249,11 @@ static int cmd_once(const char *path, int argc, char **argv)
             if (dry) {
                 fwrite(out.data ? out.data : "", 1, out.len, stdout);
                 rc = EXIT_OK;
-            } else {
-                struct buf group;
-                buf_init(&group, 0);
-                const char *grouping[] = {"instance", cfg->shipper.instance};
-                if (pgw_group_path(cfg->pushgateway->job, grouping, 1, &group) == 0 &&
-                    sender_submit_push(s->sender, "PUT", group.data, out.data ? out.data : "",
-                                       out.len) > 0) {
-                    sender_deliver(s->sender, mono_ms() + cfg->pushgateway->timeout_ms, 0);
-                    rc = EXIT_OK;
-                }
-                buf_free(&group);
+            } else if (sender_enqueue(s->sender, s->sb, v, n, cfg->pushgateway->job,
+                                      ENQ_PUSHGATEWAY) > 0) {
+                size_t left = sender_deliver(s->sender, mono_ms() + budget, 0, SENDER_FINAL);
+                once_report(s, s->sender, &failed);
+                rc = left && !sender_has_spool(s->sender) ? EXIT_FAIL : EXIT_OK;
             }
         } else {
             log_error("out of memory rendering the text format");
@@ -192,12 +263,11 @@ static int cmd_once(const char *path, int argc, char **argv)
     } else {
         long n = sched_cycle(s, ts);
         if (n >= 0) {
-            int64_t budget = 0;
-            for (size_t i = 0; i < cfg->n_rw; i++)
-                budget += cfg->rw[i]->timeout_ms;
-            size_t left = sender_deliver(s->sender, mono_ms() + budget + 1000, 0);
+            /* this run's batch and whatever an outage left in the spool */
+            size_t left = sender_deliver(s->sender, mono_ms() + budget, 0, SENDER_FINAL);
             sender_housekeeping(s->sender);
-            if (left && !s->sender->spool) {
+            once_report(s, s->sender, &failed);
+            if (left && !sender_has_spool(s->sender)) {
                 /* held in memory only: they die with this process */
                 log_error("once: %zu batch%s could be neither delivered nor spooled", left,
                           left == 1 ? "" : "es");
@@ -206,12 +276,36 @@ static int cmd_once(const char *path, int argc, char **argv)
                          (long long)ts, left, left == 1 ? "" : "es");
                 rc = EXIT_OK;
             }
+        } else {
+            once_report(s, s->sender, &failed);
         }
+    }
+    if (rc == EXIT_OK && failed && !allow_partial && !dry) {
+        fprintf(stderr, "once: a collector failed (--allow-partial to exit 0 anyway)\n");
+        rc = EXIT_FAIL;
     }
     sched_free(s);
 out_cfg:
     config_free(cfg);
     return rc;
+}
+
+/* The run jobs whose Pushgateway groups the daemon keeps current. */
+static const struct run_job *const run_jobs[] = {&skopeo_run_job, &cleanup_run_job};
+
+/* The daemon becomes the one writer (ship.h) before its first cycle,
+ * waiting while a cleanup or skopeo run delivers. -1: stopped meanwhile. */
+static int take_writer_daemon(struct sender *snd, const struct config *cfg)
+{
+    for (;;) {
+        enum writer_state ws = sender_take_writer(snd, true, 60000, &g_stop, NULL);
+        if (ws == WRITER_HELD || ws == WRITER_NONE)
+            return 0;
+        if (g_stop)
+            return -1;
+        log_warn("spool %s is still held by another process; waiting to become its writer",
+                 cfg->shipper.spool_dir);
+    }
 }
 
 static int cmd_run(const char *path)
@@ -220,13 +314,30 @@ static int cmd_run(const char *path)
     if (!cfg)
         return EXIT_CONFIG;
     setup_logging(cfg);
+    /* handlers first: a signal during start-up must not kill the process
+     * (or a delivery thread) in the middle of a write */
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGUSR2, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
     struct err e;
     struct sender *snd = sender_new(cfg, &e);
+    if (snd && take_writer_daemon(snd, cfg) < 0) {
+        sender_free(snd);
+        config_free(cfg);
+        return EXIT_OK; /* stopped while waiting */
+    }
+    struct job_pusher *pusher = job_pusher_new(run_jobs, NS_ARRAY_LEN(run_jobs));
     struct scheduler *s =
-        snd ? sched_new(cfg, builtin_collectors, n_builtin_collectors, snd, &e) : NULL;
+        snd && pusher ? sched_new(cfg, builtin_collectors, n_builtin_collectors, snd, &e) : NULL;
     if (!s) {
         sender_free(snd); /* sched_new does not take it when it fails */
-        log_error("%s", e.msg);
+        job_pusher_free(pusher);
+        log_error("%s", snd && pusher ? e.msg : "out of memory");
         config_free(cfg);
         return EXIT_FAIL;
     }
@@ -234,36 +345,32 @@ static int cmd_run(const char *path)
     if (sender_start(snd, (size_t)cfg->shipper.replay_rate) < 0) {
         log_error("cannot start the delivery thread");
         sched_free(s);
+        job_pusher_free(pusher);
         config_free(cfg);
         return EXIT_FAIL;
     }
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-    sigaction(SIGUSR1, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
     struct httpd *web = NULL;
     if (cfg->shipper.listen[0]) {
-        web = httpd_new(cfg->shipper.listen, cfg->shipper.interval_ms, cfg->shipper.spool_dir, &e);
+        web = httpd_start(cfg, &e);
         if (!web) {
             log_error("%s", e.msg);
             sender_stop(s->sender);
             sched_free(s);
+            job_pusher_free(pusher);
             config_free(cfg);
             return EXIT_FAIL;
         }
         log_info("serving /metrics and /healthz on http://%s", httpd_address(web));
     }
     log_info("nexus-shipper %s started: interval %llds, %zu collector(s), %zu target(s), spool %s",
-             PACKAGE_VERSION, (long long)(cfg->shipper.interval_ms / 1000), s->n, snd->n,
+             PACKAGE_VERSION, (long long)(cfg->shipper.interval_ms / 1000), s->n,
+             sender_n_targets(snd),
              cfg->shipper.spool_dir);
     if (sdnotify_sendf("READY=1\nSTATUS=shipping every %llds",
                        (long long)(cfg->shipper.interval_ms / 1000)) < 0)
         log_warn("sd_notify to $NOTIFY_SOCKET failed: %s", strerror(errno));
     int64_t wd_half = sdnotify_watchdog_ms() / 2, wd_last = mono_ms();
-    int64_t next = mono_ms();
+    int64_t next = mono_ms(), last_cycle_mono = 0;
     while (!g_stop) {
         if (g_reopen) {
             g_reopen = 0;
@@ -276,6 +383,7 @@ static int cmd_run(const char *path)
             struct config *nc = config_load(path, &e);
             if (!nc) {
                 log_error("reload refused, keeping the running configuration: %s", e.msg);
+                sched_set_reload_status(s, false, now_ms());
             } else {
                 struct sender *ns = sender_new(nc, &e);
                 struct scheduler *nsched =
@@ -284,13 +392,17 @@ static int cmd_run(const char *path)
                     sender_free(ns); /* not taken by a failed sched_new */
                     config_free(nc);
                     log_error("reload failed, keeping the running configuration: %s", e.msg);
+                    sched_set_reload_status(s, false, now_ms());
                 } else {
                     sender_set_abort(ns, &g_stop);
                     sender_stop(s->sender);
-                    sched_free(s);
+                    sched_free(s); /* releases the spool lock ... */
                     config_free(cfg);
                     s = nsched;
                     cfg = nc;
+                    /* ... which the new sender takes before it renders anything */
+                    if (take_writer_daemon(s->sender, cfg) < 0)
+                        break;
                     logger_close(&g_log);
                     setup_logging(cfg);
                     log_info("configuration reloaded from %s", path);
@@ -303,8 +415,7 @@ static int cmd_run(const char *path)
                         httpd_free(web);
                         web = NULL;
                         if (cfg->shipper.listen[0] &&
-                            !(web = httpd_new(cfg->shipper.listen, cfg->shipper.interval_ms,
-                                              cfg->shipper.spool_dir, &e)))
+                            !(web = httpd_start(cfg, &e)))
                             log_error("%s", e.msg);
                         else if (web)
                             log_info("serving /metrics and /healthz on http://%s",
@@ -317,10 +428,18 @@ static int cmd_run(const char *path)
             }
             sdnotify_send("READY=1");
         }
+        if (g_wake) { /* a run was recorded: ship it now, at most one extra cycle a second */
+            g_wake = 0;
+            int64_t soon = last_cycle_mono + 1000;
+            if (soon < next)
+                next = soon > mono_ms() ? soon : mono_ms();
+        }
         int64_t now = mono_ms();
         if (now >= next) {
             int64_t ts = now_ms();
+            last_cycle_mono = now;
             long n = sched_cycle(s, ts);
+            job_pusher_run(pusher, cfg, s->sender); /* run jobs' Pushgateway groups */
             if (web)
                 httpd_publish(web, s->sb, n >= 0);
             sdnotify_send("WATCHDOG=1");
@@ -339,7 +458,7 @@ static int cmd_run(const char *path)
             wd_last = mono_ms();
         }
         /* the delivery thread ships and replays meanwhile */
-        if (!g_stop && !g_reload && !g_reopen)
+        if (!g_stop && !g_reload && !g_reopen && !g_wake)
             sleep_until_mono(wd_half && wd_last + wd_half < next ? wd_last + wd_half : next);
     }
     sdnotify_send("STOPPING=1");
@@ -348,11 +467,13 @@ static int cmd_run(const char *path)
     log_info("stopping: delivering what is queued (up to %llds)",
              (long long)(cfg->shipper.shutdown_timeout_ms / 1000));
     sender_set_abort(s->sender, NULL);
-    s->sender->send_deadline_mono = mono_ms() + cfg->shipper.shutdown_timeout_ms;
-    size_t left = sender_deliver(s->sender, s->sender->send_deadline_mono, 0);
+    /* every target gets one attempt within shutdown_timeout, backoff or not */
+    size_t left =
+        sender_deliver(s->sender, mono_ms() + cfg->shipper.shutdown_timeout_ms, 0, SENDER_FINAL);
     if (left)
         log_info("%zu batch%s stay in the spool for the next start", left, left == 1 ? "" : "es");
     sched_free(s);
+    job_pusher_free(pusher);
     config_free(cfg);
     return EXIT_OK;
 }

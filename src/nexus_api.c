@@ -27,6 +27,7 @@ int rest_get(const struct rest_target *t, const char *path, int64_t deadline_mon
     const char *accept = "Accept: application/json";
     int64_t pause = t->backoff_ms > 0 ? t->backoff_ms : 200;
     for (int i = 1;; i++) {
+        r->max_body = t->max_answer ? t->max_answer(path) : 0;
         rc = http_request(t->http, "GET", url.data, &accept, 1, NULL, 0, deadline_mono_ms, r);
         if (attempts_used)
             *attempts_used = i;
@@ -171,6 +172,28 @@ int url_split(const char *url, bool *https, char *host, size_t hostlen, int *por
     return 0;
 }
 
+/* What a real Nexus answers, with room to spare (issue 18: a hostile one
+ * must not make us read 16 MiB of [[],[],...] where 20 kB are expected).
+ * The repository listings may be large (thousands of repositories): they
+ * get the client's cap (16 MiB). */
+static size_t nexus_max_answer(const char *path)
+{
+    static const struct {
+        const char *prefix;
+        size_t max;
+    } caps[] = {
+        {"/service/rest/v1/status", 1u << 20},       /* status, check (11 checks), writable */
+        {"/service/rest/v1/blobstores", 1u << 20},   /* stores and their quota status */
+        {"/service/rest/v1/security/ssl", 1u << 20}, /* one certificate */
+        {"/service/rest/v1/tasks", 4u << 20},        /* a page of tasks */
+        {"/service/rest/v1/components", 8u << 20},   /* a page of components with assets */
+    };
+    for (size_t i = 0; i < NS_ARRAY_LEN(caps); i++)
+        if (strncmp(path, caps[i].prefix, strlen(caps[i].prefix)) == 0)
+            return caps[i].max;
+    return 0;
+}
+
 struct nexus_api *nexus_api_new(const struct cfg_nexus *nx, struct err *e)
 {
     struct nexus_api *a = calloc(1, sizeof *a);
@@ -180,9 +203,10 @@ struct nexus_api *nexus_api_new(const struct cfg_nexus *nx, struct err *e)
     size_t n = strlen(a->base);
     while (n && a->base[n - 1] == '/')
         a->base[--n] = '\0';
-    char host[256];
+    char host[256], shown[URL_REDACT_MAX];
     if (url_split(a->base, &a->https, host, sizeof host, NULL) < 0) {
-        err_set(e, "[nexus] url %s: cannot find the host name", nx->url);
+        err_set(e, "[nexus] url %s: cannot find the host name",
+                url_redact(nx->url, shown, sizeof shown));
         goto fail;
     }
     if (!(a->host = strdup(host)) ||
@@ -194,7 +218,7 @@ struct nexus_api *nexus_api_new(const struct cfg_nexus *nx, struct err *e)
         .password = nx->password,
         .ca_file = nx->ca_file,
         .insecure = nx->insecure_skip_verify,
-        .max_response = 64u << 20,
+        .max_response = 16u << 20, /* a real Nexus: a few MiB (/v1/repositories of thousands) */
     };
     if (!(a->http = http_client_new(&o)))
         goto oom;
@@ -214,6 +238,7 @@ struct nexus_api *nexus_api_new(const struct cfg_nexus *nx, struct err *e)
                      "and browse privileges)",
         .attempts = 3,
         .backoff_ms = 200,
+        .max_answer = nexus_max_answer,
     };
     return a;
 oom:

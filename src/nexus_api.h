@@ -31,6 +31,8 @@ struct rest_target {
     const char *auth_hint; /* appended to 401/403 errors, e.g. "check [nexus] username ..." */
     int attempts;          /* total tries for a GET (1 = no retry) */
     int64_t backoff_ms;    /* first pause; doubles, capped at 2 s */
+    /* optional: the largest answer of the endpoint `path` (0 = the client's cap) */
+    size_t (*max_answer)(const char *path);
 };
 
 /* GET base+path (path includes the query). Retries connection errors and

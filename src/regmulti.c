@@ -1,5 +1,6 @@
 #include "regmulti.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@ struct rm {
         char *hint, *token;
     } tok[MAX_TOKENS];
     size_t n_tok, next_tok;
+    bool realm_warned; /* the refusal of an untrusted realm is logged once per run */
     char ua[64];
 };
 
@@ -105,6 +107,21 @@ static void enqueue(struct rm *c, struct rm_req *q)
     else
         c->head = q;
     c->tail = q;
+}
+
+/* q->error = "METHOD URL: reason", the URL without its secrets (url_redact). */
+static void req_fail(struct rm_req *q, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void req_fail(struct rm_req *q, const char *fmt, ...)
+{
+    char shown[URL_REDACT_MAX];
+    int l = snprintf(q->error, sizeof q->error, "%s %s: ", q->method,
+                     url_redact(q->url, shown, sizeof shown));
+    if (l < 0 || (size_t)l >= sizeof q->error)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(q->error + l, sizeof q->error - (size_t)l, fmt, ap);
+    va_end(ap);
 }
 
 static struct rm_req *req_new(const char *method, const char *url, const char *hint,
@@ -216,20 +233,21 @@ static void token_done(struct rm *c, struct rm_req *t)
     json_object *j = NULL;
     struct err e = {{0}};
     if (t->status == 0) {
-        snprintf(q->error, sizeof q->error, "%s %s: bearer token: %s", q->method, q->url, t->error);
+        req_fail(q, "bearer token: %s", t->error);
     } else if (t->status != 200) {
-        snprintf(q->error, sizeof q->error, "%s %s: token endpoint %.200s answered HTTP %ld",
-                 q->method, q->url, t->hint, t->status);
+        req_fail(q, "token endpoint %.200s answered HTTP %ld%s", t->hint, t->status,
+                 t->nocreds && (t->status == 401 || t->status == 403)
+                     ? " (asked without the registry credentials: its realm is not trusted, see "
+                       "[cleanup] token_realm_hosts)"
+                     : "");
     } else if (jd_parse(t->hint, t->r.body.data, t->r.body.len, t->r.content_type, &j, &e) < 0) {
-        snprintf(q->error, sizeof q->error, "%s %s: %s", q->method, q->url, e.msg);
+        req_fail(q, "%s", e.msg);
     } else {
         json_object *v = NULL;
         if ((!json_object_object_get_ex(j, "token", &v) &&
              !json_object_object_get_ex(j, "access_token", &v)) ||
             !json_object_is_type(v, json_type_string))
-            snprintf(q->error, sizeof q->error,
-                     "%s %s: token endpoint %.200s answered without a token", q->method, q->url,
-                     t->hint);
+            req_fail(q, "token endpoint %.200s answered without a token", t->hint);
         else {
             token_store(c, q->hint, json_object_get_string(v));
             log_debug("cleanup: bearer token for %s from %s", q->hint, t->hint);
@@ -245,13 +263,74 @@ static void token_done(struct rm *c, struct rm_req *t)
     enqueue(c, q);
 }
 
+/* The scheme, host and port (the scheme's default when absent) of url,
+ * lower-cased by libcurl; false when it cannot be parsed. */
+struct origin {
+    char scheme[16], host[256], port[8];
+};
+
+static bool origin_parse(const char *url, struct origin *o)
+{
+    CURLU *h = curl_url();
+    char *sc = NULL, *ho = NULL, *po = NULL;
+    bool ok = h && curl_url_set(h, CURLUPART_URL, url, 0) == CURLUE_OK &&
+              curl_url_get(h, CURLUPART_SCHEME, &sc, 0) == CURLUE_OK &&
+              curl_url_get(h, CURLUPART_HOST, &ho, 0) == CURLUE_OK &&
+              curl_url_get(h, CURLUPART_PORT, &po, CURLU_DEFAULT_PORT) == CURLUE_OK &&
+              strlen(sc) < sizeof o->scheme && strlen(ho) < sizeof o->host &&
+              strlen(po) < sizeof o->port;
+    if (ok) {
+        strcpy(o->scheme, sc);
+        strcpy(o->host, ho);
+        strcpy(o->port, po);
+    }
+    curl_free(sc);
+    curl_free(ho);
+    curl_free(po);
+    curl_url_cleanup(h);
+    return ok;
+}
+
+/* May the registry's basic credentials go to this token realm? On the
+ * registry's own origin (scheme, host and port), over https, or to a host
+ * listed in [cleanup] token_realm_hosts ("host" or "host:port"); never
+ * over plain http to another host or port (issue 18). why: the refusal. */
+static bool realm_trusted(const struct rm *c, const char *realm, const char *reg_url, char *why,
+                          size_t n)
+{
+    struct origin r, g;
+    if (!origin_parse(realm, &r)) {
+        snprintf(why, n, "it is not a URL");
+        return false;
+    }
+    if (strcasecmp(r.scheme, "https") == 0)
+        return true;
+    if (origin_parse(reg_url, &g) && strcasecmp(r.scheme, g.scheme) == 0 &&
+        strcasecmp(r.host, g.host) == 0 && strcmp(r.port, g.port) == 0)
+        return true;
+    char hp[300];
+    snprintf(hp, sizeof hp, "%s:%s", r.host, r.port);
+    for (size_t i = 0; i < c->o.n_realm_hosts; i++) {
+        const char *a = c->o.realm_hosts[i];
+        /* "[::1]" and "::1" both name the IPv6 host */
+        size_t al = strlen(a);
+        if (strcasecmp(a, r.host) == 0 || strcasecmp(a, hp) == 0 ||
+            (r.host[0] == '[' && strlen(r.host) == al + 2 && strncasecmp(r.host + 1, a, al) == 0))
+            return true;
+    }
+    snprintf(why, n,
+             "plain %s to %s:%s, not the registry's origin and not in [cleanup] "
+             "token_realm_hosts",
+             r.scheme, r.host, r.port);
+    return false;
+}
+
 /* A 401 with a Bearer challenge: queues the token request for q. */
 static int start_token(struct rm *c, struct rm_req *q, const char *challenge)
 {
     char realm[1024], service[256] = "", scope[512] = "";
     if (!challenge_param(challenge, "realm", realm, sizeof realm)) {
-        snprintf(q->error, sizeof q->error, "%s %s: bearer challenge without realm: %.200s",
-                 q->method, q->url, challenge);
+        req_fail(q, "bearer challenge without realm: %.200s", challenge);
         return -1;
     }
     challenge_param(challenge, "service", service, sizeof service);
@@ -270,16 +349,32 @@ static int start_token(struct rm *c, struct rm_req *q, const char *challenge)
         buf_printf(&url, "%cscope=", sep);
         url_escape(scope, &url);
     }
-    /* the token request's hint holds the realm, for messages */
+    /* the token request's hint holds the realm (without secrets), for messages */
+    char shown[URL_REDACT_MAX];
+    url_redact(realm, shown, sizeof shown);
     struct rm_req *t =
-        buf_cstr(&url) ? req_new("GET", url.data, realm, NULL, 0, token_done, NULL, 0, 0) : NULL;
+        buf_cstr(&url) ? req_new("GET", url.data, shown, NULL, 0, token_done, NULL, 0, 0) : NULL;
     buf_free(&url);
     if (!t) {
-        snprintf(q->error, sizeof q->error, "%s %s: out of memory", q->method, q->url);
+        req_fail(q, "out of memory");
         return -1;
     }
     t->waiting = q;
     t->auth_tries = 1; /* basic credentials, never a token */
+    char why[400];
+    if (c->o.user && *c->o.user &&
+        !realm_trusted(c, realm, c->o.origin && *c->o.origin ? c->o.origin : q->url, why,
+                       sizeof why)) {
+        /* anonymous: a public registry's realm still hands out pull tokens */
+        t->nocreds = true;
+        if (!c->realm_warned)
+            log_warn("cleanup: not sending the registry credentials to token realm %s (%s); "
+                     "asking it for a token without them",
+                     shown, why);
+        else
+            log_debug("cleanup: token realm %s: asking without credentials (%s)", shown, why);
+        c->realm_warned = true;
+    }
     enqueue(c, t);
     return 0;
 }
@@ -331,7 +426,7 @@ static int start(struct rm *c, struct rm_req *q)
 {
     CURL *h = c->n_idle ? c->idle[--c->n_idle] : curl_easy_init();
     if (!h) {
-        snprintf(q->error, sizeof q->error, "%s %s: out of memory", q->method, q->url);
+        req_fail(q, "out of memory");
         return -1;
     }
     curl_easy_reset(h);
@@ -343,26 +438,33 @@ static int start(struct rm *c, struct rm_req *q)
     q->error[0] = '\0';
     curl_slist_free_all(q->hdrs);
     q->hdrs = NULL;
-    char auth[4200];
     const char *tok = q->nocreds ? NULL : token_for(c, q->hint);
+    struct buf auth; /* a bearer token of any length (curl copies the line) */
+    buf_init(&auth, 0);
     const char *lines[3];
     size_t nl = 0;
     if (q->accept)
         lines[nl++] = q->accept;
     if (tok) {
-        snprintf(auth, sizeof auth, "Authorization: Bearer %s", tok);
-        lines[nl++] = auth;
+        if (buf_printf(&auth, "Authorization: Bearer %s", tok) < 0) {
+            curl_easy_cleanup(h);
+            req_fail(q, "out of memory");
+            return -1;
+        }
+        lines[nl++] = auth.data;
     }
     lines[nl++] = "Expect:";
     for (size_t i = 0; i < nl; i++) {
         struct curl_slist *s = curl_slist_append(q->hdrs, lines[i]);
         if (!s) {
+            buf_free(&auth);
             curl_easy_cleanup(h);
-            snprintf(q->error, sizeof q->error, "%s %s: out of memory", q->method, q->url);
+            req_fail(q, "out of memory");
             return -1;
         }
         q->hdrs = s;
     }
+    buf_free(&auth);
     long ct = c->o.timeout_ms < 10000 ? (long)c->o.timeout_ms : 10000L;
     curl_easy_setopt(h, CURLOPT_URL, q->url);
     curl_easy_setopt(h, CURLOPT_USERAGENT, c->ua);
@@ -402,7 +504,7 @@ static int start(struct rm *c, struct rm_req *q)
         curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, q->method);
     if (curl_multi_add_handle(c->multi, h) != CURLM_OK) {
         curl_easy_cleanup(h);
-        snprintf(q->error, sizeof q->error, "%s %s: cannot start the transfer", q->method, q->url);
+        req_fail(q, "cannot start the transfer");
         return -1;
     }
     q->h = h;
@@ -433,8 +535,7 @@ static void finish(struct rm *c, struct rm_req *q)
         q->done(c, q);
     if (q->waiting) { /* a token request that never completed normally */
         q->waiting->status = 0;
-        snprintf(q->waiting->error, sizeof q->waiting->error, "%s %s: bearer token: %s",
-                 q->waiting->method, q->waiting->url, q->error);
+        req_fail(q->waiting, "bearer token: %s", q->error);
         finish(c, q->waiting);
         q->waiting = NULL;
     }
@@ -464,15 +565,14 @@ static void completed(struct rm *c, struct rm_req *q, CURLcode cc)
             snprintf(q->r.content_type, sizeof q->r.content_type, "%s", ct);
         if (!buf_cstr(&q->r.body)) {
             q->status = 0;
-            snprintf(q->error, sizeof q->error, "%s %s: out of memory", q->method, q->url);
+            req_fail(q, "out of memory");
         }
     } else if (cc == CURLE_WRITE_ERROR || cc == CURLE_FILESIZE_EXCEEDED) {
-        snprintf(q->error, sizeof q->error, "%s %s: answer larger than %zu bytes", q->method,
-                 q->url, c->o.max_response);
+        req_fail(q, "answer larger than %zu bytes", c->o.max_response);
     } else if (cc == CURLE_ABORTED_BY_CALLBACK) {
-        snprintf(q->error, sizeof q->error, "%s %s: stopped by a signal", q->method, q->url);
+        req_fail(q, "stopped by a signal");
     } else {
-        snprintf(q->error, sizeof q->error, "%s %s: %s", q->method, q->url, curl_easy_strerror(cc));
+        req_fail(q, "%s", curl_easy_strerror(cc));
     }
     release(c, q);
     q->r.status = q->status;
@@ -500,7 +600,9 @@ static void completed(struct rm *c, struct rm_req *q, CURLcode cc)
             origin_of(u.data, to, sizeof to);
             char *nu = strdup(u.data);
             if (nu) {
-                log_debug("cleanup: %s redirected to %s", q->url, to[0] ? to : "?");
+                char shown[URL_REDACT_MAX], shown_to[URL_REDACT_MAX];
+                log_debug("cleanup: %s redirected to %s", url_redact(q->url, shown, sizeof shown),
+                          to[0] ? url_redact(to, shown_to, sizeof shown_to) : "?");
                 /* credentials go to the registry's origin only */
                 const char *reg = c->o.origin && *c->o.origin ? c->o.origin : from;
                 if (!to[0] || strcasecmp(to, reg) != 0)
@@ -518,8 +620,10 @@ static void completed(struct rm *c, struct rm_req *q, CURLcode cc)
     if (retryable(q, cc)) {
         q->attempt++;
         int64_t wait = q->attempt == 1 ? 250 : 1000;
-        log_debug("cleanup: %s %s: %s; retry %d in %lld ms", q->method, q->url,
-                  q->status ? "busy" : q->error, q->attempt, (long long)wait);
+        char shown[URL_REDACT_MAX];
+        log_debug("cleanup: %s %s: %s; retry %d in %lld ms", q->method,
+                  url_redact(q->url, shown, sizeof shown), q->status ? "busy" : q->error,
+                  q->attempt, (long long)wait);
         q->not_before = mono_ms() + wait;
         enqueue(c, q);
         return;
@@ -576,7 +680,7 @@ static void drain(struct rm *c)
         c->head = q->next;
         if (!c->head)
             c->tail = NULL;
-        snprintf(q->error, sizeof q->error, "%s %s: stopped by a signal", q->method, q->url);
+        req_fail(q, "stopped by a signal");
         q->status = 0;
         finish(c, q);
     }
@@ -635,9 +739,52 @@ int rm_request(struct rm *c, const char *method, const char *url, const char *hi
     buf_reset(&r->headers);
     r->status = 0;
     if (rm_submit(c, method, url, hint, accept, 0, sync_done, &s, 0, 0) < 0) {
-        err_set(e, "%s %s: out of memory", method, url);
+        char shown[URL_REDACT_MAX];
+        err_set(e, "%s %s: out of memory", method, url_redact(url, shown, sizeof shown));
         return -1;
     }
     rm_run(c);
     return s.rc;
+}
+
+char *rm_url_take_userinfo(const char *url, char **user, char **password)
+{
+    *user = *password = NULL;
+    CURLU *h = curl_url();
+    char *u = NULL, *pw = NULL, *full = NULL, *out = NULL;
+    if (!h)
+        return NULL;
+    if (curl_url_set(h, CURLUPART_URL, url, 0) != CURLUE_OK) { /* not ours to judge: as is */
+        out = strdup(url);
+        goto done;
+    }
+    curl_url_get(h, CURLUPART_USER, &u, CURLU_URLDECODE);
+    curl_url_get(h, CURLUPART_PASSWORD, &pw, CURLU_URLDECODE);
+    if (!u && !pw) {
+        out = strdup(url);
+        goto done;
+    }
+    if (curl_url_set(h, CURLUPART_USER, NULL, 0) != CURLUE_OK ||
+        curl_url_set(h, CURLUPART_PASSWORD, NULL, 0) != CURLUE_OK ||
+        curl_url_set(h, CURLUPART_OPTIONS, NULL, 0) != CURLUE_OK ||
+        curl_url_get(h, CURLUPART_URL, &full, 0) != CURLUE_OK)
+        goto done;
+    if (!(out = strdup(full)) || !(*user = strdup(u ? u : "")) ||
+        !(*password = strdup(pw ? pw : ""))) {
+        free(out);
+        free(*user);
+        free(*password);
+        *user = *password = NULL;
+        out = NULL;
+        goto done;
+    }
+    size_t l = strlen(out); /* libcurl adds a "/" path to a bare origin */
+    while (l && out[l - 1] == '/')
+        out[--l] = '\0';
+done:
+    curl_free(u);
+    curl_free(pw);
+    curl_free(full);
+    curl_url_cleanup(h);
+    return out;
 }

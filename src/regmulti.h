@@ -12,9 +12,14 @@
  *  - authentication: a cached bearer token for the request's scope hint
  *    ("repository:<name>:pull"), otherwise basic credentials when set. A
  *    401 with `WWW-Authenticate: Bearer realm,service,scope` queues the
- *    token request (GET realm?service=..&scope=.. with the basic
- *    credentials, answer {"token"} or {"access_token"}), then the request
- *    again with the token, once;
+ *    token request (GET realm?service=..&scope=.., answer {"token"} or
+ *    {"access_token"}), then the request again with the token, once. The
+ *    token request carries the basic credentials only when the realm is
+ *    https, on the registry's own origin or in realm_hosts; to any other
+ *    realm it goes without them (logged once per run as a warning). A
+ *    token of any length is sent whole;
+ *  - messages never show URL userinfo or credential query values
+ *    (url_redact);
  *  - RM_FOLLOW (blob GETs): a 3xx Location is followed once; to another
  *    origin (a pre-signed S3/GCS/CDN URL) with no credentials at all;
  *  - retries: a GET/HEAD without an HTTP answer (connection error, not a
@@ -45,6 +50,10 @@ struct rm_opts {
     size_t max_response; /* 0 = 8 MiB */
     int concurrency;     /* transfers at once, 1..64 */
     const char *origin;  /* scheme://host[:port] of the registry */
+    /* hosts ("host" or "host:port") trusted as token realms over plain
+     * http besides the registry's own origin ([cleanup] token_realm_hosts) */
+    char *const *realm_hosts;
+    size_t n_realm_hosts;
     const volatile sig_atomic_t *stop;
 };
 
@@ -91,6 +100,12 @@ void rm_run(struct rm *c);
  * answer in *r (http_response_free), 0 on an HTTP answer, -1 with e->msg. */
 int rm_request(struct rm *c, const char *method, const char *url, const char *hint,
                const char *accept, struct http_response *r, struct err *e);
+
+/* A copy of url without "user:password@" (malloc'd; NULL when out of
+ * memory). *user and *password receive the percent-decoded userinfo
+ * (malloc'd) or NULL when url has none: the caller uses them as the basic
+ * credentials, so that no URL it builds, requests or logs carries them. */
+char *rm_url_take_userinfo(const char *url, char **user, char **password);
 
 /* Requests performed so far (token requests and retries included). */
 uint64_t rm_requests(const struct rm *c);

@@ -6,6 +6,7 @@
 
 #include "log.h"
 #include "nsconfig.h"
+#include "ship.h"
 
 static const struct metric_desc m_build = {"nexus_shipper_build_info", MT_GAUGE,
                                            "Always 1; the version of nexus-shipper.", ""};
@@ -13,6 +14,20 @@ static const struct metric_desc m_cup = {"nexus_shipper_collector_up", MT_GAUGE,
                                          "1 if the collector's last run succeeded in time.", ""};
 static const struct metric_desc m_cdur = {"nexus_shipper_collector_duration_seconds", MT_GAUGE,
                                           "Duration of the collector's last run.", "seconds"};
+static const struct metric_desc m_clast = {
+    "nexus_shipper_collector_last_success_timestamp_seconds", MT_GAUGE,
+    "When the collector's last successful run ended (0: none since start).", "seconds"};
+static const struct metric_desc m_cfail = {
+    "nexus_shipper_collector_failures_total", MT_COUNTER,
+    "Runs of the collector that failed or ran past their deadline (a collector that could not "
+    "start counts once per cycle).",
+    ""};
+static const struct metric_desc m_reload_ok = {
+    "nexus_shipper_config_last_reload_successful", MT_GAUGE,
+    "1 if the last configuration reload (or the start) succeeded, 0 if it was refused.", ""};
+static const struct metric_desc m_reload_ts = {
+    "nexus_shipper_config_last_reload_success_timestamp_seconds", MT_GAUGE,
+    "When the configuration was last loaded successfully (start or reload).", "seconds"};
 static const struct metric_desc m_series = {"nexus_shipper_buffer_series", MT_GAUGE,
                                             "Series held in the buffer (live).", ""};
 static const struct metric_desc m_bytes = {"nexus_shipper_buffer_bytes", MT_GAUGE,
@@ -33,30 +48,9 @@ struct scheduler *sched_new(const struct config *cfg, const struct collector *co
     if (!s)
         goto oom;
     s->cfg = cfg;
-    size_t next = cfg->shipper.external_labels.n;
-    s->ext = calloc(2 * (next + 1), sizeof *s->ext);
-    if (!s->ext)
-        goto oom;
-    /* instance first: external_labels may not override it (duplicates keep the first) */
-    s->ext[0] = "instance";
-    s->ext[1] = cfg->shipper.instance;
-    for (size_t i = 0; i < next; i++) {
-        const char *kv = cfg->shipper.external_labels.v[i];
-        const char *eq = strchr(kv, '=');
-        char *name = strndup(kv, (size_t)(eq - kv));
-        if (!name)
-            goto oom;
-        s->ext[2 * (i + 1)] = name;
-        s->ext[2 * (i + 1) + 1] = eq + 1;
-    }
-    struct sb_opts o = {
-        .max_bytes = cfg->shipper.buffer_max_size,
-        .ext_labels = s->ext,
-        .n_ext = next + 1,
-        .drop_re = cfg->has_drop_re ? &cfg->drop_re : NULL,
-        .keep_re = cfg->has_keep_re ? &cfg->keep_re : NULL,
-    };
-    if (!(s->sb = sb_new(&o)))
+    s->reload_ok = true;
+    s->reload_ok_ms = now_ms();
+    if (!(s->sb = ship_sb_new(cfg))) /* the identity every producer's series carry */
         goto oom;
     s->ci = calloc(n ? n : 1, sizeof *s->ci);
     if (!s->ci)
@@ -145,11 +139,14 @@ void sched_free(struct scheduler *s)
     free(s->ci);
     sender_free(s->sender);
     sb_free(s->sb);
-    if (s->ext && s->cfg)
-        for (size_t i = 1; i <= s->cfg->shipper.external_labels.n; i++)
-            free((char *)s->ext[2 * i]);
-    free(s->ext);
     free(s);
+}
+
+void sched_set_reload_status(struct scheduler *s, bool ok, int64_t ts_ms)
+{
+    s->reload_ok = ok;
+    if (ok)
+        s->reload_ok_ms = ts_ms;
 }
 
 static void self_metrics(struct scheduler *s)
@@ -160,7 +157,12 @@ static void self_metrics(struct scheduler *s)
     for (size_t i = 0; i < s->n; i++) {
         sb_set(sb, &m_cup, s->ci[i].up, "collector", s->ci[i].c->name, NULL);
         sb_set(sb, &m_cdur, s->ci[i].duration, "collector", s->ci[i].c->name, NULL);
+        sb_set(sb, &m_clast, (double)s->ci[i].last_ok_ms / 1000.0, "collector", s->ci[i].c->name,
+               NULL);
+        sb_set(sb, &m_cfail, (double)s->ci[i].failures, "collector", s->ci[i].c->name, NULL);
     }
+    sb_set(sb, &m_reload_ok, s->reload_ok ? 1 : 0, NULL);
+    sb_set(sb, &m_reload_ts, (double)s->reload_ok_ms / 1000.0, NULL);
     struct sb_stats st;
     sb_stats(sb, &st);
     sb_set(sb, &m_series, (double)st.live, NULL);
@@ -214,10 +216,12 @@ void sched_collect(struct scheduler *s, int64_t ts_ms)
         char key[96];
         snprintf(key, sizeof key, "collector-%s", ci->c->name);
         if (rc == 0) {
+            ci->series = sb_txn_size(s->sb);
             sb_txn_commit(s->sb);
             if (!ci->up && ci->failures)
                 log_resolved(key, "collector %s: working again", ci->c->name);
             ci->up = true;
+            ci->last_ok_ms = now_ms();
         } else {
             sb_txn_rollback(s->sb);
             ci->up = false;

@@ -25,7 +25,9 @@ struct coll_inst {
     bool ready; /* init succeeded */
     bool up;
     double duration;
-    uint64_t failures;
+    size_t series; /* series of its last successful run */
+    uint64_t failures;  /* failed runs since start (init failures count every cycle) */
+    int64_t last_ok_ms; /* wall clock of the last successful run; 0 = none yet */
     char last_error[256];
     int64_t interval_ms; /* 0: every cycle; else runs this often, carried in between */
     int64_t last_run_mono;
@@ -42,7 +44,8 @@ struct scheduler {
     size_t n;
     uint64_t cycles;
     int64_t last_cycle_ok_ms;
-    const char **ext; /* external label pairs, owned */
+    bool reload_ok;       /* outcome of the last configuration (re)load */
+    int64_t reload_ok_ms; /* wall clock of the last successful one */
 };
 
 /* Creates a scheduler over `table` (builtin_collectors for the binary).
@@ -50,6 +53,13 @@ struct scheduler {
 struct scheduler *sched_new(const struct config *cfg, const struct collector *const *table,
                             size_t n, struct sender *sender, struct err *e);
 void sched_free(struct scheduler *s);
+
+/* Records the outcome of a configuration reload for the self-metrics
+ * nexus_shipper_config_last_reload_successful (1/0) and
+ * nexus_shipper_config_last_reload_success_timestamp_seconds (ts_ms when
+ * ok; a failed reload keeps the time of the last success). sched_new()
+ * starts with (true, now): the configuration it was made from loaded. */
+void sched_set_reload_status(struct scheduler *s, bool ok, int64_t ts_ms);
 
 /* Runs the collectors and the self-metrics for a cycle at ts_ms. */
 void sched_collect(struct scheduler *s, int64_t ts_ms);

@@ -1,5 +1,7 @@
 #include "sender.h"
 
+#include <fcntl.h>
+
 #include <errno.h>
 #include <stdint.h>
 #include <time.h>
@@ -9,7 +11,10 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "pushgateway.h"
 #include "remote.pb-c.h"
+#include "sender_int.h"
+#include "textfmt.h"
 
 const char *const drop_reason_names[DROP_NREASONS] = {
     "rejected", "out_of_bounds", "unauthorized", "too_large", "spool_full", "spool_age", "corrupt",
@@ -96,57 +101,104 @@ static int add_target(struct sender *s, struct target *t)
     return 0;
 }
 
-struct sender *sender_new(const struct config *cfg, struct err *e)
+/* A target for one [remote_write] section; `url` overrides its url. */
+static struct target *rw_target(const struct cfg_remote_write *rw, const char *url)
+{
+    struct http_opts ho = {
+        .timeout_ms = rw->timeout_ms,
+        .user = rw->basic_auth_user,
+        .password = rw->basic_auth_password,
+        .bearer_token = rw->bearer_token,
+        .ca_file = rw->ca_file,
+        .cert_file = rw->cert_file,
+        .key_file = rw->key_file,
+        .insecure = rw->insecure_skip_verify,
+        .max_response = 1 << 20,
+    };
+    const char *hdrs[66];
+    size_t nh = 0;
+    for (size_t h = 0; h < rw->headers.n && nh < 64; h++)
+        hdrs[nh++] = rw->headers.v[h];
+    struct buf tenant; /* any length: the client copies its headers */
+    buf_init(&tenant, 0);
+    if (rw->tenant[0]) {
+        if (buf_printf(&tenant, "X-Scope-OrgID: %s", rw->tenant) < 0)
+            return NULL;
+        hdrs[nh++] = tenant.data;
+    }
+    ho.headers = hdrs;
+    ho.n_headers = nh;
+    char dir[SPOOL_NAME_MAX];
+    snprintf(dir, sizeof dir, "rw-%s", rw->name[0] ? rw->name : "default");
+    struct target *t = target_new(dir, rw->name[0] ? rw->name : "default", SEG_REMOTE_WRITE,
+                                  url ? url : rw->url, &ho);
+    buf_free(&tenant);
+    if (!t)
+        return NULL;
+    t->max_samples = rw->max_samples_per_send;
+    t->min_backoff_ms = rw->min_backoff_ms;
+    t->max_backoff_ms = rw->max_backoff_ms;
+    return t;
+}
+
+static struct target *pg_target(const struct cfg_pushgateway *pg)
+{
+    struct http_opts ho = {
+        .timeout_ms = pg->timeout_ms,
+        .user = pg->basic_auth_user,
+        .password = pg->basic_auth_password,
+        .ca_file = pg->ca_file,
+        .insecure = pg->insecure_skip_verify,
+        .max_response = 1 << 20,
+    };
+    return target_new("pushgateway", "pushgateway", SEG_PUSHGATEWAY, pg->url, &ho);
+}
+
+static struct sender *sender_alloc(const struct config *cfg)
 {
     struct sender *s = calloc(1, sizeof *s);
-    if (!s) {
-        err_set(e, "out of memory");
+    if (!s)
         return NULL;
-    }
     s->cfg = cfg;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cond, NULL);
     s->rng = (uint32_t)getpid() ^ (uint32_t)now_ms();
+    if (!(s->enc = rw_encoder_new())) {
+        sender_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+static void open_spool(struct sender *s)
+{
+    const struct config *cfg = s->cfg;
+    struct err e2;
+    s->spool = spool_open(cfg->shipper.spool_dir, &e2);
+    if (!s->spool)
+        log_error("spool unavailable, batches are kept in memory only: %s", e2.msg);
+    else /* a log per 1/16 of the cap: disk full frees at most that much at once */
+        spool_set_rotate(s->spool, cfg->shipper.spool_max_size / 16 < SPOOL_ROTATE
+                                       ? cfg->shipper.spool_max_size / 16
+                                       : SPOOL_ROTATE);
+}
+
+struct sender *sender_new(const struct config *cfg, struct err *e)
+{
+    struct sender *s = sender_alloc(cfg);
+    if (!s) {
+        err_set(e, "out of memory");
+        return NULL;
+    }
     s->spool_only = cfg->shipper.spool_only;
-    if (!(s->enc = rw_encoder_new()))
-        goto oom;
     for (size_t i = 0; i < cfg->n_rw; i++) {
-        const struct cfg_remote_write *rw = cfg->rw[i];
-        struct http_opts ho = {
-            .timeout_ms = rw->timeout_ms,
-            .user = rw->basic_auth_user,
-            .password = rw->basic_auth_password,
-            .bearer_token = rw->bearer_token,
-            .ca_file = rw->ca_file,
-            .cert_file = rw->cert_file,
-            .key_file = rw->key_file,
-            .insecure = rw->insecure_skip_verify,
-            .max_response = 1 << 20,
-        };
-        const char *hdrs[66];
-        size_t nh = 0;
-        for (size_t h = 0; h < rw->headers.n && nh < 64; h++)
-            hdrs[nh++] = rw->headers.v[h];
-        char tenant[300];
-        if (rw->tenant[0]) {
-            snprintf(tenant, sizeof tenant, "X-Scope-OrgID: %s", rw->tenant);
-            hdrs[nh++] = tenant;
-        }
-        ho.headers = hdrs;
-        ho.n_headers = nh;
-        char dir[SPOOL_NAME_MAX];
-        snprintf(dir, sizeof dir, "rw-%s", rw->name[0] ? rw->name : "default");
-        struct target *t =
-            target_new(dir, rw->name[0] ? rw->name : "default", SEG_REMOTE_WRITE, rw->url, &ho);
+        struct target *t = rw_target(cfg->rw[i], NULL);
         if (!t || add_target(s, t) < 0) {
             target_free(t);
             goto oom;
         }
-        t->max_samples = rw->max_samples_per_send;
-        t->min_backoff_ms = rw->min_backoff_ms;
-        t->max_backoff_ms = rw->max_backoff_ms;
-        t->relabel = rw->relabel;
-        if (rw->insecure_skip_verify)
+        t->relabel = cfg->rw[i]->relabel;
+        if (cfg->rw[i]->insecure_skip_verify)
             log_warn("remote_write %s: TLS certificate verification is OFF (insecure_skip_verify)",
                      t->label);
     }
@@ -162,31 +214,86 @@ struct sender *sender_new(const struct config *cfg, struct err *e)
         t->spool_only = true; /* only this target: a [pushgateway] still delivers */
     }
     if (cfg->pushgateway) {
-        const struct cfg_pushgateway *pg = cfg->pushgateway;
-        struct http_opts ho = {
-            .timeout_ms = pg->timeout_ms,
-            .user = pg->basic_auth_user,
-            .password = pg->basic_auth_password,
-            .ca_file = pg->ca_file,
-            .insecure = pg->insecure_skip_verify,
-            .max_response = 1 << 20,
-        };
-        struct target *t = target_new("pushgateway", "pushgateway", SEG_PUSHGATEWAY, pg->url, &ho);
+        struct target *t = pg_target(cfg->pushgateway);
         if (!t || add_target(s, t) < 0) {
             target_free(t);
             goto oom;
         }
     }
-    struct err e2;
-    s->spool = spool_open(cfg->shipper.spool_dir, &e2);
-    if (!s->spool)
-        log_error("spool unavailable, batches are kept in memory only: %s", e2.msg);
-    else /* a log per 1/16 of the cap: disk full frees at most that much at once */
-        spool_set_rotate(s->spool, cfg->shipper.spool_max_size / 16 < SPOOL_ROTATE
-                                       ? cfg->shipper.spool_max_size / 16
-                                       : SPOOL_ROTATE);
+    open_spool(s);
     return s;
 oom:
+    err_set(e, "out of memory");
+    sender_free(s);
+    return NULL;
+}
+
+struct sender *sender_new_replay(const struct config *cfg, const char *url, const char *only,
+                                 struct err *e)
+{
+    struct sender *s = sender_alloc(cfg);
+    char **names = NULL;
+    size_t nn = 0;
+    if (!s)
+        goto oom;
+    open_spool(s);
+    if (!s->spool) {
+        err_set(e, "cannot open the spool %s", cfg->shipper.spool_dir);
+        sender_free(s);
+        return NULL;
+    }
+    if (only) {
+        if (!(names = calloc(1, sizeof *names)) || !(names[0] = strdup(only)))
+            goto oom;
+        nn = 1;
+    } else if (spool_targets(s->spool, &names, &nn) < 0) {
+        err_set(e, "cannot list the targets in %s: %s", cfg->shipper.spool_dir, strerror(errno));
+        sender_free(s);
+        return NULL;
+    }
+    for (size_t i = 0; i < nn; i++) {
+        struct target *t = NULL;
+        if (strcmp(names[i], "pushgateway") == 0) {
+            if (cfg->pushgateway)
+                t = pg_target(cfg->pushgateway);
+            else {
+                struct http_opts ho = {0};
+                if ((t = target_new(names[i], "pushgateway", SEG_PUSHGATEWAY, "", &ho)))
+                    t->spool_only = true; /* no [pushgateway]: not replayable here */
+            }
+        } else if (strncmp(names[i], "rw-", 3) == 0) {
+            const struct cfg_remote_write *rw = NULL;
+            for (size_t k = 0; k < cfg->n_rw; k++) {
+                const char *nm = cfg->rw[k]->name[0] ? cfg->rw[k]->name : "default";
+                if (strcmp(nm, names[i] + 3) == 0)
+                    rw = cfg->rw[k];
+            }
+            if (rw)
+                t = rw_target(rw, url);
+            else if (url && cfg->n_rw) /* another site's target: the first one's credentials */
+                t = rw_target(cfg->rw[0], url);
+            else {
+                struct http_opts ho = {.timeout_ms = 30000, .max_response = 1 << 20};
+                t = target_new(names[i], names[i] + 3, SEG_REMOTE_WRITE, url ? url : "", &ho);
+                if (t && !url)
+                    t->spool_only = true; /* no url known: `--url` needed */
+            }
+            if (t) { /* the spool directory, whatever the section is called */
+                snprintf(t->name, sizeof t->name, "%s", names[i]);
+                snprintf(t->label, sizeof t->label, "%s", names[i] + 3);
+            }
+        } else {
+            continue; /* not a target directory */
+        }
+        if (!t || add_target(s, t) < 0) {
+            target_free(t);
+            goto oom;
+        }
+    }
+    strv_free(names, nn);
+    return s;
+oom:
+    strv_free(names, nn);
     err_set(e, "out of memory");
     sender_free(s);
     return NULL;
@@ -420,6 +527,7 @@ int sender_submit_push(struct sender *s, const char *method, const char *group_p
 
 void sender_set_abort(struct sender *s, const volatile sig_atomic_t *flag)
 {
+    s->abort_flag = flag;
     for (size_t i = 0; i < s->n; i++)
         http_client_set_abort(s->t[i]->http, flag);
 }
@@ -435,15 +543,34 @@ enum send_outcome sender_send_payload(struct http_client *c, const char *url, co
     return rw_classify(r->status);
 }
 
-/* Sends one batch to its target; classifies; updates counters. */
+static void count_request(struct target *t, long code)
+{
+    for (size_t i = 0; i < t->n_req; i++)
+        if (t->req[i].code == code) {
+            t->req[i].n++;
+            return;
+        }
+    if (t->n_req < NS_ARRAY_LEN(t->req)) {
+        t->req[t->n_req].code = code;
+        t->req[t->n_req++].n = 1;
+    } else { /* more distinct codes than slots: the last slot is "other" */
+        t->req[t->n_req - 1].code = -1;
+        t->req[t->n_req - 1].n++;
+    }
+}
+
+/* Sends one batch to its target; classifies; updates counters. A send
+ * aborted by the abort flag (shutdown) returns SEND_RETRY with *aborted
+ * set: it is not a failed attempt (no counter, no backoff). */
 static enum send_outcome send_one(struct sender *s, struct target *t, const struct seg_meta *m,
                                   const void *p, size_t len, int64_t deadline_mono,
-                                  struct buf *answer, enum drop_reason *why)
+                                  struct buf *answer, enum drop_reason *why, bool *aborted)
 {
     struct http_response r;
     http_response_init(&r);
     enum send_outcome o;
     int64_t t0 = mono_ms();
+    *aborted = false;
     if (t->kind == SEG_PUSHGATEWAY) {
         char method[16] = "PUT";
         const char *path = "";
@@ -468,9 +595,11 @@ static enum send_outcome send_one(struct sender *s, struct target *t, const stru
     } else {
         o = sender_send_payload(t->http, t->url, p, len, deadline_mono, &r);
     }
-    pthread_mutex_lock(&s->mu);
-    histogram_observe(&t->send_seconds, (double)(mono_ms() - t0) / 1000.0);
-    pthread_mutex_unlock(&s->mu);
+    if (o == SEND_RETRY && !r.status && s->abort_flag && *s->abort_flag) {
+        *aborted = true; /* stays queued for the final delivery */
+        http_response_free(&r);
+        return SEND_RETRY;
+    }
     buf_reset(answer);
     if (r.status) {
         buf_printf(answer, "HTTP %ld: %.2000s", r.status, r.body.data ? r.body.data : "");
@@ -479,6 +608,15 @@ static enum send_outcome send_one(struct sender *s, struct target *t, const stru
             answer->data[--answer->len] = '\0';
     } else
         buf_printf(answer, "%s", r.error);
+    pthread_mutex_lock(&s->mu);
+    histogram_observe(&t->send_seconds, (double)(mono_ms() - t0) / 1000.0);
+    count_request(t, r.status);
+    t->last_status = r.status;
+    if (o == SEND_OK)
+        t->last_error[0] = '\0';
+    else
+        snprintf(t->last_error, sizeof t->last_error, "%s", answer->data ? answer->data : "");
+    pthread_mutex_unlock(&s->mu);
     if (o == SEND_OK) {
         pthread_mutex_lock(&s->mu);
         t->samples_sent += m->samples;
@@ -489,8 +627,10 @@ static enum send_outcome send_one(struct sender *s, struct target *t, const stru
         t->failures = 0;
         t->next_try_mono = 0;
         pthread_mutex_unlock(&s->mu);
+        char shown[URL_REDACT_MAX];
         if (had_failures)
-            log_resolved(t->name, "%s: delivering again to %s", t->label, t->url);
+            log_resolved(t->name, "%s: delivering again to %s", t->label,
+                         url_redact(t->url, shown, sizeof shown));
     } else if (o == SEND_RETRY) {
         pthread_mutex_lock(&s->mu);
         t->samples_retried += m->samples;
@@ -499,8 +639,10 @@ static enum send_outcome send_one(struct sender *s, struct target *t, const stru
         t->failures++;
         t->next_try_mono = mono_ms() + d;
         pthread_mutex_unlock(&s->mu);
-        log_complain(t->name, "%s: send to %s failed (%s), will retry in %lld ms", t->label, t->url,
-                     answer->data ? answer->data : "", (long long)d);
+        char shown[URL_REDACT_MAX];
+        log_complain(t->name, "%s: send to %s failed (%s), will retry in %lld ms", t->label,
+                     url_redact(t->url, shown, sizeof shown), answer->data ? answer->data : "",
+                     (long long)d);
     } else {
         const char *reason = rw_drop_reason(r.status, r.body.data);
         *why = DROP_REJECTED;
@@ -521,8 +663,11 @@ static enum send_outcome send_one(struct sender *s, struct target *t, const stru
     return o;
 }
 
-size_t sender_deliver(struct sender *s, int64_t deadline_mono, size_t max_batches)
+size_t sender_deliver(struct sender *s, int64_t deadline_mono, size_t max_batches,
+                      unsigned flags)
 {
+    bool final = flags & SENDER_FINAL;
+    s->send_deadline_mono = final ? deadline_mono : 0;
     size_t sent = 0;
     struct seg_info *si = malloc(sizeof *si);
     if (!si)
@@ -547,8 +692,8 @@ size_t sender_deliver(struct sender *s, int64_t deadline_mono, size_t max_batche
         pthread_mutex_lock(&s->mu);
         int64_t next_try = t->next_try_mono;
         pthread_mutex_unlock(&s->mu);
-        if (next_try && mono_ms() < next_try)
-            continue;
+        if (next_try && mono_ms() < next_try && !final)
+            continue; /* final: one attempt whatever the backoff */
         bool stop = false;
         if (s->spool && locked)
             spool_refresh(s->spool, t->name); /* logs other processes wrote */
@@ -593,12 +738,20 @@ size_t sender_deliver(struct sender *s, int64_t deadline_mono, size_t max_batche
                 }
                 if (si->m.samples)
                     count_dropped(s, t, DROP_CORRUPT, si->m.samples);
+                pthread_mutex_lock(&s->mu);
+                s->quarantined++;
+                pthread_mutex_unlock(&s->mu);
                 continue;
             }
             enum drop_reason why = DROP_REJECTED;
-            enum send_outcome o =
-                send_one(s, t, &m, payload.data, payload.len, s->send_deadline_mono, &answer, &why);
+            bool aborted;
+            enum send_outcome o = send_one(s, t, &m, payload.data, payload.len,
+                                           s->send_deadline_mono, &answer, &why, &aborted);
             sent++;
+            if (aborted) {
+                stop = true;
+                break;
+            }
             if (o == SEND_OK)
                 spool_remove(s->spool, si);
             else if (o == SEND_RETRY)
@@ -608,6 +761,10 @@ size_t sender_deliver(struct sender *s, int64_t deadline_mono, size_t max_batche
                     stop = true; /* kept: sent (and rejected) again next round */
                 else
                     spool_remove(s->spool, si);
+            } else {
+                pthread_mutex_lock(&s->mu);
+                s->quarantined++;
+                pthread_mutex_unlock(&s->mu);
             }
         }
         for (;;) {
@@ -620,8 +777,9 @@ size_t sender_deliver(struct sender *s, int64_t deadline_mono, size_t max_batche
             if (!mb)
                 break;
             enum drop_reason why = DROP_REJECTED;
-            enum send_outcome o =
-                send_one(s, t, &mb->m, mb->data, mb->len, s->send_deadline_mono, &answer, &why);
+            bool aborted;
+            enum send_outcome o = send_one(s, t, &mb->m, mb->data, mb->len, s->send_deadline_mono,
+                                           &answer, &why, &aborted);
             sent++;
             if (o == SEND_RETRY)
                 break;
@@ -695,20 +853,29 @@ void sender_metrics(struct sender *s, struct series_buf *sb)
 {
     static const struct metric_desc samples = {
         "nexus_shipper_samples_total", MT_COUNTER,
-        "Samples by delivery outcome: sent, retried (a failed attempt), dropped (with reason).",
+        "Samples by delivery outcome: sent (delivered, once each); retried (samples of "
+        "send attempts that failed and will be retried: a batch that needs three "
+        "attempts counts three times, so this can exceed sent); dropped (not delivered, "
+        "with reason).",
         ""};
     static const struct metric_desc batches = {"nexus_shipper_batches_sent_total", MT_COUNTER,
                                                "Batches delivered.", ""};
     static const struct metric_desc bytes = {"nexus_shipper_sent_bytes_total", MT_COUNTER,
                                              "Compressed payload bytes delivered.", "bytes"};
-    static const struct metric_desc last = {"nexus_shipper_last_send_timestamp_seconds", MT_GAUGE,
-                                            "Time of the last successful delivery.", "seconds"};
+    static const struct metric_desc requests = {
+        "nexus_shipper_requests_total", MT_COUNTER,
+        "Send attempts by HTTP status code (\"error\": no answer, a transport failure).", ""};
+    static const struct metric_desc last = {
+        "nexus_shipper_last_send_timestamp_seconds", MT_GAUGE,
+        "Time of the last successful delivery (absent until one succeeded).", "seconds"};
     static const struct metric_desc dur = {"nexus_shipper_send_duration_seconds", MT_HISTOGRAM,
                                            "Duration of one send attempt.", "seconds"};
-    static const struct metric_desc sbytes = {"nexus_shipper_spool_bytes", MT_GAUGE,
-                                              "Bytes waiting in the disk spool.", "bytes"};
-    static const struct metric_desc ssegs = {"nexus_shipper_spool_segments", MT_GAUGE,
-                                             "Batches waiting in the disk spool.", ""};
+    static const struct metric_desc sbytes = {
+        "nexus_shipper_spool_bytes", MT_GAUGE,
+        "Bytes waiting in the disk spool (read before this batch was added).", "bytes"};
+    static const struct metric_desc ssegs = {
+        "nexus_shipper_spool_segments", MT_GAUGE,
+        "Batches waiting in the disk spool (read before this batch was added).", ""};
     static const struct metric_desc sold = {
         "nexus_shipper_spool_oldest_timestamp_seconds", MT_GAUGE,
         "Creation time of the oldest spooled batch (0 when empty).", "seconds"};
@@ -717,11 +884,19 @@ void sender_metrics(struct sender *s, struct series_buf *sb)
                                            "bytes"};
     struct err e;
     for (size_t ti = 0; ti < s->n; ti++) {
+        struct target *live = s->t[ti];
+        struct spool_usage u;
+        bool have_u = s->spool && spool_usage(s->spool, live->name, &u) == 0;
         struct target copy;
         pthread_mutex_lock(&s->mu);
-        copy = *s->t[ti];
+        copy = *live;
         pthread_mutex_unlock(&s->mu);
         const struct target *t = &copy;
+        if (!have_u) { /* the index cannot be read now: the last known values */
+            u.bytes = t->spool_bytes;
+            u.segments = t->spool_segments;
+            u.oldest_ms = t->spool_oldest_ms;
+        }
         const char *tl = t->label;
         sb_set(sb, &samples, (double)t->samples_sent, "target", tl, "outcome", "sent", NULL);
         sb_set(sb, &samples, (double)t->samples_retried, "target", tl, "outcome", "retried", NULL);
@@ -730,13 +905,149 @@ void sender_metrics(struct sender *s, struct series_buf *sb)
                    "reason", drop_reason_names[r], NULL);
         sb_set(sb, &batches, (double)t->batches_sent, "target", tl, NULL);
         sb_set(sb, &bytes, (double)t->bytes_sent, "target", tl, NULL);
-        sb_set(sb, &last, (double)t->last_success_ms / 1000.0, "target", tl, NULL);
+        for (size_t i = 0; i < t->n_req; i++) {
+            char code[24];
+            if (t->req[i].code > 0)
+                snprintf(code, sizeof code, "%ld", t->req[i].code);
+            else
+                snprintf(code, sizeof code, "%s", t->req[i].code ? "other" : "error");
+            sb_set(sb, &requests, (double)t->req[i].n, "target", tl, "code", code, NULL);
+        }
+        if (t->last_success_ms > 0)
+            sb_set(sb, &last, (double)t->last_success_ms / 1000.0, "target", tl, NULL);
         const char *lab[] = {"target", tl};
         sb_histogram(sb, &dur, &t->send_seconds, lab, 1, &e);
-        sb_set(sb, &sbytes, (double)t->spool_bytes, "target", tl, NULL);
-        sb_set(sb, &ssegs, (double)t->spool_segments, "target", tl, NULL);
-        sb_set(sb, &sold, (double)t->spool_oldest_ms / 1000.0, "target", tl, NULL);
+        sb_set(sb, &sbytes, (double)u.bytes, "target", tl, NULL);
+        sb_set(sb, &ssegs, (double)u.segments, "target", tl, NULL);
+        sb_set(sb, &sold, (double)u.oldest_ms / 1000.0, "target", tl, NULL);
         sb_set(sb, &mem, (double)t->mem_bytes, "target", tl, NULL);
+    }
+}
+
+size_t sender_n_targets(const struct sender *s)
+{
+    return s->n;
+}
+
+bool sender_has_spool(const struct sender *s)
+{
+    return s->spool != NULL;
+}
+
+bool sender_delivers(const struct sender *s)
+{
+    if (s->spool_only)
+        return false;
+    for (size_t i = 0; i < s->n; i++)
+        if (!s->t[i]->spool_only)
+            return true;
+    return false;
+}
+
+uint64_t sender_quarantined(struct sender *s)
+{
+    pthread_mutex_lock(&s->mu);
+    uint64_t q = s->quarantined;
+    pthread_mutex_unlock(&s->mu);
+    return q;
+}
+
+int sender_target_status(struct sender *s, size_t i, struct sender_target_status *out)
+{
+    if (i >= s->n)
+        return -1;
+    struct target *t = s->t[i];
+    memset(out, 0, sizeof *out);
+    struct spool_usage u;
+    bool have_u = s->spool && spool_usage(s->spool, t->name, &u) == 0;
+    pthread_mutex_lock(&s->mu);
+    snprintf(out->name, sizeof out->name, "%s", t->name);
+    snprintf(out->label, sizeof out->label, "%s", t->label);
+    out->kind = t->kind;
+    out->spool_only = t->spool_only || s->spool_only;
+    out->batches_sent = t->batches_sent;
+    out->samples_sent = t->samples_sent;
+    out->last_success_ms = t->last_success_ms;
+    out->last_status = t->last_status;
+    snprintf(out->last_error, sizeof out->last_error, "%s", t->last_error);
+    out->failures = t->failures;
+    int64_t now = mono_ms();
+    out->retry_in_ms = t->next_try_mono > now ? t->next_try_mono - now : 0;
+    out->spool_bytes = have_u ? u.bytes : t->spool_bytes;
+    out->spool_segments = have_u ? u.segments : t->spool_segments;
+    out->spool_oldest_ms = have_u ? u.oldest_ms : t->spool_oldest_ms;
+    size_t mem = 0;
+    for (struct mem_batch *m = t->mem_head; m; m = m->next)
+        mem++;
+    out->batches_left_at_stop = out->spool_segments + mem;
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+}
+
+int sender_enqueue(struct sender *s, const struct series_buf *sb, const struct sb_sample *v,
+                   size_t n, const char *job, unsigned to)
+{
+    if (!n)
+        return 0;
+    int rc = (to & ENQ_REMOTE_WRITE) ? sender_submit(s, sb, v, n) : 0;
+    if (rc < 0)
+        return -1;
+    bool has_pg = false;
+    for (size_t i = 0; i < s->n; i++)
+        has_pg |= s->t[i]->kind == SEG_PUSHGATEWAY;
+    if (!job || !has_pg || !(to & ENQ_PUSHGATEWAY))
+        return rc;
+    struct buf body, group;
+    buf_init(&body, 0);
+    buf_init(&group, 0);
+    const char *grouping[] = {"instance", s->cfg->shipper.instance};
+    int pr = -1;
+    if (textfmt_write(sb, v, n, &body) == 0 && pgw_group_path(job, grouping, 1, &group) == 0)
+        pr = sender_submit_push(s, "PUT", group.data, body.data ? body.data : "", body.len);
+    else
+        log_error("%s: out of memory rendering the Pushgateway push", job);
+    buf_free(&body);
+    buf_free(&group);
+    return pr < 0 ? -1 : rc + pr;
+}
+
+enum writer_state sender_take_writer(struct sender *s, bool daemon, int64_t wait_ms,
+                                     const volatile sig_atomic_t *stop, long *daemon_pid)
+{
+    if (!s->spool)
+        return WRITER_NONE;
+    int64_t until = mono_ms() + wait_ms;
+    bool said = false;
+    for (;;) {
+        int lr = spool_lock(s->spool);
+        if (lr == 0) {
+            char note[64];
+            snprintf(note, sizeof note, "%s %ld\n", daemon ? "daemon" : "cli", (long)getpid());
+            if (spool_lock_note(s->spool, note) < 0)
+                log_debug("spool: cannot note the lock holder: %s", strerror(errno));
+            return WRITER_HELD;
+        }
+        if (lr < 0) {
+            log_error("spool %s: cannot take the delivery lock: %s", spool_dir(s->spool),
+                      strerror(errno));
+            return WRITER_NONE;
+        }
+        char note[64];
+        long pid = 0;
+        if (spool_lock_holder(s->spool, note, sizeof note) == 1 &&
+            sscanf(note, "daemon %ld", &pid) == 1 && !daemon) {
+            if (daemon_pid)
+                *daemon_pid = pid;
+            return WRITER_DAEMON;
+        }
+        if (mono_ms() >= until || (stop && *stop))
+            return WRITER_BUSY;
+        if (!said) {
+            log_info("spool %s: another nexus-shipper (%s) is delivering; waiting up to %lld s",
+                     spool_dir(s->spool), note[0] ? note : "?", (long long)(wait_ms / 1000));
+            said = true;
+        }
+        sleep_until_mono(mono_ms() + 100);
     }
 }
 
@@ -747,7 +1058,7 @@ static void *delivery_main(void *arg)
     struct sender *s = arg;
     while (!atomic_load(&s->quit)) {
         int64_t t0 = mono_ms();
-        size_t left = sender_deliver(s, t0 + 1000, s->rate);
+        size_t left = sender_deliver(s, t0 + 1000, s->rate, 0);
         /* how long to wait: a kick (new batch), the end of this rate slice,
          * or the earliest backoff expiry */
         int64_t wait = left ? 1000 - (mono_ms() - t0) : 5000;
@@ -786,7 +1097,14 @@ int sender_start(struct sender *s, size_t rate)
         return 0;
     s->rate = rate;
     atomic_store(&s->quit, 0);
-    if (pthread_create(&s->thread, NULL, delivery_main, s) != 0)
+    /* the thread blocks every signal: they reach the main thread, whose
+     * sleep they interrupt (SIGTERM, SIGHUP, SIGUSR1/2) */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    int rc = pthread_create(&s->thread, NULL, delivery_main, s);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0)
         return -1;
     s->thread_running = true;
     return 0;

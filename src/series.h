@@ -54,7 +54,7 @@ struct sb_opts {
     const char *const *ext_labels; /* name,value pairs */
     size_t n_ext;
     const regex_t *drop_re; /* optional: metric names not stored */
-    const regex_t *keep_re; /* optional: only these names stored (nexus_shipper_* always) */
+    const regex_t *keep_re; /* optional: only these stored (nexus_shipper_*, process_* always) */
 };
 
 struct series_buf;
@@ -119,7 +119,10 @@ struct sb_sample {
 /* Fills `out` (malloc'd, caller frees) with this cycle's samples plus one
  * staleness marker per series gone since the last cycle; marks the cycle
  * as snapshotted. `sorted` orders them by family then labels (text
- * format); otherwise in creation order. */
+ * format): by family, then label set (values of "quantile" and "le_days"
+ * compared as numbers, the rest as bytes), then a histogram's _bucket
+ * series by le as a number (ascending, +Inf last, whatever the strings
+ * sort as), _sum, _count; otherwise in creation order. */
 int sb_snapshot(struct series_buf *sb, bool sorted, struct sb_sample **out, size_t *n);
 
 size_t sb_series_nlabels(const struct series_buf *sb, uint32_t series);

@@ -4,18 +4,18 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
+
+#include "proc.h"
 
 #define SK_LINE_MAX            65536
 #define SK_DEFAULT_MAX_OUTPUT  (16u << 20)
@@ -25,12 +25,6 @@
 
 /* ---- small helpers ---------------------------------------------------- */
 
-static int64_t sk_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 struct sbuf {
     char *d;
@@ -590,169 +584,34 @@ static void lb_feed(struct run *r, int stream, const char *p, size_t n)
     }
 }
 
-static void child_exec(char *const argv[], int out_w, int err_w, int errp_w)
+static void run_output(void *ctx, int stream, const char *p, size_t n)
 {
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    signal(SIGPIPE, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
-    signal(SIGINT, SIG_DFL);
-    setpgid(0, 0);
-    int dn = open("/dev/null", O_RDONLY);
-    if (dn >= 0 && dn != 0) {
-        dup2(dn, 0);
-        close(dn);
-    }
-    dup2(out_w, 1);
-    dup2(err_w, 2);
-    execvp(argv[0], argv);
-    int e = errno;
-    ssize_t w = write(errp_w, &e, sizeof e);
-    (void)w;
-    _exit(127);
+    struct run *r = ctx;
+    sbuf_add(stream == 0 ? &r->out : &r->err, p, n);
+    lb_feed(r, stream, p, n);
 }
 
-/* Runs argv; fills r (status, output); returns 0 when it ran (whatever the
- * exit status), -1 when it could not be started (r->exec_errno). */
+/* Runs argv (proc.h); fills r (status, output); returns 0 when it ran
+ * (whatever the exit status), -1 when it could not be started
+ * (r->exec_errno). */
 static int run_argv(struct run *r, char *const argv[])
 {
-    int po[2] = {-1, -1}, pe[2] = {-1, -1}, px[2] = {-1, -1};
-    int ret = -1;
-    r->exit_status = -1;
-    if (pipe2(po, O_CLOEXEC) < 0 || pipe2(pe, O_CLOEXEC) < 0 || pipe2(px, O_CLOEXEC) < 0) {
-        r->exec_errno = errno;
-        goto out;
-    }
-    pid_t pid = fork();
-    if (pid < 0) {
-        r->exec_errno = errno;
-        goto out;
-    }
-    if (pid == 0)
-        child_exec(argv, po[1], pe[1], px[1]);
-    setpgid(pid, pid); /* both sides set it: no race with the first kill */
-    close(po[1]);
-    close(pe[1]);
-    close(px[1]);
-    po[1] = pe[1] = px[1] = -1;
-    int e = 0;
-    ssize_t got;
-    do
-        got = read(px[0], &e, sizeof e);
-    while (got < 0 && errno == EINTR);
-    if (got == (ssize_t)sizeof e) { /* exec failed */
-        r->exec_errno = e;
-        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-            ;
-        goto out;
-    }
-    r->started = true;
-
-    struct pollfd fds[2] = {{.fd = po[0], .events = POLLIN}, {.fd = pe[0], .events = POLLIN}};
-    int phase = 0; /* 0 running, 1 SIGTERM sent, 2 SIGKILL sent */
-    int64_t kill_at = 0, reaped_at = 0;
-    bool reaped = false;
-    int status = 0;
-    int64_t grace = r->o->grace_ms > 0 ? r->o->grace_ms : SK_DEFAULT_GRACE_MS;
-    char chunk[8192];
-    for (;;) {
-        if (!reaped) {
-            pid_t w = waitpid(pid, &status, WNOHANG);
-            if (w == pid) {
-                reaped = true;
-                reaped_at = sk_mono_ms();
-            }
-        }
-        int64_t now = sk_mono_ms();
-        bool open_fds = fds[0].fd >= 0 || fds[1].fd >= 0;
-        if (reaped && !open_fds)
-            break;
-        /* a grandchild that keeps the pipes open must not hold us */
-        if (reaped && now - reaped_at > 500)
-            break;
-        if (phase == 0 && r->deadline && now >= r->deadline) {
-            r->timed_out = true;
-            phase = 1;
-        } else if (phase == 0 && r->o->cancel && *r->o->cancel) {
-            r->cancelled = true;
-            phase = 1;
-        }
-        if (phase == 1 && !kill_at) {
-            kill(-pid, SIGTERM);
-            kill_at = now + grace;
-        }
-        if (phase == 1 && now >= kill_at) {
-            kill(-pid, SIGKILL);
-            phase = 2;
-        }
-        int wait_ms = 50;
-        if (r->deadline && phase == 0 && r->deadline - now < wait_ms)
-            wait_ms = (int)(r->deadline - now > 0 ? r->deadline - now : 0);
-        int n = poll(open_fds ? fds : NULL, open_fds ? 2 : 0, wait_ms);
-        if (n < 0 && errno != EINTR)
-            break;
-        for (int i = 0; i < 2 && n > 0; i++) {
-            if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
-                continue;
-            ssize_t k = read(fds[i].fd, chunk, sizeof chunk);
-            if (k > 0) {
-                sbuf_add(i == 0 ? &r->out : &r->err, chunk, (size_t)k);
-                lb_feed(r, i, chunk, (size_t)k);
-            } else if (k == 0 || (errno != EINTR && errno != EAGAIN)) {
-                close(fds[i].fd);
-                fds[i].fd = -1;
-                if (i == 0)
-                    po[0] = -1;
-                else
-                    pe[0] = -1;
-            }
-        }
-    }
-    if (!reaped) { /* pipes closed before exit: wait, still bounded by the timeout */
-        for (;;) {
-            pid_t w = waitpid(pid, &status, WNOHANG);
-            if (w == pid)
-                break;
-            int64_t now = sk_mono_ms();
-            if (phase == 0 &&
-                ((r->deadline && now >= r->deadline) || (r->o->cancel && *r->o->cancel))) {
-                if (r->o->cancel && *r->o->cancel)
-                    r->cancelled = true;
-                else
-                    r->timed_out = true;
-                kill(-pid, SIGTERM);
-                kill_at = now + grace;
-                phase = 1;
-            } else if (phase == 1 && now >= kill_at) {
-                kill(-pid, SIGKILL);
-                phase = 2;
-            }
-            struct timespec ts = {0, 20 * 1000000};
-            nanosleep(&ts, NULL);
-        }
-    }
-    if (phase > 0)
-        kill(-pid, SIGKILL); /* leftovers of the group (a shell's children) */
+    struct proc_spec ps = {.deadline = r->deadline,
+                           .grace_ms = r->o->grace_ms > 0 ? r->o->grace_ms : SK_DEFAULT_GRACE_MS,
+                           .cancel = r->o->cancel,
+                           .on_output = run_output,
+                           .ctx = r};
+    struct proc_result pr;
+    int rc = proc_run(argv, &ps, &pr);
     lb_emit(r, 0);
     lb_emit(r, 1);
-    if (WIFEXITED(status)) {
-        r->exit_status = WEXITSTATUS(status);
-    } else if (WIFSIGNALED(status)) {
-        r->exit_status = -1;
-        r->term_signal = WTERMSIG(status);
-    }
-    ret = 0;
-out:
-    for (int i = 0; i < 2; i++) {
-        if (po[i] >= 0)
-            close(po[i]);
-        if (pe[i] >= 0)
-            close(pe[i]);
-        if (px[i] >= 0)
-            close(px[i]);
-    }
-    return ret;
+    r->exit_status = pr.exit_status;
+    r->term_signal = pr.term_signal;
+    r->timed_out = pr.timed_out;
+    r->cancelled = pr.cancelled;
+    r->started = pr.started;
+    r->exec_errno = pr.exec_errno;
+    return rc;
 }
 
 /* ---- version ---------------------------------------------------------- */
@@ -778,7 +637,7 @@ int skopeo_version(const char *binary, int *major, int *minor, int *patch)
     skopeo_options_init(&o);
     o.grace_ms = 1000;
     struct run r;
-    run_init(&r, &o, sk_mono_ms() + 15000);
+    run_init(&r, &o, proc_mono_ms() + 15000);
     char *argv[] = {(char *)(binary ? binary : "skopeo"), "--version", NULL};
     int rc = -1;
     *major = *minor = *patch = 0;
@@ -1101,7 +960,7 @@ static void fill_result(struct skopeo_result *res, struct run *run, int start_rc
     res->term_signal = run->term_signal;
     res->timed_out = run->timed_out;
     res->cancelled = run->cancelled;
-    res->duration_s = (double)(sk_mono_ms() - t0) / 1000.0;
+    res->duration_s = (double)(proc_mono_ms() - t0) / 1000.0;
     free(res->error);
     res->error = NULL;
     if (start_rc < 0) {
@@ -1146,7 +1005,7 @@ static int prep_begin(struct prep *pp, enum skopeo_op op, const struct skopeo_op
     memset(res, 0, sizeof *res);
     res->exit_status = -1;
     res->bytes_total = -1;
-    pp->t0 = sk_mono_ms();
+    pp->t0 = proc_mono_ms();
     pp->deadline = o->timeout_ms > 0 ? pp->t0 + o->timeout_ms : 0;
     pp->authfile = o->authfile && *o->authfile ? o->authfile : NULL;
     const char *refs[2] = {ref1, ref2};
@@ -1285,7 +1144,7 @@ static void read_sizes(const char *src, const struct skopeo_options *o, struct p
     io.version_minor = res->version_minor;
     io.no_sizes = true;
     if (pp->deadline) {
-        int64_t left = pp->deadline - sk_mono_ms();
+        int64_t left = pp->deadline - proc_mono_ms();
         if (left <= 0)
             return;
         io.timeout_ms = left;
@@ -1417,7 +1276,7 @@ int skopeo_copy(const char *src, const char *dst, const struct skopeo_options *o
     return rc;
 fail_early:
     tmpdir_remove(&pp.td);
-    res->duration_s = (double)(sk_mono_ms() - pp.t0) / 1000.0;
+    res->duration_s = (double)(proc_mono_ms() - pp.t0) / 1000.0;
     finish(&c);
     return -1;
 }

@@ -19,7 +19,10 @@
 #include "pushgateway.h"
 #include "sender.h"
 #include "series.h"
+#include "ship.h"
 #include "skopeo.h"
+#include "skopeo_metrics.h"
+#include "spool.h"
 #include "textfmt.h"
 #include "util.h"
 
@@ -37,410 +40,48 @@ static void on_cancel(int sig)
     g_sk_cancel = 1;
 }
 
-/* ---- metrics (the seed's names) --------------------------------------- */
+/* ---- metrics ----------------------------------------------------------- */
 
-static const double dur_bounds[] = {0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600};
-static const double size_bounds[] = {1024.0,     4096.0,      16384.0,      65536.0,
-                                     262144.0,   1048576.0,   4194304.0,    16777216.0,
-                                     67108864.0, 268435456.0, 1073741824.0, 4294967296.0};
-#define N_DUR  NS_ARRAY_LEN(dur_bounds)
-#define N_SIZE NS_ARRAY_LEN(size_bounds)
-
-static const struct metric_desc m_ops = {"skopeo_operations_total", MT_COUNTER,
-                                         "Skopeo operations by type and status.", ""};
-static const struct metric_desc m_dur = {"skopeo_operation_duration_seconds", MT_HISTOGRAM,
-                                         "Duration of skopeo operations in seconds.", "seconds"};
-static const struct metric_desc m_blobs = {"skopeo_blobs_processed_total", MT_COUNTER,
-                                           "Blobs processed by skopeo operations.", ""};
-static const struct metric_desc m_bsize = {
-    "skopeo_blob_size_bytes", MT_HISTOGRAM,
-    "Sizes of the processed blobs in bytes (from the "
-    "source manifest; blobs of unknown size are not observed).",
-    "bytes"};
-static const struct metric_desc m_active = {"skopeo_active_operations", MT_GAUGE,
-                                            "Skopeo operations running now.", ""};
-static const struct metric_desc m_errors = {"skopeo_operation_errors_total", MT_COUNTER,
-                                            "Failed skopeo operations by error type.", ""};
-static const struct metric_desc m_src = {"skopeo_source_operations_total", MT_COUNTER,
-                                         "Skopeo operations by source transport.", ""};
-static const struct metric_desc m_dst = {"skopeo_destination_operations_total", MT_COUNTER,
-                                         "Skopeo operations by destination transport.", ""};
-
-struct typed_count {
-    int op;
-    char type[32];
-    double v;
-};
-
-struct sk_metrics {
-    bool used[SKOPEO_OP_COUNT];
-    double ops[SKOPEO_OP_COUNT][2]; /* [success, error] */
-    struct histogram dur[SKOPEO_OP_COUNT];
-    double blobs[SKOPEO_OP_COUNT][2];
-    struct histogram bsize[SKOPEO_OP_COUNT];
-    double errors[SKOPEO_OP_COUNT][SKOPEO_ERR_COUNT];
-    struct typed_count src[MAX_TYPES], dst[MAX_TYPES];
-    size_t nsrc, ndst;
-    double active[SKOPEO_OP_COUNT];
-};
-
-static const char *const status_names[2] = {"success", "error"};
-
-static void metrics_init(struct sk_metrics *m)
-{
-    memset(m, 0, sizeof *m);
-    for (int i = 0; i < SKOPEO_OP_COUNT; i++) {
-        m->dur[i].bounds = dur_bounds;
-        m->dur[i].n = N_DUR;
-        m->bsize[i].bounds = size_bounds;
-        m->bsize[i].n = N_SIZE;
-    }
-}
-
-static int op_by_name(const char *s)
-{
-    for (int i = 0; i < SKOPEO_OP_COUNT; i++)
-        if (!strcmp(skopeo_op_name((enum skopeo_op)i), s))
-            return i;
-    return -1;
-}
-
-static int err_by_name(const char *s)
-{
-    for (int i = 1; i < SKOPEO_ERR_COUNT; i++)
-        if (!strcmp(skopeo_error_type_name((enum skopeo_error_type)i), s))
-            return i;
-    return -1;
-}
-
-static void typed_add(struct typed_count *t, size_t *n, int op, const char *type, double v)
-{
-    for (size_t i = 0; i < *n; i++)
-        if (t[i].op == op && !strcmp(t[i].type, type)) {
-            t[i].v += v;
-            return;
-        }
-    if (*n >= MAX_TYPES)
-        return;
-    t[*n].op = op;
-    snprintf(t[*n].type, sizeof t[*n].type, "%s", type);
-    t[*n].v = v;
-    (*n)++;
-}
-
-static void metrics_record(struct sk_metrics *m, enum skopeo_op op, const char *src,
-                           const char *dst, const struct skopeo_result *r)
-{
-    int st = r->ok ? 0 : 1;
-    char tr[32];
-    m->used[op] = true;
-    m->ops[op][st] += 1;
-    histogram_observe(&m->dur[op], r->duration_s);
-    if (!r->ok)
-        m->errors[op][r->error_type ? r->error_type : SKOPEO_ERR_OTHER] += 1;
-    for (size_t i = 0; i < r->n_blobs; i++) {
-        const struct skopeo_blob *b = &r->blobs[i];
-        if (!b->copied && !b->skipped)
-            continue;
-        m->blobs[op][st] += 1;
-        if (b->size >= 0)
-            histogram_observe(&m->bsize[op], (double)b->size);
-    }
-    skopeo_transport(src, tr, sizeof tr);
-    typed_add(m->src, &m->nsrc, op, tr, 1);
-    if (dst) {
-        skopeo_transport(dst, tr, sizeof tr);
-        typed_add(m->dst, &m->ndst, op, tr, 1);
-    }
-}
-
-static void hist_write(FILE *f, const char *kind, int op, const struct histogram *h)
-{
-    fprintf(f, "%s %s %.17g %llu", kind, skopeo_op_name((enum skopeo_op)op), h->sum,
-            (unsigned long long)h->count);
-    for (size_t i = 0; i <= h->n; i++)
-        fprintf(f, " %llu", (unsigned long long)h->counts[i]);
-    fputc('\n', f);
-}
-
-static void hist_read(char *rest, struct histogram *h)
-{
-    char *end;
-    h->sum += strtod(rest, &end);
-    h->count += strtoull(end, &end, 10);
-    for (size_t i = 0; i <= h->n; i++)
-        h->counts[i] += strtoull(end, &end, 10);
-}
-
-/* Adds the counters stored in `path` to m. Unknown lines are ignored. */
-static void metrics_load(struct sk_metrics *m, FILE *f)
-{
-    char line[512];
-    while (fgets(line, sizeof line, f)) {
-        char kind[16], a[64], b[64];
-        double v;
-        int off = 0;
-        if (sscanf(line, "%15s %63s %n", kind, a, &off) < 2)
-            continue;
-        int op = op_by_name(a);
-        if (op < 0)
-            continue;
-        if (!strcmp(kind, "dur") || !strcmp(kind, "bsize")) {
-            hist_read(line + off, !strcmp(kind, "dur") ? &m->dur[op] : &m->bsize[op]);
-            m->used[op] = true;
-            continue;
-        }
-        if (sscanf(line + off, "%63s %lf", b, &v) != 2)
-            continue;
-        m->used[op] = true;
-        if (!strcmp(kind, "ops") || !strcmp(kind, "blobs")) {
-            int st = !strcmp(b, "success") ? 0 : !strcmp(b, "error") ? 1 : -1;
-            if (st >= 0)
-                (kind[0] == 'o' ? m->ops : m->blobs)[op][st] += v;
-        } else if (!strcmp(kind, "err")) {
-            int et = err_by_name(b);
-            if (et > 0)
-                m->errors[op][et] += v;
-        } else if (!strcmp(kind, "src")) {
-            typed_add(m->src, &m->nsrc, op, b, v);
-        } else if (!strcmp(kind, "dst")) {
-            typed_add(m->dst, &m->ndst, op, b, v);
-        }
-    }
-}
-
-static void metrics_save(const struct sk_metrics *m, FILE *f)
-{
-    fputs("# nexus-shipper skopeo counters (cumulative); edit only to reset\n", f);
-    for (int op = 0; op < SKOPEO_OP_COUNT; op++) {
-        if (!m->used[op])
-            continue;
-        const char *on = skopeo_op_name((enum skopeo_op)op);
-        for (int s = 0; s < 2; s++) {
-            fprintf(f, "ops %s %s %.17g\n", on, status_names[s], m->ops[op][s]);
-            fprintf(f, "blobs %s %s %.17g\n", on, status_names[s], m->blobs[op][s]);
-        }
-        for (int e = 1; e < SKOPEO_ERR_COUNT; e++)
-            if (m->errors[op][e] > 0)
-                fprintf(f, "err %s %s %.17g\n", on,
-                        skopeo_error_type_name((enum skopeo_error_type)e), m->errors[op][e]);
-        hist_write(f, "dur", op, &m->dur[op]);
-        hist_write(f, "bsize", op, &m->bsize[op]);
-    }
-    for (size_t i = 0; i < m->nsrc; i++)
-        fprintf(f, "src %s %s %.17g\n", skopeo_op_name((enum skopeo_op)m->src[i].op),
-                m->src[i].type, m->src[i].v);
-    for (size_t i = 0; i < m->ndst; i++)
-        fprintf(f, "dst %s %s %.17g\n", skopeo_op_name((enum skopeo_op)m->dst[i].op),
-                m->dst[i].type, m->dst[i].v);
-}
-
-/* Merges this run's counters into <state_dir>/skopeo-metrics.state under
- * an exclusive lock; `total` gets the cumulative values. Returns 0, or -1
- * (then `total` holds this run only). */
-static int metrics_accumulate(const char *state_dir, const struct sk_metrics *run,
-                              struct sk_metrics *total)
-{
-    *total = *run;
-    if (!state_dir || !*state_dir)
-        return -1;
-    char lock[4096], path[4096], tmp[4096];
-    snprintf(lock, sizeof lock, "%s/skopeo-metrics.lock", state_dir);
-    snprintf(path, sizeof path, "%s/skopeo-metrics.state", state_dir);
-    snprintf(tmp, sizeof tmp, "%s/skopeo-metrics.state.tmp", state_dir);
-    mkdir(state_dir, 0750);
-    int lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (lfd < 0) {
-        log_warn("skopeo metrics: cannot open %s: %s (counters of this run only)", lock,
-                 strerror(errno));
-        return -1;
-    }
-    int rc = -1;
-    if (flock(lfd, LOCK_EX) < 0)
-        goto out;
-    FILE *f = fopen(path, "r");
-    if (f) {
-        metrics_load(total, f);
-        fclose(f);
-    }
-    f = fopen(tmp, "w");
-    if (!f)
-        goto out;
-    metrics_save(total, f);
-    int bad = fflush(f) != 0 || fsync(fileno(f)) != 0;
-    if (fclose(f) != 0 || bad || rename(tmp, path) < 0) {
-        unlink(tmp);
-        goto out;
-    }
-    int dfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
-    rc = 0;
-out:
-    if (rc < 0)
-        log_warn("skopeo metrics: cannot update %s: %s", path, strerror(errno));
-    close(lfd);
-    return rc;
-}
-
-static void metrics_publish(const struct sk_metrics *m, struct series_buf *sb)
-{
-    struct err e;
-    for (int op = 0; op < SKOPEO_OP_COUNT; op++) {
-        if (!m->used[op])
-            continue;
-        const char *on = skopeo_op_name((enum skopeo_op)op);
-        for (int s = 0; s < 2; s++) {
-            sb_set(sb, &m_ops, m->ops[op][s], "operation", on, "status", status_names[s],
-                   (char *)NULL);
-            sb_set(sb, &m_blobs, m->blobs[op][s], "operation", on, "status", status_names[s],
-                   (char *)NULL);
-        }
-        const char *lab[] = {"operation", on};
-        sb_histogram(sb, &m_dur, &m->dur[op], lab, 1, &e);
-        sb_histogram(sb, &m_bsize, &m->bsize[op], lab, 1, &e);
-        sb_set(sb, &m_active, m->active[op], "operation", on, (char *)NULL);
-        for (int et = 1; et < SKOPEO_ERR_COUNT; et++)
-            if (m->errors[op][et] > 0)
-                sb_set(sb, &m_errors, m->errors[op][et], "operation", on, "error_type",
-                       skopeo_error_type_name((enum skopeo_error_type)et), (char *)NULL);
-    }
-    for (size_t i = 0; i < m->nsrc; i++)
-        sb_set(sb, &m_src, m->src[i].v, "operation", skopeo_op_name((enum skopeo_op)m->src[i].op),
-               "source_type", m->src[i].type, (char *)NULL);
-    for (size_t i = 0; i < m->ndst; i++)
-        sb_set(sb, &m_dst, m->dst[i].v, "operation", skopeo_op_name((enum skopeo_op)m->dst[i].op),
-               "destination_type", m->dst[i].type, (char *)NULL);
-}
-
-int skopeo_metrics_publish(const char *state_dir, struct series_buf *sb)
-{
-    char lock[4096], path[4096];
-    struct sk_metrics m;
-    metrics_init(&m);
-    snprintf(lock, sizeof lock, "%s/skopeo-metrics.lock", state_dir);
-    snprintf(path, sizeof path, "%s/skopeo-metrics.state", state_dir);
-    int lfd = open(lock, O_RDONLY | O_CLOEXEC);
-    if (lfd >= 0)
-        flock(lfd, LOCK_SH);
-    FILE *f = fopen(path, "r");
-    int rc = f || errno == ENOENT ? 0 : -1;
-    if (f) {
-        metrics_load(&m, f);
-        fclose(f);
-    }
-    if (lfd >= 0)
-        close(lfd);
-    if (rc == 0)
-        metrics_publish(&m, sb);
-    return rc;
-}
-
-static int write_file_atomic(const char *path, const char *data, size_t len)
-{
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return -1;
-    int bad = fwrite(data, 1, len, f) != len || fflush(f) != 0 || fsync(fileno(f)) != 0;
-    if (fclose(f) != 0 || bad || rename(tmp, path) < 0) {
-        unlink(tmp);
-        return -1;
-    }
-    return 0;
-}
-
-/* Accumulates, then ships: Pushgateway (PUT job/skopeo/instance/<i>),
- * remote-write targets, and/or the textfile. Failures are logged; the
- * sender spools what it cannot deliver. */
+/* Records the run in state_dir, then ships (ship.h: the daemon when one
+ * runs, else this process) and writes --metrics-file. */
 static void metrics_ship(const struct config *cfg, const struct sk_metrics *run,
                          const char *metrics_file)
 {
     struct sk_metrics total;
-    metrics_accumulate(cfg ? cfg->shipper.state_dir : NULL, run, &total);
-    bool push =
-        cfg && cfg->skopeo && cfg->skopeo->enable_metrics && (cfg->pushgateway || cfg->n_rw > 0);
-    if (!push && !metrics_file)
-        return;
-    const char *ext[2] = {"instance", cfg ? cfg->shipper.instance : "localhost"};
-    struct sb_opts so = {.ext_labels = ext, .n_ext = 1};
-    struct series_buf *sb = sb_new(&so);
-    struct sb_sample *v = NULL;
-    size_t n = 0;
-    struct buf body;
-    buf_init(&body, 0);
-    if (!sb) {
-        log_error("skopeo metrics: out of memory");
-        return;
+    sk_metrics_accumulate(cfg ? cfg->shipper.state_dir : NULL, run, &total);
+    if (metrics_file) {
+        struct series_buf *sb = cfg ? ship_sb_new(cfg) : sb_new(&(struct sb_opts){0});
+        struct sb_sample *v = NULL;
+        size_t n = 0;
+        struct buf body;
+        buf_init(&body, 0);
+        struct err e = {{0}};
+        int rc = -1;
+        if (sb) {
+            sb_begin_cycle(sb, now_ms());
+            sb_txn_begin(sb, "skopeo");
+            sk_metrics_render(&total, sb);
+            sb_txn_commit(sb);
+            if (sb_snapshot(sb, true, &v, &n) == 0 && textfmt_write(sb, v, n, &body) == 0) {
+                char *dir = strdup(metrics_file), *slash = dir ? strrchr(dir, '/') : NULL;
+                if (slash)
+                    *slash = '\0';
+                if (dir)
+                    rc = write_file_durable(slash ? (*dir ? dir : "/") : ".",
+                                            slash ? slash + 1 : metrics_file,
+                                            body.data ? body.data : "", body.len, NULL, 0, &e);
+                free(dir);
+            }
+        }
+        if (rc < 0)
+            log_error("skopeo metrics: cannot write %s: %s", metrics_file,
+                      e.msg[0] ? e.msg : "out of memory");
+        free(v);
+        buf_free(&body);
+        sb_free(sb);
     }
-    sb_begin_cycle(sb, now_ms());
-    sb_txn_begin(sb, "skopeo");
-    metrics_publish(&total, sb);
-    sb_txn_commit(sb);
-    if (sb_snapshot(sb, true, &v, &n) < 0 || textfmt_write(sb, v, n, &body) < 0) {
-        log_error("skopeo metrics: out of memory rendering the text format");
-        goto out;
-    }
-    if (metrics_file && write_file_atomic(metrics_file, body.data ? body.data : "", body.len) < 0)
-        log_error("skopeo metrics: cannot write %s: %s", metrics_file, strerror(errno));
-    if (push) {
-        struct err e;
-        struct sender *snd = sender_new(cfg, &e);
-        if (!snd) {
-            log_error("skopeo metrics: %s", e.msg);
-            goto out;
-        }
-        int64_t budget = 1000;
-        if (cfg->pushgateway) {
-            struct buf group;
-            buf_init(&group, 0);
-            const char *grouping[] = {"instance", cfg->shipper.instance};
-            if (pgw_group_path("skopeo", grouping, 1, &group) == 0 &&
-                sender_submit_push(snd, "PUT", group.data, body.data ? body.data : "", body.len) <
-                    0)
-                log_error("skopeo metrics: the Pushgateway push could not be queued");
-            buf_free(&group);
-            budget += cfg->pushgateway->timeout_ms;
-        }
-        if (cfg->n_rw > 0) {
-            if (sender_submit(snd, sb, v, n) < 0)
-                log_error("skopeo metrics: the remote-write batch could not be queued");
-            for (size_t i = 0; i < cfg->n_rw; i++)
-                budget += cfg->rw[i]->timeout_ms;
-        }
-        size_t left;
-        struct target *pg = NULL;
-        for (size_t i = 0; i < snd->n; i++)
-            if (snd->t[i]->kind == SEG_PUSHGATEWAY)
-                pg = snd->t[i];
-        if (snd->spool_only && cfg->n_rw == 0 && !cfg->shipper.spool_only && pg) {
-            /* sender_new() makes a configuration without [remote_write]
-             * spool-only (air-gapped sites), which would also hold this
-             * push back: deliver the Pushgateway target alone. */
-            struct target **all = snd->t;
-            size_t n_all = snd->n;
-            snd->t = &pg;
-            snd->n = 1;
-            snd->spool_only = false;
-            left = sender_deliver(snd, mono_ms() + budget, 0);
-            snd->t = all;
-            snd->n = n_all;
-            snd->spool_only = true;
-        } else {
-            left = sender_deliver(snd, mono_ms() + budget, 0);
-        }
-        if (left)
-            log_warn("skopeo metrics: %zu batch%s kept in the spool for later delivery", left,
-                     left == 1 ? "" : "es");
-        sender_free(snd);
-    }
-out:
-    free(v);
-    buf_free(&body);
-    sb_free(sb);
+    if (cfg)
+        ship_run(cfg, &skopeo_run_job, &g_sk_cancel);
 }
 
 /* ---- output ------------------------------------------------------------ */
@@ -676,10 +317,14 @@ static void *worker(void *arg)
         struct skopeo_options o = p->c->o;
         o.progress = on_progress;
         o.userdata = &oc;
+        struct sk_active *act = p->c->no_metrics || !p->c->cfg
+                                    ? NULL
+                                    : sk_active_begin(p->c->cfg->shipper.state_dir, SKOPEO_OP_COPY);
         skopeo_copy(j->src, j->dst, &o, &j->r);
+        sk_active_end(act);
         print_result("copy", &oc, &j->r);
         pthread_mutex_lock(&p->c->mu);
-        metrics_record(&p->c->m, SKOPEO_OP_COPY, j->src, j->dst, &j->r);
+        sk_metrics_record(&p->c->m, SKOPEO_OP_COPY, j->src, j->dst, &j->r);
         pthread_mutex_unlock(&p->c->mu);
     }
 }
@@ -811,6 +456,8 @@ static int cmd_single(struct cli *c, enum skopeo_op op, const char *a, const cha
     o.progress = on_progress;
     o.userdata = &oc;
     struct skopeo_result r;
+    struct sk_active *act =
+        c->no_metrics || !c->cfg ? NULL : sk_active_begin(c->cfg->shipper.state_dir, op);
     switch (op) {
     case SKOPEO_OP_COPY:
         skopeo_copy(a, b, &o, &r);
@@ -825,6 +472,7 @@ static int cmd_single(struct cli *c, enum skopeo_op op, const char *a, const cha
         skopeo_manifest_digest(a, &o, &r);
         break;
     }
+    sk_active_end(act);
     print_result(skopeo_op_name(op), &oc, &r);
     if (r.ok && !c->json) {
         if (op == SKOPEO_OP_COPY) {
@@ -844,7 +492,7 @@ static int cmd_single(struct cli *c, enum skopeo_op op, const char *a, const cha
             printf("%s\n", r.digest);
         }
     }
-    metrics_record(&c->m, op, a, b, &r);
+    sk_metrics_record(&c->m, op, a, b, &r);
     int rc = r.ok ? EXIT_OK : EXIT_FAIL;
     skopeo_result_free(&r);
     return rc;
@@ -891,7 +539,7 @@ int skopeo_cli(const char *config_path, int argc, char **argv)
     struct cli c;
     memset(&c, 0, sizeof c);
     pthread_mutex_init(&c.mu, NULL);
-    metrics_init(&c.m);
+    sk_metrics_init(&c.m);
     skopeo_options_init(&c.o);
     c.parallel = 4;
     int rc = EXIT_USAGE;
@@ -1010,6 +658,8 @@ int skopeo_cli(const char *config_path, int argc, char **argv)
         log_debug("skopeo: %s not found, using defaults (no metrics are pushed)", config_path);
     }
     c.cfg = cfg;
+    if (!skopeo_metrics_enabled(cfg)) /* no configuration, or enable_metrics = false */
+        c.no_metrics = true;
     const struct cfg_skopeo *sc = cfg ? cfg->skopeo : NULL;
     c.o.binary = sc && sc->binary && *sc->binary ? sc->binary : "skopeo";
     c.o.timeout_ms = sc ? sc->timeout_ms : 30 * 60 * 1000;
@@ -1076,7 +726,7 @@ int skopeo_cli(const char *config_path, int argc, char **argv)
         rc = cmd_single(&c, op, pos[1], want == 2 ? pos[2] : NULL);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
-    if (!c.no_metrics && rc != EXIT_USAGE && (!sc || sc->enable_metrics))
+    if (!c.no_metrics && rc != EXIT_USAGE)
         metrics_ship(cfg, &c.m, c.metrics_file);
 out:
     if (c.password) {

@@ -3,12 +3,10 @@
  * Drives the skopeo module (skopeo.h) for the command line: the seed's
  * progress display (--progress) or one JSON object per event (--json),
  * mirroring lists (copy --from-file) with bounded parallelism, and the
- * seed's skopeo_* metrics. Counters accumulate across runs in
- * <state_dir>/skopeo-metrics.state (flock'd); after each run they are
- * pushed (PUT job/skopeo/instance/<instance>) to [pushgateway] and
- * remote-written to [remote_write] targets through the sender, so a push
- * that fails is spooled and delivered later; --metrics-file writes the
- * text format for node_exporter's textfile collector.
+ * seed's skopeo_* metrics: each run is recorded in state_dir
+ * (skopeo_metrics.h) and shipped to every target under the one-writer
+ * rule (ship.h); --metrics-file writes the text format for
+ * node_exporter's textfile collector.
  *
  * Exit codes: 0 success, 1 skopeo failed (any job of a list), 2 usage or
  * configuration error. */
@@ -20,12 +18,5 @@
 int skopeo_cli(const char *config_path, int argc, char **argv);
 /* The usage text (`skopeo --help`), for cli_args. */
 extern const char *const skopeo_cli_usage;
-
-struct series_buf;
-/* Publishes the skopeo_* counters accumulated in
- * <state_dir>/skopeo-metrics.state into `sb` (inside the caller's
- * transaction), for the daemon's /metrics listener or a collector. Returns
- * 0 (also when there is no state file yet), -1 when it cannot be read. */
-int skopeo_metrics_publish(const char *state_dir, struct series_buf *sb);
 
 #endif

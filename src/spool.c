@@ -1740,6 +1740,44 @@ int spool_lock(struct spool *sp)
     return 0;
 }
 
+int spool_lock_note(struct spool *sp, const char *note)
+{
+    if (sp->lock_fd < 0) {
+        errno = EBADF;
+        return -1;
+    }
+    size_t len = strlen(note);
+    if (ftruncate(sp->lock_fd, 0) < 0 || pwrite(sp->lock_fd, note, len, 0) != (ssize_t)len)
+        return -1;
+    return 0;
+}
+
+int spool_lock_holder(const struct spool *sp, char *note, size_t cap)
+{
+    if (cap)
+        note[0] = '\0';
+    if (sp->lock_fd >= 0)
+        return 0; /* this process holds it */
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s/.lock", sp->dir);
+    int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : -1;
+    int held = 0;
+    if (flock(fd, LOCK_SH | LOCK_NB) < 0) {
+        if (errno != EWOULDBLOCK) {
+            close(fd);
+            return -1;
+        }
+        held = 1;
+        ssize_t r = cap ? pread(fd, note, cap - 1, 0) : 0;
+        if (r > 0)
+            note[r] = '\0';
+    }
+    close(fd);
+    return held;
+}
+
 void spool_unlock(struct spool *sp)
 {
     if (sp->lock_fd >= 0) {

@@ -182,6 +182,12 @@ int spool_quarantine(struct spool *sp, const struct seg_info *si, const char *re
  * holds it, -1 error. Acquiring it rebuilds the index. */
 int spool_lock(struct spool *sp);
 void spool_unlock(struct spool *sp);
+/* Writes `note` (who holds it: "daemon PID" or "cli PID") into the lock
+ * file; only while this process holds the lock. 0 or -1 (errno). */
+int spool_lock_note(struct spool *sp, const char *note);
+/* Is the lock held by another process? 1 = held (note = what the holder
+ * wrote, "" if nothing), 0 = free or held by this process, -1 = error. */
+int spool_lock_holder(const struct spool *sp, char *note, size_t cap);
 
 struct spool_usage {
     uint64_t bytes;    /* bytes of pending records */

@@ -134,12 +134,6 @@ static int cmd_ls(struct spool *sp, int argc, char **argv)
     return rc;
 }
 
-static uint64_t pending(struct spool *sp)
-{
-    struct spool_usage u;
-    return spool_usage(sp, NULL, &u) == 0 ? u.segments : 0;
-}
-
 static int cmd_replay(const struct config *cfg, struct spool *sp, int argc, char **argv,
                       const volatile sig_atomic_t *stop)
 {
@@ -151,158 +145,88 @@ static int cmd_replay(const struct config *cfg, struct spool *sp, int argc, char
         fprintf(stderr, "spool replay: --rate wants a number of batches per second\n");
         return EXIT_USAGE;
     }
-    int lr = spool_lock(sp);
-    if (lr != 0) {
-        fprintf(stderr, "spool replay: %s\n",
-                lr == 1 ? "another nexus-shipper is replaying this spool (lock held); try later"
-                        : strerror(errno));
+    (void)sp; /* the sender opens the spool itself */
+    struct err e;
+    struct sender *snd = sender_new_replay(cfg, url, only, &e);
+    if (!snd) {
+        fprintf(stderr, "spool replay: %s\n", e.msg);
         return 1;
     }
-    char **targets = NULL;
-    size_t nt = 0;
-    if (only) {
-        targets = calloc(1, sizeof *targets);
-        if (targets && (targets[0] = strdup(only)))
-            nt = 1;
-    } else if (spool_targets(sp, &targets, &nt) < 0) {
-        fprintf(stderr, "spool replay: cannot list %s\n", spool_dir(sp));
-        spool_unlock(sp);
+    long pid = 0;
+    enum writer_state ws = sender_take_writer(snd, false, 0, stop, &pid);
+    if (ws == WRITER_DAEMON || ws == WRITER_BUSY) {
+        if (ws == WRITER_DAEMON)
+            fprintf(stderr,
+                    "spool replay: the daemon (pid %ld) delivers from this spool; it replays "
+                    "it itself (stop it to replay by hand)\n",
+                    pid);
+        else
+            fprintf(stderr, "spool replay: another nexus-shipper is replaying this spool (lock "
+                            "held); try later\n");
+        sender_free(snd);
         return 1;
     }
-    struct seg_info *si = malloc(sizeof *si);
-    struct http_opts ho = {.timeout_ms = 30000, .max_response = 1 << 20};
-    const struct cfg_remote_write *first = cfg->n_rw ? cfg->rw[0] : NULL;
-    if (first) {
-        ho.timeout_ms = first->timeout_ms;
-        ho.user = first->basic_auth_user;
-        ho.password = first->basic_auth_password;
-        ho.bearer_token = first->bearer_token;
-        ho.ca_file = first->ca_file;
-        ho.cert_file = first->cert_file;
-        ho.key_file = first->key_file;
-        ho.insecure = first->insecure_skip_verify;
-    }
-    struct http_client *c = http_client_new(&ho);
-    struct buf payload;
-    buf_init(&payload, 0);
-    uint64_t ok = 0, samples = 0, quarantined = 0;
-    int rc = 0;
-    if (!c || !si || (only && !nt)) {
-        fprintf(stderr, "spool replay: out of memory\n");
-        rc = 1;
-    }
-    int64_t t0 = mono_ms();
-    for (size_t ti = 0; c && si && rc == 0 && ti < nt; ti++) {
-        while (rc == 0) {
-            int pr = spool_peek(sp, targets[ti], si);
-            if (pr < 0) { /* "nothing left" is not known: not a success */
-                fprintf(stderr,
-                        "spool replay: cannot index %s/%s: %s; nothing was lost, run again to "
-                        "resume\n",
-                        spool_dir(sp), targets[ti], strerror(errno));
-                rc = 1;
-                break;
-            }
-            if (pr != 0)
-                break;
-            if (stop && *stop) {
-                fprintf(stderr,
-                        "spool replay: interrupted; %llu segment(s) left, run again to "
-                        "resume\n",
-                        (unsigned long long)pending(sp));
-                rc = 1;
-                break;
-            }
-            struct seg_meta m;
-            struct err e;
-            errno = 0;
-            int rr = spool_read_rec(si, &m, &payload, &e);
-            if (rr == 1) { /* gone meanwhile */
-                spool_remove(sp, si);
-                continue;
-            }
-            if (rr < 0 && si->meta_ok && errno == ENOMEM) { /* not the batch's fault: keep it */
-                fprintf(stderr, "spool replay: %s; run again to resume\n", e.msg);
-                rc = 1;
-                break;
-            }
-            if (rr < 0) {
-                const char *why = si->meta_ok ? e.msg : si->problem;
-                log_error("spool replay: quarantining %s at offset %llu: %s", si->path,
-                          (unsigned long long)si->offset, why);
-                if (spool_quarantine(sp, si, why, NULL) < 0) {
-                    if (errno == ENOMEM) { /* kept for the next run */
-                        fprintf(stderr, "spool replay: cannot quarantine %s: %s; run again\n",
-                                si->name, strerror(errno));
-                        rc = 1;
-                        break;
-                    }
-                    spool_remove(sp, si);
-                }
-                quarantined++;
-                continue;
-            }
-            if (m.kind != SEG_REMOTE_WRITE)
-                break; /* pushgateway pushes are replayed by run/once */
-            const char *dst = url;
-            for (size_t k = 0; !dst && k < cfg->n_rw; k++) {
-                char dir[SPOOL_NAME_MAX];
-                snprintf(dir, sizeof dir, "rw-%s",
-                         cfg->rw[k]->name[0] ? cfg->rw[k]->name : "default");
-                if (strcmp(dir, m.target) == 0)
-                    dst = cfg->rw[k]->url;
-            }
-            if (!dst) {
-                fprintf(stderr, "spool replay: no url for target %s (give --url)\n", m.target);
-                rc = 1;
-                break;
-            }
-            struct http_response r;
-            http_response_init(&r);
-            enum send_outcome o = sender_send_payload(c, dst, payload.data, payload.len, 0, &r);
-            if (o == SEND_OK) {
-                spool_remove(sp, si);
-                ok++;
-                samples += m.samples;
-            } else if (o == SEND_DROP) {
-                char ans[2100];
-                snprintf(ans, sizeof ans, "HTTP %ld: %.2000s", r.status,
-                         r.body.data ? r.body.data : "");
-                log_error("spool replay: %s rejected %s (%u samples): %s", dst, si->name, m.samples,
-                          ans);
-                if (spool_quarantine(sp, si, rw_drop_reason(r.status, r.body.data), ans) < 0) {
-                    if (errno == ENOMEM) { /* kept for the next run */
-                        fprintf(stderr, "spool replay: cannot quarantine %s: %s; run again\n",
-                                si->name, strerror(errno));
-                        rc = 1;
-                    } else {
-                        spool_remove(sp, si);
-                    }
-                }
-                quarantined += rc == 0;
-            } else {
-                fprintf(stderr,
-                        "spool replay: %s unavailable (%s%ld %s); %llu segment(s) left, run again "
-                        "to resume\n",
-                        dst, r.status ? "HTTP " : "", r.status, r.status ? "" : r.error,
-                        (unsigned long long)pending(sp));
-                http_response_free(&r);
-                rc = 1;
-                break;
-            }
-            http_response_free(&r);
-            if (rate > 0 && !(stop && *stop))
-                sleep_until_mono(t0 + (int64_t)(ok * 1000 / (uint64_t)rate));
+    sender_set_abort(snd, stop);
+    /* the daemon's delivery loop, in one-second slices of at most `rate`
+     * batches, until the spool is empty or a target fails */
+    bool failed = false, interrupted = false;
+    for (;;) {
+        if (stop && *stop) {
+            interrupted = true;
+            break;
         }
+        int64_t slice = mono_ms();
+        size_t left = sender_deliver(snd, slice + 1000, rate > 0 ? (size_t)rate : 0, 0);
+        if (!left)
+            break;
+        bool progress_possible = false;
+        for (size_t i = 0; i < sender_n_targets(snd); i++) {
+            struct sender_target_status ts;
+            if (sender_target_status(snd, i, &ts) < 0 || !ts.batches_left_at_stop)
+                continue;
+            if (ts.failures)
+                failed = true;
+            else if (!ts.spool_only)
+                progress_possible = true;
+        }
+        if (failed || !progress_possible)
+            break;
+        if (rate > 0 && !(stop && *stop))
+            sleep_until_mono(slice + 1000);
     }
+    uint64_t ok = 0, samples = 0;
+    size_t n_left = 0;
+    for (size_t i = 0; i < sender_n_targets(snd); i++) {
+        struct sender_target_status ts;
+        if (sender_target_status(snd, i, &ts) < 0)
+            continue;
+        ok += ts.batches_sent;
+        samples += ts.samples_sent;
+        n_left += ts.batches_left_at_stop;
+        if (!ts.batches_left_at_stop || interrupted)
+            continue;
+        if (ts.spool_only && ts.kind == SEG_PUSHGATEWAY)
+            fprintf(stderr, "spool replay: %s: %llu push(es) left: no [pushgateway] configured\n",
+                    ts.name, (unsigned long long)ts.batches_left_at_stop);
+        else if (ts.spool_only)
+            fprintf(stderr, "spool replay: no url for target %s (give --url)\n", ts.name);
+        else if (ts.failures)
+            fprintf(stderr,
+                    "spool replay: %s unavailable (%s); %llu segment(s) left, run again to "
+                    "resume\n",
+                    ts.label, ts.last_error[0] ? ts.last_error : "no answer",
+                    (unsigned long long)ts.batches_left_at_stop);
+        else
+            fprintf(stderr, "spool replay: %s: %llu segment(s) left, run again to resume\n",
+                    ts.label, (unsigned long long)ts.batches_left_at_stop);
+    }
+    if (interrupted)
+        fprintf(stderr, "spool replay: interrupted; %zu segment(s) left, run again to resume\n",
+                n_left);
     printf("replayed %llu segment(s), %llu samples; %llu quarantined\n", (unsigned long long)ok,
-           (unsigned long long)samples, (unsigned long long)quarantined);
-    buf_free(&payload);
-    http_client_free(c);
-    free(si);
-    strv_free(targets, nt);
-    spool_unlock(sp);
-    return rc;
+           (unsigned long long)samples, (unsigned long long)sender_quarantined(snd));
+    sender_free(snd);
+    return n_left || interrupted ? 1 : 0;
 }
 
 static int write_all(int fd, const void *p, size_t n)

@@ -268,6 +268,12 @@ void format_duration(int64_t ms, char *out, size_t n)
 
 int read_file(const char *path, size_t max, bool trim, char **out, struct err *e)
 {
+    size_t len;
+    return read_file_n(path, max, trim, out, &len, e);
+}
+
+int read_file_n(const char *path, size_t max, bool trim, char **out, size_t *len, struct err *e)
+{
     int rc = -1;
     struct buf b;
     buf_init(&b, max);
@@ -307,6 +313,7 @@ int read_file(const char *path, size_t max, bool trim, char **out, struct err *e
         while (b.len && isspace((unsigned char)b.data[b.len - 1]))
             b.data[--b.len] = '\0';
     *out = b.data;
+    *len = b.len;
     b.data = NULL;
     rc = 0;
 out:
@@ -476,3 +483,126 @@ bool str_has_suffix(const char *s, const char *suffix)
     size_t a = strlen(s), b = strlen(suffix);
     return a >= b && memcmp(s + a - b, suffix, b) == 0;
 }
+
+/* ---- url_redact ------------------------------------------------------- */
+
+#include <curl/curl.h>
+
+/* Query parameter names whose values are credentials: exact names, and
+ * words that make any name containing them one ("x-amz-signature",
+ * "client_secret", "refresh_token", "db_password"). */
+static bool secret_param(const char *name, size_t n)
+{
+    static const char *const exact[] = {"key",     "sig",       "auth", "pass", "pwd",
+                                        "session", "sessionid", "code", "jwt",  "creds"};
+    static const char *const word[] = {"token",     "secret",     "passw",
+                                       "apikey",    "api_key",    "api-key",
+                                       "signature", "credential", "authorization"};
+    char low[64];
+    if (n >= sizeof low)
+        n = sizeof low - 1; /* a longer name: its start decides */
+    for (size_t i = 0; i < n; i++)
+        low[i] = (char)tolower((unsigned char)name[i]);
+    low[n] = '\0';
+    for (size_t i = 0; i < NS_ARRAY_LEN(exact); i++)
+        if (strcmp(low, exact[i]) == 0)
+            return true;
+    for (size_t i = 0; i < NS_ARRAY_LEN(word); i++)
+        if (strstr(low, word[i]))
+            return true;
+    return false;
+}
+
+/* The query with the secret values replaced; NULL when nothing changed
+ * (*oom set when out of memory). Caller frees. */
+static char *redact_query(const char *q, bool *oom)
+{
+    struct buf b;
+    buf_init(&b, 0);
+    bool changed = false;
+    const char *p = q;
+    for (;;) {
+        size_t l = strcspn(p, "&;");
+        const char *eq = memchr(p, '=', l);
+        size_t nl = eq ? (size_t)(eq - p) : l;
+        char name[64];
+        size_t dn = 0;
+        /* decode the name (%XX) for the comparison */
+        for (size_t i = 0; i < nl && dn < sizeof name - 1; i++) {
+            if (p[i] == '%' && i + 2 < nl && isxdigit((unsigned char)p[i + 1]) &&
+                isxdigit((unsigned char)p[i + 2])) {
+                char hx[3] = {p[i + 1], p[i + 2], 0};
+                name[dn++] = (char)strtol(hx, NULL, 16);
+                i += 2;
+            } else
+                name[dn++] = p[i] == '+' ? ' ' : p[i];
+        }
+        if (eq && secret_param(name, dn) && l > nl + 1) {
+            buf_append(&b, p, nl + 1);
+            buf_puts(&b, "REDACTED");
+            changed = true;
+        } else
+            buf_append(&b, p, l);
+        if (!p[l])
+            break;
+        buf_append(&b, p + l, 1);
+        p += l + 1;
+    }
+    if (!changed || !buf_cstr(&b)) {
+        *oom = changed;
+        buf_free(&b);
+        return NULL;
+    }
+    return b.data;
+}
+
+const char *url_redact(const char *url, char *out, size_t outlen)
+{
+    if (!out || !outlen)
+        return "";
+    out[0] = '\0';
+    if (!url)
+        return out;
+    const char *fail = "<unparseable url>";
+    CURLU *h = curl_url();
+    char *user = NULL, *pw = NULL, *opts = NULL, *query = NULL, *nq = NULL, *full = NULL;
+    bool oom = false;
+    if (!h)
+        goto bad;
+    if (curl_url_set(h, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK)
+        goto bad;
+    curl_url_get(h, CURLUPART_USER, &user, 0);
+    curl_url_get(h, CURLUPART_PASSWORD, &pw, 0);
+    curl_url_get(h, CURLUPART_OPTIONS, &opts, 0);
+    curl_url_get(h, CURLUPART_QUERY, &query, 0);
+    if (query && !(nq = redact_query(query, &oom)) && oom)
+        goto bad;
+    if (!user && !pw && !opts && !nq) { /* nothing secret: as written */
+        snprintf(out, outlen, "%s", url);
+        goto out;
+    }
+    if (user || pw || opts) {
+        if (curl_url_set(h, CURLUPART_USER, "REDACTED", 0) != CURLUE_OK ||
+            curl_url_set(h, CURLUPART_PASSWORD, NULL, 0) != CURLUE_OK ||
+            curl_url_set(h, CURLUPART_OPTIONS, NULL, 0) != CURLUE_OK)
+            goto bad;
+    }
+    if (nq && curl_url_set(h, CURLUPART_QUERY, nq, 0) != CURLUE_OK)
+        goto bad;
+    if (curl_url_get(h, CURLUPART_URL, &full, 0) != CURLUE_OK || !full)
+        goto bad;
+    snprintf(out, outlen, "%s", full);
+    goto out;
+bad: /* nothing to redact without userinfo or query: shown as written */
+    snprintf(out, outlen, "%s", oom || strpbrk(url, "@?") ? fail : url);
+out:
+    curl_free(user);
+    curl_free(pw);
+    curl_free(opts);
+    curl_free(query);
+    curl_free(full);
+    free(nq);
+    curl_url_cleanup(h);
+    return out;
+}
+/* ---- end url_redact ---- */

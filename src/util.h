@@ -52,6 +52,9 @@ void format_duration(int64_t ms, char *out, size_t n);
 /* Reads a whole (small) file; strips trailing whitespace when trim is set.
  * *out is malloc'd and owned by the caller. */
 int read_file(const char *path, size_t max, bool trim, char **out, struct err *e);
+/* read_file() that also gives the length (*len): the text may hold NUL
+ * bytes, which a caller checking the content must see. */
+int read_file_n(const char *path, size_t max, bool trim, char **out, size_t *len, struct err *e);
 
 /* Wall clock in milliseconds since the epoch, and a monotonic clock. */
 int64_t now_ms(void);
@@ -71,5 +74,20 @@ int split_list(const char *s, char ***items, size_t *n);
 void strv_free(char **v, size_t n);
 bool str_has_prefix(const char *s, const char *prefix);
 bool str_has_suffix(const char *s, const char *suffix);
+
+/* ---- url_redact: URLs as they may be logged or printed ----
+ * Writes into out (outlen bytes, truncated, always NUL-terminated) a copy
+ * of url without its secrets: userinfo (user, password, login options)
+ * becomes "REDACTED@", and the value of every query parameter whose name
+ * looks like a credential (token, access_token, private_token, password,
+ * secret, apikey, api_key, key, sig, signature, auth, ... compared without
+ * case; see util.c) becomes "REDACTED". A URL without such parts is copied
+ * unchanged. A URL libcurl cannot parse becomes "<unparseable url>" (shown
+ * as written when it has neither "@" nor "?", so nothing to hide); NULL
+ * becomes "". Returns out (so it can be an argument of a log call).
+ * Every message that shows a URL shows url_redact's copy of it. */
+#define URL_REDACT_MAX 1024 /* a good size for out */
+const char *url_redact(const char *url, char *out, size_t outlen);
+/* ---- end url_redact ---- */
 
 #endif

@@ -101,7 +101,7 @@ d.panel("stat", "Failing health checks", [(f"count by (instance) (nexus_health_c
         thresholds=[{"color": "green", "value": None}, {"color": "red", "value": 1}], instant=True)
 d.panel("timeseries", "Status response time", [(f"nexus_status_response_seconds{{{I}}}", "{{instance}}")], w=12, h=4, unit="s")
 d.panel("table", "Health checks", [(f"nexus_health_check{{{I}}}", "")], w=12, h=8,
-        desc="1 = healthy. The message of a failing check is in nexus_health_check_info.", mappings=UPDOWN)
+        desc="1 = healthy, one row per check Nexus reports. The message of a failing check is in the shipper's log (\"Nexus health check ... is unhealthy: ...\").", mappings=UPDOWN)
 d.panel("timeseries", "Health checks failing over time", [(f"count by (instance) (nexus_health_check{{{I}}} == 0)", "{{instance}}")], w=12, h=8)
 d.row("Blob stores")
 d.panel("timeseries", "Blob store size", [(f"nexus_blobstore_size_bytes{{{I}}}", "{{instance}} {{blobstore}}")], unit="bytes")
@@ -113,7 +113,7 @@ d.panel("table", "Quota violations", [(f"nexus_blobstore_quota_violation{{{I}}} 
 d.panel("timeseries", "Blob count", [(f"nexus_blobstore_blobs{{{I}}}", "{{instance}} {{blobstore}}")], w=8)
 d.panel("table", "Unavailable blob stores", [(f"nexus_blobstore_available{{{I}}} == 0", "")], w=24, h=5)
 d.row("Repositories")
-d.panel("bargauge", "Largest repositories", [(f"topk(15, nexus_repository_size_bytes{{{I}}})", "{{instance}} {{repository}}")], unit="bytes", h=10, instant=True,
+d.panel("bargauge", "Largest repositories", [(f"topk(15, nexus_repository_size_bytes{{{I}}})", "{{instance}} {{repository}} ({{format}})")], unit="bytes", h=10, instant=True,
         options={"orientation": "horizontal", "displayMode": "gradient"})
 d.panel("timeseries", "Repository size", [(f"nexus_repository_size_bytes{{{I}}}", "{{instance}} {{repository}}")], unit="bytes", h=10)
 d.panel("timeseries", "Components per repository", [(f"nexus_repository_components{{{I}}}", "{{instance}} {{repository}}")], w=8)
@@ -121,7 +121,8 @@ d.panel("table", "Offline or unreachable repositories", [(f"nexus_repository_onl
 d.panel("table", "Repositories without cleanup policy", [(f"nexus_repository_cleanup_policies{{{I}}} == 0", "")], w=8)
 d.panel("table", "Repositories", [(f"nexus_repository_info{{{I}}}", "")], w=24, h=8)
 d.row("Tasks")
-d.panel("table", "Task state", [(f"nexus_task_state{{{I}}} == 1", "")], w=12)
+d.panel("table", "Task state", [(f"nexus_task_state{{{I}}} == 1", "")], w=12,
+        desc="nexus_task_state is a state set: every known state of every task is a series, the current one is 1.")
 d.panel("table", "Tasks whose last run failed", [(f"nexus_task_last_run_result{{{I},result=~\"FAILED|INTERRUPTED|CANCELED\"}} == 1", "")], w=12)
 d.panel("table", "Time since last run", [(f"time() - nexus_task_last_run_timestamp_seconds{{{I}}}", "")], w=12, unit="s")
 d.panel("table", "Time to next run", [(f"nexus_task_next_run_timestamp_seconds{{{I}}} - time()", "")], w=12, unit="s")
@@ -136,7 +137,8 @@ d.row("Docker connectors")
 d.panel("stat", "Docker ports up", [(f"nexus_docker_port_up{{{I}}}", "{{repository}} {{scheme}}:{{port}}")], w=12, h=6, mappings=UPDOWN, thresholds=RED0, instant=True)
 d.panel("timeseries", "Docker port probe time", [(f"nexus_docker_port_probe_duration_seconds{{{I}}}", "{{repository}} {{scheme}}:{{port}}")], w=12, h=6, unit="s")
 d.panel("table", "Port conflicts and unexpected answers", [(f"nexus_docker_port_conflict{{{I}}} == 1", "conflict"), (f"nexus_docker_port_probe_status_code{{{I}}} != 401 and nexus_docker_port_probe_status_code{{{I}}} != 200", "status")], w=12)
-d.panel("table", "Stale docker tags (branch gone in GitLab)", [(f"nexus_docker_stale_tags{{{I}}} > 0", "")], w=12)
+d.panel("table", "Stale docker tags (branch gone in GitLab)", [(f"nexus_gitlab_stale_tags{{{I}}} > 0", "")], w=12,
+        desc="nexus_gitlab_stale_tags: tags whose branch or git tag is gone from the GitLab project. Tags nobody downloads are nexus_docker_stale_tags (database view).")
 d.panel("timeseries", "Docker tags per image", [(f"topk(20, nexus_docker_tags{{{I}}})", "{{repository}} {{image}}")], w=12)
 d.panel("table", "Oldest tag age", [(f"topk(20, nexus_docker_image_oldest_tag_age_seconds{{{I}}})", "")], w=12, unit="s")
 d.row("Database view (PostgreSQL collectors)")
@@ -235,10 +237,21 @@ d.panel("timeseries", "Held in memory (spool unwritable)", [(f"nexus_shipper_mem
 d.row("Collectors")
 d.panel("state-timeline", "Collectors up", [(f"nexus_shipper_collector_up{{{I}}}", "{{instance}} {{collector}}")], w=12, h=9, mappings=UPDOWN, thresholds=RED0)
 d.panel("timeseries", "Collector duration", [(f"nexus_shipper_collector_duration_seconds{{{I}}}", "{{instance}} {{collector}}")], w=12, h=9, unit="s")
+d.panel("timeseries", "Collector failures", [(f"increase(nexus_shipper_collector_failures_total{{{I}}}[{R}]) > 0", "{{instance}} {{collector}}")], w=12, h=7)
+d.panel("table", "Since the collector's last success", [(f"time() - nexus_shipper_collector_last_success_timestamp_seconds{{{I}}} and nexus_shipper_collector_last_success_timestamp_seconds{{{I}}} > 0", ""),
+        (f"nexus_shipper_collector_last_success_timestamp_seconds{{{I}}} == 0", "never")], w=12, h=7, unit="s")
 d.row("Buffer")
 d.panel("timeseries", "Series in the buffer", [(f"nexus_shipper_buffer_series{{{I}}}", "{{instance}}")], w=8)
 d.panel("timeseries", "Buffer memory", [(f"nexus_shipper_buffer_bytes{{{I}}}", "{{instance}}")], w=8, unit="bytes")
 d.panel("timeseries", "Refused and rejected", [(f"increase(nexus_shipper_series_refused_total{{{I}}}[{R}])", "{{instance}} series refused (buffer_max_size)"), (f"increase(nexus_shipper_samples_rejected_total{{{I}}}[{R}])", "{{instance}} samples rejected")], w=8)
 d.panel("timeseries", "Cycles per minute", [(f"rate(nexus_shipper_cycles_total{{{I}}}[{R}]) * 60", "{{instance}}")], w=24, h=5)
+d.row("Process")
+d.panel("stat", "Configuration reload", [(f"nexus_shipper_config_last_reload_successful{{{I}}}", "{{instance}}")], w=6, h=5, instant=True,
+        mappings=[{"type": "value", "options": {"0": {"text": "FAILED", "color": "red"}, "1": {"text": "ok", "color": "green"}}}], thresholds=RED0,
+        desc="Outcome of the last SIGHUP reload (1 at start); a refused reload keeps the old configuration running.")
+d.panel("stat", "Uptime", [(f"time() - process_start_time_seconds{{{I}}}", "{{instance}}")], w=6, h=5, unit="s", instant=True)
+d.panel("timeseries", "CPU", [(f"rate(process_cpu_seconds_total{{{I}}}[{R}])", "{{instance}}")], w=12, h=5, unit="percentunit")
+d.panel("timeseries", "Resident memory", [(f"process_resident_memory_bytes{{{I}}}", "{{instance}}")], w=12, h=6, unit="bytes")
+d.panel("timeseries", "Open file descriptors", [(f"process_open_fds{{{I}}}", "{{instance}} open"), (f"process_max_fds{{{I}}}", "{{instance}} limit")], w=12, h=6)
 d.alertlist("Shipper alerts", "Shipper")
 d.dump("shipper-health.json")

@@ -25,6 +25,8 @@
  *   nexus_docker_image_size_bytes            manifests + distinct layers of the image
  *   nexus_docker_image_newest_tag_age_seconds, _oldest_tag_age_seconds
  *                                            (whole seconds at the cycle's timestamp)
+ *   (nexus_docker_tags and the two ages are declared in families.c: the
+ *   same family and labels as nexus_components reports over REST)
  *
  * Image size: the manifest assets of its tags plus every distinct layer
  * blob (/v2/-/blobs/<digest> asset of the same repository) listed in a
@@ -42,6 +44,7 @@
 #include "../log.h"
 #include "../nexus_api.h"
 #include "db_docker_sql.h"
+#include "families.h"
 
 static const struct metric_desc m_images = {"nexus_docker_images", MT_GAUGE,
                                             "Distinct docker images in the repository.", ""};
@@ -61,17 +64,10 @@ static const struct metric_desc m_mismatch = {
     "1 if the database and the REST API disagree on the repository's connector port for the "
     "scheme (or only one of them has it), else 0.",
     ""};
-static const struct metric_desc m_tags = {
-    "nexus_docker_tags", MT_GAUGE,
-    "Tags of the docker image in the repository (top images by size; the rest as _other).", ""};
 static const struct metric_desc m_isize = {
     "nexus_docker_image_size_bytes", MT_GAUGE,
     "Manifests plus distinct layers of the image (top images by size; _other sums the rest).",
     "bytes"};
-static const struct metric_desc m_newest = {"nexus_docker_image_newest_tag_age_seconds", MT_GAUGE,
-                                            "Age of the image's newest tag.", "seconds"};
-static const struct metric_desc m_oldest = {"nexus_docker_image_oldest_tag_age_seconds", MT_GAUGE,
-                                            "Age of the image's oldest tag.", "seconds"};
 
 #define MAX_REPOS 100000
 
@@ -158,7 +154,7 @@ static int summary_row(struct collect_ctx *ctx, const PGresult *r, const char *r
 static int image_row(struct collect_ctx *ctx, const PGresult *r, const char *repo)
 {
     const char *img = db_col_str(r, DQ_IMAGE);
-    double tags, bytes, newest, oldest;
+    double tags = 0, bytes = 0, newest = 0, oldest = 0;
     if (!img)
         return 0;
     db_col_double(r, DQ_TAGS, &tags);
@@ -166,12 +162,8 @@ static int image_row(struct collect_ctx *ctx, const PGresult *r, const char *rep
     bool has_n = db_col_double(r, DQ_NEWEST, &newest);
     bool has_o = db_col_double(r, DQ_OLDEST, &oldest);
     double now = (double)(sb_cycle_ts(ctx->sb) / 1000); /* whole seconds, like the dates */
-    if (coll_set(ctx, &m_tags, tags, "repository", repo, "image", img, NULL) < 0 ||
-        coll_set(ctx, &m_isize, bytes, "repository", repo, "image", img, NULL) < 0 ||
-        (has_n &&
-         coll_set(ctx, &m_newest, now - newest, "repository", repo, "image", img, NULL) < 0) ||
-        (has_o &&
-         coll_set(ctx, &m_oldest, now - oldest, "repository", repo, "image", img, NULL) < 0))
+    if (fam_docker_image(ctx, repo, img, tags, has_n, now - newest, has_o, now - oldest) < 0 ||
+        coll_set(ctx, &m_isize, bytes, "repository", repo, "image", img, NULL) < 0)
         return -1;
     return 0;
 }

@@ -13,7 +13,8 @@
  * and component tables, joined to repository through
  * {f}_content_repository); repositories without content report 0.
  * With [database] present these families come from here, and the REST
- * collector nexus_components is off (no duplicate series).
+ * collector nexus_components is off (no duplicate series); the first
+ * three are declared in families.c, with the same labels from both.
  * State: one struct db, owned. */
 #include <stdlib.h>
 #include <string.h>
@@ -21,13 +22,8 @@
 #include "../collector.h"
 #include "../db.h"
 #include "../nexus_api.h"
+#include "families.h"
 
-static const struct metric_desc m_size = {"nexus_repository_size_bytes", MT_GAUGE,
-                                          "Sum of the sizes of the repository's assets.", "bytes"};
-static const struct metric_desc m_assets = {"nexus_repository_assets", MT_GAUGE,
-                                            "Assets in the repository.", ""};
-static const struct metric_desc m_comps = {"nexus_repository_components", MT_GAUGE,
-                                           "Components in the repository.", ""};
 static const struct metric_desc m_lastdl = {
     "nexus_repository_last_download_timestamp_seconds", MT_GAUGE,
     "Time of the most recent download of any asset of the repository (absent: never).", "seconds"};
@@ -63,9 +59,7 @@ static int row(void *ud, const PGresult *r, struct err *e)
     bool has_dl = db_col_double(r, 3, &lastdl);
     db_col_double(r, 4, &comps);
     (void)e;
-    if (coll_set(w->ctx, &m_size, bytes, "repository", name, "format", w->fmt, NULL) < 0 ||
-        coll_set(w->ctx, &m_assets, assets, "repository", name, "format", w->fmt, NULL) < 0 ||
-        coll_set(w->ctx, &m_comps, comps, "repository", name, "format", w->fmt, NULL) < 0 ||
+    if (fam_repository_sizes(w->ctx, name, w->fmt, comps, assets, bytes) < 0 ||
         (has_dl &&
          coll_set(w->ctx, &m_lastdl, lastdl, "repository", name, "format", w->fmt, NULL) < 0))
         return -1;

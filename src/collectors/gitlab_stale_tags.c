@@ -19,7 +19,9 @@
  *    Anything else is stale; every tag of an image whose project is gone
  *    is stale.
  *
- *   nexus_docker_stale_tags{repository,image,project}         stale tags of the image
+ *   nexus_gitlab_stale_tags{repository,image,project}         stale tags of the image
+ *        (its own family: db_docker's nexus_docker_stale_tags{reason}
+ *        counts tags nobody downloads, a different question)
  *   nexus_docker_image_gitlab_project_exists{repository,image,project}
  *                                                              1 project found, 0 gone
  *
@@ -38,7 +40,7 @@
 #include "../nexus_api.h"
 
 static const struct metric_desc m_stale = {
-    "nexus_docker_stale_tags", MT_GAUGE,
+    "nexus_gitlab_stale_tags", MT_GAUGE,
     "Tags of the docker image whose branch or git tag no longer exists in the GitLab project.", ""};
 static const struct metric_desc m_exists = {
     "nexus_docker_image_gitlab_project_exists", MT_GAUGE,

@@ -6,9 +6,10 @@
  * /service/rest/v1/components?repository=NAME paging through
  * continuationToken, at most MAX_PAGES pages per repository.
  *
- *   nexus_repository_components{repository}   components
- *   nexus_repository_assets{repository}       assets
- *   nexus_repository_size_bytes{repository}   sum of the assets' fileSize
+ *   nexus_repository_components{repository,format}   components
+ *   nexus_repository_assets{repository,format}       assets
+ *   nexus_repository_size_bytes{repository,format}   sum of the assets' fileSize
+ *        (the labels of db_repositories: families.c declares these)
  *   nexus_repository_listing_truncated{repository}
  *        1 when the page limit stopped the listing: the three above are
  *        then left out for that repository (never a partial count), else 0
@@ -32,24 +33,13 @@
 #include "../collector.h"
 #include "../log.h"
 #include "../nexus_api.h"
+#include "families.h"
 
-static const struct metric_desc m_comps = {"nexus_repository_components", MT_GAUGE,
-                                           "Components in the repository.", ""};
-static const struct metric_desc m_assets = {"nexus_repository_assets", MT_GAUGE,
-                                            "Assets in the repository.", ""};
-static const struct metric_desc m_size = {"nexus_repository_size_bytes", MT_GAUGE,
-                                          "Sum of the sizes of the repository's assets.", "bytes"};
 static const struct metric_desc m_trunc = {
     "nexus_repository_listing_truncated", MT_GAUGE,
     "1 if the component listing of the repository hit the page limit (sizes then not "
     "reported), else 0.",
     ""};
-static const struct metric_desc m_tags = {"nexus_docker_tags", MT_GAUGE,
-                                          "Tags of the docker image in the repository.", ""};
-static const struct metric_desc m_newest = {"nexus_docker_image_newest_tag_age_seconds", MT_GAUGE,
-                                            "Age of the image's newest tag.", "seconds"};
-static const struct metric_desc m_oldest = {"nexus_docker_image_oldest_tag_age_seconds", MT_GAUGE,
-                                            "Age of the image's oldest tag.", "seconds"};
 
 /* [nexus] components_max_pages (default 200: 20,000 components at 100 a page) */
 #define MAX_PAGES ((int)a->cfg->components_max_pages)
@@ -188,11 +178,12 @@ static int page(void *ud, struct jdec *d, json_object *items, size_t n)
 }
 
 static int one_repo(struct nexus_api *a, struct collect_ctx *ctx, struct walk *w, const char *name,
-                    bool docker)
+                    const char *format)
 {
     struct buf path;
     buf_init(&path, 0);
     int rc = -1;
+    bool docker = strcmp(format, "docker") == 0;
     walk_reset(w);
     w->docker = docker;
     w->e = ctx->e;
@@ -212,9 +203,8 @@ static int one_repo(struct nexus_api *a, struct collect_ctx *ctx, struct walk *w
                      "nexus_components: repository %s has more than %d pages of components; "
                      "its size is not reported (use the database collector)",
                      name, MAX_PAGES);
-    } else if (coll_set(ctx, &m_comps, (double)w->comps, "repository", name, NULL) < 0 ||
-               coll_set(ctx, &m_assets, (double)w->assets, "repository", name, NULL) < 0 ||
-               coll_set(ctx, &m_size, w->bytes, "repository", name, NULL) < 0) {
+    } else if (fam_repository_sizes(ctx, name, format, (double)w->comps, (double)w->assets,
+                                    w->bytes) < 0) {
         goto out;
     }
     if (docker && !truncated) {
@@ -223,13 +213,10 @@ static int one_repo(struct nexus_api *a, struct collect_ctx *ctx, struct walk *w
             struct image *im = &w->img[i];
             if (!im->name)
                 continue;
-            if (coll_set(ctx, &m_tags, (double)im->tags, "repository", name, "image", im->name,
-                         NULL) < 0)
-                goto out;
-            if (im->newest && (coll_set(ctx, &m_newest, (now - (double)im->newest) / 1000.0,
-                                        "repository", name, "image", im->name, NULL) < 0 ||
-                               coll_set(ctx, &m_oldest, (now - (double)im->oldest) / 1000.0,
-                                        "repository", name, "image", im->name, NULL) < 0))
+            bool dated = im->newest != 0;
+            if (fam_docker_image(ctx, name, im->name, (double)im->tags, dated,
+                                 (now - (double)im->newest) / 1000.0, dated,
+                                 (now - (double)im->oldest) / 1000.0) < 0)
                 goto out;
         }
     }
@@ -273,7 +260,7 @@ static int collect(void *state, struct collect_ctx *ctx)
             json_object_object_get_ex(r, "type", &v) ? json_object_get_string(v) : "";
         if (strcmp(type, "group") == 0)
             continue;
-        if (one_repo(a, ctx, &w, name, strcmp(format, "docker") == 0) < 0)
+        if (one_repo(a, ctx, &w, name, format) < 0)
             goto out;
     }
     rc = 0;

@@ -3,14 +3,21 @@
  * GET /service/rest/v1/status/check answers {"<check>": {"healthy": bool,
  * "message": string|null, "error": object|null, ...}, ...}.
  *
- *   nexus_health_check{check}               1 healthy, 0 not
- *   nexus_health_check_info{check,message}  1, only for unhealthy checks;
- *                                           message = "message", else
- *                                           error.message, cut to 256 bytes
+ *   nexus_health_check{check}   1 healthy, 0 not; one series for every check
+ *                               Nexus reports, healthy or not
+ *
+ * The message of an unhealthy check ("message", else error.message, cut
+ * to 256 bytes) goes to the log, not into a label: a label from free text
+ * would start a new series whenever Nexus rewords it (timestamps, counts
+ * in the text). It is logged as a complaint per check (WARN when the
+ * check turns unhealthy, then at most once per complaint interval while
+ * it stays so, with the current message) and an INFO line when it is
+ * healthy again.
  *
  * Kept apart from nexus_status so a broken /status/check answer does not
  * hide nexus_up. Any unexpected shape fails the whole collector (nothing
  * half-filled is shipped). State: one nexus_api, owned. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,26 +28,27 @@
 static const struct metric_desc m_check = {
     "nexus_health_check", MT_GAUGE,
     "1 if the Nexus health check (/service/rest/v1/status/check) is healthy, 0 if not.", ""};
-static const struct metric_desc m_info = {
-    "nexus_health_check_info", MT_INFO,
-    "Present (1) only for an unhealthy Nexus health check; message says why.", ""};
 
 #define ENDPOINT    "/service/rest/v1/status/check"
 #define MAX_MESSAGE 256
 
-/* Copies s into out (size n >= 4), cut at a UTF-8 character boundary. */
+/* Copies s into out (size n >= 4), cut at a UTF-8 character boundary,
+ * control characters (line breaks, tabs) made spaces: one log line. */
 static void cut_utf8(const char *s, char *out, size_t n)
 {
     size_t len = strlen(s);
     if (len < n) {
         memcpy(out, s, len + 1);
-        return;
+    } else {
+        size_t k = n - 4; /* room for "..." */
+        while (k > 0 && ((unsigned char)s[k] & 0xC0) == 0x80)
+            k--;
+        memcpy(out, s, k);
+        memcpy(out + k, "...", 4);
     }
-    size_t k = n - 4; /* room for "..." */
-    while (k > 0 && ((unsigned char)s[k] & 0xC0) == 0x80)
-        k--;
-    memcpy(out, s, k);
-    memcpy(out + k, "...", 4);
+    for (char *p = out; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = ' ';
 }
 
 static int collect(void *state, struct collect_ctx *ctx)
@@ -73,11 +81,15 @@ static int collect(void *state, struct collect_ctx *ctx)
         }
         if (coll_set(ctx, &m_check, healthy ? 1 : 0, "check", name, NULL) < 0)
             goto out;
+        char key[96];
+        snprintf(key, sizeof key, "nexus-health-%.80s", name);
         if (!healthy) {
             char cut[MAX_MESSAGE];
-            cut_utf8(msg ? msg : "", cut, sizeof cut);
-            if (coll_set(ctx, &m_info, 1, "check", name, "message", cut, NULL) < 0)
-                goto out;
+            cut_utf8(msg && *msg ? msg : "no message", cut, sizeof cut);
+            log_complain(key, "nexus_health: Nexus health check \"%s\" is unhealthy: %s", name,
+                         cut);
+        } else {
+            log_resolved(key, "nexus_health: Nexus health check \"%s\" is healthy again", name);
         }
         jd_pop(&d, m);
     }

@@ -63,12 +63,15 @@ static int probe(struct nexus_api *a, struct collect_ctx *ctx, const char *name,
                buf_puts(&u, "/") < 0) {
         goto oom;
     }
+    char shown[URL_REDACT_MAX];
     if (http_request(a->probe, "GET", u.data, NULL, 0, NULL, 0, ctx->deadline_mono, &r) < 0) {
         if (ctx->deadline_mono && mono_ms() >= ctx->deadline_mono) {
-            err_set(ctx->e, "deadline reached while probing repository %s (GET %s)", name, u.data);
+            err_set(ctx->e, "deadline reached while probing repository %s (GET %s)", name,
+                    url_redact(u.data, shown, sizeof shown));
             goto out;
         }
-        log_debug("nexus_repositories: GET %s: %s", u.data, r.error);
+        log_debug("nexus_repositories: GET %s: %s", url_redact(u.data, shown, sizeof shown),
+                  r.error);
         r.status = 0;
     }
     bool up = r.status >= 200 && r.status < 500;

@@ -26,6 +26,7 @@ static int probe(struct nexus_api *a, const char *path, int64_t deadline, double
 {
     struct buf url;
     struct http_response r;
+    char shown[URL_REDACT_MAX];
     buf_init(&url, 0);
     http_response_init(&r);
     int up = 0;
@@ -35,11 +36,12 @@ static int probe(struct nexus_api *a, const char *path, int64_t deadline, double
     else
         r.status = 0;
     if (r.status == 401 || r.status == 403) {
-        err_set(e, "GET %s: HTTP %ld: check [nexus] username and password_file", url.data,
-                r.status);
+        err_set(e, "GET %s: HTTP %ld: check [nexus] username and password_file",
+                url_redact(url.data, shown, sizeof shown), r.status);
         up = -1;
     } else if (!r.status)
-        log_debug("nexus_status: GET %s: %s", url.data ? url.data : path, r.error);
+        log_debug("nexus_status: GET %s: %s",
+                  url.data ? url_redact(url.data, shown, sizeof shown) : path, r.error);
     if (secs)
         *secs = r.seconds;
     http_response_free(&r);

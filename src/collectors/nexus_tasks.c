@@ -3,9 +3,19 @@
  * GET /service/rest/v1/tasks, paging through continuationToken. Labels
  * {task (the task's name), type}:
  *
- *   nexus_task_state{task,type,state}               1 for the current state (WAITING, RUNNING, ...)
- *   nexus_task_last_run_result{task,type,result}    1 for the last result: OK, FAILED, CANCELED,
- *                                                   INTERRUPTED, or "never" (lastRunResult null)
+ *   nexus_task_state{task,type,state}               a state set: one series per known
+ *        state (STATES below: Nexus's TaskState values WAITING, RUNNING,
+ *        RUNNING_STARTING, RUNNING_BLOCKED, RUNNING_CANCELED, and DONE),
+ *        plus state="unknown"; exactly one of them is 1, the others 0
+ *   nexus_task_last_run_result{task,type,result}    a state set over OK, FAILED,
+ *        CANCELED, INTERRUPTED, "never" (lastRunResult null) and "unknown"
+ *
+ * As node_exporter's systemd unit states: a task that changes state
+ * flips values instead of ending one series and starting another, so
+ * `nexus_task_state{state="RUNNING"} == 1` and the 0s are always there
+ * to graph and alert on. A value Nexus sends that is not in the list is
+ * reported as "unknown" = 1 and logged with its text (one complaint per
+ * interval), so new Nexus states never create series.
  *   nexus_task_last_run_timestamp_seconds{task,type}  lastRun (absent when never run)
  *   nexus_task_next_run_timestamp_seconds{task,type}  nextRun (absent when not scheduled)
  *
@@ -20,15 +30,27 @@
 #include "../log.h"
 #include "../nexus_api.h"
 
-static const struct metric_desc m_state = {"nexus_task_state", MT_GAUGE,
-                                           "1 for the task's current state (currentState).", ""};
+static const struct metric_desc m_state = {
+    "nexus_task_state", MT_GAUGE,
+    "State set of the task's currentState: 1 for the current state, 0 for the other known "
+    "states (WAITING, RUNNING, RUNNING_STARTING, RUNNING_BLOCKED, RUNNING_CANCELED, DONE, "
+    "unknown).",
+    ""};
 static const struct metric_desc m_result = {
     "nexus_task_last_run_result", MT_GAUGE,
-    "1 for the result of the task's last run (OK, FAILED, CANCELED, INTERRUPTED, never).", ""};
+    "State set of the task's last run result: 1 for it, 0 for the others (OK, FAILED, "
+    "CANCELED, INTERRUPTED, never, unknown).",
+    ""};
 static const struct metric_desc m_last = {"nexus_task_last_run_timestamp_seconds", MT_GAUGE,
                                           "When the task last ran (lastRun).", "seconds"};
 static const struct metric_desc m_next = {"nexus_task_next_run_timestamp_seconds", MT_GAUGE,
                                           "When the task runs next (nextRun).", "seconds"};
+
+static const char *const STATES[] = {"WAITING",         "RUNNING",          "RUNNING_STARTING",
+                                     "RUNNING_BLOCKED", "RUNNING_CANCELED", "DONE",
+                                     "unknown"};
+static const char *const RESULTS[] = {"OK",          "FAILED", "CANCELED",
+                                      "INTERRUPTED", "never",  "unknown"};
 
 #define ENDPOINT  "/service/rest/v1/tasks"
 #define MAX_PAGES 1000
@@ -68,6 +90,27 @@ static int remember(struct walk *w, const char *type, const char *name)
     return 1;
 }
 
+/* Sets one series per value of `set` (the last one is "unknown"): 1 for
+ * `value`, or for "unknown" when `value` is not in the set. */
+static int state_set(struct collect_ctx *ctx, const struct metric_desc *d, const char *label,
+                     const char *type, const char *key, const char *const *set, size_t n,
+                     const char *value)
+{
+    size_t hit = n - 1;
+    for (size_t i = 0; i + 1 < n; i++)
+        if (strcmp(set[i], value) == 0)
+            hit = i;
+    if (hit == n - 1)
+        log_complain("nexus-tasks-unknown",
+                     "nexus_tasks: task \"%s\": %s \"%s\" is not a known value; "
+                     "reported as %s=\"unknown\"",
+                     label, d == &m_state ? "currentState" : "lastRunResult", value, key);
+    for (size_t i = 0; i < n; i++)
+        if (coll_set(ctx, d, i == hit ? 1 : 0, "task", label, "type", type, key, set[i], NULL) < 0)
+            return -1;
+    return 0;
+}
+
 static int page(void *ud, struct jdec *d, json_object *items, size_t n)
 {
     struct walk *w = ud;
@@ -100,9 +143,9 @@ static int page(void *ud, struct jdec *d, json_object *items, size_t n)
             /* the same id twice: Nexus listed one task twice */
             return jd_fail(d, "id", "task \"%s\" listed twice", label);
         }
-        if (coll_set(ctx, &m_state, 1, "task", label, "type", type, "state", state, NULL) < 0 ||
-            coll_set(ctx, &m_result, 1, "task", label, "type", type, "result",
-                     result && *result ? result : "never", NULL) < 0)
+        const char *res = result && *result ? result : "never";
+        if (state_set(ctx, &m_state, label, type, "state", STATES, NS_ARRAY_LEN(STATES), state) ||
+            state_set(ctx, &m_result, label, type, "result", RESULTS, NS_ARRAY_LEN(RESULTS), res))
             return -1;
         if (has_last &&
             coll_set(ctx, &m_last, (double)last / 1000.0, "task", label, "type", type, NULL) < 0)

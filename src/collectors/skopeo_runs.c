@@ -1,14 +1,14 @@
-/* skopeo_runs: the skopeo_* counters that `nexus-shipper skopeo ...` runs
- * accumulate in <state_dir>/skopeo-metrics.state, shipped by the daemon
- * too (and so served on its /metrics listener), for sites that scrape
- * rather than use a Pushgateway. Enabled by [skopeo] with
- * enable_metrics = true. State: the configuration's state_dir, borrowed. */
+/* skopeo_runs: the skopeo_* series of `nexus-shipper skopeo ...` runs
+ * (skopeo_metrics.h: counters accumulated in state_dir, the operations
+ * running now), shipped by the daemon, which is their one writer while it
+ * runs (ship.h), and served on its /metrics listener. On unless [skopeo]
+ * enable_metrics = false. State: the configuration's state_dir, borrowed. */
 #include "../collector.h"
-#include "../skopeo_cli.h"
+#include "../skopeo_metrics.h"
 
 static bool enabled(const struct config *cfg)
 {
-    return cfg->skopeo && cfg->skopeo->enable_metrics;
+    return skopeo_metrics_enabled(cfg);
 }
 
 static int init(const struct config *cfg, void **state, struct err *e)

@@ -30,6 +30,7 @@
 #include "config.h"
 #include "log.h"
 #include "sender.h"
+#include "sender_int.h"
 #include "series.h"
 
 #define NFAM 20

@@ -29,6 +29,7 @@ import binascii
 import copy
 import datetime
 import fnmatch
+import functools
 import hashlib
 import json
 import os
@@ -625,6 +626,17 @@ def paginate(items, token, kind, key, page_size, quirk_empty_last):
     return page, (make_token(kind, key, end) if more else None)
 
 
+@functools.lru_cache(maxsize=2)
+def json_bomb(unit, size):
+    """A JSON array of `unit` ("[]", "{}", "1", ...) repeated to exactly
+    `size` bytes (padded with spaces): a few bytes that json parsers turn
+    into hundreds."""
+    unit = unit.encode("utf-8")
+    k = max(1, (size - 2) // (len(unit) + 1))
+    body = b"[" + b",".join([unit] * k) + b"]"
+    return body + b" " * max(0, size - len(body))
+
+
 def nexus_error(message):
     """Nexus validation error body."""
     return [{"id": "*", "message": message}]
@@ -950,7 +962,25 @@ class NexusHandler(fakecommon.Handler):
             data = dump_json(state.substitute(payload, scen), json_style).encode("utf-8")
         entry["status"] = status
         state.record(entry)
+        if headers.pop("X-Fake-No-Length", None):
+            return self.send_unsized(status, data, ctype, headers)
         self.send(status, data, ctype, headers)
+
+    def send_unsized(self, status, data, ctype, headers):
+        """An answer without Content-Length, ended by closing the connection:
+        a client learns its size only while reading it."""
+        self.send_response_only(status)
+        self.send_header("Content-Type", ctype)
+        for name, value in headers.items():
+            self.send_header(name, str(value))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        try:
+            for i in range(0, len(data), 1 << 20):
+                self.wfile.write(data[i:i + (1 << 20)])
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client stopped reading: what a capped client does
 
     def authorised(self, scen, path, auth):
         creds = scen.get("auth")
@@ -970,6 +1000,12 @@ class NexusHandler(fakecommon.Handler):
             text = text.decode("utf-8") if isinstance(text, bytes) else text
             cut = text[: max(1, len(text) // 2)] if text else "{"
             return int(fault.get("status", 200)), cut.encode("utf-8"), "application/json", headers
+        if "bomb" in fault:
+            b = fault["bomb"]
+            if b.get("no_length"):
+                headers["X-Fake-No-Length"] = "1"
+            return (int(fault.get("status", 200)), json_bomb(b.get("unit", "[]"), int(b["size"])),
+                    "application/json", headers)
         if "body" in fault:
             return (int(fault.get("status", 200)), fault["body"].encode("utf-8"),
                     fault.get("content_type", "text/plain"), headers)

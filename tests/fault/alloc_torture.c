@@ -60,6 +60,7 @@
 #include "remote_write.h"
 #include "scheduler.h"
 #include "sender.h"
+#include "sender_int.h"
 #include "series.h"
 #include "spool_cli.h"
 #include "util.h"
@@ -395,7 +396,7 @@ static void drain(uint64_t *sent, uint64_t *dropped)
     struct sender *snd = sender_new(cfg, &e);
     if (!snd)
         exit(33);
-    sender_deliver(snd, mono_ms() + 20000, 0);
+    sender_deliver(snd, mono_ms() + 20000, 0, 0);
     uint64_t mem = 0;
     sender_counts(snd, sent, dropped, &mem);
     sender_free(snd);
@@ -455,7 +456,7 @@ static int run_deliver(long fail_at, bool *errored)
     struct err e = {{0}};
     arm(fail_at);
     struct sender *snd = sender_new(cfg, &e);
-    size_t left = snd ? sender_deliver(snd, mono_ms() + 10000, 0) : 1;
+    size_t left = snd ? sender_deliver(snd, mono_ms() + 10000, 0, 0) : 1;
     uint64_t sent = 0, dropped = 0, mem = 0;
     sender_counts(snd, &sent, &dropped, &mem); /* allocates nothing */
     sender_free(snd);

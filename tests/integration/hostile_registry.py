@@ -2,7 +2,7 @@
 """A hostile Docker registry for tests: names and digests that must never
 reach a URL (standard library only).
 
-  hostile_registry.py --port 0 --port-file F
+  hostile_registry.py --port 0 --port-file F [--realm URL] [--token-bytes N]
 
 Catalog: "../../v2", "a?b", "x y", "-flag", "UPPER", a 300-character name,
 and four real-looking repositories:
@@ -14,6 +14,13 @@ and four real-looking repositories:
 A second catalog page is announced by a Link to another host (ignored).
 Every request is printed as `REQ METHOD RAW-PATH` to stdout (the test log);
 DELETE answers 202.
+
+--realm URL: a request without "Authorization: Bearer" is answered 401
+with `WWW-Authenticate: Bearer realm="URL",service="hostile"`; one with a
+bearer token is printed as `BEARER len=N` (the token's length) and served.
+`--realm self` names this server's own /token.
+--token-bytes N: GET /token... is a token endpoint answering {"token": N
+bytes}, printed as `TOKENREQ auth=<the Authorization header or none>`.
 """
 import argparse
 import hashlib
@@ -72,11 +79,23 @@ class H(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    def route(self):
+    def say(self, line):
         with LOCK:  # one whole line per request, whatever the threads
-            sys.stdout.write("REQ %s %s\n" % (self.command, self.path))
+            sys.stdout.write(line + "\n")
             sys.stdout.flush()
+
+    def route(self):
+        self.say("REQ %s %s" % (self.command, self.path))
         p = self.path
+        auth = self.headers.get("Authorization")
+        if ARGS.token_bytes and p.startswith("/token"):
+            self.say("TOKENREQ auth=%s" % (auth or "none"))
+            return self.send(200, json.dumps({"token": "t" * ARGS.token_bytes}).encode())
+        if ARGS.realm:
+            if not auth or not auth.startswith("Bearer "):
+                return self.send(401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', headers=[
+                    ("WWW-Authenticate", 'Bearer realm="%s",service="hostile"' % ARGS.realm)])
+            self.say("BEARER len=%d" % (len(auth) - len("Bearer ")))
         if p == "/v2/":
             return self.send(200, b"{}")
         if p.startswith("/v2/_catalog"):
@@ -104,12 +123,20 @@ class H(BaseHTTPRequestHandler):
     do_GET = do_HEAD = do_DELETE = route
 
 
+ARGS = None
+
+
 def main():
+    global ARGS
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--port-file")
-    a = ap.parse_args()
+    ap.add_argument("--realm")
+    ap.add_argument("--token-bytes", type=int, default=0)
+    a = ARGS = ap.parse_args()
     srv = ThreadingHTTPServer(("127.0.0.1", a.port), H)
+    if a.realm == "self":
+        a.realm = "http://127.0.0.1:%d/token" % srv.server_address[1]
     if a.port_file:
         with open(a.port_file + ".tmp", "w") as f:
             f.write(str(srv.server_address[1]))

@@ -454,6 +454,23 @@ start_pushgateway() {
 	PGW_URL=http://127.0.0.1:$PGW_PORT
 }
 
+# start_registry: a docker-registry 2.8 with deletes enabled, its storage
+# in $IT_TMP/registry (or registry-2, ...). Sets REG (127.0.0.1:PORT),
+# REG_URL, REG_PID, REG_DIR; waits up to 30 s for /v2/.
+start_registry() {
+	local inst
+	inst=$(_it_instance registry)
+	REG_DIR=$IT_TMP/$inst
+	mkdir -p "$REG_DIR/data"
+	printf 'version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:0\n' \
+		"$REG_DIR/data" >"$REG_DIR/config.yml"
+	# REGISTRY_HTTP_ADDR overrides http.addr so _it_start can retry on a taken port
+	_it_start "$inst" /v2/ 30 env REGISTRY_HTTP_ADDR=127.0.0.1:@PORT@ \
+		docker-registry serve "$REG_DIR/config.yml"
+	REG=127.0.0.1:$_IT_PORT REG_PID=$_IT_PID
+	REG_URL=http://$REG
+}
+
 # pgw_metrics [URL]: print the Pushgateway's /metrics (text format);
 # non-zero if it does not answer.
 pgw_metrics() {

@@ -353,7 +353,10 @@ cat >"$IT_TMP/config.json" <<EOF
   }
 }
 EOF
-printf '[shipper]\nstate_dir = %s/state2\nspool_dir = %s/spool2\n' "$IT_TMP" "$IT_TMP" >"$IT_TMP/min.conf"
+# the token server listens on another port over plain http: trusted by name
+# (a [cleanup] key wins over paths.config: registry_config says the same)
+printf '[shipper]\nstate_dir = %s/state2\nspool_dir = %s/spool2\n[cleanup]\ntoken_realm_hosts = 127.0.0.1:%s\nregistry_config = %s\n' \
+	"$IT_TMP" "$IT_TMP" "$TOKEN_PORT" "$SCFG" >"$IT_TMP/min.conf"
 "$BIN" -c "$IT_TMP/min.conf" cleanup --legacy-json "$IT_TMP/config.json" --dry-run >"$IT_TMP/leg.plan" 2>"$IT_TMP/leg.log" ||
 	fail "legacy dry run ($(tail -3 "$IT_TMP/leg.log"))"
 assert_eq "team/app:new1 keep younger_than_days_to_keep

@@ -36,6 +36,12 @@ expect_error 2 "$c:2: section [remote_write] needs \"url\"" "$BIN" -c "$c" check
 printf '[nexus]\nurl = http://n\npassword_file = %s/missing\n' "$IT_TMP" > "$c"
 expect_error 2 "$c:3: password_file: cannot open $IT_TMP/missing" "$BIN" -c "$c" check-config
 expect_error 2 "cannot open" "$BIN" -c "$IT_TMP/does-not-exist.conf" check-config
+# a NUL byte used to end the file silently (check-config: OK, 0 targets)
+printf '[shipper]\ninterval = 30s\n\0[remote_write]\nurl = http://x/api/v1/write\n' > "$c"
+expect_error 2 "$c:3: NUL byte at column 1" "$BIN" -c "$c" check-config
+# spool_max_size = 0 used to pass, then every batch was dropped
+printf '[shipper]\nspool_max_size = 0\n[remote_write]\nurl = http://x/api/v1/write\n' > "$c"
+expect_error 2 "$c:2: spool_max_size: 0 is too small to hold one batch (at least 1KiB)" "$BIN" -c "$c" check-config
 expect_error 2 'unknown command "frobnicate"' "$BIN" -c "$top_srcdir/nexus-shipper.conf" frobnicate
 
 # environment: ${VAR} expansion and NEXUS_SHIPPER_<SECTION>_<KEY> overrides

@@ -57,7 +57,8 @@ scenario_merge() { # JSON: replace top-level keys of the fake's scenario
 TS=
 LOG=
 run_once() { # NAME CONF
-    "$BIN" -c "$2" once 2> "$IT_TMP/$1.log" || { cat "$IT_TMP/$1.log" >&2; fail "once ($1) failed"; }
+    # --allow-partial: a failing collector is what several scenarios are about
+    "$BIN" -c "$2" once --allow-partial > "$IT_TMP/$1.out" 2> "$IT_TMP/$1.log" || { cat "$IT_TMP/$1.log" >&2; fail "once ($1) failed"; }
     LOG=$(cat "$IT_TMP/$1.log")
     TS=$(sed -n 's/.*samples at timestamp \([0-9]*\) ms.*/\1/p' "$IT_TMP/$1.log")
     [ -n "$TS" ] || fail "no cycle timestamp in $IT_TMP/$1.log"
@@ -168,6 +169,17 @@ nexus_shipper_collector_up{collector=\"nexus_status\",$L} 1" \
 assert_eq "nexus_up{$L} 1" "$(q nexus_up)" "malformed: nexus_up still shipped"
 assert_contains "$LOG" "GET /service/metrics/prometheus: line 4: expected ',' or '}' after label value" \
     "malformed: the log names the line"
+# `once` as a smoke test: a line per collector and per target; exit 1 when a
+# collector failed unless --allow-partial
+OUT=$(cat "$IT_TMP/bad.out")
+[[ $OUT =~ collector\ nexus_metrics\ +FAILED\ +GET\ /service/metrics/prometheus:\ line\ 4 ]] ||
+    fail "once does not name the failed collector and its reason: $OUT"
+[[ $OUT =~ collector\ nexus_status\ +ok\ +[1-9][0-9]*\ series ]] || fail "once does not report nexus_status ok: $OUT"
+[[ $OUT =~ target\ +vm\ +HTTP\ 204\ +[1-9][0-9]*\ batch(es)?\ delivered,\ 0\ left ]] ||
+    fail "once does not report the target's delivery: $OUT"
+rc=0
+"$BIN" -c "$IT_TMP/on.conf" once > "$IT_TMP/bad2.out" 2> "$IT_TMP/bad2.log" || rc=$?
+assert_eq 1 "$rc" "once exits 1 when a collector failed (no --allow-partial)"
 assert_eq "" "$(q "$FWD" | grep -v ' NaN$' || true)" "malformed: nothing half-forwarded"
 assert_eq "" "$(q '{__name__=~"nexus_shipper_(forwarded|forward_skipped)_samples"}' | grep -v ' NaN$' || true)" \
     "malformed: no forward counts"

@@ -313,6 +313,46 @@ START_TEST(test_util_helpers)
 }
 END_TEST
 
+/* url_redact (issue 18): no password, token or key of a URL reaches a log line */
+START_TEST(test_url_redact)
+{
+    static const struct {
+        const char *in, *out;
+    } c[] = {
+        {"http://alice:TopSecretPW@127.0.0.1:9090/api/v1/write",
+         "http://REDACTED@127.0.0.1:9090/api/v1/write"},
+        {"https://tokenonly@host/x", "https://REDACTED@host/x"},
+        {"http://127.0.0.1:9090/api/v1/write", "http://127.0.0.1:9090/api/v1/write"},
+        {"http://h/p?a=1&token=abc&b=2", "http://h/p?a=1&token=REDACTED&b=2"},
+        {"http://h/p?Access_Token=abc", "http://h/p?Access_Token=REDACTED"},
+        {"http://h/p?private_token=abc;x=1", "http://h/p?private_token=REDACTED;x=1"},
+        {"http://h/p?PASSWORD=pw&apikey=k&api_key=k2&X-Amz-Signature=s",
+         "http://h/p?PASSWORD=REDACTED&apikey=REDACTED&api_key=REDACTED&X-Amz-Signature=REDACTED"},
+        {"http://h/p?%74oken=abc", "http://h/p?%74oken=REDACTED"},
+        {"http://h/p?client_secret=s&key=k&sig=z",
+         "http://h/p?client_secret=REDACTED&key=REDACTED&sig=REDACTED"},
+        {"http://h/p?token=&page=2", "http://h/p?token=&page=2"},
+        {"http://u:p@h/p?token=t", "http://REDACTED@h/p?token=REDACTED"},
+        {"http://[::1]:8080/x?n=1", "http://[::1]:8080/x?n=1"},
+        {"http://u:p@[::1]:8080/x", "http://REDACTED@[::1]:8080/x"},
+        {"http://al ice:pw@h", "<unparseable url>"},
+        {"not a url at all", "not a url at all"},
+        {"alice:pw@h:80/x", "<unparseable url>"},
+        {"h?token=x", "<unparseable url>"},
+        {"", ""},
+    };
+    char out[URL_REDACT_MAX];
+    for (size_t i = 0; i < NS_ARRAY_LEN(c); i++)
+        ck_assert_str_eq(url_redact(c[i].in, out, sizeof out), c[i].out);
+    ck_assert_str_eq(url_redact(NULL, out, sizeof out), "");
+    /* truncated, never overflowing, still redacted */
+    char small[20];
+    ck_assert_str_eq(url_redact("http://alice:TopSecretPW@example.com/", small, sizeof small),
+                     "http://REDACTED@exa");
+    ck_assert_str_eq(url_redact("http://x/", out, 0), "");
+}
+END_TEST
+
 START_TEST(test_read_file)
 {
     char p[PATH_MAX + 16];
@@ -753,6 +793,101 @@ END_TEST
 
 /* ---- config: environment ------------------------------------------------------------ */
 
+/* ---- bytes a configuration must not hold (issue 18) ------------------------ */
+
+static void write_bytes(const char *path, const char *data, size_t len)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(data, 1, len, f), len);
+    ck_assert_int_eq(fclose(f), 0);
+    ck_assert_int_eq(chmod(path, 0600), 0);
+}
+
+static struct config *load_bytes(const char *data, size_t len, struct err *e)
+{
+    write_bytes(cfgpath, data, len);
+    e->msg[0] = '\0';
+    return config_load(cfgpath, e);
+}
+
+START_TEST(test_control_bytes)
+{
+    struct err e;
+    char want[PATH_MAX + 200];
+    /* a NUL used to end the file there: check-config said OK, 0 targets */
+    static const char nul[] = "[shipper]\ninterval = 10s\n[remote_write]\nurl = http://x\0y\n"
+                              "[remote_write b]\nurl = http://b\n";
+    ck_assert_ptr_null(load_bytes(nul, sizeof nul - 1, &e));
+    snprintf(want, sizeof want,
+             "%s:4: NUL byte at column 15 (a configuration file is text; nothing after it "
+             "would be read)",
+             cfgpath);
+    ck_assert_str_eq(e.msg, want);
+    static const char ctl[] = "[shipper]\ninstance = a\033[31mb\n";
+    ck_assert_ptr_null(load_bytes(ctl, sizeof ctl - 1, &e));
+    snprintf(want, sizeof want,
+             "%s:2: control byte 0x1b at column 13 (only tab, CR and LF are allowed)", cfgpath);
+    ck_assert_str_eq(e.msg, want);
+    static const char del[] = "[shipper]\n\ninstance = a\177\n";
+    ck_assert_ptr_null(load_bytes(del, sizeof del - 1, &e));
+    snprintf(want, sizeof want,
+             "%s:3: control byte 0x7f at column 13 (only tab, CR and LF are allowed)", cfgpath);
+    ck_assert_str_eq(e.msg, want);
+    /* tab, CRLF: fine */
+    static const char ok[] = "[shipper]\r\ninterval\t= 10s\r\n[remote_write]\r\nurl = http://x\r\n";
+    struct config *c = load_bytes(ok, sizeof ok - 1, &e);
+    ck_assert_msg(c != NULL, "refused: %s", e.msg);
+    ck_assert_int_eq(c->shipper.interval_ms, 10000);
+    ck_assert_uint_eq(c->n_rw, 1);
+    ck_assert_str_eq(c->rw[0]->url, "http://x");
+    config_free(c);
+    /* ${ENV} and overrides cannot bring them in either */
+    setenv("NS_TEST_NL", "a\nX-Injected: 1", 1);
+    expect_error("[shipper]\ninstance = ${NS_TEST_NL}\n",
+                 "2: instance: the value holds control byte 0x0a (from the environment?)");
+    unsetenv("NS_TEST_NL");
+    /* a secret file: one line of text */
+    char pw[PATH_MAX + 16], text[PATH_MAX * 2];
+    snprintf(pw, sizeof pw, "%s/pw", tmpdir);
+    snprintf(text, sizeof text, "[nexus]\nurl = http://n\nusername = u\npassword_file = %s\n", pw);
+    write_bytes(pw, "pass\0word\n", 10);
+    expect_error_prefix(text, "4: password_file: "); /* the key's line, as for any secret file */
+    c = load(text, &e);
+    ck_assert_ptr_null(c);
+    ck_assert_msg(strstr(e.msg, ": NUL byte at byte 5 (a secret file holds one line of text)"),
+                  "%s", e.msg);
+    write_bytes(pw, "pass\r\nX-Injected: 1\n", 21);
+    c = load(text, &e);
+    ck_assert_ptr_null(c);
+    ck_assert_msg(strstr(e.msg, ": line break at byte 5"), "%s", e.msg);
+    write_bytes(pw, "password\r\n", 10); /* a trailing CRLF is trimmed */
+    c = load_ok(text);
+    ck_assert_str_eq(c->nexus->password, "password");
+    config_free(c);
+}
+END_TEST
+
+START_TEST(test_size_minimum)
+{
+    /* 0 passed check-config, then every batch was dropped */
+    expect_error("[shipper]\nspool_max_size = 0\n",
+                 "2: spool_max_size: 0 is too small to hold one batch (at least 1KiB)");
+    expect_error("[shipper]\nspool_max_size = 1023\n",
+                 "2: spool_max_size: 1023 is too small to hold one batch (at least 1KiB)");
+    expect_error("[shipper]\nbuffer_max_size = 0\n",
+                 "2: buffer_max_size: 0 is too small to hold one batch (at least 1KiB)");
+    struct config *c = load_ok("[shipper]\nspool_max_size = 1KiB\n");
+    ck_assert_uint_eq(c->shipper.spool_max_size, 1024);
+    config_free(c);
+    setenv("NEXUS_SHIPPER_SHIPPER_SPOOL_MAX_SIZE", "0", 1);
+    struct err e;
+    ck_assert_ptr_null(load("[shipper]\n", &e));
+    ck_assert_msg(strstr(e.msg, "spool_max_size: 0 is too small to hold one batch"), "%s", e.msg);
+    unsetenv("NEXUS_SHIPPER_SHIPPER_SPOOL_MAX_SIZE");
+}
+END_TEST
+
 START_TEST(test_env_expansion)
 {
     setenv("NS_TEST_HOST", "vm.example", 1);
@@ -1005,6 +1140,7 @@ static Suite *config_suite(void)
     tcase_add_test(tu, test_crc32c);
     tcase_add_test(tu, test_util_helpers);
     tcase_add_test(tu, test_read_file);
+    tcase_add_test(tu, test_url_redact);
     suite_add_tcase(s, tu);
     TCase *tc = tcase_create("config");
     tcase_add_checked_fixture(tc, setup, teardown);
@@ -1015,6 +1151,8 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_semantic_errors);
     tcase_add_test(tc, test_secret_files);
     tcase_add_test(tc, test_env_expansion);
+    tcase_add_test(tc, test_control_bytes);
+    tcase_add_test(tc, test_size_minimum);
     tcase_add_test(tc, test_env_overrides);
     tcase_add_test(tc, test_template_parses_back);
     tcase_add_test(tc, test_all_problems);

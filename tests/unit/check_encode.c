@@ -443,6 +443,57 @@ START_TEST(test_textfmt_exact)
 }
 END_TEST
 
+/* Buckets in ascending le order, +Inf last, whatever the strings sort as
+ * ("+Inf" < "0.5" < "10" < "2.5" in bytes); per label set its buckets,
+ * _sum, _count (as client_golang writes them); quantiles as numbers. */
+START_TEST(test_histogram_order)
+{
+    static const double b[] = {0.5, 2.5, 10, 100};
+    static const struct metric_desc lat = {"app_latency_seconds", MT_HISTOGRAM, "", ""};
+    static const struct metric_desc q = {"app_q", MT_GAUGE, "", ""};
+    struct series_buf *sb = sb_new(&(struct sb_opts){0});
+    sb_begin_cycle(sb, 1000);
+    sb_txn_begin(sb, "t");
+    struct err e;
+    for (int k = 0; k < 2; k++) {
+        struct histogram h = {.bounds = b, .n = 4};
+        histogram_observe(&h, k ? 50 : 1);
+        const char *l[] = {"op", k ? "b" : "a"};
+        ck_assert_int_eq(sb_histogram(sb, &lat, &h, l, 1, &e), 0);
+    }
+    sb_set(sb, &q, 3, "quantile", "0.99", NULL);
+    sb_set(sb, &q, 1, "quantile", "0.5", NULL);
+    sb_set(sb, &q, 2, "quantile", "0.9", NULL);
+    sb_txn_commit(sb);
+    struct sb_sample *v;
+    size_t n;
+    ck_assert_int_eq(sb_snapshot(sb, true, &v, &n), 0);
+    char *s = render(sb, v, n);
+    ck_assert_str_eq(s, "# TYPE app_latency_seconds histogram\n"
+                        "app_latency_seconds_bucket{le=\"0.5\",op=\"a\"} 0\n"
+                        "app_latency_seconds_bucket{le=\"2.5\",op=\"a\"} 1\n"
+                        "app_latency_seconds_bucket{le=\"10\",op=\"a\"} 1\n"
+                        "app_latency_seconds_bucket{le=\"100\",op=\"a\"} 1\n"
+                        "app_latency_seconds_bucket{le=\"+Inf\",op=\"a\"} 1\n"
+                        "app_latency_seconds_sum{op=\"a\"} 1\n"
+                        "app_latency_seconds_count{op=\"a\"} 1\n"
+                        "app_latency_seconds_bucket{le=\"0.5\",op=\"b\"} 0\n"
+                        "app_latency_seconds_bucket{le=\"2.5\",op=\"b\"} 0\n"
+                        "app_latency_seconds_bucket{le=\"10\",op=\"b\"} 0\n"
+                        "app_latency_seconds_bucket{le=\"100\",op=\"b\"} 1\n"
+                        "app_latency_seconds_bucket{le=\"+Inf\",op=\"b\"} 1\n"
+                        "app_latency_seconds_sum{op=\"b\"} 50\n"
+                        "app_latency_seconds_count{op=\"b\"} 1\n"
+                        "# TYPE app_q gauge\n"
+                        "app_q{quantile=\"0.5\"} 1\n"
+                        "app_q{quantile=\"0.9\"} 2\n"
+                        "app_q{quantile=\"0.99\"} 3\n");
+    free(s);
+    free(v);
+    sb_free(sb);
+}
+END_TEST
+
 static int run_promtool(const char *path)
 {
     char cmd[512];
@@ -551,6 +602,7 @@ static Suite *encode_suite(void)
     tcase_add_test(tc, test_escape_label);
     tcase_add_test(tc, test_value_format);
     tcase_add_test(tc, test_textfmt_exact);
+    tcase_add_test(tc, test_histogram_order);
     tcase_add_test(tc, test_promtool);
     tcase_add_test(tc, test_pgw_url);
     suite_add_tcase(s, tc);

@@ -14,6 +14,7 @@
 #include "config.h"
 #include "scheduler.h"
 #include "sender.h"
+#include "sender_int.h"
 #include "series.h"
 #include "spool.h"
 #include "util.h"

@@ -23,6 +23,7 @@
 #include "remote.pb-c.h"
 #include "remote_write.h"
 #include "sender.h"
+#include "sender_int.h"
 #include "series.h"
 #include "spool.h"
 #include "util.h"
@@ -388,7 +389,7 @@ START_TEST(test_submit_spools_then_retry_unreachable)
 
     /* the receiver is unreachable: everything stays, one attempt counted */
     int64_t before = mono_ms();
-    ck_assert_uint_eq(sender_deliver(s, mono_ms() + 10000, 0), 3);
+    ck_assert_uint_eq(sender_deliver(s, mono_ms() + 10000, 0, 0), 3);
     ck_assert_uint_eq(t->samples_retried, 3);
     ck_assert_uint_eq(t->samples_sent, 0);
     ck_assert_uint_eq(t->failures, 1);
@@ -399,11 +400,11 @@ START_TEST(test_submit_spools_then_retry_unreachable)
     free(segs);
     /* while backing off, nothing is attempted */
     t->next_try_mono = mono_ms() + 60000;
-    ck_assert_uint_eq(sender_deliver(s, mono_ms() + 10000, 0), 3);
+    ck_assert_uint_eq(sender_deliver(s, mono_ms() + 10000, 0, 0), 3);
     ck_assert_uint_eq(t->samples_retried, 3);
     /* after it, the next attempt doubles the cap */
     t->next_try_mono = 0;
-    sender_deliver(s, mono_ms() + 10000, 0);
+    sender_deliver(s, mono_ms() + 10000, 0, 0);
     ck_assert_uint_eq(t->samples_retried, 6);
     ck_assert_uint_eq(t->failures, 2);
     ck_assert_uint_eq(sender_backlog(s), 3);
@@ -452,7 +453,7 @@ START_TEST(test_deliver_ok)
         buf_free(&p);
     }
     free(segs);
-    ck_assert_uint_eq(sender_deliver(s, mono_ms() + 10000, 0), 0);
+    ck_assert_uint_eq(sender_deliver(s, mono_ms() + 10000, 0, 0), 0);
     ck_assert_uint_eq(t->samples_sent, 7);
     ck_assert_uint_eq(t->batches_sent, 3);
     ck_assert_uint_eq(t->bytes_sent, payload_bytes);
@@ -549,7 +550,7 @@ START_TEST(test_deliver_drop_quarantines)
     struct seg_info *segs = list_target(s, "rw-default", &ns);
     ck_assert_uint_eq(ns, 4);
     /* a drop never stops delivery: all four go out in one call */
-    ck_assert_uint_eq(sender_deliver(s, mono_ms() + 10000, 0), 0);
+    ck_assert_uint_eq(sender_deliver(s, mono_ms() + 10000, 0, 0), 0);
     ck_assert_uint_eq(request_count(), 4);
     ck_assert_uint_eq(t->samples_dropped[DROP_OUT_OF_BOUNDS], 3);
     ck_assert_uint_eq(t->samples_dropped[DROP_REJECTED], 3);
@@ -614,22 +615,22 @@ START_TEST(test_deliver_retry_after)
     cycle(sb, now_base(), 5, &v, &n); /* batches of 3 and 2 */
     ck_assert_int_eq(sender_submit(s, sb, v, n), 2);
     int64_t t0 = mono_ms();
-    ck_assert_uint_eq(sender_deliver(s, mono_ms() + 10000, 0), 2);
+    ck_assert_uint_eq(sender_deliver(s, mono_ms() + 10000, 0, 0), 2);
     ck_assert_uint_eq(request_count(), 1); /* a retry stops the target */
     ck_assert_uint_eq(t->samples_retried, 3);
     ck_assert_uint_eq(t->failures, 1);
     /* Retry-After: 2 (max_backoff 1s, so capped at 10 s, not at 1 s) */
     ck_assert_int_ge(t->next_try_mono, t0 + 2000);
     ck_assert_int_le(t->next_try_mono, mono_ms() + 2000);
-    ck_assert_uint_eq(sender_deliver(s, mono_ms() + 10000, 0), 2);
+    ck_assert_uint_eq(sender_deliver(s, mono_ms() + 10000, 0, 0), 2);
     ck_assert_uint_eq(request_count(), 1); /* still backing off */
     t->next_try_mono = 0;
-    ck_assert_uint_eq(sender_deliver(s, mono_ms() + 10000, 0), 2); /* 429: retry again */
+    ck_assert_uint_eq(sender_deliver(s, mono_ms() + 10000, 0, 0), 2); /* 429: retry again */
     ck_assert_uint_eq(request_count(), 2);
     ck_assert_uint_eq(t->samples_retried, 6);
     ck_assert_uint_eq(t->failures, 2);
     t->next_try_mono = 0;
-    ck_assert_uint_eq(sender_deliver(s, mono_ms() + 10000, 0), 0);
+    ck_assert_uint_eq(sender_deliver(s, mono_ms() + 10000, 0, 0), 0);
     ck_assert_uint_eq(request_count(), 4);
     ck_assert_uint_eq(t->samples_sent, 5);
     ck_assert_uint_eq(t->failures, 0);
@@ -679,11 +680,11 @@ START_TEST(test_deliver_limits_and_corrupt)
     fputc(ch ^ 0x55, f);
     fclose(f);
     /* max_batches = 1: one send per call */
-    ck_assert_uint_eq(sender_deliver(s, mono_ms() + 10000, 1), 3);
+    ck_assert_uint_eq(sender_deliver(s, mono_ms() + 10000, 1, 0), 3);
     ck_assert_uint_eq(request_count(), 1);
     ck_assert_uint_eq(t->samples_sent, 3);
     /* the damaged one is quarantined (not sent), counted as corrupt */
-    ck_assert_uint_eq(sender_deliver(s, mono_ms() + 10000, 1), 1);
+    ck_assert_uint_eq(sender_deliver(s, mono_ms() + 10000, 1, 0), 1);
     ck_assert_uint_eq(t->samples_dropped[DROP_CORRUPT], 3);
     ck_assert_uint_eq(request_count(), 2);
     char q[PATH_MAX + 200];
@@ -693,9 +694,9 @@ START_TEST(test_deliver_limits_and_corrupt)
     ck_assert_ptr_nonnull(strstr(r, "payload CRC mismatch"));
     free(r);
     /* a deadline in the past sends nothing */
-    ck_assert_uint_eq(sender_deliver(s, mono_ms() - 1, 0), 1);
+    ck_assert_uint_eq(sender_deliver(s, mono_ms() - 1, 0, 0), 1);
     ck_assert_uint_eq(request_count(), 2);
-    ck_assert_uint_eq(sender_deliver(s, 0, 0), 0);
+    ck_assert_uint_eq(sender_deliver(s, 0, 0, 0), 0);
     ck_assert_uint_eq(request_count(), 3);
     ck_assert_uint_eq(t->samples_sent, 9);
     free(segs);
@@ -743,11 +744,11 @@ START_TEST(test_pushgateway)
     ck_assert_str_eq(segs[0].m.extra, "PUT /metrics/job/x");
     free(segs);
     /* spool_only: nothing is delivered */
-    sender_deliver(s, mono_ms() + 10000, 0);
+    sender_deliver(s, mono_ms() + 10000, 0, 0);
     ck_assert_uint_eq(request_count(), 0);
     s->spool_only = false;
     s->t[0]->next_try_mono = mono_ms() + 60000; /* keep the unreachable one out of the way */
-    ck_assert_uint_eq(sender_deliver(s, mono_ms() + 10000, 0), 0);
+    ck_assert_uint_eq(sender_deliver(s, mono_ms() + 10000, 0, 0), 0);
     ck_assert_uint_eq(request_count(), 2);
     const char *body;
     size_t blen;

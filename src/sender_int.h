@@ -1,0 +1,68 @@
+/* sender_int: the layout of struct sender and struct target. For sender.c
+ * and the unit tests only; everything else uses the API in sender.h. */
+#ifndef NS_SENDER_INT_H
+#define NS_SENDER_INT_H
+
+#include "relabel.h"
+#include "sender.h"
+
+struct mem_batch;
+
+struct target {
+    char name[SPOOL_NAME_MAX];  /* spool directory name: rw-<name> or pushgateway */
+    char label[SPOOL_NAME_MAX]; /* `target` label value: the section name or "default" */
+    enum seg_kind kind;
+    bool spool_only; /* no receiver configured: batches wait for export/replay */
+    char *url;
+    struct http_client *http;
+    int64_t max_samples;
+    int64_t min_backoff_ms, max_backoff_ms;
+    struct relabel *relabel; /* per-target filters (the config's; only sender_submit uses it) */
+    /* delivery state */
+    unsigned failures;
+    int64_t next_try_mono;
+    struct mem_batch *mem_head, *mem_tail; /* not spooled (spool unwritable) */
+    size_t mem_bytes;
+    /* counters since start */
+    uint64_t samples_sent, samples_retried, samples_dropped[DROP_NREASONS];
+    uint64_t batches_sent, bytes_sent;
+    int64_t last_success_ms;
+    struct histogram send_seconds;
+    uint64_t spool_bytes, spool_segments;
+    int64_t spool_oldest_ms;
+    long last_status;     /* of the last attempt; 0 = transport error */
+    char last_error[256]; /* the last failure, "" after a success */
+    /* requests by HTTP status (code 0 = transport error), for
+     * nexus_shipper_requests_total{target,code} */
+    struct {
+        long code;
+        uint64_t n;
+    } req[16];
+    size_t n_req;
+};
+
+struct sender {
+    const struct config *cfg;
+    struct target **t;
+    size_t n;
+    struct spool *spool; /* NULL if it could not be opened */
+    struct rw_encoder *enc;
+    bool spool_only;
+    int64_t send_deadline_mono; /* 0, or no send may run past it (SENDER_FINAL) */
+    const volatile sig_atomic_t *abort_flag; /* set: sends in flight are aborted */
+    uint64_t quarantined;                    /* batches quarantined */
+    /* delivery thread (run): the mutex guards every target's counters,
+     * backoff state and memory queue; the collecting thread only submits */
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    pthread_t thread;
+    bool thread_running;
+    atomic_int quit;
+    bool kicked;
+    size_t rate; /* batches per second for the delivery thread, 0 = unlimited */
+    uint32_t rng;
+    /* the last delivery result, for `once` */
+    uint64_t accepted_batches; /* delivered or spooled this process */
+};
+
+#endif
