@@ -204,7 +204,7 @@ static const struct key_desc keys[] = {
      "Cap of the retry delay (Retry-After from the receiver is honoured up to 10x this)."},
     {"remote_write", "keep_metrics", T_REGEX, "", RW(keep_metrics), 0, 0, "^nexus_", NULL,
      "If set, this target only gets series whose family name matches (extended regex,\n"
-     "unanchored, like [shipper] keep_metrics; nexus_shipper_* self-metrics always)."},
+     "unanchored, like [shipper] keep_metrics; the self-metrics always)."},
     {"remote_write", "drop_metrics", T_REGEX, "", RW(drop_metrics), 0, 0, "^nexus_component", NULL,
      "This target does not get series whose family name matches (self-metrics always)."},
     {"remote_write", "keep_series", T_SELECTOR, "", RW(keep_series), 0, 0,

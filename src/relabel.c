@@ -421,7 +421,8 @@ static bool keep_sample(const struct relabel *r, const struct series_buf *sb, ui
     if (!fam || !fam[fi]) {
         const struct metric_desc *d = sb_series_family(sb, s);
         bool keep = true;
-        if (!str_has_prefix(d->name, "nexus_shipper_")) {
+        /* the self-metrics, spared as by [shipper] keep/drop_metrics (series.c) */
+        if (!str_has_prefix(d->name, "nexus_shipper_") && !str_has_prefix(d->name, "process_")) {
             if (r->has_keep && regexec(&r->keep_re, d->name, 0, NULL, 0) != 0)
                 keep = false;
             if (r->has_drop && regexec(&r->drop_re, d->name, 0, NULL, 0) == 0)

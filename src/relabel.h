@@ -4,8 +4,9 @@
  * A relabel holds, each optional:
  *   keep_metrics  POSIX ERE on the family name (unanchored, like the
  *   drop_metrics  [shipper] keys; a histogram's _bucket/_sum/_count go with
- *                 their family); nexus_shipper_* self-metrics are never
- *                 dropped by these two, as with the [shipper] keys
+ *                 their family); the self-metrics (nexus_shipper_*, and
+ *                 process_* where they exist) are never dropped by these
+ *                 two, as with the [shipper] keys
  *   keep_series   PromQL selectors: `{name="v", name!="v", name=~"re",
  *   drop_series   name!~"re"}` (matchers ANDed; several selectors ORed;
  *                 `metric{...}` or a bare metric name adds
