@@ -1535,6 +1535,15 @@ static int cmp_problem(const void *a, const void *b)
     return (x->line > y->line) - (x->line < y->line);
 }
 
+/* A problem that stops the loading (the file cannot be read) as the only
+ * item of `problems` (may be NULL). */
+static void only_problem(struct strlist *problems, const char *msg)
+{
+    if (problems && (problems->v = calloc(1, sizeof *problems->v)) &&
+        (problems->v[0] = strdup(msg)))
+        problems->n = 1;
+}
+
 struct config *config_load_all(const char *path, struct strlist *problems, struct err *e)
 {
     struct config *cfg = calloc(1, sizeof *cfg);
@@ -1548,11 +1557,7 @@ struct config *config_load_all(const char *path, struct strlist *problems, struc
     size_t text_len = 0;
     if (read_file_n(path, 1 << 20, false, &text, &text_len, &e2) < 0) {
         err_set(e, "%s:0: %s", path, e2.msg);
-        if (problems) {
-            problems->v = calloc(1, sizeof *problems->v);
-            if (problems->v && (problems->v[0] = strdup(e->msg)))
-                problems->n = 1;
-        }
+        only_problem(problems, e->msg);
         goto fail;
     }
     if (control_byte(path, text, text_len, e) < 0) {
