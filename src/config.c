@@ -1561,11 +1561,7 @@ struct config *config_load_all(const char *path, struct strlist *problems, struc
         goto fail;
     }
     if (control_byte(path, text, text_len, e) < 0) {
-        if (problems) {
-            problems->v = calloc(1, sizeof *problems->v);
-            if (problems->v && (problems->v[0] = strdup(e->msg)))
-                problems->n = 1;
-        }
+        only_problem(problems, e->msg);
         goto fail;
     }
     struct parse_state ps = {.cfg = cfg, .file = path, .d = &d};
