@@ -216,6 +216,8 @@ int64_t cl_du(const char *path);
  * 0 success, 1 runtime failure (errors, 405, max_deletions, lock held),
  * 2 usage or configuration error. */
 struct logger;
+/* Its usage text (`cleanup --help`), for cli_args. */
+extern const char *const cleanup_cli_usage;
 int cleanup_cli(const char *config_path, int argc, char **argv, struct logger *lg,
                 const volatile sig_atomic_t *stop);
 

@@ -20,9 +20,7 @@
 #include "ship.h"
 #include "series.h"
 
-#define EXIT_OK     0
-#define EXIT_FAIL   1
-#define EXIT_CONFIG 2
+#include "exitcodes.h"
 
 #define SEED_GC_COMMAND "docker exec {container} registry garbage-collect {config}"
 
@@ -56,6 +54,8 @@ static const char cleanup_usage[] =
     "                        when writable)\n"
     "Exit 0 success; 1 runtime failure (errors, deletion disabled in the registry,\n"
     "max_deletions exceeded, another run holds the lock); 2 usage or configuration error.\n";
+
+const char *const cleanup_cli_usage = cleanup_usage;
 
 /* ---- --legacy-json ---------------------------------------------------- */
 

@@ -2,7 +2,11 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -10,6 +14,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "relabel.h"
 #include "series.h"
 
 enum cfg_type {
@@ -25,9 +30,14 @@ enum cfg_type {
     T_REGEX,    /* POSIX extended regular expression */
     T_LEVEL,    /* debug|info|warning|error */
     T_CHOICE,   /* one of the words in `choices` */
+    T_PATH,     /* a file that must exist and be readable (CA bundle, client cert) */
+    T_SELECTOR, /* PromQL series selectors (relabel.h) */
+    T_LABELNAMES, /* comma-separated label names */
+    T_HEADER,   /* one `Name: value` header, appended; commas allowed */
 };
 
 #define REQUIRED           1u
+#define REPEAT             2u /* may appear several times in a section; each one appends */
 #define CFG_MIN_SIZE       1024u /* T_SIZE: a spool or buffer smaller than this holds no batch */
 #define SPOOL_NAME_MAX_CFG 48 /* longest [remote_write NAME] created from the environment */
 
@@ -172,16 +182,21 @@ static const struct key_desc keys[] = {
      "/etc/nexus-shipper/rw-token", NULL, "File holding a bearer token (Authorization: Bearer)."},
     {"remote_write", "tenant", T_STRING, "", RW(tenant), 0, 0, "team-a", NULL,
      "Sent as X-Scope-OrgID (Mimir, Cortex)."},
-    {"remote_write", "ca_file", T_STRING, "", RW(ca_file), 0, 0, "/etc/ssl/certs/my-ca.pem", NULL,
+    {"remote_write", "ca_file", T_PATH, "", RW(ca_file), 0, 0, "/etc/nexus-shipper/ca.pem", NULL,
      "CA bundle to verify the receiver's certificate."},
-    {"remote_write", "cert_file", T_STRING, "", RW(cert_file), 0, 0, NULL, NULL,
+    {"remote_write", "cert_file", T_PATH, "", RW(cert_file), 0, 0, NULL, NULL,
      "Client certificate (PEM) for mutual TLS."},
-    {"remote_write", "key_file", T_STRING, "", RW(key_file), 0, 0, NULL, NULL,
+    {"remote_write", "key_file", T_PATH, "", RW(key_file), 0, 0, NULL, NULL,
      "Client key (PEM) for mutual TLS."},
     {"remote_write", "insecure_skip_verify", T_BOOL, "false", RW(insecure_skip_verify), 0, 0, NULL,
      NULL, "Do not verify the receiver's TLS certificate (logged at start-up)."},
     {"remote_write", "headers", T_LIST, "", RW(headers), 0, 0, "X-Team: nexus", NULL,
-     "Extra HTTP headers, comma-separated `Name: value` items."},
+     "Extra HTTP headers, comma-separated `Name: value` items (see `header` for a value\n"
+     "with a comma)."},
+    {"remote_write", "header", T_HEADER, NULL, RW(header_lines), 0, REPEAT,
+     "X-Scope-Tags: a,b", NULL,
+     "One extra HTTP header `Name: value`; repeat the line for several. The value is\n"
+     "taken whole, commas included. Adds to `headers`."},
     {"remote_write", "max_samples_per_send", T_INT, "10000", RW(max_samples_per_send), 0, 0, NULL,
      NULL,
      "Largest number of samples in one request (10000: vmagent's block size; fewer,\n"
@@ -190,6 +205,25 @@ static const struct key_desc keys[] = {
      "First retry delay; doubles per failure with full jitter."},
     {"remote_write", "max_backoff", T_DURATION, "5s", RW(max_backoff_ms), 0, 0, NULL, NULL,
      "Cap of the retry delay (Retry-After from the receiver is honoured up to 10x this)."},
+    {"remote_write", "keep_metrics", T_REGEX, "", RW(keep_metrics), 0, 0, "^nexus_", NULL,
+     "If set, this target only gets series whose family name matches (extended regex,\n"
+     "unanchored, like [shipper] keep_metrics; the self-metrics always)."},
+    {"remote_write", "drop_metrics", T_REGEX, "", RW(drop_metrics), 0, 0, "^nexus_component", NULL,
+     "This target does not get series whose family name matches (self-metrics always)."},
+    {"remote_write", "keep_series", T_SELECTOR, "", RW(keep_series), 0, 0,
+     "{repository=~\"docker-.*\"}, nexus_up", NULL,
+     "If set, this target only gets series matching one of these PromQL selectors:\n"
+     "{label=\"v\", label!=\"v\", label=~\"regex\", label!~\"regex\"}, matchers ANDed,\n"
+     "selectors separated by commas ORed, metric{...} for __name__. Regexes are POSIX\n"
+     "extended, anchored at both ends as in PromQL; a missing label matches \"\"."},
+    {"remote_write", "drop_series", T_SELECTOR, "", RW(drop_series), 0, 0,
+     "{repository=~\"tmp-.*\"}", NULL,
+     "This target does not get series matching one of these selectors (as keep_series)."},
+    {"remote_write", "drop_labels", T_LABELNAMES, "", RW(drop_labels), 0, 0, "instance,blobstore",
+     NULL,
+     "Labels removed from every series this target gets (after the filters above).\n"
+     "Series that become identical are not merged: the first is sent, the others are\n"
+     "dropped and logged as a warning."},
 
     /* [pushgateway] */
     {"pushgateway", "url", T_URL, NULL, PG(url), 0, REQUIRED, "http://127.0.0.1:9091", NULL,
@@ -202,7 +236,7 @@ static const struct key_desc keys[] = {
      "HTTP basic auth user."},
     {"pushgateway", "basic_auth_password_file", T_FILE, "", PG(basic_auth_password_file),
      PG(basic_auth_password), 0, NULL, NULL, "File holding the basic auth password."},
-    {"pushgateway", "ca_file", T_STRING, "", PG(ca_file), 0, 0, NULL, NULL, "CA bundle."},
+    {"pushgateway", "ca_file", T_PATH, "", PG(ca_file), 0, 0, NULL, NULL, "CA bundle."},
     {"pushgateway", "insecure_skip_verify", T_BOOL, "false", PG(insecure_skip_verify), 0, 0, NULL,
      NULL, "Do not verify the Pushgateway's TLS certificate."},
 
@@ -215,7 +249,7 @@ static const struct key_desc keys[] = {
      "/etc/nexus-shipper/nexus-password", NULL, "File holding that user's password."},
     {"nexus", "timeout", T_DURATION, "10s", NX(timeout_ms), 0, 0, NULL, NULL,
      "Total time allowed for one REST request."},
-    {"nexus", "ca_file", T_STRING, "", NX(ca_file), 0, 0, NULL, NULL, "CA bundle for https Nexus."},
+    {"nexus", "ca_file", T_PATH, "", NX(ca_file), 0, 0, NULL, NULL, "CA bundle for https Nexus."},
     {"nexus", "insecure_skip_verify", T_BOOL, "false", NX(insecure_skip_verify), 0, 0, NULL, NULL,
      "Do not verify Nexus's TLS certificate."},
     {"nexus", "expected_repositories", T_LIST, "", NX(expected_repositories), 0, 0,
@@ -255,7 +289,7 @@ static const struct key_desc keys[] = {
      "Projects (paths or ids) to read; empty = every project the token can see."},
     {"gitlab", "timeout", T_DURATION, "10s", GL(timeout_ms), 0, 0, NULL, NULL,
      "Total time allowed for one request."},
-    {"gitlab", "ca_file", T_STRING, "", GL(ca_file), 0, 0, NULL, NULL, "CA bundle for GitLab."},
+    {"gitlab", "ca_file", T_PATH, "", GL(ca_file), 0, 0, NULL, NULL, "CA bundle for GitLab."},
     {"gitlab", "image_prefix", T_STRING, "", GL(image_prefix), 0, 0, "docker-hosted/", NULL,
      "Prefix stripped from image names before matching them to project paths."},
 
@@ -323,7 +357,7 @@ static const struct key_desc keys[] = {
      "Parallel registry requests (1-64)."},
     {"cleanup", "timeout", T_DURATION, "30s", CL(timeout_ms), 0, 0, NULL, NULL,
      "Time allowed for one registry request."},
-    {"cleanup", "ca_file", T_STRING, "", CL(ca_file), 0, 0, NULL, NULL,
+    {"cleanup", "ca_file", T_PATH, "", CL(ca_file), 0, 0, NULL, NULL,
      "CA bundle for an https registry."},
     {"cleanup", "insecure_skip_verify", T_BOOL, "false", CL(insecure_skip_verify), 0, 0, NULL, NULL,
      "Do not verify the registry's TLS certificate."},
@@ -341,7 +375,7 @@ static const struct key_desc keys[] = {
      "One skopeo run is stopped (SIGTERM, then SIGKILL) after this long."},
     {"skopeo", "tls_verify", T_BOOL, "true", SK(tls_verify), 0, 0, NULL, NULL,
      "Verify registries' TLS certificates."},
-    {"skopeo", "authfile", T_STRING, "", SK(authfile), 0, 0, "/etc/nexus-shipper/auth.json", NULL,
+    {"skopeo", "authfile", T_PATH, "", SK(authfile), 0, 0, "/etc/nexus-shipper/auth.json", NULL,
      "Registry credentials file (containers-auth.json); never on the command line."},
     {"skopeo", "enable_metrics", T_BOOL, "true", SK(enable_metrics), 0, 0, NULL, NULL,
      "Record the skopeo_* metrics of each run in state_dir and ship them to every target\n"
@@ -374,7 +408,9 @@ static void free_section_values(const struct section_desc *sd, void *sec)
             continue;
         switch (k->type) {
         case T_LIST:
-        case T_LABELS: {
+        case T_LABELS:
+        case T_LABELNAMES:
+        case T_HEADER: {
             struct strlist *l = field(sec, k->off);
             strv_free(l->v, l->n);
             l->v = NULL;
@@ -389,6 +425,8 @@ static void free_section_values(const struct section_desc *sd, void *sec)
         case T_REGEX:
         case T_LEVEL:
         case T_CHOICE:
+        case T_PATH:
+        case T_SELECTOR:
             free(*(char **)field(sec, k->off));
             *(char **)field(sec, k->off) = NULL;
             break;
@@ -396,8 +434,11 @@ static void free_section_values(const struct section_desc *sd, void *sec)
             break;
         }
     }
-    if (strcmp(sd->name, "remote_write") == 0)
+    if (strcmp(sd->name, "remote_write") == 0) {
         free(((struct cfg_remote_write *)sec)->name);
+        relabel_free(((struct cfg_remote_write *)sec)->relabel);
+        ((struct cfg_remote_write *)sec)->relabel = NULL;
+    }
 }
 
 /* Parses `val` into the field of key `k`; -1 with e->msg (no location). */
@@ -419,7 +460,19 @@ static int set_value(const struct key_desc *k, void *sec, const char *val, struc
             return -1;
         }
         /* fall through */
+    case T_SELECTOR:
+        if (k->type == T_SELECTOR && *val) { /* kept as text; relabel_new() parses again */
+            struct relabel_selectors *rs;
+            struct err e2;
+            if (relabel_selectors_parse(val, &rs, &e2) < 0) {
+                err_set(e, "%s: %s", k->key, e2.msg);
+                return -1;
+            }
+            relabel_selectors_free(rs);
+        }
+        /* fall through */
     case T_STRING:
+    case T_PATH: /* existence and access: validate_section() */
     case T_FILE: {
         char *s = strdup(val);
         if (!s)
@@ -491,6 +544,12 @@ static int set_value(const struct key_desc *k, void *sec, const char *val, struc
         }
         return 0;
     case T_DURATION:
+        /* a bare number is refused (as by Prometheus): is "500" ms or s? */
+        if (*val && strspn(val, "0123456789") == strlen(val) && strspn(val, "0") != strlen(val)) {
+            err_set(e, "%s: \"%s\" has no unit: write %ss (or %sms, %sm)", k->key, val, val, val,
+                    val);
+            return -1;
+        }
         if (parse_duration_ms(val, (int64_t *)field(sec, k->off)) < 0) {
             err_set(e, "%s: \"%s\" is not a duration (e.g. 30s, 5m, 1h)", k->key, val);
             return -1;
@@ -506,8 +565,28 @@ static int set_value(const struct key_desc *k, void *sec, const char *val, struc
             return -1;
         }
         return 0;
+    case T_HEADER: {
+        const char *colon = strchr(val, ':');
+        size_t nl = colon ? (size_t)(colon - val) : 0;
+        while (nl && isspace((unsigned char)val[nl - 1]))
+            nl--;
+        if (!colon || !nl || strcspn(val, " \t") < nl) {
+            err_set(e, "%s: \"%s\" is not `Name: value`", k->key, val);
+            return -1;
+        }
+        struct strlist *dst = field(sec, k->off);
+        char **nv = realloc(dst->v, (dst->n + 1) * sizeof *nv);
+        if (!nv)
+            goto oom;
+        dst->v = nv;
+        if (!(dst->v[dst->n] = strdup(val)))
+            goto oom;
+        dst->n++;
+        return 0;
+    }
     case T_LIST:
-    case T_LABELS: {
+    case T_LABELS:
+    case T_LABELNAMES: {
         struct strlist l = {0};
         if (split_list(val, &l.v, &l.n) < 0)
             goto oom;
@@ -536,6 +615,12 @@ static int set_value(const struct key_desc *k, void *sec, const char *val, struc
                 memmove(l.v[i] + nl + 1, value, vl + 1);
             }
         }
+        for (size_t i = 0; k->type == T_LABELNAMES && i < l.n; i++)
+            if (!label_name_valid(l.v[i]) || strcmp(l.v[i], "__name__") == 0) {
+                err_set(e, "%s: \"%s\" is not a label name that can be dropped", k->key, l.v[i]);
+                strv_free(l.v, l.n);
+                return -1;
+            }
         struct strlist *dst = field(sec, k->off);
         strv_free(dst->v, dst->n);
         *dst = l;
@@ -548,19 +633,249 @@ oom:
     return -1;
 }
 
+/* ---- problems: every one found, with where ------------------------------ */
+
+struct cfg_keyline {
+    const void *sec;        /* the section instance */
+    const struct key_desc *k; /* NULL: the section header */
+    int line;
+    bool bad; /* its value was refused (reported): no further checks of it */
+};
+
+struct problem {
+    int line; /* sort key: file line; environment ones last */
+    char *msg;
+};
+
+struct diag {
+    const char *file;
+    struct problem *v;
+    size_t n, cap;
+    bool oom;
+};
+
+/* line > 0: "FILE:LINE: msg"; line == 0: "FILE: msg"; line < 0: msg as is
+ * (environment), reported after the file's problems. */
+static void report(struct diag *d, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void report(struct diag *d, int line, const char *fmt, ...)
+{
+    char m[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(m, sizeof m, fmt, ap);
+    va_end(ap);
+    struct buf b;
+    buf_init(&b, 0);
+    if (line > 0)
+        buf_printf(&b, "%s:%d: %s", d->file, line, m);
+    else if (line == 0)
+        buf_printf(&b, "%s: %s", d->file, m);
+    else
+        buf_puts(&b, m);
+    if (d->n == d->cap) {
+        size_t nc = d->cap ? d->cap * 2 : 8;
+        struct problem *nv = realloc(d->v, nc * sizeof *nv);
+        if (!nv) {
+            buf_free(&b);
+            d->oom = true;
+            return;
+        }
+        d->v = nv;
+        d->cap = nc;
+    }
+    const char *t = buf_cstr(&b);
+    char *msg = t ? strdup(t) : NULL;
+    buf_free(&b);
+    if (!msg) {
+        d->oom = true;
+        return;
+    }
+    d->v[d->n++] = (struct problem){line < 0 ? INT_MAX : line, msg};
+}
+
+static void diag_free(struct diag *d)
+{
+    for (size_t i = 0; i < d->n; i++)
+        free(d->v[i].msg);
+    free(d->v);
+}
+
+static int keyline_set(struct config *cfg, const void *sec, const struct key_desc *k, int line)
+{
+    for (size_t i = 0; i < cfg->n_keylines; i++)
+        if (cfg->keylines[i].sec == sec && cfg->keylines[i].k == k) {
+            cfg->keylines[i].line = line;
+            return 0;
+        }
+    if (cfg->n_keylines == cfg->cap_keylines) {
+        size_t nc = cfg->cap_keylines ? cfg->cap_keylines * 2 : 32;
+        struct cfg_keyline *nv = realloc(cfg->keylines, nc * sizeof *nv);
+        if (!nv)
+            return -1;
+        cfg->keylines = nv;
+        cfg->cap_keylines = nc;
+    }
+    cfg->keylines[cfg->n_keylines++] = (struct cfg_keyline){sec, k, line, false};
+    return 0;
+}
+
+static void keyline_bad(struct config *cfg, const void *sec, const struct key_desc *k)
+{
+    for (size_t i = 0; i < cfg->n_keylines; i++)
+        if (cfg->keylines[i].sec == sec && cfg->keylines[i].k == k)
+            cfg->keylines[i].bad = true;
+}
+
+static bool key_bad(const struct config *cfg, const void *sec, const struct key_desc *k)
+{
+    for (size_t i = 0; i < cfg->n_keylines; i++)
+        if (cfg->keylines[i].sec == sec && cfg->keylines[i].k == k)
+            return cfg->keylines[i].bad;
+    return false;
+}
+
+static int keyline_get(const struct config *cfg, const void *sec, const struct key_desc *k)
+{
+    for (size_t i = 0; i < cfg->n_keylines; i++)
+        if (cfg->keylines[i].sec == sec && cfg->keylines[i].k == k)
+            return cfg->keylines[i].line;
+    return 0;
+}
+
+int config_key_line(const struct config *c, const void *sec, const char *key)
+{
+    for (size_t i = 0; i < c->n_keylines; i++)
+        if (c->keylines[i].sec == sec && c->keylines[i].k &&
+            strcmp(c->keylines[i].k->key, key) == 0)
+            return c->keylines[i].line;
+    return 0;
+}
+
+/* ---- unknown keys: suggestions ------------------------------------------ */
+
+/* Prometheus remote_write (and global) spellings, and where their meaning
+ * lives here. */
+static const struct {
+    const char *section, *key, *hint;
+} foreign_keys[] = {
+    {"remote_write", "remote_timeout", "this is `timeout`"},
+    {"remote_write", "basic_auth", "use basic_auth_user and basic_auth_password_file"},
+    {"remote_write", "username", "this is `basic_auth_user`"},
+    {"remote_write", "password", "put the password in a file named by basic_auth_password_file"},
+    {"remote_write", "password_file", "this is `basic_auth_password_file`"},
+    {"remote_write", "tls_config",
+     "TLS settings are keys of the section: ca_file, cert_file, key_file, insecure_skip_verify"},
+    {"remote_write", "ca", "this is `ca_file`"},
+    {"remote_write", "cert", "this is `cert_file`"},
+    {"remote_write", "key", "this is `key_file`"},
+    {"remote_write", "server_name", "not configurable: the host of `url` is verified"},
+    {"remote_write", "bearer_token", "put the token in a file named by bearer_token_file"},
+    {"remote_write", "authorization",
+     "use bearer_token_file (Authorization: Bearer), or `header = Authorization: ...`"},
+    {"remote_write", "write_relabel_configs",
+     "use keep_metrics, drop_metrics, keep_series, drop_series and drop_labels"},
+    {"remote_write", "relabel_configs",
+     "use keep_metrics, drop_metrics, keep_series, drop_series and drop_labels"},
+    {"remote_write", "queue_config",
+     "use max_samples_per_send, min_backoff and max_backoff (batches wait in the disk "
+     "spool, not in a memory queue)"},
+    {"remote_write", "capacity", "batches wait in the disk spool: see [shipper] spool_max_size"},
+    {"remote_write", "max_shards", "one request at a time per target: not configurable"},
+    {"remote_write", "batch_send_deadline", "one batch per `interval`: not configurable"},
+    {"remote_write", "name", "the name goes in the section header: [remote_write NAME]"},
+    {"remote_write", "send_exemplars", "not supported: nexus-shipper has no exemplars"},
+    {"remote_write", "send_native_histograms", "not supported: histograms are classic ones"},
+    {"remote_write", "metadata_config", "metadata is always sent with every batch"},
+    {"remote_write", "proxy_url", "use the https_proxy / http_proxy environment variables"},
+    {"remote_write", "oauth2", "not supported: use bearer_token_file or a header"},
+    {"remote_write", "sigv4", "not supported: use bearer_token_file or a header"},
+    {"remote_write", "azuread", "not supported: use bearer_token_file or a header"},
+    {"remote_write", "follow_redirects", "not configurable: redirects are not followed"},
+    {"remote_write", "enable_http2", "not configurable"},
+    {"remote_write", "tenant_id", "this is `tenant` (X-Scope-OrgID)"},
+    {"remote_write", "x-scope-orgid", "this is `tenant`"},
+    {"shipper", "scrape_interval", "this is `interval`"},
+    {"shipper", "evaluation_interval", "this is `interval`"},
+};
+
+/* Levenshtein distance, case-insensitive, of short strings (capped). */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 63 || lb > 63)
+        return 64;
+    size_t row[64];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t cost = tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]);
+            size_t best = diag + cost;
+            if (row[j] + 1 < best)
+                best = row[j] + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/* "; did you mean ...?" or a hint for a key of another program, or "". */
+static void suggest(const char *section, const char *key, char *out, size_t n)
+{
+    out[0] = '\0';
+    for (size_t i = 0; i < NS_ARRAY_LEN(foreign_keys); i++)
+        if (strcmp(foreign_keys[i].section, section) == 0 &&
+            strcasecmp(foreign_keys[i].key, key) == 0) {
+            snprintf(out, n, " (Prometheus's \"%s\": %s)", key, foreign_keys[i].hint);
+            return;
+        }
+    const char *best = NULL;
+    size_t bd = SIZE_MAX, kl = strlen(key);
+    for (size_t i = 0; i < NS_ARRAY_LEN(keys); i++) {
+        if (strcmp(keys[i].section, section) != 0)
+            continue;
+        size_t d = edit_distance(key, keys[i].key);
+        size_t ol = strlen(keys[i].key);
+        /* a prefix (basic_auth_password of basic_auth_password_file) is close */
+        if (kl >= 4 && ol > kl && strncasecmp(keys[i].key, key, kl) == 0 && d > 2)
+            d = 2;
+        if (d < bd) {
+            bd = d;
+            best = keys[i].key;
+        }
+    }
+    size_t limit = kl / 3 > 2 ? kl / 3 : 2;
+    if (best && bd <= limit) {
+        snprintf(out, n, "; did you mean \"%s\"?", best);
+        return;
+    }
+    for (size_t i = 0; i < NS_ARRAY_LEN(keys); i++)
+        if (strcasecmp(keys[i].key, key) == 0) {
+            snprintf(out, n, " (\"%s\" is a key of [%s])", keys[i].key, keys[i].section);
+            return;
+        }
+}
+
 /* ---- parsing --------------------------------------------------------- */
 
 struct parse_state {
     struct config *cfg;
     const char *file;
-    struct err *e;
+    struct diag *d;
     /* keys already set in the current section, to reject duplicates */
-    const struct section_desc *sd;
+    const struct section_desc *sd; /* NULL: no section, or a bad header (keys skipped) */
+    bool skipping;                 /* after a bad header: its keys are not checked */
     void *sec;
     unsigned char seen[NS_ARRAY_LEN(keys)];
     int seen_line[NS_ARRAY_LEN(keys)];
     int shipper_line; /* where [shipper] (the one SEC_ALWAYS section) was opened */
-    /* where each section instance and key came from, for later errors */
 };
 
 static const struct section_desc *find_section(const char *name, size_t len)
@@ -719,16 +1034,21 @@ fail:
     return -1;
 }
 
+/* Parses one line; a problem is reported and parsing goes on. -1 only
+ * when out of memory. */
 static int parse_line(struct parse_state *ps, char *line, int lineno)
 {
+    struct diag *d = ps->d;
     char *s = str_trim(line);
     if (!*s || *s == '#' || *s == ';')
         return 0;
     if (*s == '[') {
+        ps->sd = NULL;
+        ps->skipping = true; /* until a good header */
         char *end = strchr(s, ']');
         if (!end || str_trim(end + 1)[0] != '\0') {
-            err_set(ps->e, "%s:%d: malformed section header \"%s\"", ps->file, lineno, s);
-            return -1;
+            report(d, lineno, "malformed section header \"%s\"", s);
+            return 0;
         }
         *end = '\0';
         char *inner = str_trim(s + 1);
@@ -739,22 +1059,40 @@ static int parse_line(struct parse_state *ps, char *line, int lineno)
         char *name = str_trim(sp);
         const struct section_desc *sd = find_section(inner, nlen);
         if (!sd) {
-            err_set(ps->e, "%s:%d: unknown section [%.*s]", ps->file, lineno, (int)nlen, inner);
-            return -1;
+            const char *best = NULL;
+            size_t bd = SIZE_MAX;
+            char nm[64];
+            snprintf(nm, sizeof nm, "%.*s", (int)nlen, inner);
+            for (size_t i = 0; i < NS_ARRAY_LEN(sections); i++) {
+                size_t dd = edit_distance(nm, sections[i].name);
+                if (dd < bd) {
+                    bd = dd;
+                    best = sections[i].name;
+                }
+            }
+            if (best && bd <= 2 && nlen)
+                report(d, lineno, "unknown section [%.*s]; did you mean [%s]?", (int)nlen, inner,
+                       best);
+            else
+                report(d, lineno, "unknown section [%.*s]", (int)nlen, inner);
+            return 0;
         }
         struct err e2;
         if (sd->kind == SEC_ALWAYS && ps->shipper_line) {
-            err_set(ps->e, "%s:%d: section [%s] appears twice (first on line %d)", ps->file, lineno,
-                    sd->name, ps->shipper_line);
-            return -1;
+            report(d, lineno, "section [%s] appears twice (first on line %d)", sd->name,
+                   ps->shipper_line);
+            return 0;
         }
         void *sec = open_section(ps->cfg, sd, name, lineno, &e2);
         if (!sec) {
-            err_set(ps->e, "%s:%d: %s", ps->file, lineno, e2.msg);
-            return -1;
+            report(d, lineno, "%s", e2.msg);
+            return 0;
         }
+        if (keyline_set(ps->cfg, sec, NULL, lineno) < 0)
+            return -1;
         ps->sd = sd;
         ps->sec = sec;
+        ps->skipping = false;
         if (sd->kind == SEC_ALWAYS)
             ps->shipper_line = lineno;
         memset(ps->seen, 0, sizeof ps->seen);
@@ -762,13 +1100,13 @@ static int parse_line(struct parse_state *ps, char *line, int lineno)
     }
     char *eq = strchr(s, '=');
     if (!eq) {
-        err_set(ps->e, "%s:%d: expected `key = value`, got \"%s\"", ps->file, lineno, s);
-        return -1;
+        report(d, lineno, "expected `key = value`, got \"%s\"", s);
+        return 0;
     }
     if (!ps->sd) {
-        err_set(ps->e, "%s:%d: key outside of any section (start with [shipper])", ps->file,
-                lineno);
-        return -1;
+        if (!ps->skipping)
+            report(d, lineno, "key outside of any section (start with [shipper])");
+        return 0;
     }
     *eq = '\0';
     char *key = str_trim(s);
@@ -782,24 +1120,25 @@ static int parse_line(struct parse_state *ps, char *line, int lineno)
     }
     const struct key_desc *k = find_key(ps->sd->name, key, strlen(key));
     if (!k) {
-        err_set(ps->e, "%s:%d: unknown key \"%s\" in section [%s]", ps->file, lineno, key,
-                ps->sd->name);
-        return -1;
+        char hint[256];
+        suggest(ps->sd->name, key, hint, sizeof hint);
+        report(d, lineno, "unknown key \"%s\" in section [%s]%s", key, ps->sd->name, hint);
+        return 0;
     }
     size_t ki = (size_t)(k - keys);
-    if (ps->seen[ki]) {
-        err_set(ps->e, "%s:%d: key \"%s\" already set on line %d", ps->file, lineno, key,
-                ps->seen_line[ki]);
-        return -1;
+    if (ps->seen[ki] && !(k->flags & REPEAT)) {
+        report(d, lineno, "key \"%s\" already set on line %d", key, ps->seen_line[ki]);
+        return 0;
     }
+    if (!ps->seen[ki] && keyline_set(ps->cfg, ps->sec, k, lineno) < 0)
+        return -1;
     ps->seen[ki] = 1;
     ps->seen_line[ki] = lineno;
     char *exp = NULL;
     struct err e2;
     if (expand_env(val, &exp, &e2) < 0 || set_value(k, ps->sec, exp, &e2) < 0) {
-        free(exp);
-        err_set(ps->e, "%s:%d: %s", ps->file, lineno, e2.msg);
-        return -1;
+        report(d, lineno, "%s", e2.msg);
+        keyline_bad(ps->cfg, ps->sec, k);
     }
     free(exp);
     return 0;
@@ -817,7 +1156,8 @@ static void upper_copy(char *dst, size_t n, const char *src)
 
 extern char **environ;
 
-static int apply_env(struct config *cfg, struct err *e)
+/* Reports every bad override; -1 only when out of memory. */
+static int apply_env(struct config *cfg, struct diag *d)
 {
     static const char prefix[] = "NEXUS_SHIPPER_";
     for (char **ev = environ; ev && *ev; ev++) {
@@ -894,30 +1234,32 @@ static int apply_env(struct config *cfg, struct err *e)
                 struct err e2;
                 sec = open_section(cfg, sd, inst_name, 0, &e2);
                 if (!sec) {
-                    err_set(e, "environment %s: %s", name, e2.msg);
-                    return -1;
+                    report(d, -1, "environment %s: %s", name, e2.msg);
+                    done = true;
+                    break;
                 }
             }
             struct err e2;
-            if (set_value(k, sec, val, &e2) < 0) {
-                err_set(e, "environment %s: %s", name, e2.msg);
+            if (set_value(k, sec, val, &e2) < 0)
+                report(d, -1, "environment %s: %s", name, e2.msg);
+            else if (keyline_set(cfg, sec, k, 0) < 0) /* the file's line no longer applies */
                 return -1;
-            }
             done = true;
         }
-        if (!done) {
-            err_set(e, "environment %s: no such configuration key", name);
-            return -1;
-        }
+        if (!done)
+            report(d, -1, "environment %s: no such configuration key", name);
     }
     return 0;
 }
 
 /* ---- validation ------------------------------------------------------- */
 
-static int section_line(const struct section_desc *sd, void *sec)
+/* The line of `key` (NULL: the section header) of section instance sec,
+ * else of the section header, 0 when neither came from the file. */
+static int where(const struct config *cfg, const void *sec, const char *key)
 {
-    return sd->line_off >= 0 ? *(int *)field(sec, (size_t)sd->line_off) : 0;
+    int l = key ? config_key_line(cfg, sec, key) : 0;
+    return l ? l : keyline_get(cfg, sec, NULL);
 }
 
 /* A secret (a password, a token) is one line of printable bytes once its
@@ -937,24 +1279,54 @@ static int secret_bytes(const char *path, const char *s, size_t len, struct err 
     return 0;
 }
 
-static int validate_section(struct config *cfg, const struct section_desc *sd, void *sec,
-                            struct err *e)
+/* "[remote_write NAME]" / "[nexus]" */
+static void section_title(const struct section_desc *sd, const void *sec, char *out, size_t n)
 {
-    int line = section_line(sd, sec);
+    const char *nm = sd->kind == SEC_NAMED ? ((const struct cfg_remote_write *)sec)->name : "";
+    snprintf(out, n, "[%s%s%s]", sd->name, *nm ? " " : "", nm);
+}
+
+/* A readable regular file (or a symlink to one): 0, else -1 with e. */
+static int check_readable(const char *path, struct err *e)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+        err_set(e, "cannot read %s: %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    int bad = fstat(fd, &st) < 0 || S_ISDIR(st.st_mode);
+    close(fd);
+    if (bad) {
+        err_set(e, "%s is a directory, not a file", path);
+        return -1;
+    }
+    return 0;
+}
+
+static int validate_section(struct config *cfg, struct diag *d, const struct section_desc *sd,
+                            void *sec)
+{
+    int line = keyline_get(cfg, sec, NULL);
+    char title[128];
+    section_title(sd, sec, title, sizeof title);
     for (size_t i = 0; i < NS_ARRAY_LEN(keys); i++) {
         const struct key_desc *k = &keys[i];
-        if (strcmp(k->section, sd->name) != 0)
+        if (strcmp(k->section, sd->name) != 0 || key_bad(cfg, sec, k))
             continue;
-        char *sv = (k->type == T_STRING || k->type == T_URL || k->type == T_FILE)
+        int kline = keyline_get(cfg, sec, k);
+        char *sv = (k->type == T_STRING || k->type == T_URL || k->type == T_FILE ||
+                    k->type == T_PATH)
                        ? *(char **)field(sec, k->off)
                        : NULL;
         bool empty_list = (k->type == T_LIST || k->type == T_LABELS) &&
                           ((struct strlist *)field(sec, k->off))->n == 0;
-        bool is_str = k->type == T_STRING || k->type == T_URL || k->type == T_FILE;
+        bool is_str = sv != NULL || k->type == T_STRING || k->type == T_URL ||
+                      k->type == T_FILE || k->type == T_PATH;
         bool missing = is_str ? (!sv || !*sv) : empty_list;
         if ((k->flags & REQUIRED) && missing) {
-            if (line) {
-                err_set(e, "%s:%d: section [%s] needs \"%s\"", cfg->path, line, sd->name, k->key);
+            if (kline || line) {
+                report(d, kline ? kline : line, "section [%s] needs \"%s\"", sd->name, k->key);
             } else {
                 char us[64], un[128], uk[64];
                 upper_copy(us, sizeof us, sd->name);
@@ -962,27 +1334,35 @@ static int validate_section(struct config *cfg, const struct section_desc *sd, v
                 const char *nm =
                     sd->kind == SEC_NAMED ? ((struct cfg_remote_write *)sec)->name : "";
                 upper_copy(un, sizeof un, nm);
-                err_set(e, "environment: section [%s%s%s] needs NEXUS_SHIPPER_%s_%s%s%s", sd->name,
-                        *nm ? " " : "", nm, us, un, *nm ? "_" : "", uk);
+                report(d, -1, "environment: section [%s%s%s] needs NEXUS_SHIPPER_%s_%s%s%s",
+                       sd->name, *nm ? " " : "", nm, us, un, *nm ? "_" : "", uk);
             }
-            return -1;
+            continue;
         }
-        if (k->type == T_FILE && sv && *sv) {
+        if ((k->type == T_FILE || k->type == T_PATH) && sv && *sv) {
             struct err e2;
             char *content = NULL;
-            size_t clen = 0;
-            if (read_file_n(sv, 64 * 1024, true, &content, &clen, &e2) == 0 &&
-                secret_bytes(sv, content, clen, &e2) < 0) {
-                free(content);
-                content = NULL;
+            int rc;
+            if (k->type == T_FILE) {
+                size_t clen = 0;
+                rc = read_file_n(sv, 64 * 1024, true, &content, &clen, &e2);
+                if (rc == 0 && secret_bytes(sv, content, clen, &e2) < 0) {
+                    free(content);
+                    content = NULL;
+                    rc = -1;
+                }
+            } else {
+                rc = check_readable(sv, &e2);
             }
-            if (!content) {
-                if (line)
-                    err_set(e, "%s:%d: %s: %s", cfg->path, line, k->key, e2.msg);
+            if (rc < 0) {
+                if (kline || line)
+                    report(d, kline ? kline : line, "%s: %s", k->key, e2.msg);
                 else
-                    err_set(e, "environment: [%s] %s: %s", sd->name, k->key, e2.msg);
-                return -1;
+                    report(d, -1, "environment: %s %s: %s", title, k->key, e2.msg);
+                continue;
             }
+            if (k->type == T_PATH)
+                continue;
             free(*(char **)field(sec, k->aux_off));
             *(char **)field(sec, k->aux_off) = content;
             struct stat st;
@@ -990,7 +1370,7 @@ static int validate_section(struct config *cfg, const struct section_desc *sd, v
                 cfg->world_readable_secrets = true;
         }
     }
-    return 0;
+    return d->oom ? -1 : 0;
 }
 
 /* A URL with a password in its user info (scheme://user:password@host). */
@@ -1035,85 +1415,98 @@ static const char *inline_secret(const struct config *cfg)
     return NULL;
 }
 
-static int validate(struct config *cfg, struct err *e)
+/* Builds a target's relabel from its five keys and merges its `header`
+ * lines into `headers`. -1 only when out of memory. */
+static int finish_remote_write(struct config *cfg, struct diag *d, struct cfg_remote_write *rw)
+{
+    for (size_t h = 0; h < rw->header_lines.n; h++) {
+        char **nv = realloc(rw->headers.v, (rw->headers.n + 1) * sizeof *nv);
+        if (!nv)
+            return -1;
+        rw->headers.v = nv;
+        rw->headers.v[rw->headers.n++] = rw->header_lines.v[h];
+        rw->header_lines.v[h] = NULL;
+    }
+    strv_free(rw->header_lines.v, rw->header_lines.n);
+    rw->header_lines.v = NULL;
+    rw->header_lines.n = 0;
+    struct relabel_spec spec = {.keep_metrics = rw->keep_metrics,
+                                .drop_metrics = rw->drop_metrics,
+                                .keep_series = rw->keep_series,
+                                .drop_series = rw->drop_series,
+                                .drop_labels = (const char *const *)rw->drop_labels.v,
+                                .n_drop_labels = rw->drop_labels.n};
+    struct err e2;
+    if (!(rw->relabel = relabel_new(&spec, &e2))) {
+        /* the values were checked when set: only out of memory is left */
+        report(d, where(cfg, rw, NULL), "%s", e2.msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* Every check across keys; each problem is reported at the line of the key
+ * concerned. -1 only when out of memory. */
+static int validate(struct config *cfg, struct diag *d)
 {
     for (size_t si = 0; si < NS_ARRAY_LEN(sections); si++) {
         const struct section_desc *sd = &sections[si];
         void *slot = (char *)cfg + sd->cfg_off;
         if (sd->kind == SEC_ALWAYS) {
-            if (validate_section(cfg, sd, slot, e) < 0)
+            if (validate_section(cfg, d, sd, slot) < 0)
                 return -1;
         } else if (sd->kind == SEC_OPTIONAL) {
-            if (*(void **)slot && validate_section(cfg, sd, *(void **)slot, e) < 0)
+            if (*(void **)slot && validate_section(cfg, d, sd, *(void **)slot) < 0)
                 return -1;
         } else {
             size_t n = *(size_t *)((char *)cfg + sd->count_off);
             for (size_t i = 0; i < n; i++)
-                if (validate_section(cfg, sd, (*(void ***)slot)[i], e) < 0)
+                if (validate_section(cfg, d, sd, (*(void ***)slot)[i]) < 0)
                     return -1;
         }
     }
     struct cfg_shipper *sh = &cfg->shipper;
-    if (sh->interval_ms < 1000) {
-        err_set(e, "%s: [shipper] interval must be at least 1s", cfg->path);
-        return -1;
-    }
+    if (sh->interval_ms < 1000)
+        report(d, where(cfg, sh, "interval"), "[shipper] interval must be at least 1s");
     for (size_t i = 0; i < cfg->n_rw; i++) {
         struct cfg_remote_write *rw = cfg->rw[i];
-        if (rw->max_samples_per_send < 1) {
-            err_set(e, "%s:%d: max_samples_per_send must be at least 1", cfg->path, rw->line);
-            return -1;
-        }
-        if (rw->min_backoff_ms > rw->max_backoff_ms) {
-            err_set(e, "%s:%d: min_backoff is larger than max_backoff", cfg->path, rw->line);
-            return -1;
-        }
-        if ((rw->cert_file[0] != 0) != (rw->key_file[0] != 0)) {
-            err_set(e, "%s:%d: cert_file and key_file go together", cfg->path, rw->line);
-            return -1;
-        }
-        if (rw->basic_auth_user[0] && rw->bearer_token_file[0]) {
-            err_set(e, "%s:%d: basic_auth_user and bearer_token_file exclude each other", cfg->path,
-                    rw->line);
-            return -1;
-        }
-        if (rw->bearer_token && strpbrk(rw->bearer_token, "\r\n")) { /* another header */
-            err_set(e, "%s:%d: bearer_token_file %s: the token holds a line break", cfg->path,
-                    rw->line, rw->bearer_token_file);
-            return -1;
-        }
+        if (rw->max_samples_per_send < 1)
+            report(d, where(cfg, rw, "max_samples_per_send"),
+                   "max_samples_per_send must be at least 1");
+        if (rw->min_backoff_ms > rw->max_backoff_ms)
+            report(d, where(cfg, rw, "min_backoff"), "min_backoff is larger than max_backoff");
+        if ((rw->cert_file[0] != 0) != (rw->key_file[0] != 0))
+            report(d, where(cfg, rw, rw->cert_file[0] ? "cert_file" : "key_file"),
+                   "cert_file and key_file go together");
+        if (rw->basic_auth_user[0] && rw->bearer_token_file[0])
+            report(d, where(cfg, rw, "bearer_token_file"),
+                   "basic_auth_user and bearer_token_file exclude each other");
+        if (rw->bearer_token && strpbrk(rw->bearer_token, "\r\n")) /* another header */
+            report(d, where(cfg, rw, "bearer_token_file"),
+                   "bearer_token_file %s: the token holds a line break", rw->bearer_token_file);
         for (size_t h = 0; h < rw->headers.n; h++)
-            if (!strchr(rw->headers.v[h], ':')) {
-                err_set(e, "%s:%d: header \"%s\" is not `Name: value`", cfg->path, rw->line,
-                        rw->headers.v[h]);
-                return -1;
-            }
+            if (!strchr(rw->headers.v[h], ':'))
+                report(d, where(cfg, rw, "headers"), "header \"%s\" is not `Name: value`",
+                       rw->headers.v[h]);
+        if (finish_remote_write(cfg, d, rw) < 0)
+            return -1;
     }
     if (!sh->instance || !*sh->instance) {
         char host[256] = "localhost";
         gethostname(host, sizeof host - 1);
         host[sizeof host - 1] = '\0';
         free(sh->instance);
-        if (!(sh->instance = strdup(host))) {
-            err_set(e, "out of memory");
+        if (!(sh->instance = strdup(host)))
             return -1;
-        }
     }
-    if (sh->drop_metrics[0]) {
-        if (regcomp(&cfg->drop_re, sh->drop_metrics, REG_EXTENDED | REG_NOSUB) != 0) {
-            err_set(e, "%s: drop_metrics: bad regex", cfg->path);
-            return -1;
-        }
+    /* the values were checked when set */
+    if (sh->drop_metrics && sh->drop_metrics[0] &&
+        regcomp(&cfg->drop_re, sh->drop_metrics, REG_EXTENDED | REG_NOSUB) == 0)
         cfg->has_drop_re = true;
-    }
-    if (sh->keep_metrics[0]) {
-        if (regcomp(&cfg->keep_re, sh->keep_metrics, REG_EXTENDED | REG_NOSUB) != 0) {
-            err_set(e, "%s: keep_metrics: bad regex", cfg->path);
-            return -1;
-        }
+    if (sh->keep_metrics && sh->keep_metrics[0] &&
+        regcomp(&cfg->keep_re, sh->keep_metrics, REG_EXTENDED | REG_NOSUB) == 0)
         cfg->has_keep_re = true;
-    }
-    return 0;
+    return d->oom ? -1 : 0;
 }
 
 /* A configuration file is text: a NUL would silently end it (the rest
@@ -1142,25 +1535,42 @@ static int control_byte(const char *path, const char *text, size_t len, struct e
     return 0;
 }
 
-struct config *config_load(const char *path, struct err *e)
+static int cmp_problem(const void *a, const void *b)
+{
+    const struct problem *x = a, *y = b;
+    return (x->line > y->line) - (x->line < y->line);
+}
+
+/* A problem that stops the loading (the file cannot be read) as the only
+ * item of `problems` (may be NULL). */
+static void only_problem(struct strlist *problems, const char *msg)
+{
+    if (problems && (problems->v = calloc(1, sizeof *problems->v)) &&
+        (problems->v[0] = strdup(msg)))
+        problems->n = 1;
+}
+
+struct config *config_load_all(const char *path, struct strlist *problems, struct err *e)
 {
     struct config *cfg = calloc(1, sizeof *cfg);
+    struct diag d = {.file = path};
     char *text = NULL;
-    if (!cfg || !(cfg->path = strdup(path))) {
-        err_set(e, "out of memory");
-        goto fail;
-    }
+    if (!cfg || !(cfg->path = strdup(path)))
+        goto oom;
     if (apply_defaults(&sections[0], &cfg->shipper, e) < 0)
         goto fail;
     struct err e2;
     size_t text_len = 0;
     if (read_file_n(path, 1 << 20, false, &text, &text_len, &e2) < 0) {
         err_set(e, "%s:0: %s", path, e2.msg);
+        only_problem(problems, e->msg);
         goto fail;
     }
-    if (control_byte(path, text, text_len, e) < 0)
+    if (control_byte(path, text, text_len, e) < 0) {
+        only_problem(problems, e->msg);
         goto fail;
-    struct parse_state ps = {.cfg = cfg, .file = path, .e = e};
+    }
+    struct parse_state ps = {.cfg = cfg, .file = path, .d = &d};
     int lineno = 0;
     for (char *line = text; line;) {
         char *nl = strchr(line, '\n');
@@ -1168,22 +1578,147 @@ struct config *config_load(const char *path, struct err *e)
             *nl = '\0';
         lineno++;
         if (parse_line(&ps, line, lineno) < 0)
-            goto fail;
+            goto oom;
         line = nl ? nl + 1 : NULL;
     }
     free(text);
     text = NULL;
-    if (apply_env(cfg, e) < 0 || validate(cfg, e) < 0)
+    if (apply_env(cfg, &d) < 0 || validate(cfg, &d) < 0 || d.oom)
+        goto oom;
+    if (d.n) {
+        /* in line order (a stable order for equal lines: insertion) */
+        for (size_t i = 1; i < d.n; i++)
+            for (size_t j = i; j > 0 && cmp_problem(&d.v[j - 1], &d.v[j]) > 0; j--) {
+                struct problem t = d.v[j];
+                d.v[j] = d.v[j - 1];
+                d.v[j - 1] = t;
+            }
+        err_set(e, "%s", d.v[0].msg);
+        if (problems) {
+            problems->v = calloc(d.n, sizeof *problems->v);
+            if (!problems->v)
+                goto oom;
+            for (size_t i = 0; i < d.n; i++) {
+                problems->v[i] = d.v[i].msg;
+                d.v[i].msg = NULL;
+            }
+            problems->n = d.n;
+        }
         goto fail;
-    const char *where = inline_secret(cfg);
+    }
+    const char *w = inline_secret(cfg);
     struct stat st;
-    if (where && stat(path, &st) == 0 && (st.st_mode & S_IROTH))
-        snprintf(cfg->world_readable_inline, sizeof cfg->world_readable_inline, "%s", where);
+    if (w && stat(path, &st) == 0 && (st.st_mode & S_IROTH))
+        snprintf(cfg->world_readable_inline, sizeof cfg->world_readable_inline, "%s", w);
+    diag_free(&d);
     return cfg;
+oom:
+    err_set(e, "out of memory");
 fail:
+    diag_free(&d);
     free(text);
     config_free(cfg);
     return NULL;
+}
+
+struct config *config_load(const char *path, struct err *e)
+{
+    return config_load_all(path, NULL, e);
+}
+
+/* ---- check-config: the host ---------------------------------------------- */
+
+/* `dir` exists as a writable directory, or can be created: its nearest
+ * existing ancestor is a writable directory. 0, or -1 with e. */
+static int check_dir(const char *dir, struct err *e)
+{
+    char p[PATH_MAX];
+    if (!*dir || snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p) {
+        err_set(e, "bad directory name \"%s\"", dir);
+        return -1;
+    }
+    for (;;) {
+        struct stat st;
+        if (stat(p, &st) == 0) {
+            if (!S_ISDIR(st.st_mode)) {
+                err_set(e, "%s is not a directory", p);
+                return -1;
+            }
+            if (access(p, W_OK | X_OK) < 0) {
+                err_set(e, "%s%s%s is not writable by this user: %s", strcmp(p, dir) ? dir : "",
+                        strcmp(p, dir) ? " cannot be created: " : "", p, strerror(errno));
+                return -1;
+            }
+            return 0;
+        }
+        if (errno != ENOENT) {
+            err_set(e, "cannot use %s: %s", p, strerror(errno));
+            return -1;
+        }
+        char *sl = strrchr(p, '/');
+        if (!sl) { /* relative: the working directory */
+            snprintf(p, sizeof p, ".");
+        } else if (sl == p) {
+            p[1] = '\0';
+        } else {
+            *sl = '\0';
+        }
+    }
+}
+
+static int check_file_writable(const char *path, struct err *e)
+{
+    if (access(path, F_OK) == 0) {
+        if (access(path, W_OK) < 0) {
+            err_set(e, "cannot write %s: %s", path, strerror(errno));
+            return -1;
+        }
+        return 0;
+    }
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *sl = strrchr(dir, '/');
+    if (!sl)
+        snprintf(dir, sizeof dir, ".");
+    else if (sl == dir)
+        dir[1] = '\0';
+    else
+        *sl = '\0';
+    return check_dir(dir, e);
+}
+
+static void add_problem(struct strlist *l, size_t *n, const struct config *c, const void *sec,
+                        const char *key, const char *msg)
+{
+    char m[1024];
+    int line = config_key_line(c, sec, key);
+    if (line)
+        snprintf(m, sizeof m, "%s:%d: %s: %s", c->path, line, key, msg);
+    else
+        snprintf(m, sizeof m, "%s: [shipper] %s (default or environment): %s", c->path, key, msg);
+    char **nv = realloc(l->v, (l->n + 1) * sizeof *nv);
+    if (!nv)
+        return;
+    l->v = nv;
+    if ((l->v[l->n] = strdup(m))) {
+        l->n++;
+        (*n)++;
+    }
+}
+
+size_t config_check_paths(const struct config *c, struct strlist *problems)
+{
+    size_t n = 0;
+    struct err e;
+    const struct cfg_shipper *sh = &c->shipper;
+    if (!sh->spool_only || sh->spool_dir[0])
+        if (check_dir(sh->spool_dir, &e) < 0)
+            add_problem(problems, &n, c, sh, "spool_dir", e.msg);
+    if (check_dir(sh->state_dir, &e) < 0)
+        add_problem(problems, &n, c, sh, "state_dir", e.msg);
+    if (sh->log_file[0] && check_file_writable(sh->log_file, &e) < 0)
+        add_problem(problems, &n, c, sh, "log_file", e.msg);
+    return n;
 }
 
 void config_free(struct config *cfg)
@@ -1212,6 +1747,7 @@ void config_free(struct config *cfg)
         regfree(&cfg->drop_re);
     if (cfg->has_keep_re)
         regfree(&cfg->keep_re);
+    free(cfg->keylines);
     free(cfg->path);
     free(cfg);
 }
@@ -1234,9 +1770,10 @@ void config_write_template(FILE *f)
         "# Generated by `nexus-shipper config-template`; `nexus-shipper check-config` validates.\n"
         "# Values may use ${VAR} or ${VAR:-default}; any key can be overridden by the\n"
         "# environment as NEXUS_SHIPPER_<SECTION>_<KEY> (named sections:\n"
-        "# NEXUS_SHIPPER_REMOTE_WRITE_<NAME>_<KEY>). Durations: 500ms, 30s, 5m, 1h, 7d.\n"
-        "# Sizes: 64KiB, 512MiB, 1GiB. Lists are comma-separated. A section that is\n"
-        "# absent (commented out) switches its collectors or targets off.\n",
+        "# NEXUS_SHIPPER_REMOTE_WRITE_<NAME>_<KEY>). Durations: 500ms, 30s, 5m, 1h, 7d;\n"
+        "# a bare number other than 0 is refused (write 30s, not 30). Sizes: 64KiB,\n"
+        "# 512MiB, 1GiB. Lists are comma-separated. A section that is absent\n"
+        "# (commented out) switches its collectors or targets off.\n",
         f);
     /* Sections enabled in the shipped file: the ones a first run needs. */
     static const char *enabled[] = {"shipper", "remote_write", "nexus"};
@@ -1307,6 +1844,14 @@ static const char *type_word(enum cfg_type t)
         return "debug|info|warning|error";
     case T_CHOICE:
         return "choice";
+    case T_PATH:
+        return "file (must exist and be readable)";
+    case T_SELECTOR:
+        return "series selectors: {label=\"value\", label=~\"regex\"}, ...";
+    case T_LABELNAMES:
+        return "label names (a,b)";
+    case T_HEADER:
+        return "header (Name: value; repeatable)";
     default:
         return "string";
     }
@@ -1323,10 +1868,17 @@ void config_write_manpage(FILE *f, const char *version)
           "Values may use \\fB${VAR}\\fR and \\fB${VAR:\\-default}\\fR. Every key can be "
           "overridden by the environment as \\fBNEXUS_SHIPPER_\\fISECTION\\fB_\\fIKEY\\fR "
           "(\\fBNEXUS_SHIPPER_REMOTE_WRITE_\\fINAME\\fB_\\fIKEY\\fR for a named target).\n"
-          "Durations: 500ms, 30s, 5m, 1h, 7d. Sizes: 64KiB, 512MiB, 1GiB. Lists are "
+          "Durations: 500ms, 30s, 5m, 1h, 7d; a bare number other than 0 is refused "
+          "(write 30s, not 30: Prometheus does the same). Sizes: 64KiB, 512MiB, 1GiB. Lists are "
           "comma\\-separated. A section that is absent switches its collectors or targets off.\n"
           "Errors are reported as \\fIFILE\\fB:\\fILINE\\fB: \\fImessage\\fR by "
-          "\\fBnexus\\-shipper check\\-config\\fR (exit 2).\n"
+          "\\fBnexus\\-shipper check\\-config\\fR (exit 2): every problem of the file, each at "
+          "the line of its key, an unknown key with the nearest known one (or, for a key of "
+          "Prometheus's remote_write configuration, the key that does its job here). Files named "
+          "by the configuration (ca_file, cert_file, key_file, authfile, *_file secrets) must "
+          "exist and be readable when it is loaded; check\\-config also checks that spool_dir "
+          "and state_dir can be created and written and log_file written, as the user running "
+          "it (run tolerates an unwritable spool by keeping batches in memory).\n"
           "This page is generated from the same table the parser uses.\n",
           f);
     for (size_t si = 0; si < NS_ARRAY_LEN(sections); si++) {

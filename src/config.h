@@ -8,8 +8,15 @@
  * annotated default file printed by config_write_template().
  *
  * config_load() returns a fully validated configuration or NULL with
- * e->msg = "FILE:LINE: message" (or "environment NAME: message"). The
- * caller owns the result and frees it with config_free(). */
+ * e->msg = "FILE:LINE: message" (or "environment NAME: message"), the
+ * first problem in line order; config_load_all() also returns every other
+ * one (parsing goes on after a bad line; a bad section header skips its
+ * keys). The caller owns the result and frees it with config_free().
+ *
+ * Per-target filters: the [remote_write] keys keep_metrics, drop_metrics,
+ * keep_series, drop_series and drop_labels become cfg_remote_write.relabel
+ * (relabel.h), owned by the configuration; the sender uses it from its
+ * collecting thread only (it keeps state for drop_labels). */
 #ifndef NS_CONFIG_H
 #define NS_CONFIG_H
 
@@ -19,6 +26,9 @@
 #include <stdio.h>
 
 #include "util.h"
+
+struct relabel;
+struct cfg_keyline;
 
 struct strlist {
     char **v;
@@ -65,10 +75,18 @@ struct cfg_remote_write {
     char *cert_file;
     char *key_file;
     bool insecure_skip_verify;
-    struct strlist headers; /* "Name: value" items */
+    struct strlist headers;      /* "Name: value" items (headers, then every header line) */
+    struct strlist header_lines; /* `header = Name: value` lines, merged into headers */
     int64_t max_samples_per_send;
     int64_t min_backoff_ms;
     int64_t max_backoff_ms;
+    /* per-target filtering (relabel.h), built from the five keys */
+    char *keep_metrics;
+    char *drop_metrics;
+    char *keep_series;
+    char *drop_series;
+    struct strlist drop_labels;
+    struct relabel *relabel; /* never NULL after config_load */
 };
 
 struct cfg_pushgateway {
@@ -194,9 +212,25 @@ struct config {
     /* the file is readable by every user and holds a secret itself (a
      * header, a URL or conninfo with a password): where, else "" */
     char world_readable_inline[48];
+    /* where each key was set (FILE:LINE of later errors) */
+    struct cfg_keyline *keylines;
+    size_t n_keylines, cap_keylines;
 };
 
 struct config *config_load(const char *path, struct err *e);
+/* The same, and every problem found (not only the first) is appended to
+ * `problems` (may be NULL; the caller frees it with strv_free) as
+ * "FILE:LINE: message" at the line of the key concerned (of the section
+ * header for a missing key; "environment ..." for overrides), in line
+ * order. An unknown key comes with a suggestion. */
+struct config *config_load_all(const char *path, struct strlist *problems, struct err *e);
+/* The line where `key` of section instance `sec` (&c->shipper, c->rw[i],
+ * c->nexus, ...) was set, 0 if it was not set in the file. */
+int config_key_line(const struct config *c, const void *sec, const char *key);
+/* check-config's checks of the host: spool_dir and state_dir can be
+ * created and written (nothing is created), log files can be written.
+ * Appends "FILE:LINE: message" items to `problems`; returns how many. */
+size_t config_check_paths(const struct config *c, struct strlist *problems);
 void config_free(struct config *c);
 /* Writes the annotated default configuration (every key, its help and
  * default) to `f`. */

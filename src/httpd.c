@@ -19,6 +19,7 @@
 #include <microhttpd.h>
 
 #include "config.h"
+#include "exitcodes.h"
 #include "log.h"
 #include "textfmt.h"
 
@@ -580,23 +581,18 @@ int httpd_healthcheck_main(const char *config_path, int argc, char **argv)
     const char *url_arg = NULL;
     long timeout_ms = 5000;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            puts("Usage: nexus-shipper [-c FILE] healthcheck [--url URL] [--timeout SECONDS]\n"
-                 "GETs /healthz of the running daemon at [shipper] listen (for a container\n"
-                 "HEALTHCHECK; no curl needed) and prints its answer.\n"
-                 "Exit 0 healthy, 1 unhealthy or unreachable, 2 usage or configuration error.");
-            return 0;
-        } else if (strcmp(argv[i], "--url") == 0 && i + 1 < argc) {
+        /* argv is normalized by cli_parse(), which prints --help */
+        if (strcmp(argv[i], "--url") == 0 && i + 1 < argc) {
             url_arg = argv[++i];
         } else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc) {
             timeout_ms = atol(argv[++i]) * 1000;
             if (timeout_ms <= 0) {
                 fprintf(stderr, "healthcheck: bad --timeout %s\n", argv[i]);
-                return 2;
+                return EXIT_USAGE;
             }
         } else {
             fprintf(stderr, "healthcheck: unknown argument %s\n", argv[i]);
-            return 2;
+            return EXIT_USAGE;
         }
     }
     char url[600], shown[URL_REDACT_MAX];

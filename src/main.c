@@ -2,7 +2,6 @@
  * The only module with process-wide mutable state (signal flags, logger). */
 #include <errno.h>
 #include <pthread.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,8 +11,10 @@
 #include <curl/curl.h>
 
 #include "cleanup.h"
+#include "cli_args.h"
 #include "collector.h"
 #include "config.h"
+#include "exitcodes.h"
 #include "httpd.h"
 #include "log.h"
 #include "nsconfig.h"
@@ -27,11 +28,6 @@
 #include "pushgateway.h"
 #include "spool_cli.h"
 #include "textfmt.h"
-
-/* Exit codes (documented in --help and README). */
-#define EXIT_OK     0
-#define EXIT_FAIL   1 /* runtime failure: nothing delivered or spooled */
-#define EXIT_CONFIG 2 /* usage or configuration error */
 
 static volatile sig_atomic_t g_stop, g_reload, g_reopen, g_wake;
 static struct logger g_log;
@@ -47,35 +43,6 @@ static void on_signal(int sig)
     else
         g_stop = 1;
 }
-
-static const char usage_text[] =
-    "Usage: nexus-shipper [-c FILE] COMMAND [ARGS]\n"
-    "\n"
-    "Ships Sonatype Nexus and Docker registry metrics to Prometheus remote-write\n"
-    "receivers and Pushgateways, spooling to disk whatever cannot be delivered.\n"
-    "\n"
-    "Commands:\n"
-    "  run                   the daemon: collect every interval, ship, spool, replay\n"
-    "  once [--dry-run] [--pushgateway]\n"
-    "                        one collection and delivery, then exit; --dry-run prints\n"
-    "                        the Prometheus text format and sends nothing\n"
-    "  check-config          validate the configuration (FILE:LINE: message on error)\n"
-    "  config-template       print the annotated default configuration\n"
-    "  spool ls|replay|export|import|purge   inspect and move the spool (spool --help)\n"
-    "  skopeo copy|inspect|delete|manifest-digest   the skopeo wrapper (skopeo --help)\n"
-    "  healthcheck           exit 0 if the running daemon's /healthz answers 200\n"
-    "  cleanup [--dry-run] [--json] [--legacy-json config.json]\n"
-    "                        registry cleanup run (cleanup --help)\n"
-    "  version               print the version\n"
-    "\n"
-    "Options:\n"
-    "  -c, --config FILE     configuration file (default /etc/nexus-shipper/nexus-shipper.conf,\n"
-    "                        then ./nexus-shipper.conf)\n"
-    "  -h, --help            this help; COMMAND --help for a command's own\n"
-    "\n"
-    "Exit codes: 0 success; 1 runtime failure (nothing could be delivered or spooled);\n"
-    "2 usage or configuration error (nothing was started).\n"
-    "Environment: NEXUS_SHIPPER_<SECTION>_<KEY> overrides any key; DEBUG=true logs debug.\n";
 
 static const char *default_config(void)
 {
@@ -122,43 +89,56 @@ static struct httpd *httpd_start(const struct config *cfg, struct err *e)
     return h;
 }
 
+/* Loads the configuration; on error prints every problem (one per line). */
 static struct config *load(const char *path)
 {
     struct err e;
-    struct config *cfg = config_load(path, &e);
-    if (!cfg)
+    struct strlist problems = {0};
+    struct config *cfg = config_load_all(path, &problems, &e);
+    if (!cfg && !problems.n)
         fprintf(stderr, "%s\n", e.msg);
+    for (size_t i = 0; i < problems.n; i++)
+        fprintf(stderr, "%s\n", problems.v[i]);
+    strv_free(problems.v, problems.n);
     return cfg;
 }
 
-static bool wants_help(int argc, char **argv)
-{
-    for (int i = 0; i < argc; i++)
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
-            return true;
-    return false;
-}
-
+/* argv: the normalized arguments of cli_parse() (options of its row) */
 static int cmd_check_config(const char *path, int argc, char **argv)
 {
-    if (wants_help(argc, argv)) {
-        puts("Usage: nexus-shipper [-c FILE] check-config\n"
-             "Validates the configuration file and the environment overrides.\n"
-             "Exit 0 when valid; otherwise prints FILE:LINE: message and exits 2.");
-        return EXIT_OK;
-    }
+    bool syntax_only = argc > 1 && strcmp(argv[1], "--syntax-only") == 0;
     struct config *cfg = load(path);
     if (!cfg)
         return EXIT_CONFIG;
+    /* the host: spool and state directories, log file */
+    struct strlist problems = {0};
+    size_t np = syntax_only ? 0 : config_check_paths(cfg, &problems);
+    for (size_t i = 0; i < problems.n; i++)
+        fprintf(stderr, "%s\n", problems.v[i]);
+    strv_free(problems.v, problems.n);
     /* the collector lists name collectors: check them the way `run` would */
     struct err e;
     struct scheduler *s = sched_new(cfg, builtin_collectors, n_builtin_collectors, NULL, &e);
     if (!s) {
-        fprintf(stderr, "%s\n", e.msg);
+        /* "FILE: [shipper] KEY: ..." -> at the key's line */
+        char key[64];
+        size_t pl = strlen(path);
+        int line = 0;
+        if (strncmp(e.msg, path, pl) == 0 && strncmp(e.msg + pl, ": [shipper] ", 12) == 0 &&
+            sscanf(e.msg + pl + 12, "%63[a-z_]:", key) == 1)
+            line = config_key_line(cfg, &cfg->shipper, key);
+        if (line)
+            fprintf(stderr, "%s:%d: %s\n", path, line, e.msg + pl + 12);
+        else
+            fprintf(stderr, "%s\n", e.msg);
         config_free(cfg);
         return EXIT_CONFIG;
     }
     sched_free(s);
+    if (np) {
+        config_free(cfg);
+        return EXIT_CONFIG;
+    }
     printf("%s: OK (%zu remote_write target%s%s%s)\n", path, cfg->n_rw, cfg->n_rw == 1 ? "" : "s",
            cfg->pushgateway ? ", pushgateway" : "", cfg->nexus ? ", nexus" : "");
     config_free(cfg);
@@ -199,6 +179,7 @@ static void once_report(struct scheduler *s, struct sender *snd, bool *collector
     }
 }
 
+/* argv: the normalized arguments of cli_parse() (options of the "once" row) */
 static int cmd_once(const char *path, int argc, char **argv)
 {
     bool dry = false, pgw = false, allow_partial = false;
@@ -209,26 +190,6 @@ static int cmd_once(const char *path, int argc, char **argv)
             pgw = true;
         else if (strcmp(argv[i], "--allow-partial") == 0)
             allow_partial = true;
-        else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            puts("Usage: nexus-shipper [-c FILE] once [--dry-run] [--pushgateway] [--allow-partial]\n"
-                 "Runs every collector once and delivers the samples to every remote_write\n"
-                 "target (and what is left in the spool), then exits. Prints one line per\n"
-                 "collector (ok with its series, or FAILED with the reason) and per target\n"
-                 "(HTTP status, batches delivered and left in the spool).\n"
-                 "  --dry-run        print the samples in Prometheus text format, send nothing\n"
-                 "  --pushgateway    push to [pushgateway] (PUT job/<job>/instance/<instance>)\n"
-                 "                   instead of remote-write\n"
-                 "  --allow-partial  exit 0 even when a collector failed\n"
-                 "When a daemon ships from the same spool, once does not send (it would be a\n"
-                 "second writer of every series): it wakes the daemon for a cycle now.\n"
-                 "Exit 0 when every collector worked and the batch was delivered or safely\n"
-                 "spooled; 1 when a collector failed (unless --allow-partial) or a batch was\n"
-                 "neither delivered nor spooled; 2 on a usage or configuration error.");
-            return EXIT_OK;
-        } else {
-            fprintf(stderr, "once: unknown argument %s\n", argv[i]);
-            return EXIT_CONFIG;
-        }
     }
     struct config *cfg = load(path);
     if (!cfg)
@@ -347,19 +308,8 @@ static int take_writer_daemon(struct sender *snd, const struct config *cfg)
     }
 }
 
-static int cmd_run(const char *path, int argc, char **argv)
+static int cmd_run(const char *path)
 {
-    if (wants_help(argc, argv)) {
-        puts("Usage: nexus-shipper [-c FILE] run\n"
-             "The daemon: collects every `interval`, writes each batch to the spool and\n"
-             "delivers it; replays the spool (at `replay_rate`) after an outage.\n"
-             "Signals: SIGTERM/SIGINT deliver what is buffered within shutdown_timeout and\n"
-             "exit 0; SIGHUP reloads the configuration (an invalid one keeps the old);\n"
-             "SIGUSR1 reopens log_file.\n"
-             "With [shipper] listen set, serves /metrics and /healthz. Under systemd\n"
-             "(Type=notify) sends READY=1, WATCHDOG=1 every cycle and STOPPING=1.");
-        return EXIT_OK;
-    }
     struct config *cfg = load(path);
     if (!cfg)
         return EXIT_CONFIG;
@@ -532,42 +482,18 @@ int main(int argc, char **argv)
 {
     logger_init(&g_log);
     log_use(&g_log);
-    const char *config_path = NULL;
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0},
-    };
-    int c;
-    while ((c = getopt_long(argc, argv, "+c:hV", opts, NULL)) != -1) {
-        switch (c) {
-        case 'c':
-            config_path = optarg;
-            break;
-        case 'h':
-            fputs(usage_text, stdout);
-            return EXIT_OK;
-        case 'V':
-            printf("nexus-shipper %s\n", PACKAGE_VERSION);
-            return EXIT_OK;
-        default:
-            fputs(usage_text, stderr);
-            return EXIT_CONFIG;
-        }
-    }
-    if (optind >= argc) {
-        fputs(usage_text, stderr);
-        return EXIT_CONFIG;
-    }
-    if (!config_path)
-        config_path = default_config();
-    const char *cmd = argv[optind];
-    int cargc = argc - optind;
-    char **cargv = argv + optind;
+    struct cli cl;
+    if (cli_parse(argc, argv, stdout, stderr, &cl) < 0)
+        return EXIT_FAIL;
+    if (cl.done)
+        return cl.exit_code;
+    const char *config_path = cl.config ? cl.config : default_config();
+    const char *cmd = cl.command;
+    int cargc = cl.argc;
+    char **cargv = cl.argv;
     int rc;
     if (strcmp(cmd, "run") == 0)
-        rc = cmd_run(config_path, cargc, cargv);
+        rc = cmd_run(config_path);
     else if (strcmp(cmd, "once") == 0)
         rc = cmd_once(config_path, cargc, cargv);
     else if (strcmp(cmd, "check-config") == 0)
@@ -579,11 +505,12 @@ int main(int argc, char **argv)
         config_write_manpage(stdout, PACKAGE_VERSION);
         rc = EXIT_OK;
     } else if (strcmp(cmd, "spool") == 0) {
-        struct config *cfg = wants_help(cargc, cargv) ? NULL : load(config_path);
-        if (!cfg && !wants_help(cargc, cargv))
+        struct config *cfg = load(config_path);
+        if (!cfg) {
+            cli_free(&cl);
             return EXIT_CONFIG;
-        if (cfg)
-            setup_logging(cfg);
+        }
+        setup_logging(cfg);
         struct sigaction sa = {.sa_handler = on_signal};
         sigemptyset(&sa.sa_mask);
         sigaction(SIGTERM, &sa, NULL);
@@ -604,13 +531,11 @@ int main(int argc, char **argv)
         printf("nexus-shipper %s (libcurl %s)\n", PACKAGE_VERSION,
                curl_version_info(CURLVERSION_NOW)->version);
         rc = EXIT_OK;
-    } else if (strcmp(cmd, "help") == 0) {
-        fputs(usage_text, stdout);
+    } else { /* help [COMMAND] */
+        fputs(cli_usage(cargc > 1 ? cargv[1] : NULL), stdout);
         rc = EXIT_OK;
-    } else {
-        fprintf(stderr, "nexus-shipper: unknown command \"%s\"\n\n%s", cmd, usage_text);
-        rc = EXIT_CONFIG;
     }
+    cli_free(&cl);
     logger_close(&g_log);
     curl_global_cleanup();
     return rc;

@@ -197,6 +197,7 @@ struct sender *sender_new(const struct config *cfg, struct err *e)
             target_free(t);
             goto oom;
         }
+        t->relabel = cfg->rw[i]->relabel;
         if (cfg->rw[i]->insecure_skip_verify)
             log_warn("remote_write %s: TLS certificate verification is OFF (insecure_skip_verify)",
                      t->label);
@@ -442,10 +443,28 @@ int sender_submit(struct sender *s, const struct series_buf *sb, const struct sb
         struct target *t = s->t[ti];
         if (t->kind != SEG_REMOTE_WRITE)
             continue;
-        for (size_t off = 0; off < n; off += (size_t)t->max_samples) {
-            size_t k = n - off < (size_t)t->max_samples ? n - off : (size_t)t->max_samples;
+        /* per-target filters (relabel.h): this target's samples, maybe relabeled */
+        struct relabel_out ro;
+        struct err re;
+        if (relabel_apply(t->relabel, sb, v, n, &ro, &re) < 0) {
+            log_error("%s: %s", t->label, re.msg);
+            count_dropped(s, t, DROP_REJECTED, n);
+            failed++;
+            relabel_out_free(&ro);
+            continue;
+        }
+        if (ro.collisions) { /* a key of its own: not rate-limited with send failures */
+            char key[SPOOL_NAME_MAX + 16];
+            snprintf(key, sizeof key, "%s/drop_labels", t->name);
+            log_complain(key,
+                         "remote_write %s: drop_labels made %zu series duplicates of others; "
+                         "only the first of each is sent (%s)",
+                         t->label, ro.collisions, ro.collision_example);
+        }
+        for (size_t off = 0; off < ro.n; off += (size_t)t->max_samples) {
+            size_t k = ro.n - off < (size_t)t->max_samples ? ro.n - off : (size_t)t->max_samples;
             struct err e;
-            if (rw_encode(s->enc, sb, v + off, k, ts, &out, &e) < 0) {
+            if (rw_encode(s->enc, ro.sb, ro.v + off, k, ts, &out, &e) < 0) {
                 log_error("%s: cannot encode a batch: %s", t->label, e.msg);
                 count_dropped(s, t, DROP_REJECTED, k);
                 failed++;
@@ -463,6 +482,7 @@ int sender_submit(struct sender *s, const struct series_buf *sb, const struct sb
             else
                 failed++;
         }
+        relabel_out_free(&ro);
         /* one fdatasync makes all of this cycle's batches durable */
         if (s->spool && spool_sync(s->spool, t->name) < 0)
             log_complain("spool-sync", "spool: cannot fsync %s/%s: %s", spool_dir(s->spool),

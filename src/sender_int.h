@@ -3,6 +3,7 @@
 #ifndef NS_SENDER_INT_H
 #define NS_SENDER_INT_H
 
+#include "relabel.h"
 #include "sender.h"
 
 struct mem_batch;
@@ -16,6 +17,7 @@ struct target {
     struct http_client *http;
     int64_t max_samples;
     int64_t min_backoff_ms, max_backoff_ms;
+    struct relabel *relabel; /* per-target filters (the config's; only sender_submit uses it) */
     /* delivery state */
     unsigned failures;
     int64_t next_try_mono;

@@ -26,9 +26,7 @@
 #include "textfmt.h"
 #include "util.h"
 
-#define EXIT_OK    0
-#define EXIT_FAIL  1
-#define EXIT_USAGE 2
+#include "exitcodes.h"
 
 #define MAX_TYPES 32
 
@@ -533,6 +531,8 @@ static const char skopeo_usage[] =
     "[pushgateway] as job \"skopeo\" and to [remote_write] targets when [skopeo] enable_metrics\n"
     "is on; what cannot be delivered is spooled.\n"
     "Exit codes: 0 success; 1 skopeo failed; 2 usage or configuration error.\n";
+
+const char *const skopeo_cli_usage = skopeo_usage;
 
 int skopeo_cli(const char *config_path, int argc, char **argv)
 {

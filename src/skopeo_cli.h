@@ -16,5 +16,7 @@
 /* argv[0] == "skopeo". The configuration file is optional: when
  * `config_path` does not exist, defaults apply and no metrics are pushed. */
 int skopeo_cli(const char *config_path, int argc, char **argv);
+/* The usage text (`skopeo --help`), for cli_args. */
+extern const char *const skopeo_cli_usage;
 
 #endif

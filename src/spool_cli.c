@@ -18,6 +18,7 @@
 #include "remote_write.h"
 #include "sender.h"
 #include "spool.h"
+#include "exitcodes.h"
 
 #define EXPORT_MAGIC "NXSHEXP1\n"
 
@@ -37,6 +38,8 @@ static const char help_text[] =
     "  purge [--target NAME] [--quarantine]\n"
     "                               delete spooled batches (or the quarantine); refused\n"
     "                               while a daemon holds the spool lock\n";
+
+const char *const spool_cli_usage = help_text;
 
 static void fmt_ts(int64_t ms, char *out, size_t n)
 {
@@ -68,7 +71,7 @@ static bool has_flag(int argc, char **argv, const char *name)
 
 static int cmd_ls(struct spool *sp, int argc, char **argv)
 {
-    bool verbose = has_flag(argc, argv, "-v");
+    bool verbose = has_flag(argc, argv, "-v") || has_flag(argc, argv, "--verbose");
     int rc = 0;
     char **targets;
     size_t nt;
@@ -140,7 +143,7 @@ static int cmd_replay(const struct config *cfg, struct spool *sp, int argc, char
     int64_t rate = cfg->shipper.replay_rate;
     if (rate_s && (parse_int64(rate_s, &rate) < 0 || rate < 0)) {
         fprintf(stderr, "spool replay: --rate wants a number of batches per second\n");
-        return 2;
+        return EXIT_USAGE;
     }
     (void)sp; /* the sender opens the spool itself */
     struct err e;
@@ -248,7 +251,7 @@ static int cmd_export(struct spool *sp, int argc, char **argv)
     const char *only = arg_value(argc, argv, "--target");
     if (!to) {
         fprintf(stderr, "spool export: --to FILE is required\n");
-        return 2;
+        return EXIT_USAGE;
     }
     struct seg_info *v;
     size_t n;
@@ -493,7 +496,7 @@ static int cmd_import(struct spool *sp, int argc, char **argv)
 {
     if (argc < 2 || argv[1][0] == '-') {
         fprintf(stderr, "spool import: FILE is required\n");
-        return 2;
+        return EXIT_USAGE;
     }
     const char *file = argv[1];
     char *data = NULL, *ledger = NULL;
@@ -593,9 +596,9 @@ static int cmd_purge(struct spool *sp, int argc, char **argv)
 
 int spool_cli(const struct config *cfg, int argc, char **argv, const volatile sig_atomic_t *stop)
 {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || !cfg) {
-        fputs(help_text, argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
+    if (argc < 2 || !cfg) { /* cli_parse() handles --help and usage errors */
+        fputs(help_text, stderr);
+        return EXIT_USAGE;
     }
     struct err e;
     struct spool *sp = spool_open(cfg->shipper.spool_dir, &e);
@@ -617,7 +620,7 @@ int spool_cli(const struct config *cfg, int argc, char **argv, const volatile si
         rc = cmd_purge(sp, argc - 1, argv + 1);
     else {
         fprintf(stderr, "spool: unknown command \"%s\"\n%s", sub, help_text);
-        rc = 2;
+        rc = EXIT_USAGE;
     }
     spool_close(sp);
     return rc;

@@ -17,6 +17,9 @@
 
 #include <signal.h>
 
+/* The usage text (`spool --help`), for cli_args. */
+extern const char *const spool_cli_usage;
+
 /* argv[0] == "spool". cfg may be NULL only for --help. `stop` (may be
  * NULL) is set by SIGTERM/SIGINT: replay stops after the batch in flight.
  * Returns an exit code. */

@@ -51,6 +51,7 @@ done
 printf 'glpat-test-token\n' > "$IT_TMP/gitlab-token"   # healthy.json's GitLab token
 chmod 600 "$IT_TMP"/*-password "$IT_TMP"/*-token
 printf '{"auths": {}}\n' > "$IT_TMP/auth.json"
+cp /etc/ssl/certs/ca-certificates.crt "$IT_TMP/ca.pem"   # files named by the config must exist
 
 # every key of the template set (bearer_token_file excludes basic auth)
 "$BIN" config-template | sed -e 's/^#\(\[[a-z_ A-Z]*\]\)/\1/' -e 's/^#\([a-z_]* = \)/\1/' \
@@ -64,6 +65,8 @@ shipper() {
     printf '[shipper]\ninterval = 1s\ninstance = torture\nspool_dir = %s/unused\n' "$IT_TMP"
     printf 'external_labels = env=ci,dc=torture\ncollector_timeout = 10s\n'
     printf '[remote_write]\nurl = %s/api/v1/write\nmax_samples_per_send = 500\nmin_backoff = 100ms\n' "$RECV_URL"
+    # per-target filters (relabel.c) on the submit path too
+    printf 'drop_series = {repository="docker-proxy"}\ndrop_labels = dc\n'
 }
 {
     shipper

@@ -526,7 +526,8 @@ START_TEST(test_syntax_errors)
     expect_error("[shipper]\ninterval = 5s\nfoo = 1\n",
                  "3: unknown key \"foo\" in section [shipper]");
     expect_error("[remote_write]\nurl = http://x\njob = y\n",
-                 "3: unknown key \"job\" in section [remote_write]");
+                 "3: unknown key \"job\" in section [remote_write] (\"job\" is a key of "
+                 "[pushgateway])");
     expect_error("[shipper\n", "1: malformed section header \"[shipper\"");
     expect_error("\n\n[shipper] extra\n", "3: malformed section header \"[shipper] extra\"");
     expect_error("[shipper]\njunk line\n", "2: expected `key = value`, got \"junk line\"");
@@ -618,33 +619,33 @@ START_TEST(test_semantic_errors)
 {
     expect_error("[shipper]\n\n[remote_write]\ntimeout = 5s\n",
                  "3: section [remote_write] needs \"url\"");
-    expect_error("[remote_write]\nurl =\n", "1: section [remote_write] needs \"url\"");
+    expect_error("[remote_write]\nurl =\n", "2: section [remote_write] needs \"url\"");
     expect_error("[shipper]\n[remote_write ok]\nurl = http://x\n[remote_write b]\n",
                  "4: section [remote_write] needs \"url\"");
     expect_error("[pushgateway]\njob = j\n", "1: section [pushgateway] needs \"url\"");
     expect_error("[shipper]\n[nexus]\nusername = u\n", "2: section [nexus] needs \"url\"");
     expect_error("[certificates]\nsource = tls\n", "1: section [certificates] needs \"endpoints\"");
     expect_error("[certificates]\nendpoints = , ,\n",
-                 "1: section [certificates] needs \"endpoints\"");
+                 "2: section [certificates] needs \"endpoints\"");
     expect_error("[shipper]\n[remote_write]\nurl = http://x\nmin_backoff = 10s\nmax_backoff = 1s\n",
-                 "2: min_backoff is larger than max_backoff");
+                 "4: min_backoff is larger than max_backoff");
     expect_error("[remote_write]\nurl = http://x\nmax_samples_per_send = 0\n",
-                 "1: max_samples_per_send must be at least 1");
-    expect_error("[remote_write]\nurl = http://x\ncert_file = /c.pem\n",
-                 "1: cert_file and key_file go together");
+                 "3: max_samples_per_send must be at least 1");
+    expect_error("[remote_write]\nurl = http://x\ncert_file = /dev/null\n",
+                 "3: cert_file and key_file go together");
     expect_error("[remote_write]\nurl = http://x\nheaders = X-A 1\n",
-                 "1: header \"X-A 1\" is not `Name: value`");
+                 "3: header \"X-A 1\" is not `Name: value`");
     char text[PATH_MAX * 2];
     char tok[PATH_MAX + 16];
     snprintf(tok, sizeof tok, "%s/token", tmpdir);
     write_text(tok, "t\n", 0600);
     snprintf(text, sizeof text,
              "[remote_write]\nurl = http://x\nbasic_auth_user = u\nbearer_token_file = %s\n", tok);
-    expect_error(text, "1: basic_auth_user and bearer_token_file exclude each other");
+    expect_error(text, "4: basic_auth_user and bearer_token_file exclude each other");
     struct err e;
     ck_assert_ptr_null(load("[shipper]\ninterval = 500ms\n", &e));
     char want[PATH_MAX + 64];
-    snprintf(want, sizeof want, "%s: [shipper] interval must be at least 1s", cfgpath);
+    snprintf(want, sizeof want, "%s:2: [shipper] interval must be at least 1s", cfgpath);
     ck_assert_str_eq(e.msg, want);
 }
 END_TEST
@@ -687,11 +688,112 @@ START_TEST(test_secret_files)
              tmpdir);
     char want[PATH_MAX * 3];
     snprintf(want, sizeof want,
-             "3: basic_auth_password_file: cannot open %s/nope: No such file or directory", tmpdir);
+             "5: basic_auth_password_file: cannot open %s/nope: No such file or directory", tmpdir);
     expect_error(text, want);
     snprintf(text, sizeof text, "[nexus]\nurl = http://x\npassword_file = %s\n", tmpdir);
-    snprintf(want, sizeof want, "1: password_file: cannot read %s: Is a directory", tmpdir);
+    snprintf(want, sizeof want, "3: password_file: cannot read %s: Is a directory", tmpdir);
     expect_error(text, want);
+}
+END_TEST
+
+/* ---- config: every problem, suggestions, files named by the config ------------------ */
+
+START_TEST(test_all_problems)
+{
+    write_text(cfgpath,
+               "[shipper]\n"
+               "intervall = 30s\n"          /* 2: a typo */
+               "interval = 30\n"            /* 3: no unit */
+               "[remote_write a]\n"         /* 4 */
+               "url = http://x/api/v1/write\n"
+               "remote_timeout = 5s\n"      /* 6: Prometheus's spelling */
+               "cert_file = /nonexistent/c.pem\n" /* 7: missing, and without key_file */
+               "[nexsu]\n"                  /* 8: unknown section, its keys skipped */
+               "url = http://n\n"
+               "[remote_write b]\n"         /* 10: no url */
+               "write_relabel_configs = x\n" /* 11 */
+               "drop_series = {a=~\"(\"}\n", /* 12: bad regex */
+               0600);
+    struct strlist p = {0};
+    struct err e;
+    ck_assert_ptr_null(config_load_all(cfgpath, &p, &e));
+    static const char *const want[] = {
+        ":2: unknown key \"intervall\" in section [shipper]; did you mean \"interval\"?",
+        ":3: interval: \"30\" has no unit: write 30s (or 30ms, 30m)",
+        ":6: unknown key \"remote_timeout\" in section [remote_write] (Prometheus's "
+        "\"remote_timeout\": this is `timeout`)",
+        ":7: cert_file: cannot read /nonexistent/c.pem: No such file or directory",
+        ":7: cert_file and key_file go together",
+        ":8: unknown section [nexsu]; did you mean [nexus]?",
+        ":10: section [remote_write] needs \"url\"",
+        ":11: unknown key \"write_relabel_configs\" in section [remote_write] (Prometheus's "
+        "\"write_relabel_configs\": use keep_metrics, drop_metrics, keep_series, drop_series and "
+        "drop_labels)",
+        ":12: drop_series: bad regular expression \"(\" for label a: ",
+    };
+    ck_assert_uint_eq(p.n, NS_ARRAY_LEN(want));
+    for (size_t i = 0; i < p.n; i++) {
+        char full[1024];
+        snprintf(full, sizeof full, "%s%s", cfgpath, want[i]);
+        ck_assert_msg(str_has_prefix(p.v[i], full), "problem %zu: got \"%s\", want \"%s\"", i,
+                      p.v[i], full);
+    }
+    /* config_load: the first one */
+    ck_assert_str_eq(e.msg, p.v[0]);
+    strv_free(p.v, p.n);
+    /* a bare 0 is a duration */
+    struct config *c = load_ok("[shipper]\nspool_max_age = 0\n");
+    ck_assert_int_eq(c->shipper.spool_max_age_ms, 0);
+    config_free(c);
+    expect_error("[remote_write]\nurl = http://x\nmin_backoff = 500\n",
+                 "3: min_backoff: \"500\" has no unit: write 500s (or 500ms, 500m)");
+}
+END_TEST
+
+START_TEST(test_headers_and_filters)
+{
+    struct config *c = load_ok("[remote_write]\n"
+                               "url = http://x\n"
+                               "headers = X-A: 1\n"
+                               "header = X-Tags: a, b,c\n"
+                               "header = X-Other:v\n"
+                               "keep_metrics = ^nexus_\n"
+                               "drop_series = {repository=~\"tmp-.*\", format!=\"maven2\"} or up\n"
+                               "drop_labels = instance, blobstore\n");
+    struct cfg_remote_write *rw = c->rw[0];
+    ck_assert_uint_eq(rw->headers.n, 3);
+    ck_assert_str_eq(rw->headers.v[0], "X-A: 1");
+    ck_assert_str_eq(rw->headers.v[1], "X-Tags: a, b,c");
+    ck_assert_str_eq(rw->headers.v[2], "X-Other:v");
+    ck_assert_ptr_nonnull(rw->relabel);
+    ck_assert_uint_eq(rw->drop_labels.n, 2);
+    config_free(c);
+    expect_error("[remote_write]\nurl = http://x\nheader = no colon\n",
+                 "3: header: \"no colon\" is not `Name: value`");
+    expect_error("[remote_write]\nurl = http://x\ndrop_labels = a,__name__\n",
+                 "3: drop_labels: \"__name__\" is not a label name that can be dropped");
+    expect_error_prefix("[remote_write]\nurl = http://x\nkeep_series = {a=\"b\"\n",
+                        "3: keep_series: expected ',' or '}' at the end of");
+    /* ca_file must be readable; check-config's host checks */
+    char text[PATH_MAX * 2];
+    snprintf(text, sizeof text, "[nexus]\nurl = http://x\nca_file = %s/ca.pem\n", tmpdir);
+    char want[PATH_MAX * 3];
+    snprintf(want, sizeof want, "3: ca_file: cannot read %s/ca.pem: No such file or directory",
+             tmpdir);
+    expect_error(text, want);
+    snprintf(text, sizeof text, "[shipper]\nspool_dir = %s/spool/deeper\nstate_dir = %s/f/x\n",
+             tmpdir, tmpdir);
+    char f[PATH_MAX + 8];
+    snprintf(f, sizeof f, "%s/f", tmpdir);
+    write_text(f, "a file\n", 0600);
+    c = load_ok(text);
+    struct strlist p = {0};
+    ck_assert_uint_eq(config_check_paths(c, &p), 1);
+    snprintf(want, sizeof want, "%s:3: state_dir: cannot use %s/f/x: Not a directory", cfgpath,
+             tmpdir);
+    ck_assert_str_eq(p.v[0], want);
+    strv_free(p.v, p.n);
+    config_free(c);
 }
 END_TEST
 
@@ -756,7 +858,7 @@ START_TEST(test_control_bytes)
     snprintf(pw, sizeof pw, "%s/pw", tmpdir);
     snprintf(text, sizeof text, "[nexus]\nurl = http://n\nusername = u\npassword_file = %s\n", pw);
     write_bytes(pw, "pass\0word\n", 10);
-    expect_error_prefix(text, "1: password_file: "); /* the section's line, as for any secret file */
+    expect_error_prefix(text, "4: password_file: "); /* the key's line, as for any secret file */
     c = load(text, &e);
     ck_assert_ptr_null(c);
     ck_assert_msg(strstr(e.msg, ": NUL byte at byte 5 (a secret file holds one line of text)"),
@@ -1011,7 +1113,8 @@ START_TEST(test_template_parses_back)
             (line[1] == '[' || (line[1] >= 'a' && line[1] <= 'z' && memchr(line, '=', len)));
         char one[1024];
         snprintf(one, sizeof one, "%.*s", (int)len, line); /* search this line only */
-        bool secret = key_line && strstr(one, "_file = ") && !strstr(one, "log_file");
+        bool secret = key_line && (strstr(one, "_file = ") || strstr(one, "authfile = ")) &&
+                      !strstr(one, "log_file");
         if (key_line && !secret)
             buf_append(&all, line + 1, len - 1);
         else
@@ -1058,6 +1161,8 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_size_minimum);
     tcase_add_test(tc, test_env_overrides);
     tcase_add_test(tc, test_template_parses_back);
+    tcase_add_test(tc, test_all_problems);
+    tcase_add_test(tc, test_headers_and_filters);
     suite_add_tcase(s, tc);
     return s;
 }
