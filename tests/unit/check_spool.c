@@ -1225,6 +1225,65 @@ START_TEST(test_index_failure_is_an_error)
 }
 END_TEST
 
+/* util's durable_write_file: exact mode whatever the umask, a symlink at
+ * the destination is replaced (not followed), no temp file left behind,
+ * errors name the file; the streaming variant's abort leaves nothing. */
+START_TEST(test_durable_write_file)
+{
+    struct err e;
+    char p[PATH_MAX + 32], victim[PATH_MAX + 32];
+    snprintf(p, sizeof p, "%s/state.json", tmpdir);
+    snprintf(victim, sizeof victim, "%s/victim", tmpdir);
+    write_raw(victim, "precious", 8);
+    ck_assert_int_eq(symlink(victim, p), 0);
+    mode_t old = umask(0);
+    int rc = durable_write_file(p, "new", 3, 0640, &e);
+    umask(old);
+    ck_assert_msg(rc == 0, "%s", e.msg);
+    char *s = slurp(victim);
+    ck_assert_str_eq(s, "precious"); /* not followed */
+    free(s);
+    s = slurp(p);
+    ck_assert_str_eq(s, "new");
+    free(s);
+    struct stat st;
+    ck_assert_int_eq(lstat(p, &st), 0);
+    ck_assert(S_ISREG(st.st_mode));
+    ck_assert_uint_eq(st.st_mode & 07777, 0640);
+    /* default mode 0600, umask 0 or not */
+    old = umask(0);
+    ck_assert_int_eq(durable_write_file(p, "x", 1, 0, &e), 0);
+    umask(old);
+    ck_assert_int_eq(stat(p, &st), 0);
+    ck_assert_uint_eq(st.st_mode & 07777, 0600);
+    ck_assert_uint_eq(count_entries(tmpdir, ".state.json"), 0);
+    /* a missing directory: -1, the message names the file */
+    char bad[PATH_MAX + 32];
+    snprintf(bad, sizeof bad, "%s/nope/state.json", tmpdir);
+    ck_assert_int_eq(durable_write_file(bad, "x", 1, 0, &e), -1);
+    ck_assert_ptr_nonnull(strstr(e.msg, "nope/state.json"));
+    /* streaming: abort removes the temp file; commit replaces */
+    struct durable_file *f = durable_open(p, 0600, &e);
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(durable_write(f, "partial", 7, &e), 0);
+    ck_assert_uint_eq(count_entries(tmpdir, ".state.json"), 1);
+    durable_abort(f);
+    ck_assert_uint_eq(count_entries(tmpdir, ".state.json"), 0);
+    s = slurp(p);
+    ck_assert_str_eq(s, "x");
+    free(s);
+    f = durable_open(p, 0600, &e);
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(durable_write(f, "ab", 2, &e), 0);
+    ck_assert_int_eq(durable_write(f, "cd", 2, &e), 0);
+    ck_assert_int_eq(durable_commit(f, &e), 0);
+    s = slurp(p);
+    ck_assert_str_eq(s, "abcd");
+    free(s);
+    ck_assert_uint_eq(count_entries(tmpdir, ".state.json"), 0);
+}
+END_TEST
+
 static Suite *spool_suite(void)
 {
     Suite *s = suite_create("spool");
@@ -1242,6 +1301,7 @@ static Suite *spool_suite(void)
     tcase_add_test(tc, test_lock_other_process);
     tcase_add_test(tc, test_usage);
     tcase_add_test(tc, test_write_file_durable);
+    tcase_add_test(tc, test_durable_write_file);
     tcase_add_test(tc, test_open_errors);
     tcase_add_test(tc, test_log_damaged_middle_resync);
     tcase_add_test(tc, test_log_quarantined_region_stays_quiet);
