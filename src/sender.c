@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "pushgateway.h"
 #include "remote.pb-c.h"
 
 const char *const drop_reason_names[DROP_NREASONS] = {
@@ -376,6 +377,12 @@ int sender_submit_push(struct sender *s, const char *method, const char *group_p
         log_error("no [pushgateway] configured");
         return -1;
     }
+    struct err ve;
+    if (!pgw_method_ok(method) || pgw_group_path_check(group_path, &ve) < 0) {
+        log_error("pushgateway: refusing to queue %s %s: %s", method, group_path,
+                  pgw_method_ok(method) ? ve.msg : "not a method the shipper sends (PUT)");
+        return -1;
+    }
     struct seg_meta m = {.kind = SEG_PUSHGATEWAY, .created_ms = now_ms()};
     snprintf(m.target, sizeof m.target, "%s", t->name);
     snprintf(m.extra, sizeof m.extra, "%s %s", method, group_path);
@@ -424,26 +431,35 @@ static enum send_outcome send_one(struct sender *s, struct target *t, const stru
     http_response_init(&r);
     enum send_outcome o;
     int64_t t0 = mono_ms();
+    struct err ve;
+    /* spooled and imported records are untrusted: a record that is not what
+     * its target sends is refused (DROP: the caller quarantines it), never
+     * sent with the target's credentials */
+    if (spool_record_check(m, t->name, &ve) < 0) {
+        buf_reset(answer);
+        buf_printf(answer, "refused before sending: %s", ve.msg);
+        *why = DROP_CORRUPT;
+        count_dropped(s, t, *why, m->samples);
+        log_error("%s: %s", t->label, answer->data);
+        return SEND_DROP;
+    }
     if (t->kind == SEG_PUSHGATEWAY) {
-        char method[16] = "PUT";
-        const char *path = "";
-        const char *sp = strchr(m->extra, ' ');
-        if (sp) {
-            snprintf(method, sizeof method, "%.*s", (int)(sp - m->extra), m->extra);
-            path = sp + 1;
-        }
+        char method[16];
+        const char *path;
         struct buf url;
         buf_init(&url, 0);
-        size_t bl = strlen(t->url);
-        while (bl && t->url[bl - 1] == '/')
-            bl--;
-        buf_append(&url, t->url, bl);
-        buf_puts(&url, path);
-        const char *hdr = "Content-Type: text/plain; version=0.0.4; charset=utf-8";
-        if (http_request(t->http, method, buf_cstr(&url), &hdr, 1, p, len, deadline_mono, &r) < 0)
+        if (pgw_extra_check(m->extra, method, sizeof method, &path, &ve) < 0 ||
+            pgw_build_url(t->url, path, &url) < 0) {
+            r.status = 0; /* not sent: kept for the next round */
+            snprintf(r.error, sizeof r.error, "cannot build the push URL from %s", t->url);
             o = SEND_RETRY;
-        else
-            o = rw_classify(r.status);
+        } else {
+            const char *hdr = "Content-Type: text/plain; version=0.0.4; charset=utf-8";
+            if (http_request(t->http, method, url.data, &hdr, 1, p, len, deadline_mono, &r) < 0)
+                o = SEND_RETRY;
+            else
+                o = rw_classify(r.status);
+        }
         buf_free(&url);
     } else {
         o = sender_send_payload(t->http, t->url, p, len, deadline_mono, &r);

@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pushgateway.h"
+
 #define MAGIC      "NXSHSPL1"
 #define DEAD       "NXSHDEAD" /* a quarantined damaged region starts with this */
 #define VERSION    1
@@ -787,6 +789,48 @@ static int tgt_rebuild(struct tgt *t)
         rc = -1;
     sort_queue(t);
     return rc;
+}
+
+enum seg_kind spool_target_kind(const char *target)
+{
+    if (strcmp(target, "pushgateway") == 0)
+        return SEG_PUSHGATEWAY;
+    if (!str_has_prefix(target, "rw-") || !target[3] || strlen(target) >= SPOOL_NAME_MAX)
+        return 0;
+    for (const char *p = target + 3; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '_' || *p == '-' || *p == '.'))
+            return 0;
+    return SEG_REMOTE_WRITE;
+}
+
+int spool_record_check(const struct seg_meta *m, const char *dir, struct err *e)
+{
+    if (dir && strcmp(m->target, dir) != 0) {
+        err_set(e, "record for target \"%.63s\" found in %.63s/", m->target, dir);
+        return -1;
+    }
+    enum seg_kind want = spool_target_kind(m->target);
+    if (!want) {
+        err_set(e, "unknown target \"%.63s\" (not pushgateway or rw-NAME)", m->target);
+        return -1;
+    }
+    if (m->kind != want) {
+        err_set(e, "a %s record in target %s, which holds %s records",
+                m->kind == SEG_PUSHGATEWAY    ? "Pushgateway"
+                : m->kind == SEG_REMOTE_WRITE ? "remote-write"
+                                              : "unknown-kind",
+                m->target, want == SEG_PUSHGATEWAY ? "Pushgateway" : "remote-write");
+        return -1;
+    }
+    if (m->kind == SEG_PUSHGATEWAY) {
+        struct err e2;
+        if (pgw_extra_check(m->extra, NULL, 0, NULL, &e2) < 0) {
+            err_set(e, "Pushgateway push refused: %s", e2.msg);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 /* A spool_dir entry that is a target's directory (not hidden, not
