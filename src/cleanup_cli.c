@@ -251,35 +251,30 @@ static void state_load(const char *path, struct state *s)
     fclose(f);
 }
 
-/* temp file, fsync, rename, fsync the directory */
-static int state_save(const char *dir, const char *path, const struct state *s)
+/* util's durable writer: random O_EXCL|O_NOFOLLOW temp name, 0600, fsync,
+ * rename, directory fsync. -1 with errno. */
+static int state_save(const char *path, const struct state *s)
 {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return -1;
-    fprintf(f, "# nexus-shipper cleanup counters (kept across runs)\n");
-    for (int i = 0; i < 4; i++)
-        fprintf(f, "runs %s %llu\n", cl_status_name((enum cl_status)i),
-                (unsigned long long)s->runs[i]);
-    fprintf(f, "errors %llu\nlast_success_ms %lld\n", (unsigned long long)s->errors,
-            (long long)s->last_success_ms);
-    for (size_t i = 0; i < s->n; i++)
-        fprintf(f, "deleted %s %llu\n", s->repo[i], (unsigned long long)s->deleted[i]);
-    int rc = fflush(f) == 0 && fsync(fileno(f)) == 0 ? 0 : -1;
-    if (fclose(f) != 0)
-        rc = -1;
-    if (rc == 0 && rename(tmp, path) == 0) {
-        int d = open(dir, O_RDONLY | O_DIRECTORY);
-        if (d >= 0) {
-            fsync(d);
-            close(d);
-        }
-        return 0;
-    }
-    unlink(tmp);
-    return -1;
+    struct buf b;
+    buf_init(&b, 0);
+    int rc = buf_puts(&b, "# nexus-shipper cleanup counters (kept across runs)\n");
+    for (int i = 0; rc == 0 && i < 4; i++)
+        rc = buf_printf(&b, "runs %s %llu\n", cl_status_name((enum cl_status)i),
+                        (unsigned long long)s->runs[i]);
+    if (rc == 0)
+        rc = buf_printf(&b, "errors %llu\nlast_success_ms %lld\n", (unsigned long long)s->errors,
+                        (long long)s->last_success_ms);
+    for (size_t i = 0; rc == 0 && i < s->n; i++)
+        rc = buf_printf(&b, "deleted %s %llu\n", s->repo[i], (unsigned long long)s->deleted[i]);
+    struct err e;
+    if (rc == 0)
+        rc = durable_write_file(path, b.data, b.len, 0600, &e);
+    else
+        errno = ENOMEM;
+    int saved = errno;
+    buf_free(&b);
+    errno = saved;
+    return rc;
 }
 
 /* ---- metrics ---------------------------------------------------------- */
@@ -705,7 +700,7 @@ int cleanup_cli(const char *config_path, int argc, char **argv, struct logger *l
             if (d || res.status == CL_OK)
                 state_add_repo(&st, rp->name, d);
         }
-        if (state_save(state_dir, spath, &st) < 0)
+        if (state_save(spath, &st) < 0)
             log_warn("cleanup: cannot save %s: %s (counters will restart)", spath, strerror(errno));
         ship_metrics(cfg, &res, &st);
         state_free(&st);
