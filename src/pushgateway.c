@@ -162,8 +162,9 @@ int pgw_group_path_check(const char *path, struct err *e)
 bool pgw_method_ok(const char *method)
 {
     /* every producer pushes with PUT (main.c, cleanup_cli.c, skopeo_cli.c);
-     * a method is added here only when a producer writes it */
-    static const char *const methods[] = {"PUT"};
+     * POST (replace metrics of the same names only) is part of
+     * sender_submit_push's API. Never DELETE: the shipper deletes no group. */
+    static const char *const methods[] = {"PUT", "POST"};
     for (size_t i = 0; i < NS_ARRAY_LEN(methods); i++)
         if (strcmp(method, methods[i]) == 0)
             return true;
@@ -183,7 +184,7 @@ int pgw_extra_check(const char *extra, char *method, size_t method_n, const char
     memcpy(m, extra, ml);
     m[ml] = '\0';
     if (!pgw_method_ok(m)) {
-        err_set(e, "push method \"%.15s\" is not one the shipper writes (PUT)", m);
+        err_set(e, "push method \"%.15s\" is not one the shipper writes (PUT, POST)", m);
         return -1;
     }
     if (pgw_group_path_check(sp + 1, e) < 0)

@@ -26,12 +26,13 @@ int pgw_group_path(const char *job, const char *const *grouping, size_t n_groupi
 int pgw_group_path_check(const char *path, struct err *e);
 
 /* Checks a spooled push's "METHOD group-path" (struct seg_meta.extra):
- * METHOD must be one the shipper writes (PUT) and the path must pass
+ * METHOD must be one the shipper writes (PUT, POST) and the path must pass
  * pgw_group_path_check. On success copies the method into method[] and
  * points *path into extra. 0, or -1 with e->msg. */
 int pgw_extra_check(const char *extra, char *method, size_t method_n, const char **path,
                     struct err *e);
-/* Whether the shipper writes pushes with this method (PUT). */
+/* Whether the shipper writes pushes with this method (PUT, POST; never
+ * DELETE). */
 bool pgw_method_ok(const char *method);
 
 /* The push URL: base (the configured [pushgateway] url, trusted) with

@@ -380,7 +380,7 @@ int sender_submit_push(struct sender *s, const char *method, const char *group_p
     struct err ve;
     if (!pgw_method_ok(method) || pgw_group_path_check(group_path, &ve) < 0) {
         log_error("pushgateway: refusing to queue %s %s: %s", method, group_path,
-                  pgw_method_ok(method) ? ve.msg : "not a method the shipper sends (PUT)");
+                  pgw_method_ok(method) ? ve.msg : "not a method the shipper sends (PUT, POST)");
         return -1;
     }
     struct seg_meta m = {.kind = SEG_PUSHGATEWAY, .created_ms = now_ms()};

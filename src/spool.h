@@ -176,7 +176,7 @@ enum seg_kind spool_target_kind(const char *target);
 /* Checks a record before it is imported or sent (archives and spool files
  * are untrusted): its target is `dir` (NULL: any known target name), its
  * kind is the target's kind, and a Pushgateway push's extra is "PUT
- * <group path>" in the Pushgateway grouping grammar
+ * <group path>" (or POST) in the Pushgateway grouping grammar
  * (pgw_extra_check). 0, or -1 with e->msg saying what is wrong. */
 int spool_record_check(const struct seg_meta *m, const char *dir, struct err *e);
 

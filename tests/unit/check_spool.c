@@ -1349,7 +1349,9 @@ START_TEST(test_pgw_group_path_check)
     ck_assert_str_eq(path, "/metrics/job/a/instance/h");
     ck_assert_int_lt(pgw_extra_check("DELETE /metrics/job/production-job", NULL, 0, NULL, &e), 0);
     ck_assert_ptr_nonnull(strstr(e.msg, "DELETE"));
-    ck_assert_int_lt(pgw_extra_check("POST /metrics/job/a", NULL, 0, NULL, &e), 0);
+    ck_assert_int_eq(pgw_extra_check("POST /metrics/job/a", NULL, 0, NULL, &e), 0);
+    ck_assert_int_lt(pgw_extra_check("GET /metrics/job/a", NULL, 0, NULL, &e), 0);
+    ck_assert_int_lt(pgw_extra_check("PATCH /metrics/job/a", NULL, 0, NULL, &e), 0);
     ck_assert_int_lt(pgw_extra_check("PUT", NULL, 0, NULL, &e), 0);
     ck_assert_int_lt(pgw_extra_check("", NULL, 0, NULL, &e), 0);
     ck_assert_int_lt(pgw_extra_check("PUT @127.0.0.1:1/x", NULL, 0, NULL, &e), 0);
