@@ -384,10 +384,7 @@ static int ship_metrics(const struct config *cfg, const struct cleanup_result *r
         struct http_response hr;
         http_response_init(&hr);
         enum send_outcome po = SEND_RETRY;
-        size_t bl = strlen(pg->url);
-        while (bl && pg->url[bl - 1] == '/')
-            bl--;
-        if (hc && buf_append(&url, pg->url, bl) == 0 && buf_puts(&url, group.data) == 0)
+        if (hc && pgw_build_url(pg->url, group.data, &url) == 0) /* curl_url, not concatenation */
             po = pgw_push(hc, "PUT", url.data, text.data ? text.data : "", text.len, &hr);
         if (po == SEND_OK) {
             log_info("cleanup: metrics pushed to %s", url.data);

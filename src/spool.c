@@ -1670,26 +1670,22 @@ int spool_remove(struct spool *sp, const struct seg_info *si)
     return rc;
 }
 
+/* durable_write_file: a planted symlink at the .reason name is replaced,
+ * never followed; best effort (the record itself is what matters) */
 static void write_reason(const char *qfile, const struct seg_info *si, const char *reason,
                          const char *answer)
 {
     char why[PATH_MAX + 16];
     snprintf(why, sizeof why, "%s.reason", qfile);
-    int wfd = open(why, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    FILE *f = wfd >= 0 ? fdopen(wfd, "we") : NULL;
-    if (!f) {
-        if (wfd >= 0)
-            close(wfd);
-        return;
-    }
-    fprintf(f, "file: %s\noffset: %llu\nlength: %llu\nreason: %s\n", si->path,
-            (unsigned long long)si->offset, (unsigned long long)si->file_size,
-            reason ? reason : "");
-    if (answer && *answer)
-        fprintf(f, "answer:\n%s\n", answer);
-    fflush(f);
-    fsync(fileno(f));
-    fclose(f);
+    struct buf b;
+    buf_init(&b, 0);
+    struct err e;
+    if (buf_printf(&b, "file: %s\noffset: %llu\nlength: %llu\nreason: %s\n", si->path,
+                   (unsigned long long)si->offset, (unsigned long long)si->file_size,
+                   reason ? reason : "") == 0 &&
+        (!answer || !*answer || buf_printf(&b, "answer:\n%s\n", answer) == 0))
+        durable_write_file(why, b.data, b.len, 0600, &e);
+    buf_free(&b);
 }
 
 int spool_quarantine(struct spool *sp, const struct seg_info *si, const char *reason,
