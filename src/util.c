@@ -352,10 +352,13 @@ struct durable_file *durable_open(const char *path, mode_t mode, struct err *e)
     f->fd = -1;
     const char *slash = strrchr(path, '/');
     const char *base = slash ? slash + 1 : path;
-    int dl = slash ? (int)(slash - path) : 1;
-    if (!*base || strlen(path) >= sizeof f->path - 40 ||
-        snprintf(f->dir, sizeof f->dir, "%.*s", dl, slash ? (slash == path ? "/" : path) : ".") >=
-            (int)sizeof f->dir) {
+    if (!slash)
+        snprintf(f->dir, sizeof f->dir, ".");
+    else if (slash == path)
+        snprintf(f->dir, sizeof f->dir, "/");
+    else
+        snprintf(f->dir, sizeof f->dir, "%.*s", (int)(slash - path), path);
+    if (!*base || strlen(path) >= sizeof f->path - 40) {
         err_set(e, "cannot write %s: not a file name", path);
         errno = EINVAL;
         free(f);
