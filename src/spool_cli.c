@@ -705,12 +705,14 @@ out:
  * are durable. Loaded as a sorted array of 128-bit digests (16 bytes per
  * entry, however long the file): no size limit, a read error is an error.
  * flock(2) on it serialises imports into one spool. */
+struct digest {
+    uint64_t a, b;
+};
+
 struct ledger {
     int fd;
     char path[PATH_MAX];
-    struct digest {
-        uint64_t a, b;
-    } *d;
+    struct digest *d; /* sorted */
     size_t n, cap;
 };
 

@@ -64,8 +64,7 @@ int read_file(const char *path, size_t max, bool trim, char **out, struct err *e
  * the old file or the new one, never a part. 0, or -1 with errno kept
  * and e->msg naming the file and the failing step; on failure nothing is
  * left behind and `path` is untouched. */
-int durable_write_file(const char *path, const void *data, size_t len, mode_t mode,
-                       struct err *e);
+int durable_write_file(const char *path, const void *data, size_t len, mode_t mode, struct err *e);
 
 /* The same, streamed (a file too big to build in memory first):
  * durable_open creates the temp file, durable_write appends to it,

@@ -1295,8 +1295,8 @@ START_TEST(test_pgw_group_path_check)
     struct err e;
     struct buf b;
     buf_init(&b, 0);
-    static const char *const values[] = {"host-1", "a/b", "", ".", "..", "a b?c#d@e:f", "ü",
-                                         "x.y_z~"};
+    static const char *const values[] = {"host-1", "a/b",         "",  ".",
+                                         "..",     "a b?c#d@e:f", "ü", "x.y_z~"};
     for (size_t i = 0; i < NS_ARRAY_LEN(values); i++) {
         const char *g[] = {"instance", values[i], "env", values[i]};
         buf_reset(&b);
@@ -1342,9 +1342,8 @@ START_TEST(test_pgw_group_path_check)
 
     char method[16];
     const char *path;
-    ck_assert_int_eq(pgw_extra_check("PUT /metrics/job/a/instance/h", method, sizeof method, &path,
-                                     &e),
-                     0);
+    ck_assert_int_eq(
+        pgw_extra_check("PUT /metrics/job/a/instance/h", method, sizeof method, &path, &e), 0);
     ck_assert_str_eq(method, "PUT");
     ck_assert_str_eq(path, "/metrics/job/a/instance/h");
     ck_assert_int_lt(pgw_extra_check("DELETE /metrics/job/production-job", NULL, 0, NULL, &e), 0);
