@@ -184,7 +184,7 @@ ln -s "$IT_TMP/victim" "$IT_TMP/out2.nxs"
 "$BIN" -c "$IT_TMP/c.conf" spool export --to "$IT_TMP/out.nxs" > /dev/null
 "$BIN" -c "$IT_TMP/c.conf" spool export --to "$IT_TMP/out2.nxs" > /dev/null
 assert_eq precious "$(cat "$IT_TMP/victim")" "the symlinks' target is untouched"
-[ -f "$IT_TMP/out.nxs" ] && [ ! -L "$IT_TMP/out2.nxs" ] || fail "exports not written as files"
+if [ ! -f "$IT_TMP/out.nxs" ] || [ -L "$IT_TMP/out2.nxs" ]; then fail "exports not written as files"; fi
 assert_eq 600 "$(stat -c %a "$IT_TMP/out.nxs")" "archive mode 0600"
 rm -rf "$IT_TMP/spool-e"; conf "$IT_TMP/e.conf" "$IT_TMP/spool-e"
 "$BIN" -c "$IT_TMP/e.conf" spool import "$IT_TMP/out2.nxs" > "$IT_TMP/e.out"
