@@ -114,9 +114,12 @@ static int cmd_ls(struct spool *sp, int argc, char **argv)
             if (verbose) {
                 char a[32];
                 fmt_ts(v[i].m.min_ts, a, sizeof a);
-                printf("  %s  %u samples  %llu bytes  %s%s%s\n", v[i].name, v[i].m.samples,
+                struct err ce; /* extra comes from a file: never raw bytes to the terminal */
+                bool ok = spool_record_check(&v[i].m, targets[t], &ce) == 0;
+                printf("  %s  %u samples  %llu bytes  %s%s%s%s\n", v[i].name, v[i].m.samples,
                        (unsigned long long)v[i].file_size, a, v[i].m.extra[0] ? "  " : "",
-                       v[i].m.extra);
+                       ok ? v[i].m.extra : (v[i].m.extra[0] ? "(not shown)" : ""),
+                       ok ? "" : "  INVALID: quarantined at the next delivery");
             }
         }
         char a[32], b[32];
