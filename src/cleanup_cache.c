@@ -268,35 +268,31 @@ int cl_cache_save(struct cl_cache *c, struct err *e)
         order[i] = &c->v[i];
     qsort(order, c->n, sizeof *order, cmp_recent);
     size_t keep = c->n < c->max ? c->n : c->max;
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", c->path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-    if (!f) {
-        err_set(e, "cleanup cache %s: %s", tmp, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        free(order);
-        return -1;
-    }
-    fprintf(f, "%s\n", MAGIC);
-    for (size_t i = 0; i < keep; i++) {
+    struct buf b;
+    buf_init(&b, 0);
+    int rc = buf_printf(&b, "%s\n", MAGIC);
+    for (size_t i = 0; rc == 0 && i < keep; i++) {
         const struct cc_entry *x = order[i];
-        fprintf(f, "%s %lld %llu", x->digest, (long long)x->created_ms, (unsigned long long)x->run);
-        for (size_t b = 0; b < x->n_blobs; b++)
-            fprintf(f, " %s=%llu", x->blobs[b].digest, (unsigned long long)x->blobs[b].size);
-        fputc('\n', f);
+        rc = buf_printf(&b, "%s %lld %llu", x->digest, (long long)x->created_ms,
+                        (unsigned long long)x->run);
+        for (size_t k = 0; rc == 0 && k < x->n_blobs; k++)
+            rc = buf_printf(&b, " %s=%llu", x->blobs[k].digest,
+                            (unsigned long long)x->blobs[k].size);
+        if (rc == 0)
+            rc = buf_puts(&b, "\n");
     }
     free(order);
-    int bad = fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0;
-    int err = errno;
-    if (fclose(f) != 0 && !bad) {
-        bad = 1;
-        err = errno;
+    if (rc < 0) {
+        err_set(e, "cleanup cache %s: out of memory", c->path);
+        buf_free(&b);
+        return -1;
     }
-    if (bad || rename(tmp, c->path) != 0) {
-        err_set(e, "cleanup cache %s: %s", bad ? tmp : c->path, strerror(bad ? err : errno));
-        unlink(tmp);
+    /* random O_EXCL|O_NOFOLLOW temp name, 0600, fsync, rename, dir fsync */
+    struct err e2;
+    rc = durable_write_file(c->path, b.data, b.len, 0600, &e2);
+    buf_free(&b);
+    if (rc < 0) {
+        err_set(e, "cleanup cache: %s", e2.msg);
         return -1;
     }
     return 0;

@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "log.h"
-#include "spool.h" /* write_file_durable */
 #include "util.h"
 
 #define MAX_STATE_REPOS 4096
@@ -123,8 +122,11 @@ int cleanup_state_save(const char *dir, const struct cleanup_state *s, struct er
     int rc = -1;
     if (!buf_cstr(&f))
         err_set(e, "out of memory");
-    else
-        rc = write_file_durable(dir, "cleanup.state", f.data, f.len, NULL, 0, e);
+    else {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/cleanup.state", dir);
+        rc = durable_write_file(path, f.data, f.len, 0600, e);
+    }
     buf_free(&f);
     return rc;
 }

@@ -164,6 +164,15 @@ static const struct key_desc keys[] = {
     {"shipper", "listen", T_STRING, "", SH(listen), 0, 0, "127.0.0.1:9899", NULL,
      "Serve /metrics (last cycle + self-metrics) and /healthz on this host:port.\n"
      "Keep it on loopback: \":port\" serves every network, without authentication."},
+    {"shipper", "archive_key_file", T_FILE, "", SH(archive_key_file), SH(archive_key), 0,
+     "/etc/nexus-shipper/archive.key", NULL,
+     "Shared secret (at least 16 bytes; e.g. `openssl rand -hex 32`) that signs spool\n"
+     "archives: `spool export` appends an HMAC-SHA256 of the archive, and `spool import`\n"
+     "refuses an archive whose signature is missing or does not match. Air-gapped sites:\n"
+     "generate the key once, copy it to both sites on a separate, trusted medium (never\n"
+     "alongside the archives), mode 0600, owned by the shipper's user; rotate it by\n"
+     "replacing the file on both sides at once. Unset: archives are neither signed nor\n"
+     "checked (old unsigned archives are read as before)."},
     {"shipper", "keep_metrics", T_REGEX, "", SH(keep_metrics), 0, 0, "^nexus_", NULL,
      "If set, only series whose metric name matches are shipped (self-metrics always are)."},
 
@@ -1468,6 +1477,11 @@ static int validate(struct config *cfg, struct diag *d)
     struct cfg_shipper *sh = &cfg->shipper;
     if (sh->interval_ms < 1000)
         report(d, where(cfg, sh, "interval"), "[shipper] interval must be at least 1s");
+    if (sh->archive_key_file && sh->archive_key_file[0] &&
+        (!sh->archive_key || strlen(sh->archive_key) < 16))
+        report(d, where(cfg, sh, "archive_key_file"),
+               "[shipper] archive_key_file %s holds fewer than 16 bytes of key",
+               sh->archive_key_file);
     for (size_t i = 0; i < cfg->n_rw; i++) {
         struct cfg_remote_write *rw = cfg->rw[i];
         if (rw->max_samples_per_send < 1)

@@ -58,6 +58,8 @@ struct cfg_shipper {
     struct strlist collector_series_limits; /* "collector=N" items */
     struct strlist collector_timeouts;      /* "collector=duration" items */
     char *listen;
+    char *archive_key_file; /* shared secret signing spool export archives */
+    char *archive_key;      /* loaded from the file ("" when not set) */
 };
 
 struct cfg_remote_write {

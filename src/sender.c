@@ -504,6 +504,12 @@ int sender_submit_push(struct sender *s, const char *method, const char *group_p
         log_error("no [pushgateway] configured");
         return -1;
     }
+    struct err ve;
+    if (!pgw_method_ok(method) || pgw_group_path_check(group_path, &ve) < 0) {
+        log_error("pushgateway: refusing to queue %s %s: %s", method, group_path,
+                  pgw_method_ok(method) ? ve.msg : "not a method the shipper sends (PUT, POST)");
+        return -1;
+    }
     struct seg_meta m = {.kind = SEG_PUSHGATEWAY, .created_ms = now_ms()};
     snprintf(m.target, sizeof m.target, "%s", t->name);
     snprintf(m.extra, sizeof m.extra, "%s %s", method, group_path);
@@ -572,26 +578,38 @@ static enum send_outcome send_one(struct sender *s, struct target *t, const stru
     enum send_outcome o;
     int64_t t0 = mono_ms();
     *aborted = false;
+    struct err ve;
+    /* spooled and imported records are untrusted: a record that is not what
+     * its target sends is refused (DROP: the caller quarantines it), never
+     * sent with the target's credentials */
+    if (spool_record_check(m, t->name, &ve) < 0) {
+        buf_reset(answer);
+        buf_printf(answer, "refused before sending: %s", ve.msg);
+        *why = DROP_CORRUPT;
+        count_dropped(s, t, *why, m->samples);
+        pthread_mutex_lock(&s->mu);
+        s->refused++;
+        pthread_mutex_unlock(&s->mu);
+        log_error("%s: %s", t->label, answer->data);
+        return SEND_DROP;
+    }
     if (t->kind == SEG_PUSHGATEWAY) {
-        char method[16] = "PUT";
-        const char *path = "";
-        const char *sp = strchr(m->extra, ' ');
-        if (sp) {
-            snprintf(method, sizeof method, "%.*s", (int)(sp - m->extra), m->extra);
-            path = sp + 1;
-        }
+        char method[16];
+        const char *path;
         struct buf url;
         buf_init(&url, 0);
-        size_t bl = strlen(t->url);
-        while (bl && t->url[bl - 1] == '/')
-            bl--;
-        buf_append(&url, t->url, bl);
-        buf_puts(&url, path);
-        const char *hdr = "Content-Type: text/plain; version=0.0.4; charset=utf-8";
-        if (http_request(t->http, method, buf_cstr(&url), &hdr, 1, p, len, deadline_mono, &r) < 0)
+        if (pgw_extra_check(m->extra, method, sizeof method, &path, &ve) < 0 ||
+            pgw_build_url(t->url, path, &url) < 0) {
+            r.status = 0; /* not sent: kept for the next round */
+            snprintf(r.error, sizeof r.error, "cannot build the push URL from %s", t->url);
             o = SEND_RETRY;
-        else
-            o = rw_classify(r.status);
+        } else {
+            const char *hdr = "Content-Type: text/plain; version=0.0.4; charset=utf-8";
+            if (http_request(t->http, method, url.data, &hdr, 1, p, len, deadline_mono, &r) < 0)
+                o = SEND_RETRY;
+            else
+                o = rw_classify(r.status);
+        }
         buf_free(&url);
     } else {
         o = sender_send_payload(t->http, t->url, p, len, deadline_mono, &r);
@@ -949,6 +967,14 @@ bool sender_delivers(const struct sender *s)
         if (!s->t[i]->spool_only)
             return true;
     return false;
+}
+
+uint64_t sender_refused(struct sender *s)
+{
+    pthread_mutex_lock(&s->mu);
+    uint64_t r = s->refused;
+    pthread_mutex_unlock(&s->mu);
+    return r;
 }
 
 uint64_t sender_quarantined(struct sender *s)

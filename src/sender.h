@@ -89,8 +89,9 @@ enum writer_state sender_take_writer(struct sender *s, bool daemon, int64_t wait
 int sender_submit(struct sender *s, const struct series_buf *sb, const struct sb_sample *v,
                   size_t n);
 
-/* Queues a Pushgateway push (method PUT/POST/DELETE, group path after the
- * base URL). Only the newest spooled push per group is kept. */
+/* Queues a Pushgateway push (method PUT or POST, a group path that
+ * follows the grouping grammar: pgw_group_path_check). Only the newest
+ * spooled push per group is kept. -1 for anything else. */
 int sender_submit_push(struct sender *s, const char *method, const char *group_path,
                        const char *body, size_t len);
 
@@ -140,8 +141,11 @@ bool sender_has_spool(const struct sender *s);
 /* false when nothing is ever sent ([shipper] spool_only, or no target
  * with a receiver): batches wait for `spool export` / `spool replay`. */
 bool sender_delivers(const struct sender *s);
-/* Batches quarantined by this sender (rejected or damaged). */
+/* Batches quarantined by this sender (rejected, damaged or refused). */
 uint64_t sender_quarantined(struct sender *s);
+/* Records refused before sending: not what their target sends (a kind or
+ * Pushgateway path that the shipper never writes: a crafted archive). */
+uint64_t sender_refused(struct sender *s);
 
 /* Publishes nexus_shipper_* delivery metrics into sb: the state after the
  * sends so far, read now (the batch that will carry them is not in it). */

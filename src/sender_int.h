@@ -51,6 +51,7 @@ struct sender {
     int64_t send_deadline_mono; /* 0, or no send may run past it (SENDER_FINAL) */
     const volatile sig_atomic_t *abort_flag; /* set: sends in flight are aborted */
     uint64_t quarantined;                    /* batches quarantined */
+    uint64_t refused; /* records refused before sending (not what their target sends) */
     /* delivery thread (run): the mutex guards every target's counters,
      * backoff state and memory queue; the collecting thread only submits */
     pthread_mutex_t mu;

@@ -22,7 +22,6 @@
 #include "ship.h"
 #include "skopeo.h"
 #include "skopeo_metrics.h"
-#include "spool.h"
 #include "textfmt.h"
 #include "util.h"
 
@@ -62,16 +61,9 @@ static void metrics_ship(const struct config *cfg, const struct sk_metrics *run,
             sb_txn_begin(sb, "skopeo");
             sk_metrics_render(&total, sb);
             sb_txn_commit(sb);
-            if (sb_snapshot(sb, true, &v, &n) == 0 && textfmt_write(sb, v, n, &body) == 0) {
-                char *dir = strdup(metrics_file), *slash = dir ? strrchr(dir, '/') : NULL;
-                if (slash)
-                    *slash = '\0';
-                if (dir)
-                    rc = write_file_durable(slash ? (*dir ? dir : "/") : ".",
-                                            slash ? slash + 1 : metrics_file,
-                                            body.data ? body.data : "", body.len, NULL, 0, &e);
-                free(dir);
-            }
+            if (sb_snapshot(sb, true, &v, &n) == 0 && textfmt_write(sb, v, n, &body) == 0)
+                rc = durable_write_file(metrics_file, body.data ? body.data : "", body.len, 0644,
+                                        &e); /* read by node_exporter */
         }
         if (rc < 0)
             log_error("skopeo metrics: cannot write %s: %s", metrics_file,

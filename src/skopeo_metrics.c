@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "spool.h" /* write_file_durable */
 #include "util.h"
 
 /* ---- metrics (the seed's names) --------------------------------------- */
@@ -266,7 +265,7 @@ int sk_metrics_accumulate(const char *state_dir, const struct sk_metrics *run,
         err_set(&e, "out of memory");
         goto out;
     }
-    rc = write_file_durable(state_dir, "skopeo-metrics.state", out.data, out.len, NULL, 0, &e);
+    rc = durable_write_file(path, out.data, out.len, 0600, &e);
 out:
     if (rc < 0)
         log_warn("skopeo metrics: cannot update %s: %s", path, e.msg);

@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pushgateway.h"
+
 #define MAGIC      "NXSHSPL1"
 #define DEAD       "NXSHDEAD" /* a quarantined damaged region starts with this */
 #define VERSION    1
@@ -787,6 +789,48 @@ static int tgt_rebuild(struct tgt *t)
         rc = -1;
     sort_queue(t);
     return rc;
+}
+
+enum seg_kind spool_target_kind(const char *target)
+{
+    if (strcmp(target, "pushgateway") == 0)
+        return SEG_PUSHGATEWAY;
+    if (!str_has_prefix(target, "rw-") || !target[3] || strlen(target) >= SPOOL_NAME_MAX)
+        return 0;
+    for (const char *p = target + 3; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '_' || *p == '-' || *p == '.'))
+            return 0;
+    return SEG_REMOTE_WRITE;
+}
+
+int spool_record_check(const struct seg_meta *m, const char *dir, struct err *e)
+{
+    if (dir && strcmp(m->target, dir) != 0) {
+        err_set(e, "record for target \"%.63s\" found in %.63s/", m->target, dir);
+        return -1;
+    }
+    enum seg_kind want = spool_target_kind(m->target);
+    if (!want) {
+        err_set(e, "unknown target \"%.63s\" (not pushgateway or rw-NAME)", m->target);
+        return -1;
+    }
+    if (m->kind != want) {
+        err_set(e, "a %s record in target %s, which holds %s records",
+                m->kind == SEG_PUSHGATEWAY    ? "Pushgateway"
+                : m->kind == SEG_REMOTE_WRITE ? "remote-write"
+                                              : "unknown-kind",
+                m->target, want == SEG_PUSHGATEWAY ? "Pushgateway" : "remote-write");
+        return -1;
+    }
+    if (m->kind == SEG_PUSHGATEWAY) {
+        struct err e2;
+        if (pgw_extra_check(m->extra, NULL, 0, NULL, &e2) < 0) {
+            err_set(e, "Pushgateway push refused: %s", e2.msg);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 /* A spool_dir entry that is a target's directory (not hidden, not
@@ -1626,26 +1670,22 @@ int spool_remove(struct spool *sp, const struct seg_info *si)
     return rc;
 }
 
+/* durable_write_file: a planted symlink at the .reason name is replaced,
+ * never followed; best effort (the record itself is what matters) */
 static void write_reason(const char *qfile, const struct seg_info *si, const char *reason,
                          const char *answer)
 {
     char why[PATH_MAX + 16];
     snprintf(why, sizeof why, "%s.reason", qfile);
-    int wfd = open(why, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    FILE *f = wfd >= 0 ? fdopen(wfd, "we") : NULL;
-    if (!f) {
-        if (wfd >= 0)
-            close(wfd);
-        return;
-    }
-    fprintf(f, "file: %s\noffset: %llu\nlength: %llu\nreason: %s\n", si->path,
-            (unsigned long long)si->offset, (unsigned long long)si->file_size,
-            reason ? reason : "");
-    if (answer && *answer)
-        fprintf(f, "answer:\n%s\n", answer);
-    fflush(f);
-    fsync(fileno(f));
-    fclose(f);
+    struct buf b;
+    buf_init(&b, 0);
+    struct err e;
+    if (buf_printf(&b, "file: %s\noffset: %llu\nlength: %llu\nreason: %s\n", si->path,
+                   (unsigned long long)si->offset, (unsigned long long)si->file_size,
+                   reason ? reason : "") == 0 &&
+        (!answer || !*answer || buf_printf(&b, "answer:\n%s\n", answer) == 0))
+        durable_write_file(why, b.data, b.len, 0600, &e);
+    buf_free(&b);
 }
 
 int spool_quarantine(struct spool *sp, const struct seg_info *si, const char *reason,
@@ -1810,93 +1850,25 @@ int spool_usage(struct spool *sp, const char *target, struct spool_usage *u)
     return 0;
 }
 
-static int write_durable(const char *dir, const char *name, const void *a, size_t alen,
-                         const void *b, size_t blen, bool sync_dir, bool noreplace, struct err *e);
-
+/* util's durable writer: a random O_EXCL|O_NOFOLLOW temp name, never a
+ * predictable one that a planted symlink could redirect */
 int write_file_durable(const char *dir, const char *name, const void *a, size_t alen, const void *b,
                        size_t blen, struct err *e)
 {
-    return write_durable(dir, name, a, alen, b, blen, true, false, e);
-}
-
-/* temp file, write, fsync, rename; then the directory is fsync'd unless the
- * caller batches that (spool_sync). With noreplace an existing file is
- * never replaced (EEXIST): segments get new names instead. */
-static int write_durable(const char *dir, const char *name, const void *a, size_t alen,
-                         const void *b, size_t blen, bool sync_dir, bool noreplace, struct err *e)
-{
-    char tmp[PATH_MAX], dst[PATH_MAX];
-    snprintf(tmp, sizeof tmp, "%s/.tmp-%s", dir, name);
-    snprintf(dst, sizeof dst, "%s/%s", dir, name);
-    /* noreplace: an unnamed file (O_TMPFILE) linked into place once it is
-     * complete: no temp name to create and remove, and linkat() never
-     * replaces. Filesystems without O_TMPFILE take the temp + link path. */
-    bool anon = false;
-    int fd = -1;
-    if (noreplace) {
-        fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
-        anon = fd >= 0;
-    }
-    if (fd < 0)
-        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        err_set(e, "cannot create %s: %s", tmp, strerror(errno));
+    char dst[PATH_MAX];
+    if (snprintf(dst, sizeof dst, "%s/%s", dir, name) >= (int)sizeof dst) {
+        err_set(e, "cannot write %s/%s: path too long", dir, name);
+        errno = ENAMETOOLONG;
         return -1;
     }
-    /* header and payload in one writev (short writes resumed) */
-    struct iovec iov[2] = {{(void *)a, alen}, {(void *)b, blen}};
-    int iovcnt = blen ? 2 : 1, first = 0;
-    while (first < iovcnt) {
-        ssize_t w = writev(fd, iov + first, iovcnt - first);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            goto fail;
-        }
-        while (first < iovcnt && (size_t)w >= iov[first].iov_len) {
-            w -= (ssize_t)iov[first].iov_len;
-            first++;
-        }
-        if (first < iovcnt) {
-            iov[first].iov_base = (char *)iov[first].iov_base + w;
-            iov[first].iov_len -= (size_t)w;
-        }
+    struct durable_file *f = durable_open(dst, 0600, e);
+    if (!f)
+        return -1;
+    if (durable_write(f, a, alen, e) < 0 || (blen && durable_write(f, b, blen, e) < 0)) {
+        int saved = errno;
+        durable_abort(f);
+        errno = saved;
+        return -1;
     }
-    if (fsync(fd) < 0)
-        goto fail;
-    if (anon) {
-        char proc[64];
-        snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-        if (linkat(AT_FDCWD, proc, AT_FDCWD, dst, AT_SYMLINK_FOLLOW) < 0)
-            goto fail;
-        close(fd);
-        fd = -1;
-        if (sync_dir && fsync_dir(dir) < 0)
-            goto fail;
-        return 0;
-    }
-    if (close(fd) < 0) {
-        fd = -1;
-        goto fail;
-    }
-    fd = -1;
-    if (noreplace) {
-        if (link(tmp, dst) < 0) /* unlike rename, never overwrites */
-            goto fail;
-        unlink(tmp);
-    } else if (rename(tmp, dst) < 0) {
-        goto fail;
-    }
-    if (sync_dir && fsync_dir(dir) < 0)
-        goto fail;
-    return 0;
-fail:;
-    int saved = errno;
-    err_set(e, "cannot write %s: %s", dst, strerror(saved));
-    if (fd >= 0)
-        close(fd);
-    if (!anon)
-        unlink(tmp);
-    errno = saved;
-    return -1;
+    return durable_commit(f, e);
 }

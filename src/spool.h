@@ -169,6 +169,17 @@ typedef void (*spool_scan_cb)(void *arg, int kind, uint64_t off, uint64_t len,
                               const struct seg_meta *m, const char *problem);
 uint64_t spool_scan_mem(const void *data, size_t len, spool_scan_cb cb, void *arg);
 
+/* The kind of record a target directory holds: "pushgateway" holds
+ * Pushgateway pushes, "rw-<name>" remote-write batches (<name>: letters,
+ * digits, '_', '-', '.'); 0 for any other name. */
+enum seg_kind spool_target_kind(const char *target);
+/* Checks a record before it is imported or sent (archives and spool files
+ * are untrusted): its target is `dir` (NULL: any known target name), its
+ * kind is the target's kind, and a Pushgateway push's extra is "PUT
+ * <group path>" (or POST) in the Pushgateway grouping grammar
+ * (pgw_extra_check). 0, or -1 with e->msg saying what is wrong. */
+int spool_record_check(const struct seg_meta *m, const char *dir, struct err *e);
+
 /* Marks an entry done (removes it from the index; unlinks a file with
  * nothing pending left). 0 also when it was already gone. */
 int spool_remove(struct spool *sp, const struct seg_info *si);

@@ -8,10 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
+#include <openssl/evp.h>
 
 #include "http.h"
 #include "log.h"
@@ -21,6 +23,8 @@
 #include "exitcodes.h"
 
 #define EXPORT_MAGIC "NXSHEXP1\n"
+#define SIG_PREFIX   "HMAC-SHA256 "
+#define SIG_LINE_LEN (sizeof SIG_PREFIX - 1 + 64 + 1)
 
 static const char help_text[] =
     "Usage: nexus-shipper [-c FILE] spool COMMAND\n"
@@ -30,11 +34,16 @@ static const char help_text[] =
     "                               deliver spooled remote-write batches oldest first\n"
     "                               (to URL, or each target's configured url); a batch\n"
     "                               is marked done only after a 2xx, so an interrupted\n"
-    "                               replay resumes where it stopped\n"
+    "                               replay resumes where it stopped; records that are\n"
+    "                               not what their target sends are quarantined; exits\n"
+    "                               non-zero when anything is left\n"
     "  export --to FILE [--target NAME]\n"
     "                               write every segment into one verified archive\n"
+    "                               (signed with [shipper] archive_key_file when set)\n"
     "  import FILE                  verify an archive and add its segments to the spool;\n"
-    "                               importing the same archive twice adds nothing\n"
+    "                               importing the same archive twice adds nothing; with\n"
+    "                               archive_key_file set, unsigned or wrongly signed\n"
+    "                               archives are refused\n"
     "  purge [--target NAME] [--quarantine]\n"
     "                               delete spooled batches (or the quarantine); refused\n"
     "                               while a daemon holds the spool lock\n";
@@ -108,9 +117,12 @@ static int cmd_ls(struct spool *sp, int argc, char **argv)
             if (verbose) {
                 char a[32];
                 fmt_ts(v[i].m.min_ts, a, sizeof a);
-                printf("  %s  %u samples  %llu bytes  %s%s%s\n", v[i].name, v[i].m.samples,
+                struct err ce; /* extra comes from a file: never raw bytes to the terminal */
+                bool ok = spool_record_check(&v[i].m, targets[t], &ce) == 0;
+                printf("  %s  %u samples  %llu bytes  %s%s%s%s\n", v[i].name, v[i].m.samples,
                        (unsigned long long)v[i].file_size, a, v[i].m.extra[0] ? "  " : "",
-                       v[i].m.extra);
+                       ok ? v[i].m.extra : (v[i].m.extra[0] ? "(not shown)" : ""),
+                       ok ? "" : "  INVALID: quarantined at the next delivery");
             }
         }
         char a[32], b[32];
@@ -223,29 +235,155 @@ static int cmd_replay(const struct config *cfg, struct spool *sp, int argc, char
     if (interrupted)
         fprintf(stderr, "spool replay: interrupted; %zu segment(s) left, run again to resume\n",
                 n_left);
+    uint64_t refused = sender_refused(snd);
+    if (refused)
+        fprintf(stderr,
+                "spool replay: %llu record(s) refused and quarantined: not what their target "
+                "sends (see %s/quarantine)\n",
+                (unsigned long long)refused, cfg->shipper.spool_dir);
     printf("replayed %llu segment(s), %llu samples; %llu quarantined\n", (unsigned long long)ok,
            (unsigned long long)samples, (unsigned long long)sender_quarantined(snd));
     sender_free(snd);
-    return n_left || interrupted ? 1 : 0;
+    return n_left || interrupted || refused ? 1 : 0;
 }
 
-static int write_all(int fd, const void *p, size_t n)
+/* HMAC-SHA256 (RFC 2104) over EVP digests: incremental, and the same
+ * code on OpenSSL 1.1 and 3 (no deprecated HMAC_CTX). */
+struct hmac {
+    EVP_MD_CTX *in, *out;
+};
+
+static void hmac_free(struct hmac *h)
 {
-    const char *c = p;
-    while (n) {
-        ssize_t w = write(fd, c, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
+    EVP_MD_CTX_free(h->in);
+    EVP_MD_CTX_free(h->out);
+    h->in = h->out = NULL;
+}
+
+static int hmac_init(struct hmac *h, const void *key, size_t keylen)
+{
+    unsigned char k[64] = {0}, pad[64];
+    unsigned int kl = 0;
+    h->in = EVP_MD_CTX_new();
+    h->out = EVP_MD_CTX_new();
+    if (!h->in || !h->out)
+        goto fail;
+    if (keylen > sizeof k) {
+        if (EVP_Digest(key, keylen, k, &kl, EVP_sha256(), NULL) != 1)
+            goto fail;
+    } else {
+        memcpy(k, key, keylen);
+    }
+    for (size_t i = 0; i < 64; i++)
+        pad[i] = k[i] ^ 0x36;
+    if (EVP_DigestInit_ex(h->in, EVP_sha256(), NULL) != 1 ||
+        EVP_DigestUpdate(h->in, pad, sizeof pad) != 1)
+        goto fail;
+    for (size_t i = 0; i < 64; i++)
+        pad[i] = k[i] ^ 0x5c;
+    if (EVP_DigestInit_ex(h->out, EVP_sha256(), NULL) != 1 ||
+        EVP_DigestUpdate(h->out, pad, sizeof pad) != 1)
+        goto fail;
+    return 0;
+fail:
+    hmac_free(h);
+    return -1;
+}
+
+static int hmac_update(struct hmac *h, const void *p, size_t n)
+{
+    return h->in && EVP_DigestUpdate(h->in, p, n) == 1 ? 0 : -1;
+}
+
+/* hex: 64 lowercase hex digits + NUL; frees the contexts */
+static int hmac_final(struct hmac *h, char hex[65])
+{
+    unsigned char inner[32], mac[32];
+    unsigned int n = 0;
+    int rc = -1;
+    if (h->in && EVP_DigestFinal_ex(h->in, inner, &n) == 1 && n == 32 &&
+        EVP_DigestUpdate(h->out, inner, 32) == 1 && EVP_DigestFinal_ex(h->out, mac, &n) == 1 &&
+        n == 32) {
+        for (int i = 0; i < 32; i++)
+            snprintf(hex + 2 * i, 3, "%02x", mac[i]);
+        rc = 0;
+    }
+    hmac_free(h);
+    return rc;
+}
+
+int spool_archive_sign(const char *key, const void *data, size_t len, char hex[65])
+{
+    struct hmac h;
+    if (hmac_init(&h, key, strlen(key)) < 0)
+        return -1;
+    if (hmac_update(&h, data, len) < 0) {
+        hmac_free(&h);
+        return -1;
+    }
+    return hmac_final(&h, hex);
+}
+
+int spool_archive_check_sig(const char *data, size_t len, const char *key, size_t *inner,
+                            struct err *e)
+{
+    *inner = len;
+    size_t sl = SIG_LINE_LEN, pl = strlen(SIG_PREFIX);
+    const char *line = len >= sl ? data + len - sl : NULL;
+    bool signed_ = line && memcmp(line, SIG_PREFIX, pl) == 0 && line[sl - 1] == '\n' &&
+                   (line == data || line[-1] == '\n');
+    for (size_t i = pl; signed_ && i < sl - 1; i++)
+        signed_ = (line[i] >= '0' && line[i] <= '9') || (line[i] >= 'a' && line[i] <= 'f');
+    if (!signed_) {
+        if (key && *key) {
+            err_set(e, "not signed, and archive_key_file is set: refusing it (export it with the "
+                       "same archive_key_file)");
             return -1;
         }
-        c += w;
-        n -= (size_t)w;
+        return 0;
     }
-    return 0;
+    *inner = len - sl;
+    if (!key || !*key)
+        return 2;
+    char want[65];
+    if (spool_archive_sign(key, data, len - sl, want) < 0) {
+        err_set(e, "cannot compute its HMAC-SHA256 (OpenSSL failed)");
+        return -1;
+    }
+    /* constant time: the comparison does not tell how much matched */
+    unsigned char diff = 0;
+    for (size_t i = 0; i < 64; i++)
+        diff |= (unsigned char)(want[i] ^ line[pl + i]);
+    if (diff) {
+        err_set(e, "signature does not match archive_key_file (a different key, or the archive "
+                   "was modified): refusing it");
+        return -1;
+    }
+    return 1;
 }
 
-static int cmd_export(struct spool *sp, int argc, char **argv)
+/* The archive, streamed into a durable temp file beside `to` (random name,
+ * O_EXCL|O_NOFOLLOW: nothing planted is followed), CRC32C and HMAC kept
+ * as it goes. */
+struct archive_out {
+    struct durable_file *f;
+    uint32_t crc;
+    struct hmac h;
+    bool sign;
+    struct err e;
+};
+
+static int aout_write(struct archive_out *a, const void *p, size_t n)
+{
+    a->crc = crc32c(a->crc, p, n);
+    if (a->sign && hmac_update(&a->h, p, n) < 0) {
+        err_set(&a->e, "HMAC-SHA256 failed (OpenSSL)");
+        return -1;
+    }
+    return durable_write(a->f, p, n, &a->e);
+}
+
+static int cmd_export(const struct config *cfg, struct spool *sp, int argc, char **argv)
 {
     const char *to = arg_value(argc, argv, "--to");
     const char *only = arg_value(argc, argv, "--target");
@@ -253,6 +391,7 @@ static int cmd_export(struct spool *sp, int argc, char **argv)
         fprintf(stderr, "spool export: --to FILE is required\n");
         return EXIT_USAGE;
     }
+    const char *key = cfg->shipper.archive_key;
     struct seg_info *v;
     size_t n;
     if (spool_list(sp, only, true, &v, &n) < 0) {
@@ -265,9 +404,7 @@ static int cmd_export(struct spool *sp, int argc, char **argv)
     buf_init(&payload, 0);
     json_object *man = json_object_new_object(), *segs = json_object_new_array();
     struct buf *datas = calloc(n ? n : 1, sizeof *datas);
-    char tmp[PATH_MAX];
-    snprintf(tmp, sizeof tmp, "%s.partial", to);
-    int fd = -1;
+    struct archive_out a = {.sign = key && *key};
     if (!man || !segs || !datas)
         goto out;
     json_object_object_add(man, "format", json_object_new_string("nexus-shipper spool export 1"));
@@ -293,6 +430,10 @@ static int cmd_export(struct spool *sp, int argc, char **argv)
             fprintf(stderr, "spool export: skipping damaged %s: %s\n", v[i].name, e.msg);
             continue;
         }
+        if (spool_record_check(&m, v[i].target, &e) < 0) { /* an import would refuse it */
+            fprintf(stderr, "spool export: skipping %s in %s: %s\n", v[i].name, v[i].path, e.msg);
+            continue;
+        }
         if (spool_encode(&m, payload.data, payload.len, &datas[i]) < 0) {
             fprintf(stderr, "spool export: out of memory\n");
             goto out;
@@ -315,43 +456,47 @@ static int cmd_export(struct spool *sp, int argc, char **argv)
     json_object_object_add(man, "segments", segs);
     segs = NULL;
     const char *js = json_object_to_json_string_ext(man, JSON_C_TO_STRING_PLAIN);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        fprintf(stderr, "spool export: cannot create %s: %s\n", tmp, strerror(errno));
+    if (a.sign && hmac_init(&a.h, key, strlen(key)) < 0) {
+        fprintf(stderr, "spool export: cannot start HMAC-SHA256 (OpenSSL); nothing exported\n");
         goto out;
     }
-    uint32_t crc = 0;
-    crc = crc32c(crc, EXPORT_MAGIC, strlen(EXPORT_MAGIC));
-    crc = crc32c(crc, js, strlen(js));
-    crc = crc32c(crc, "\n", 1);
-    if (write_all(fd, EXPORT_MAGIC, strlen(EXPORT_MAGIC)) < 0 ||
-        write_all(fd, js, strlen(js)) < 0 || write_all(fd, "\n", 1) < 0)
+    if (!(a.f = durable_open(to, 0600, &a.e))) {
+        fprintf(stderr, "spool export: %s\n", a.e.msg);
+        goto out;
+    }
+    if (aout_write(&a, EXPORT_MAGIC, strlen(EXPORT_MAGIC)) < 0 ||
+        aout_write(&a, js, strlen(js)) < 0 || aout_write(&a, "\n", 1) < 0)
         goto io;
-    for (size_t i = 0; i < n; i++) {
-        if (!datas[i].len)
-            continue;
-        crc = crc32c(crc, datas[i].data, datas[i].len);
-        if (write_all(fd, datas[i].data, datas[i].len) < 0)
+    for (size_t i = 0; i < n; i++)
+        if (datas[i].len && aout_write(&a, datas[i].data, datas[i].len) < 0)
+            goto io;
+    char trailer[32];
+    snprintf(trailer, sizeof trailer, "END %08x\n", a.crc);
+    if (aout_write(&a, trailer, strlen(trailer)) < 0)
+        goto io;
+    if (a.sign) {
+        char hex[65], line[SIG_LINE_LEN + 1];
+        if (hmac_final(&a.h, hex) < 0) {
+            err_set(&a.e, "HMAC-SHA256 failed (OpenSSL)");
+            goto io;
+        }
+        snprintf(line, sizeof line, "%s%s\n", SIG_PREFIX, hex);
+        if (durable_write(a.f, line, strlen(line), &a.e) < 0)
             goto io;
     }
-    char trailer[32];
-    snprintf(trailer, sizeof trailer, "END %08x\n", crc);
-    if (write_all(fd, trailer, strlen(trailer)) < 0 || fsync(fd) < 0)
+    struct durable_file *f = a.f;
+    a.f = NULL;
+    if (durable_commit(f, &a.e) < 0)
         goto io;
-    close(fd);
-    fd = -1;
-    if (rename(tmp, to) < 0)
-        goto io;
-    printf("exported %zu segment(s), %llu samples to %s\n", kept, (unsigned long long)total_samples,
-           to);
+    printf("exported %zu segment(s), %llu samples to %s%s\n", kept,
+           (unsigned long long)total_samples, to, a.sign ? " (signed)" : "");
     rc = 0;
     goto out;
 io:
-    fprintf(stderr, "spool export: cannot write %s: %s\n", to, strerror(errno));
-    unlink(tmp);
+    fprintf(stderr, "spool export: %s; nothing exported\n", a.e.msg);
 out:
-    if (fd >= 0)
-        close(fd);
+    durable_abort(a.f);
+    hmac_free(&a.h);
     for (size_t i = 0; datas && i < n; i++)
         buf_free(&datas[i]);
     free(datas);
@@ -360,17 +505,6 @@ out:
     json_object_put(man);
     free(v);
     return rc;
-}
-
-static bool ledger_has(const char *ledger, const char *key)
-{
-    if (!ledger)
-        return false;
-    size_t kl = strlen(key);
-    for (const char *p = ledger; (p = strstr(p, key)); p += kl)
-        if ((p == ledger || p[-1] == '\n') && p[kl] == '\n')
-            return true;
-    return false;
 }
 
 int spool_archive_parse(const char *data, size_t len, spool_archive_cb cb, void *arg, struct err *e)
@@ -448,7 +582,11 @@ int spool_archive_parse(const char *data, size_t len, spool_archive_cb cb, void 
                 err_set(e, "bad segment name or target in the manifest (entry %zu)", i);
                 goto out;
             }
-            if (pass == 2 && cb(arg, nm, &m, pl, pll) < 0) {
+            if (spool_record_check(&m, NULL, &e2) < 0) {
+                err_set(e, "segment %.128s refused: %s; refusing the archive", nm, e2.msg);
+                goto out;
+            }
+            if (pass == 2 && cb && cb(arg, nm, &m, pl, pll) < 0) {
                 err_set(e, "stopped at segment %s", nm);
                 goto out;
             }
@@ -465,9 +603,169 @@ out:
     return rc;
 }
 
+/* The import ledger, spool_dir/.imported: one line "<target>/<segment
+ * name>" per imported segment, appended (and fsync'd) once the segments
+ * are durable. Loaded as a sorted array of 128-bit digests (16 bytes per
+ * entry, however long the file): no size limit, a read error is an error.
+ * flock(2) on it serialises imports into one spool. */
+struct digest {
+    uint64_t a, b;
+};
+
+struct ledger {
+    int fd;
+    char path[PATH_MAX];
+    struct digest *d; /* sorted */
+    size_t n, cap;
+};
+
+struct digest_state {
+    uint64_t a, b;
+};
+
+static void digest_start(struct digest_state *s)
+{
+    s->a = 0xcbf29ce484222325u; /* FNV-1a */
+    s->b = 0x9e3779b97f4a7c15u;
+}
+
+static void digest_add(struct digest_state *s, const void *p, size_t n)
+{
+    const unsigned char *c = p;
+    for (size_t i = 0; i < n; i++) {
+        s->a = (s->a ^ c[i]) * 0x100000001b3u;
+        s->b = (s->b + c[i] + 1) * 0xff51afd7ed558ccdu;
+        s->b ^= s->b >> 29;
+    }
+}
+
+static struct digest digest_end(const struct digest_state *s)
+{
+    uint64_t b = s->b; /* murmur3 fmix64 */
+    b ^= b >> 33;
+    b *= 0xc4ceb9fe1a85ec53u;
+    b ^= b >> 33;
+    return (struct digest){s->a, b};
+}
+
+static struct digest digest_of(const char *key)
+{
+    struct digest_state s;
+    digest_start(&s);
+    digest_add(&s, key, strlen(key));
+    return digest_end(&s);
+}
+
+static int digest_cmp(const void *x, const void *y)
+{
+    const struct digest *p = x, *q = y;
+    return p->a != q->a ? (p->a < q->a ? -1 : 1) : p->b != q->b ? (p->b < q->b ? -1 : 1) : 0;
+}
+
+static int ledger_push(struct ledger *l, struct digest d)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 4096;
+        struct digest *nd = realloc(l->d, cap * sizeof *nd);
+        if (!nd)
+            return -1;
+        l->d = nd;
+        l->cap = cap;
+    }
+    l->d[l->n++] = d;
+    return 0;
+}
+
+static void ledger_close(struct ledger *l)
+{
+    if (l->fd >= 0)
+        close(l->fd); /* releases the flock */
+    l->fd = -1;
+    free(l->d);
+    l->d = NULL;
+}
+
+/* Opens, locks (waiting for another import) and loads the ledger. */
+static int ledger_open(struct ledger *l, const char *spool, struct err *e)
+{
+    memset(l, 0, sizeof *l);
+    l->fd = -1;
+    snprintf(l->path, sizeof l->path, "%s/.imported", spool);
+    l->fd = open(l->path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (l->fd < 0) {
+        err_set(e, "cannot open the import ledger %s: %s", l->path, strerror(errno));
+        return -1;
+    }
+    if (flock(l->fd, LOCK_EX | LOCK_NB) < 0) {
+        if (errno != EWOULDBLOCK) {
+            err_set(e, "cannot lock the import ledger %s: %s", l->path, strerror(errno));
+            goto fail;
+        }
+        fprintf(stderr, "spool import: waiting for another import into this spool (lock on %s)\n",
+                l->path);
+        while (flock(l->fd, LOCK_EX) < 0) {
+            if (errno != EINTR) {
+                err_set(e, "cannot lock the import ledger %s: %s", l->path, strerror(errno));
+                goto fail;
+            }
+        }
+    }
+    enum { CHUNK = 1 << 16 };
+    char *chunk = malloc(CHUNK);
+    if (!chunk)
+        goto oom;
+    struct digest_state st;
+    digest_start(&st);
+    bool in_line = false;
+    for (off_t off = 0;;) {
+        ssize_t r = pread(l->fd, chunk, CHUNK, off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            err_set(e, "cannot read the import ledger %s: %s", l->path, strerror(errno));
+            free(chunk);
+            goto fail;
+        }
+        if (r == 0)
+            break;
+        off += r;
+        for (const char *p = chunk, *end = chunk + r; p < end;) {
+            const char *nl = memchr(p, '\n', (size_t)(end - p));
+            const char *stop = nl ? nl : end;
+            digest_add(&st, p, (size_t)(stop - p));
+            in_line = in_line || stop > p;
+            if (nl) {
+                if (in_line && ledger_push(l, digest_end(&st)) < 0) { /* empty lines: none */
+                    free(chunk);
+                    goto oom;
+                }
+                digest_start(&st);
+                in_line = false;
+            }
+            p = stop + (nl ? 1 : 0);
+        }
+    }
+    free(chunk);
+    if (in_line && ledger_push(l, digest_end(&st)) < 0) /* a last line without '\n' */
+        goto oom;
+    qsort(l->d, l->n, sizeof *l->d, digest_cmp);
+    return 0;
+oom:
+    err_set(e, "out of memory loading the import ledger %s (%zu entries)", l->path, l->n);
+fail:
+    ledger_close(l);
+    return -1;
+}
+
+static bool ledger_has(const struct ledger *l, const char *key)
+{
+    struct digest d = digest_of(key);
+    return l->n && bsearch(&d, l->d, l->n, sizeof *l->d, digest_cmp) != NULL;
+}
+
 struct import_ctx {
     struct spool *sp;
-    const char *ledger;
+    const struct ledger *ledger;
     struct buf keys; /* ledger lines to add once the records are durable */
     size_t added, skipped;
     uint64_t samples;
@@ -484,38 +782,86 @@ static int import_one(void *arg, const char *name, const struct seg_meta *m, con
         c->skipped++;
         return 0;
     }
+    if (buf_printf(&c->keys, "%s\n", key) < 0) {
+        err_set(&c->e, "out of memory");
+        return -1;
+    }
     if (spool_append_nosync(c->sp, m, payload, len, &c->e) < 0)
         return -1;
-    buf_printf(&c->keys, "%s\n", key);
     c->added++;
     c->samples += m->samples;
     return 0;
 }
 
-static int cmd_import(struct spool *sp, int argc, char **argv)
+/* Reads what the file holds now; the length is what was read (a file
+ * still being copied is refused by the trailer check, never over-read). */
+static int read_archive(const char *file, struct buf *out, struct err *e)
+{
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        err_set(e, "cannot open %s: %s", file, strerror(errno));
+        return -1;
+    }
+    int rc = -1;
+    for (;;) {
+        if (buf_reserve(out, 1 << 20) < 0) {
+            err_set(e, "%s: larger than %zu bytes or out of memory", file, out->max);
+            goto done;
+        }
+        ssize_t r = read(fd, out->data + out->len, out->cap - out->len - 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            err_set(e, "cannot read %s: %s", file, strerror(errno));
+            goto done;
+        }
+        if (r == 0)
+            break;
+        out->len += (size_t)r;
+    }
+    buf_cstr(out);
+    rc = 0;
+done:
+    close(fd);
+    return rc;
+}
+
+static int cmd_import(const struct config *cfg, struct spool *sp, int argc, char **argv)
 {
     if (argc < 2 || argv[1][0] == '-') {
         fprintf(stderr, "spool import: FILE is required\n");
         return EXIT_USAGE;
     }
     const char *file = argv[1];
-    char *data = NULL, *ledger = NULL;
+    struct buf data;
+    buf_init(&data, (size_t)8 << 30);
     struct err e;
-    int rc = 1;
-    if (read_file(file, (size_t)8 << 30, false, &data, &e) < 0) {
-        fprintf(stderr, "spool import: %s\n", e.msg);
-        return 1;
-    }
-    struct stat st;
-    size_t len = stat(file, &st) == 0 ? (size_t)st.st_size : 0;
-    char lpath[PATH_MAX];
-    snprintf(lpath, sizeof lpath, "%s/.imported", spool_dir(sp));
-    read_file(lpath, 64u << 20, false, &ledger, &e);
-    struct import_ctx c = {.sp = sp, .ledger = ledger};
+    struct ledger led = {.fd = -1};
+    struct import_ctx c = {.sp = sp, .ledger = &led};
     buf_init(&c.keys, 0);
+    int rc = 1;
+    if (read_archive(file, &data, &e) < 0) {
+        fprintf(stderr, "spool import: %s\n", e.msg);
+        goto out;
+    }
+    size_t len = data.len;
+    int sig = spool_archive_check_sig(data.data, data.len, cfg->shipper.archive_key, &len, &e);
+    if (sig < 0) {
+        fprintf(stderr, "spool import: %s: %s\n", file, e.msg);
+        goto out;
+    }
+    if (sig == 2)
+        fprintf(stderr,
+                "spool import: %s is signed but no archive_key_file is configured: signature "
+                "not checked\n",
+                file);
+    if (ledger_open(&led, spool_dir(sp), &e) < 0) {
+        fprintf(stderr, "spool import: %s; nothing imported from %s\n", e.msg, file);
+        goto out;
+    }
     /* the archive is verified whole before anything is written */
-    if (spool_archive_parse(data, len, import_one, &c, &e) < 0) {
-        if (c.added)
+    if (spool_archive_parse(data.data, len, import_one, &c, &e) < 0) {
+        if (c.added || c.e.msg[0])
             fprintf(stderr, "spool import: %s: %s: %s\n", file, e.msg, c.e.msg);
         else
             fprintf(stderr, "spool import: %s is %s\n", file, e.msg);
@@ -527,23 +873,32 @@ static int cmd_import(struct spool *sp, int argc, char **argv)
         fprintf(stderr, "spool import: cannot sync the spool: %s\n", strerror(errno));
         goto out;
     }
-    int lfd = open(lpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    FILE *lf = lfd >= 0 ? fdopen(lfd, "ae") : NULL;
-    if (!lf && lfd >= 0)
-        close(lfd);
-    if (lf) {
-        fwrite(c.keys.data ? c.keys.data : "", 1, c.keys.len, lf);
-        fflush(lf);
-        fsync(fileno(lf));
-        fclose(lf);
+    const char *kp = c.keys.data ? c.keys.data : "";
+    size_t kl = c.keys.len;
+    while (kl) {
+        ssize_t w = write(led.fd, kp, kl);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            break;
+        kp += w;
+        kl -= (size_t)w;
     }
-    printf("imported %zu segment(s), %llu samples from %s; %zu already imported before\n", c.added,
-           (unsigned long long)c.samples, file, c.skipped);
+    if (kl || fsync(led.fd) < 0) {
+        fprintf(stderr,
+                "spool import: imported %zu segment(s) from %s but cannot record them in %s: %s; "
+                "importing %s again would add them twice\n",
+                c.added, file, led.path, strerror(errno), file);
+        goto out;
+    }
+    printf("imported %zu segment(s), %llu samples from %s; %zu already imported before%s\n",
+           c.added, (unsigned long long)c.samples, file, c.skipped,
+           sig == 1 ? " (signature verified)" : "");
     rc = 0;
 out:
+    ledger_close(&led);
     buf_free(&c.keys);
-    free(ledger);
-    free(data);
+    buf_free(&data);
     return rc;
 }
 
@@ -613,9 +968,9 @@ int spool_cli(const struct config *cfg, int argc, char **argv, const volatile si
     else if (strcmp(sub, "replay") == 0)
         rc = cmd_replay(cfg, sp, argc - 1, argv + 1, stop);
     else if (strcmp(sub, "export") == 0)
-        rc = cmd_export(sp, argc - 1, argv + 1);
+        rc = cmd_export(cfg, sp, argc - 1, argv + 1);
     else if (strcmp(sub, "import") == 0)
-        rc = cmd_import(sp, argc - 1, argv + 1);
+        rc = cmd_import(cfg, sp, argc - 1, argv + 1);
     else if (strcmp(sub, "purge") == 0)
         rc = cmd_purge(sp, argc - 1, argv + 1);
     else {

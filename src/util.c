@@ -9,6 +9,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/random.h>
+#include <sys/stat.h>
 
 void buf_init(struct buf *b, size_t max)
 {
@@ -321,6 +323,151 @@ out:
         close(fd);
     buf_free(&b);
     return rc;
+}
+
+struct durable_file {
+    int fd;
+    char path[PATH_MAX];
+    char tmp[PATH_MAX];
+    char dir[PATH_MAX];
+};
+
+void durable_abort(struct durable_file *f)
+{
+    if (!f)
+        return;
+    if (f->fd >= 0) {
+        close(f->fd);
+        unlink(f->tmp);
+    }
+    free(f);
+}
+
+const char *durable_tmp_path(const struct durable_file *f)
+{
+    return f->tmp;
+}
+
+struct durable_file *durable_open(const char *path, mode_t mode, struct err *e)
+{
+    struct durable_file *f = calloc(1, sizeof *f);
+    if (!f) {
+        err_set(e, "out of memory writing %s", path);
+        errno = ENOMEM;
+        return NULL;
+    }
+    f->fd = -1;
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    if (!slash)
+        snprintf(f->dir, sizeof f->dir, ".");
+    else if (slash == path)
+        snprintf(f->dir, sizeof f->dir, "/");
+    else
+        snprintf(f->dir, sizeof f->dir, "%.*s", (int)(slash - path), path);
+    if (!*base || strlen(path) >= sizeof f->path - 40) {
+        err_set(e, "cannot write %s: not a file name", path);
+        errno = EINVAL;
+        free(f);
+        return NULL;
+    }
+    snprintf(f->path, sizeof f->path, "%s", path);
+    for (int attempt = 0; attempt < 16; attempt++) {
+        uint64_t r = 0;
+        if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
+            r = (uint64_t)mono_ms() * 6364136223846793005u ^ (uint64_t)getpid() << 32 ^
+                (uint64_t)attempt; /* no entropy: O_EXCL still refuses planted names */
+        snprintf(f->tmp, sizeof f->tmp, "%s/.%.*s.%016llx.tmp", f->dir, 64, base,
+                 (unsigned long long)r);
+        f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (f->fd >= 0 || errno != EEXIST)
+            break;
+    }
+    if (f->fd < 0) {
+        int saved = errno;
+        err_set(e, "cannot create a temporary file for %s in %s: %s", path, f->dir,
+                strerror(saved));
+        free(f);
+        errno = saved;
+        return NULL;
+    }
+    if (fchmod(f->fd, mode ? mode : 0600) < 0) {
+        int saved = errno;
+        err_set(e, "cannot set the mode of %s: %s", f->tmp, strerror(saved));
+        durable_abort(f);
+        errno = saved;
+        return NULL;
+    }
+    return f;
+}
+
+int durable_write(struct durable_file *f, const void *data, size_t len, struct err *e)
+{
+    const char *p = data;
+    while (len) {
+        ssize_t w = write(f->fd, p, len);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            int saved = errno;
+            err_set(e, "cannot write %s (writing %s): %s", f->path, f->tmp, strerror(saved));
+            errno = saved;
+            return -1;
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+int durable_commit(struct durable_file *f, struct err *e)
+{
+    const char *step = "fsync";
+    bool tmp_left = true;
+    int fd = f->fd, dfd = -1;
+    if (fsync(fd) < 0)
+        goto fail;
+    step = "close";
+    f->fd = -1;
+    if (close(fd) < 0)
+        goto fail;
+    step = "rename the temporary file onto";
+    if (rename(f->tmp, f->path) < 0)
+        goto fail;
+    tmp_left = false; /* from here on the new file is in place, only not known durable */
+    step = "fsync the directory of";
+    dfd = open(f->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0 || fsync(dfd) < 0)
+        goto fail;
+    close(dfd);
+    free(f);
+    return 0;
+fail:;
+    int saved = errno;
+    err_set(e, "cannot %s %s: %s", step, f->path, strerror(saved));
+    if (dfd >= 0)
+        close(dfd);
+    if (f->fd >= 0)
+        close(f->fd);
+    if (tmp_left)
+        unlink(f->tmp);
+    free(f);
+    errno = saved;
+    return -1;
+}
+
+int durable_write_file(const char *path, const void *data, size_t len, mode_t mode, struct err *e)
+{
+    struct durable_file *f = durable_open(path, mode, e);
+    if (!f)
+        return -1;
+    if (durable_write(f, data, len, e) < 0) {
+        int saved = errno;
+        durable_abort(f);
+        errno = saved;
+        return -1;
+    }
+    return durable_commit(f, e);
 }
 
 int64_t now_ms(void)

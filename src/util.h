@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <sys/types.h>
 
 #define NS_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -55,6 +56,31 @@ int read_file(const char *path, size_t max, bool trim, char **out, struct err *e
 /* read_file() that also gives the length (*len): the text may hold NUL
  * bytes, which a caller checking the content must see. */
 int read_file_n(const char *path, size_t max, bool trim, char **out, size_t *len, struct err *e);
+
+/* Durable file writes (DESIGN rule 6) for state files, archives and
+ * anything else replaced whole: a temp file with a random name in the
+ * same directory, created with O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC (a
+ * planted symlink or file is never followed, truncated or reused) and
+ * given exactly `mode` (0 = 0600; fchmod, so the umask does not matter),
+ * written whole, fsync'd, renamed over `path` (a symlink at `path` is
+ * replaced, never followed), then the directory is fsync'd. Readers see
+ * the old file or the new one, never a part. 0, or -1 with errno kept
+ * and e->msg naming the file and the failing step; on failure nothing is
+ * left behind and `path` is untouched. */
+int durable_write_file(const char *path, const void *data, size_t len, mode_t mode, struct err *e);
+
+/* The same, streamed (a file too big to build in memory first):
+ * durable_open creates the temp file, durable_write appends to it,
+ * durable_commit makes it `path` and frees the handle (also on failure);
+ * durable_abort removes the temp file and frees (NULL is fine). The
+ * handle is owned by the caller until commit or abort. */
+struct durable_file;
+struct durable_file *durable_open(const char *path, mode_t mode, struct err *e);
+int durable_write(struct durable_file *f, const void *data, size_t len, struct err *e);
+int durable_commit(struct durable_file *f, struct err *e);
+void durable_abort(struct durable_file *f);
+/* The temp file's name (for messages and tests). */
+const char *durable_tmp_path(const struct durable_file *f);
 
 /* Wall clock in milliseconds since the epoch, and a monotonic clock. */
 int64_t now_ms(void);

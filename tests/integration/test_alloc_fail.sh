@@ -49,7 +49,8 @@ for f in rw-password nexus-password gitlab-token db-password registry-password; 
     printf 'metrics-secret\n' > "$IT_TMP/$f"
 done
 printf 'glpat-test-token\n' > "$IT_TMP/gitlab-token"   # healthy.json's GitLab token
-chmod 600 "$IT_TMP"/*-password "$IT_TMP"/*-token
+printf 'alloc-fail-archive-key-0123456789\n' > "$IT_TMP/archive.key" # [shipper] archive_key_file
+chmod 600 "$IT_TMP"/*-password "$IT_TMP"/*-token "$IT_TMP/archive.key"
 printf '{"auths": {}}\n' > "$IT_TMP/auth.json"
 cp /etc/ssl/certs/ca-certificates.crt "$IT_TMP/ca.pem"   # files named by the config must exist
 

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -97,17 +99,24 @@ START_TEST(test_roundtrip_and_bound)
     ck_assert_uint_eq(skipped, 5);
     cl_cache_free(c);
 
-    /* a failed save (the temporary file cannot be written) keeps the old file */
-    char tmp[300];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    ck_assert_int_eq(mkdir(tmp, 0700), 0);
+    /* a failed save (the temporary file cannot be written: file size
+     * limit) keeps the old file and leaves no temporary file */
     c = cl_cache_open(path, 10);
     dig(d, 60);
     cl_cache_put(c, d, 1, NULL, 0);
+    struct rlimit rl, small = {.rlim_cur = 16, .rlim_max = RLIM_INFINITY};
+    ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &rl), 0);
+    small.rlim_max = rl.rlim_max;
+    signal(SIGXFSZ, SIG_IGN);
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &small), 0);
     ck_assert_int_eq(cl_cache_save(c, &e), -1);
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
     ck_assert_ptr_nonnull(strstr(e.msg, "cleanup cache"));
+    ck_assert_ptr_nonnull(strstr(e.msg, path));
     cl_cache_free(c);
-    rmdir(tmp);
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "test -z \"$(ls -A %s | grep -v '^cache$')\"", dir);
+    ck_assert_int_eq(system(cmd), 0);
     c = cl_cache_open(path, 10);
     cl_cache_stats(c, &n, &skipped, &h, &m);
     ck_assert_uint_eq(n, 3); /* the file as it was, damaged lines and all */
@@ -205,6 +214,57 @@ START_TEST(test_parsers)
 }
 END_TEST
 
+/* The cache file is written through util's durable writer: a symlink
+ * planted at the old predictable temp name ("<path>.tmp") or at the path
+ * itself is not followed, and the mode is 0600 whatever the umask. */
+START_TEST(test_save_planted_symlink)
+{
+    char dir[] = "/tmp/check_cleanup_cache.XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char path[256], tmp[300], victim[300];
+    snprintf(path, sizeof path, "%s/cache", dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    snprintf(victim, sizeof victim, "%s/victim", dir);
+    FILE *f = fopen(victim, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("precious\n", f);
+    fclose(f);
+    ck_assert_int_eq(symlink(victim, tmp), 0);
+    struct cl_cache *c = cl_cache_open(path, 3);
+    char d[72];
+    dig(d, 1);
+    ck_assert_int_eq(cl_cache_put(c, d, 1000, NULL, 0), 0);
+    struct err e = {{0}};
+    mode_t old = umask(0);
+    ck_assert_int_eq(cl_cache_save(c, &e), 0);
+    umask(old);
+    char buf[64] = "";
+    f = fopen(victim, "r");
+    ck_assert_ptr_nonnull(fgets(buf, sizeof buf, f));
+    fclose(f);
+    ck_assert_str_eq(buf, "precious\n");
+    struct stat st;
+    ck_assert_int_eq(lstat(path, &st), 0);
+    ck_assert(S_ISREG(st.st_mode));
+    ck_assert_int_eq(st.st_mode & 0777, 0600);
+    /* a symlink at the path itself is replaced, not followed */
+    unlink(path);
+    ck_assert_int_eq(symlink(victim, path), 0);
+    ck_assert_int_eq(cl_cache_save(c, &e), 0);
+    ck_assert_int_eq(lstat(path, &st), 0);
+    ck_assert(S_ISREG(st.st_mode));
+    f = fopen(victim, "r");
+    ck_assert_ptr_nonnull(fgets(buf, sizeof buf, f));
+    fclose(f);
+    ck_assert_str_eq(buf, "precious\n");
+    cl_cache_free(c);
+    unlink(path);
+    unlink(tmp);
+    unlink(victim);
+    rmdir(dir);
+}
+END_TEST
+
 static Suite *cache_suite(void)
 {
     Suite *s = suite_create("cleanup_cache");
@@ -212,6 +272,7 @@ static Suite *cache_suite(void)
     tcase_add_test(tc, test_roundtrip_and_bound);
     tcase_add_test(tc, test_names);
     tcase_add_test(tc, test_parsers);
+    tcase_add_test(tc, test_save_planted_symlink);
     suite_add_tcase(s, tc);
     return s;
 }

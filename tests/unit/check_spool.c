@@ -14,7 +14,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "pushgateway.h"
 #include "spool.h"
+#include "spool_cli.h"
 #include "util.h"
 
 /* basedir: made by main() and removed at the end even when a test fails
@@ -1225,6 +1227,216 @@ START_TEST(test_index_failure_is_an_error)
 }
 END_TEST
 
+/* util's durable_write_file: exact mode whatever the umask, a symlink at
+ * the destination is replaced (not followed), no temp file left behind,
+ * errors name the file; the streaming variant's abort leaves nothing. */
+START_TEST(test_durable_write_file)
+{
+    struct err e;
+    char p[PATH_MAX + 32], victim[PATH_MAX + 32];
+    snprintf(p, sizeof p, "%s/state.json", tmpdir);
+    snprintf(victim, sizeof victim, "%s/victim", tmpdir);
+    write_raw(victim, "precious", 8);
+    ck_assert_int_eq(symlink(victim, p), 0);
+    mode_t old = umask(0);
+    int rc = durable_write_file(p, "new", 3, 0640, &e);
+    umask(old);
+    ck_assert_msg(rc == 0, "%s", e.msg);
+    char *s = slurp(victim);
+    ck_assert_str_eq(s, "precious"); /* not followed */
+    free(s);
+    s = slurp(p);
+    ck_assert_str_eq(s, "new");
+    free(s);
+    struct stat st;
+    ck_assert_int_eq(lstat(p, &st), 0);
+    ck_assert(S_ISREG(st.st_mode));
+    ck_assert_uint_eq(st.st_mode & 07777, 0640);
+    /* default mode 0600, umask 0 or not */
+    old = umask(0);
+    ck_assert_int_eq(durable_write_file(p, "x", 1, 0, &e), 0);
+    umask(old);
+    ck_assert_int_eq(stat(p, &st), 0);
+    ck_assert_uint_eq(st.st_mode & 07777, 0600);
+    ck_assert_uint_eq(count_entries(tmpdir, ".state.json"), 0);
+    /* a missing directory: -1, the message names the file */
+    char bad[PATH_MAX + 32];
+    snprintf(bad, sizeof bad, "%s/nope/state.json", tmpdir);
+    ck_assert_int_eq(durable_write_file(bad, "x", 1, 0, &e), -1);
+    ck_assert_ptr_nonnull(strstr(e.msg, "nope/state.json"));
+    /* streaming: abort removes the temp file; commit replaces */
+    struct durable_file *f = durable_open(p, 0600, &e);
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(durable_write(f, "partial", 7, &e), 0);
+    ck_assert_uint_eq(count_entries(tmpdir, ".state.json"), 1);
+    durable_abort(f);
+    ck_assert_uint_eq(count_entries(tmpdir, ".state.json"), 0);
+    s = slurp(p);
+    ck_assert_str_eq(s, "x");
+    free(s);
+    f = durable_open(p, 0600, &e);
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(durable_write(f, "ab", 2, &e), 0);
+    ck_assert_int_eq(durable_write(f, "cd", 2, &e), 0);
+    ck_assert_int_eq(durable_commit(f, &e), 0);
+    s = slurp(p);
+    ck_assert_str_eq(s, "abcd");
+    free(s);
+    ck_assert_uint_eq(count_entries(tmpdir, ".state.json"), 0);
+}
+END_TEST
+
+/* ---- trust: untrusted records (issue 18) --------------------------------------- */
+
+/* What pgw_group_path writes passes pgw_group_path_check; anything that
+ * could move the URL to another host, path or method does not. */
+START_TEST(test_pgw_group_path_check)
+{
+    struct err e;
+    struct buf b;
+    buf_init(&b, 0);
+    static const char *const values[] = {"host-1", "a/b",         "",  ".",
+                                         "..",     "a b?c#d@e:f", "ü", "x.y_z~"};
+    for (size_t i = 0; i < NS_ARRAY_LEN(values); i++) {
+        const char *g[] = {"instance", values[i], "env", values[i]};
+        buf_reset(&b);
+        ck_assert_int_eq(pgw_group_path(values[i][0] ? values[i] : "j", g, 2, &b), 0);
+        ck_assert_msg(pgw_group_path_check(buf_cstr(&b), &e) == 0, "%s: %s", b.data, e.msg);
+    }
+    buf_free(&b);
+    static const char *const bad[] = {
+        "@127.0.0.1:1/stolen",
+        "/metrics/job/a/../../api/v1/admin/wipe",
+        "/metrics/job/..",
+        "/metrics/job/.",
+        "/metrics/job/a?x=1",
+        "/metrics/job/a#x",
+        "/metrics/job/%2F",
+        "/metrics/job/%2e%2e",
+        "/metrics/job/%00",
+        "/metrics/job/%4",
+        "/metrics/job",
+        "/metrics/job/",
+        "/metrics/job/a/",
+        "/metrics/job/a/instance",
+        "/metrics/job/a//b",
+        "/metrics/instance/x/job/y",
+        "/metrics/job/a/job/b",
+        "/metrics/job/a/__name__/x",
+        "/metrics/job/a/1abc/x",
+        "/metrics/job@base64/a+b",
+        "/metrics/job@base64/==",
+        "//evil/metrics/job/a",
+        "http://evil/metrics/job/a",
+        "/metrics/job/a\\b",
+        "/metrics/job/a b",
+        "/metrics/job/a@evil",
+        "",
+    };
+    for (size_t i = 0; i < NS_ARRAY_LEN(bad); i++)
+        ck_assert_msg(pgw_group_path_check(bad[i], &e) < 0, "accepted %s", bad[i]);
+    char longp[1200] = "/metrics/job/";
+    memset(longp + 13, 'a', 1100);
+    longp[1113] = '\0';
+    ck_assert_int_lt(pgw_group_path_check(longp, &e), 0);
+
+    char method[16];
+    const char *path;
+    ck_assert_int_eq(
+        pgw_extra_check("PUT /metrics/job/a/instance/h", method, sizeof method, &path, &e), 0);
+    ck_assert_str_eq(method, "PUT");
+    ck_assert_str_eq(path, "/metrics/job/a/instance/h");
+    ck_assert_int_lt(pgw_extra_check("DELETE /metrics/job/production-job", NULL, 0, NULL, &e), 0);
+    ck_assert_ptr_nonnull(strstr(e.msg, "DELETE"));
+    ck_assert_int_eq(pgw_extra_check("POST /metrics/job/a", NULL, 0, NULL, &e), 0);
+    ck_assert_int_lt(pgw_extra_check("GET /metrics/job/a", NULL, 0, NULL, &e), 0);
+    ck_assert_int_lt(pgw_extra_check("PATCH /metrics/job/a", NULL, 0, NULL, &e), 0);
+    ck_assert_int_lt(pgw_extra_check("PUT", NULL, 0, NULL, &e), 0);
+    ck_assert_int_lt(pgw_extra_check("", NULL, 0, NULL, &e), 0);
+    ck_assert_int_lt(pgw_extra_check("PUT @127.0.0.1:1/x", NULL, 0, NULL, &e), 0);
+}
+END_TEST
+
+START_TEST(test_pgw_build_url)
+{
+    struct buf u;
+    buf_init(&u, 0);
+    ck_assert_int_eq(pgw_build_url("http://user:pw@127.0.0.1:9091", "/metrics/job/a", &u), 0);
+    ck_assert_str_eq(u.data, "http://user:pw@127.0.0.1:9091/metrics/job/a");
+    ck_assert_int_eq(pgw_build_url("https://pgw.example:8443/prefix/", "/metrics/job/a%20b", &u),
+                     0);
+    ck_assert_str_eq(u.data, "https://pgw.example:8443/prefix/metrics/job/a%20b");
+    /* a path outside the grammar is refused, never concatenated */
+    ck_assert_int_lt(pgw_build_url("http://127.0.0.1:9091", "@127.0.0.1:1/stolen", &u), 0);
+    ck_assert_int_lt(pgw_build_url("http://127.0.0.1:9091", "/metrics/job/../../x", &u), 0);
+    ck_assert_int_lt(pgw_build_url("not a url", "/metrics/job/a", &u), 0);
+    /* pgw_url goes the same way */
+    const char *g[] = {"instance", "h/1"};
+    ck_assert_int_eq(pgw_url("http://127.0.0.1:9091/", "j", g, 1, &u), 0);
+    ck_assert_str_eq(u.data, "http://127.0.0.1:9091/metrics/job/j/instance@base64/aC8x");
+    buf_free(&u);
+}
+END_TEST
+
+START_TEST(test_record_check)
+{
+    struct err e;
+    struct seg_meta m;
+    meta_init(&m, "rw-default", 1);
+    ck_assert_int_eq(spool_record_check(&m, "rw-default", &e), 0);
+    ck_assert_int_eq(spool_record_check(&m, NULL, &e), 0);
+    ck_assert_int_lt(spool_record_check(&m, "rw-other", &e), 0); /* not its directory */
+    m.kind = SEG_PUSHGATEWAY;
+    snprintf(m.extra, sizeof m.extra, "PUT /metrics/job/a");
+    ck_assert_int_lt(spool_record_check(&m, "rw-default", &e), 0);
+    ck_assert_ptr_nonnull(strstr(e.msg, "Pushgateway"));
+    snprintf(m.target, sizeof m.target, "pushgateway");
+    ck_assert_int_eq(spool_record_check(&m, "pushgateway", &e), 0);
+    snprintf(m.extra, sizeof m.extra, "PUT @127.0.0.1:1/stolen");
+    ck_assert_int_lt(spool_record_check(&m, "pushgateway", &e), 0);
+    m.kind = SEG_REMOTE_WRITE;
+    ck_assert_int_lt(spool_record_check(&m, "pushgateway", &e), 0);
+    snprintf(m.target, sizeof m.target, "evil");
+    ck_assert_int_lt(spool_record_check(&m, NULL, &e), 0);
+    snprintf(m.target, sizeof m.target, "rw-a/b");
+    ck_assert_int_lt(spool_record_check(&m, NULL, &e), 0);
+    ck_assert_int_eq(spool_target_kind("rw-x_1.a-b"), SEG_REMOTE_WRITE);
+    ck_assert_int_eq(spool_target_kind("rw-"), 0);
+    ck_assert_int_eq(spool_target_kind("quarantine"), 0);
+}
+END_TEST
+
+START_TEST(test_archive_signature)
+{
+    struct err e;
+    const char *body = "NXSHEXP1\n{}\nEND 00000000\n";
+    const char *key = "0123456789abcdef-key", *other = "another-key-0123456789";
+    char hex[65];
+    ck_assert_int_eq(spool_archive_sign(key, body, strlen(body), hex), 0);
+    /* RFC 4231 test case 2 checks the HMAC itself */
+    char rfc[65];
+    ck_assert_int_eq(spool_archive_sign("Jefe", "what do ya want for nothing?", 28, rfc), 0);
+    ck_assert_str_eq(rfc, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    struct buf a;
+    buf_init(&a, 0);
+    buf_printf(&a, "%sHMAC-SHA256 %s\n", body, hex);
+    size_t inner;
+    ck_assert_int_eq(spool_archive_check_sig(a.data, a.len, key, &inner, &e), 1);
+    ck_assert_uint_eq(inner, strlen(body));
+    ck_assert_int_eq(spool_archive_check_sig(a.data, a.len, NULL, &inner, &e), 2);
+    ck_assert_uint_eq(inner, strlen(body));
+    ck_assert_int_eq(spool_archive_check_sig(a.data, a.len, other, &inner, &e), -1);
+    ck_assert_ptr_nonnull(strstr(e.msg, "does not match"));
+    ck_assert_int_eq(spool_archive_check_sig(body, strlen(body), key, &inner, &e), -1);
+    ck_assert_ptr_nonnull(strstr(e.msg, "not signed"));
+    ck_assert_int_eq(spool_archive_check_sig(body, strlen(body), NULL, &inner, &e), 0);
+    ck_assert_uint_eq(inner, strlen(body));
+    a.data[3] ^= 1; /* a modified archive */
+    ck_assert_int_eq(spool_archive_check_sig(a.data, a.len, key, &inner, &e), -1);
+    buf_free(&a);
+}
+END_TEST
+
 static Suite *spool_suite(void)
 {
     Suite *s = suite_create("spool");
@@ -1242,6 +1454,11 @@ static Suite *spool_suite(void)
     tcase_add_test(tc, test_lock_other_process);
     tcase_add_test(tc, test_usage);
     tcase_add_test(tc, test_write_file_durable);
+    tcase_add_test(tc, test_durable_write_file);
+    tcase_add_test(tc, test_pgw_group_path_check);
+    tcase_add_test(tc, test_pgw_build_url);
+    tcase_add_test(tc, test_record_check);
+    tcase_add_test(tc, test_archive_signature);
     tcase_add_test(tc, test_open_errors);
     tcase_add_test(tc, test_log_damaged_middle_resync);
     tcase_add_test(tc, test_log_quarantined_region_stays_quiet);
