@@ -19,7 +19,11 @@ mkdir -p "$OUT/proto"
 protoc-c --c_out="$OUT/proto" -I"$SRC/proto" "$SRC/proto/types.proto" "$SRC/proto/remote.proto"
 printf '#define PACKAGE_NAME "nexus-shipper"\n#define PACKAGE_VERSION "fuzz"\n' > "$OUT/nsconfig.h"
 CFLAGS="-g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined"
-INC="-I$SRC/src -I$OUT -I$OUT/proto $(pkg-config --cflags libcurl libprotobuf-c json-c libpq openssl)"
+INC="-I$OUT -I$OUT/proto $(pkg-config --cflags libcurl libprotobuf-c json-c libpq openssl)"
+# every source folder is on the include path (headers by bare name, src/README.md)
+for d in ${FUZZ_SRC_DIRS:-src src/core src/pipeline src/collectors src/wire src/delivery src/clients src/cleanup src/skopeo src/cli}; do
+    INC="$INC -I$SRC/$d"
+done
 LIBS="$(pkg-config --libs libcurl libprotobuf-c json-c libpq openssl libmicrohttpd 2>/dev/null || pkg-config --libs libcurl libprotobuf-c json-c libpq openssl) -lsnappy -lm -lpthread"
 mkdir -p "$OUT/obj"
 objs=()
@@ -28,7 +32,8 @@ if [ -n "${FUZZ_SOURCES:-}" ]; then
     srcs=()
     for f in $FUZZ_SOURCES; do case "$f" in *.c) srcs+=("$SRC/$f");; esac; done
 else
-    srcs=("$SRC"/src/*.c "$SRC"/src/collectors/*.c)
+    srcs=()
+    for f in "$SRC"/src/*.c "$SRC"/src/*/*.c; do [ -e "$f" ] && srcs+=("$f"); done
 fi
 for f in "${srcs[@]}" "$OUT"/proto/*.pb-c.c; do
     case "$f" in */main.c) continue;; esac
