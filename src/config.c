@@ -134,6 +134,11 @@ static const struct key_desc keys[] = {
      "Batches per second replayed from the spool after an outage (0 = unlimited)."},
     {"shipper", "shutdown_timeout", T_DURATION, "10s", SH(shutdown_timeout_ms), 0, 0, NULL, NULL,
      "On SIGTERM, time allowed to deliver what is buffered before spooling it and exiting."},
+    {"shipper", "outage_log_interval", T_DURATION, "1m", SH(outage_log_interval_ms), 0, 0, NULL,
+     NULL,
+     "While a target fails, a line this often says for how long and what waits in the\n"
+     "spool (batches, bytes, age of the oldest); when it has caught up, one line says\n"
+     "what the replay delivered. 0 turns the periodic line off."},
     {"shipper", "state_dir", T_STRING, "/var/lib/nexus-shipper", SH(state_dir), 0, 0, NULL, NULL,
      "Directory for lock files and small state."},
     {"shipper", "log_file", T_STRING, "", SH(log_file), 0, 0, "/var/log/nexus-shipper.log", NULL,

@@ -45,6 +45,7 @@ struct cfg_shipper {
     bool spool_only;
     int64_t replay_rate; /* batches per second during replay, 0 = unlimited */
     int64_t shutdown_timeout_ms;
+    int64_t outage_log_interval_ms; /* a failing target is summarised this often */
     char *state_dir;
     char *log_file;
     char *log_level;

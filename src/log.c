@@ -419,6 +419,14 @@ static bool enabled(enum log_level lvl)
     return lvl >= (cur ? cur->level : LOG_INFO);
 }
 
+bool log_enabled(enum log_level lvl)
+{
+    lock();
+    bool on = enabled(lvl);
+    unlock();
+    return on;
+}
+
 /* Caller holds the lock. */
 static void emit_fields(enum log_level lvl, const char *msg, const struct log_field *f, size_t n)
 {

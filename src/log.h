@@ -91,6 +91,8 @@ void log_use(struct logger *lg);
 
 /* printf-style: the formatted text is the message (JSON: msg only). */
 void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Would a line of this level be written? (to skip building debug detail) */
+bool log_enabled(enum log_level lvl);
 #define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
 #define log_info(...)  log_msg(LOG_INFO, __VA_ARGS__)
 #define log_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)

@@ -290,6 +290,45 @@ out_cfg:
     return rc;
 }
 
+/* Debug level: what a cycle did per collector and per target. */
+static void log_cycle_detail(struct scheduler *s)
+{
+    if (!log_enabled(LOG_DEBUG))
+        return;
+    for (size_t i = 0; i < s->n; i++) {
+        const struct coll_inst *ci = &s->ci[i];
+        log_event(LOG_DEBUG, ci->up ? "collector ok" : "collector failed",
+                  LOG_S("collector", ci->c->name), LOG_I("series", ci->series),
+                  LOG_F("seconds", ci->duration), LOG_S("error", ci->up ? "" : ci->last_error));
+    }
+    for (size_t i = 0; i < sender_n_targets(s->sender); i++) {
+        struct sender_target_status ts;
+        if (sender_target_status(s->sender, i, &ts) == 0)
+            log_event(LOG_DEBUG, "target", LOG_S("target", ts.label),
+                      LOG_I("batches_queued", ts.batches_left_at_stop),
+                      LOG_I("batches_sent", ts.batches_sent), LOG_INZ("status", ts.last_status),
+                      LOG_F("retry_in_s", (double)ts.retry_in_ms / 1000.0),
+                      LOG_S("error", ts.last_error));
+    }
+}
+
+/* The last line of a daemon: what this run delivered, what stays. */
+static void log_stop_summary(struct sender *snd)
+{
+    uint64_t batches = 0, samples = 0, spooled = 0;
+    for (size_t i = 0; i < sender_n_targets(snd); i++) {
+        struct sender_target_status ts;
+        if (sender_target_status(snd, i, &ts) < 0)
+            continue;
+        batches += ts.batches_sent;
+        samples += ts.samples_sent;
+        spooled += ts.batches_left_at_stop;
+    }
+    log_event(LOG_INFO, "stopped", LOG_I("batches_delivered", batches),
+              LOG_I("samples_delivered", samples),
+              LOG_I(sender_has_spool(snd) ? "batches_spooled" : "batches_lost", spooled));
+}
+
 /* The run jobs whose Pushgateway groups the daemon keeps current. */
 static const struct run_job *const run_jobs[] = {&skopeo_run_job, &cleanup_run_job};
 
@@ -449,6 +488,7 @@ static int cmd_run(const char *path)
             if (n >= 0)
                 log_debug("cycle %llu at %lld: %ld samples stored", (unsigned long long)s->cycles,
                           (long long)ts, n);
+            log_cycle_detail(s);
             next += cfg->shipper.interval_ms;
             if (next <= mono_ms()) /* a cycle overran: skip, never burst */
                 next = mono_ms() + cfg->shipper.interval_ms;
@@ -472,6 +512,7 @@ static int cmd_run(const char *path)
         sender_deliver(s->sender, mono_ms() + cfg->shipper.shutdown_timeout_ms, 0, SENDER_FINAL);
     if (left)
         log_info("%zu batch%s stay in the spool for the next start", left, left == 1 ? "" : "es");
+    log_stop_summary(s->sender);
     sched_free(s);
     job_pusher_free(pusher);
     config_free(cfg);

@@ -645,6 +645,14 @@ static enum send_outcome send_one(struct sender *s, struct target *t, const stru
         unsigned had_failures = t->failures;
         t->failures = 0;
         t->next_try_mono = 0;
+        if (t->outage_since_mono) { /* recovered: count the replay until the backlog is gone */
+            t->replay_since_mono = t->outage_since_mono;
+            t->outage_since_mono = 0;
+        }
+        if (t->replay_since_mono) {
+            t->replay_batches++;
+            t->replay_samples += m->samples;
+        }
         pthread_mutex_unlock(&s->mu);
         log_event(LOG_DEBUG, "batch delivered", LOG_S("target", t->label), LOG_URL("url", t->url),
                   LOG_I("status", r.status), LOG_I("samples", m->samples), LOG_I("bytes", len),
@@ -659,6 +667,10 @@ static enum send_outcome send_one(struct sender *s, struct target *t, const stru
                                &s->rng);
         t->failures++;
         t->next_try_mono = mono_ms() + d;
+        if (!t->outage_since_mono) {
+            t->outage_since_mono = mono_ms();
+            t->outage_logged_mono = t->outage_since_mono;
+        }
         pthread_mutex_unlock(&s->mu);
         log_complain_event(t->name, "send to receiver failed, will retry", LOG_S("target", t->label),
                            LOG_URL("url", t->url), LOG_INZ("status", r.status),
@@ -671,7 +683,15 @@ static enum send_outcome send_one(struct sender *s, struct target *t, const stru
             if (strcmp(drop_reason_names[i], reason) == 0)
                 *why = (enum drop_reason)i;
         count_dropped(s, t, *why, m->samples);
-        if (*why == DROP_OUT_OF_BOUNDS)
+        if (*why == DROP_OUT_OF_BOUNDS && answer->data &&
+            (strcasestr(answer->data, "out of order") || strcasestr(answer->data, "duplicate")))
+            log_event(LOG_ERROR,
+                      "receiver refused samples older than (or at the time of) samples it already "
+                      "has for the same series, dropped: a second writer of these series (another "
+                      "shipper with the same instance and labels) or a clock that stepped back",
+                      LOG_S("target", t->label), LOG_URL("url", t->url), LOG_I("status", r.status),
+                      LOG_S("error", answer->data), LOG_I("samples", m->samples));
+        else if (*why == DROP_OUT_OF_BOUNDS)
             log_event(LOG_ERROR,
                       "receiver refused the samples as too old, dropped. Prometheus keeps only its "
                       "head block (~1-3 h): set storage.tsdb.out_of_order_time_window on it to "
@@ -1084,6 +1104,56 @@ enum writer_state sender_take_writer(struct sender *s, bool daemon, int64_t wait
     }
 }
 
+/* ---- outage summaries --------------------------------------------------- */
+
+/* While a target fails: one line every outage_log_interval (how long, what
+ * waits); when its backlog is gone after a recovery: what the replay
+ * delivered and how long the whole episode took. Called by whoever
+ * delivers, after a round. */
+static void outage_report(struct sender *s)
+{
+    int64_t every = s->cfg->shipper.outage_log_interval_ms;
+    for (size_t i = 0; i < s->n; i++) {
+        struct target *t = s->t[i];
+        struct spool_usage u = {0};
+        bool have_u = s->spool && spool_usage(s->spool, t->name, &u) == 0;
+        int64_t now = mono_ms();
+        pthread_mutex_lock(&s->mu);
+        size_t mem = 0;
+        for (struct mem_batch *m = t->mem_head; m; m = m->next)
+            mem++;
+        bool failing = t->outage_since_mono && every > 0 && now - t->outage_logged_mono >= every;
+        int64_t since = t->outage_since_mono, rsince = t->replay_since_mono;
+        uint64_t rb = t->replay_batches, rs = t->replay_samples;
+        bool replay_done = rsince && !t->outage_since_mono && have_u && !u.segments && !mem;
+        if (failing)
+            t->outage_logged_mono = now;
+        if (replay_done) {
+            t->replay_since_mono = 0;
+            t->replay_batches = t->replay_samples = 0;
+        }
+        char err[256];
+        snprintf(err, sizeof err, "%s", t->last_error);
+        pthread_mutex_unlock(&s->mu);
+        if (failing) {
+            char dur[32], age[32];
+            format_duration(now - since, dur, sizeof dur);
+            format_duration(u.oldest_ms ? now_ms() - u.oldest_ms : 0, age, sizeof age);
+            log_event(LOG_WARN, "target still failing", LOG_S("target", t->label),
+                      LOG_URL("url", t->url), LOG_S("failing_for", dur),
+                      LOG_I("batches_spooled", u.segments + mem), LOG_I("bytes_spooled", u.bytes),
+                      LOG_S("oldest_age", age), LOG_S("error", err));
+        }
+        if (replay_done) {
+            char dur[32];
+            format_duration(now - rsince, dur, sizeof dur);
+            log_event(LOG_INFO, "target caught up after an outage", LOG_S("target", t->label),
+                      LOG_I("batches_replayed", rb), LOG_I("samples_replayed", rs),
+                      LOG_S("outage_and_replay", dur));
+        }
+    }
+}
+
 /* ---- the delivery thread ------------------------------------------------ */
 
 static void *delivery_main(void *arg)
@@ -1092,6 +1162,7 @@ static void *delivery_main(void *arg)
     while (!atomic_load(&s->quit)) {
         int64_t t0 = mono_ms();
         size_t left = sender_deliver(s, t0 + 1000, s->rate, 0);
+        outage_report(s);
         /* how long to wait: a kick (new batch), the end of this rate slice,
          * or the earliest backoff expiry */
         int64_t wait = left ? 1000 - (mono_ms() - t0) : 5000;

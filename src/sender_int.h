@@ -31,6 +31,10 @@ struct target {
     uint64_t spool_bytes, spool_segments;
     int64_t spool_oldest_ms;
     long last_status;     /* of the last attempt; 0 = transport error */
+    /* outage summaries (outage_report): when the failing started, when it
+     * was last summarised; after a recovery, what the replay delivered */
+    int64_t outage_since_mono, outage_logged_mono, replay_since_mono;
+    uint64_t replay_batches, replay_samples;
     char last_error[256]; /* the last failure, "" after a success */
     /* requests by HTTP status (code 0 = transport error), for
      * nexus_shipper_requests_total{target,code} */
