@@ -132,7 +132,7 @@ start_victoriametrics                 # victoriametrics-2, then taken down
 VM2=$VM_URL
 VM2_PID=$VM_PID
 {
-    printf '[shipper]\ninterval = 1s\ninstance = caps\nspool_dir = %s/spool3\nspool_max_size = 6KiB\nreplay_rate = 0\n' "$IT_TMP"
+    printf '[shipper]\ninterval = 1s\ninstance = caps\nspool_dir = %s/spool3\nspool_max_size = 12KiB\nreplay_rate = 0\n' "$IT_TMP"
     printf '[remote_write]\nurl = %s/api/v1/write\nmin_backoff = 100ms\nmax_backoff = 500ms\n' "$VM2"
     nexus_conf
 } > "$IT_TMP/c3.conf"

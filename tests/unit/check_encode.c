@@ -579,7 +579,8 @@ START_TEST(test_pgw_url)
     url_is("http://pg:9091", "j", g4, 1, "http://pg:9091/metrics/job/j/empty@base64/=");
     url_is("http://pg:9091", "a/b", NULL, 0, "http://pg:9091/metrics/job@base64/YS9i");
     const char *g5[] = {"img", "my image:1.0"};
-    url_is("http://pg:9091", "j", g5, 1, "http://pg:9091/metrics/job/j/img/my%20image%3A1.0");
+    /* built with curl_url(), which writes percent-escapes in lower case */
+    url_is("http://pg:9091", "j", g5, 1, "http://pg:9091/metrics/job/j/img/my%20image%3a1.0");
     struct buf b;
     buf_init(&b, 0);
     ck_assert_int_eq(pgw_group_path("j", g1, 1, &b), 0);
