@@ -372,7 +372,7 @@ static int check_delivery(const struct httpd_delivery *d, int64_t start_ms, int6
                           char *ok, size_t okn, char *why, size_t whyn)
 {
     if (!d->targets) {
-        snprintf(ok, okn, ", delivery age not checked (no target delivers: spool only)");
+        snprintf(ok, okn, ", delivery age not checked (no remote-write target delivers)");
         return 0;
     }
     int64_t now = now_ms();
@@ -382,8 +382,8 @@ static int check_delivery(const struct httpd_delivery *d, int64_t start_ms, int6
         if (d->newest_ms)
             snprintf(ok, okn, ", last delivery %.1f s ago (max_delivery_age %g s)", age, max);
         else
-            snprintf(ok, okn, ", no delivery yet, started %.1f s ago (max_delivery_age %g s)",
-                     age, max);
+            snprintf(ok, okn, ", no delivery yet, started %.1f s ago (max_delivery_age %g s)", age,
+                     max);
         return 0;
     }
     char t[40];
@@ -690,9 +690,10 @@ int httpd_healthcheck_main(const char *config_path, int argc, char **argv)
                  "                    [--max-delivery-age DURATION]\n"
                  "GETs /healthz of the running daemon at [shipper] listen (for a container\n"
                  "HEALTHCHECK; no curl needed) and prints its answer.\n"
-                 "--max-delivery-age DURATION (e.g. 10m): also unhealthy when no target has\n"
-                 "delivered for that long (spool-only targets do not count; before the first\n"
-                 "delivery, measured from the daemon's start). Make it several intervals.\n"
+                 "--max-delivery-age DURATION (e.g. 10m): also unhealthy when no remote-write\n"
+                 "target (spool-only ones do not count) has delivered for that long; before\n"
+                 "the first delivery, measured from the daemon's start. Make it several\n"
+                 "intervals.\n"
                  "Exit 0 healthy, 1 unhealthy or unreachable, 2 usage or configuration error.");
             return 0;
         } else if (strcmp(argv[i], "--url") == 0 && i + 1 < argc) {

@@ -5,8 +5,9 @@
  *   GET /healthz  200 "ok ..." while cycles complete (the last one within
  *                 2 x interval) and the spool directory is writable, else
  *                 503 with the reason on one line.
- *                 ?max_delivery_age=SECONDS also answers 503 when no target
- *                 that delivers (spool-only ones do not count) has delivered
+ *                 ?max_delivery_age=SECONDS also answers 503 when no
+ *                 remote-write target (spool-only ones and the Pushgateway,
+ *                 which gets no cycles, do not count) has delivered
  *                 for longer than that, measured from the newest delivery
  *                 published (httpd_publish_status) or, before any, from the
  *                 listener's start; naming each target, when it last
@@ -57,7 +58,7 @@ int httpd_publish(struct httpd *h, struct series_buf *sb, bool completed);
 
 /* What /healthz?max_delivery_age checks (filled by status_page.c). */
 struct httpd_delivery {
-    size_t targets;    /* targets that deliver (not spool-only) */
+    size_t targets;    /* remote-write targets that deliver (not spool-only) */
     int64_t newest_ms; /* newest successful delivery of any of them (wall clock); 0 = none */
     char detail[768];  /* per target: last delivery and current error, for the reason */
 };

@@ -165,8 +165,7 @@ static void render_head(struct buf *b, const struct config *cfg, const char *con
 }
 
 /* The targets' table; fills d. */
-static void render_targets(struct buf *b, struct sender *snd, int64_t now,
-                           struct httpd_delivery *d)
+static void render_targets(struct buf *b, struct sender *snd, int64_t now, struct httpd_delivery *d)
 {
     struct buf det;
     buf_init(&det, sizeof d->detail - 1);
@@ -189,10 +188,9 @@ static void render_targets(struct buf *b, struct sender *snd, int64_t now,
         buf_puts(b, "<tr>");
         put_cell(b, NULL, st.label[0] ? st.label : st.name);
         put_cell(b, NULL,
-                 st.kind == SEG_PUSHGATEWAY ? (st.spool_only ? "pushgateway (spool only)"
-                                                             : "pushgateway")
-                                            : (st.spool_only ? "remote-write (spool only)"
-                                                             : "remote-write"));
+                 st.kind == SEG_PUSHGATEWAY
+                     ? (st.spool_only ? "pushgateway (spool only)" : "pushgateway")
+                     : (st.spool_only ? "remote-write (spool only)" : "remote-write"));
         put_when(b, st.last_success_ms, now);
         if (st.last_status > 0)
             snprintf(v, sizeof v, "HTTP %ld", st.last_status);
@@ -221,9 +219,10 @@ static void render_targets(struct buf *b, struct sender *snd, int64_t now,
             put_cell(b, "none", "-");
         }
         buf_printf(b, "<td class=\"num\">%llu</td></tr>\n", (unsigned long long)st.batches_sent);
-        if (st.spool_only)
+        if (st.spool_only || st.kind != SEG_REMOTE_WRITE)
             continue;
-        /* the delivery figures for /healthz */
+        /* the delivery figures for /healthz: remote-write targets get every
+         * cycle; a Pushgateway only gets a job's group when a run changed it */
         d->targets++;
         if (st.last_success_ms > d->newest_ms)
             d->newest_ms = st.last_success_ms;
@@ -296,8 +295,9 @@ static void render_cleanup(struct buf *b, const char *state_dir, int64_t now)
     put_when(b, cs.last_run_ms, now);
     put_cell(b, cs.last_status == CL_OK ? "ok" : "bad",
              cl_status_name((enum cl_status)cs.last_status));
-    buf_printf(b, "<td class=\"num\">%.1f s</td><td class=\"num\">%llu</td>"
-                  "<td class=\"num\">%llu</td><td class=\"num\">%llu</td>",
+    buf_printf(b,
+               "<td class=\"num\">%.1f s</td><td class=\"num\">%llu</td>"
+               "<td class=\"num\">%llu</td><td class=\"num\">%llu</td>",
                cs.last_duration_s, (unsigned long long)cs.last_repos,
                (unsigned long long)cs.last_scanned, (unsigned long long)cs.last_manifests_deleted);
     fmt_bytes((double)cs.last_blob_bytes, v, sizeof v);
@@ -341,8 +341,9 @@ static void render_skopeo(struct buf *b, const char *state_dir, int64_t now)
         put_cell(b, NULL, skopeo_op_name((enum skopeo_op)op));
         put_when(b, (int64_t)m.last_ms[op][0], now);
         put_when(b, (int64_t)m.last_ms[op][1], now);
-        buf_printf(b, "<td class=\"num\">%.0f</td><td class=\"num\">%.0f</td>"
-                      "<td class=\"num\">%.0f</td></tr>\n",
+        buf_printf(b,
+                   "<td class=\"num\">%.0f</td><td class=\"num\">%.0f</td>"
+                   "<td class=\"num\">%.0f</td></tr>\n",
                    m.ops[op][0], m.ops[op][1], m.active[op]);
     }
     buf_puts(b, "</table>\n");

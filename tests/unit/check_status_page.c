@@ -66,14 +66,18 @@ START_TEST(page_shows_collectors_runs_and_identity)
     write_file("cleanup.state", "runs success 2\nlast_run_ms 1700000000000\nlast_status success\n"
                                 "last_scanned 31337\nlast_success_ms 1700000000000\n"
                                 "last_du_freed -1\nlast_duration_s 2.5\n");
-    write_file("skopeo-metrics.state",
-               "ops inspect error 2\nlast inspect error 1700000060000\n");
+    write_file("skopeo-metrics.state", "ops inspect error 2\nlast inspect error 1700000060000\n");
     struct err e;
     struct config *cfg = config_load(conf, &e);
     ck_assert_msg(cfg != NULL, "%s", e.msg);
     struct coll_inst ci[2] = {
-        {.c = &fake_up, .ready = true, .up = true, .has_run = true, .series = 42,
-         .duration = 0.25, .last_ok_ms = 1700000000000},
+        {.c = &fake_up,
+         .ready = true,
+         .up = true,
+         .has_run = true,
+         .series = 42,
+         .duration = 0.25,
+         .last_ok_ms = 1700000000000},
         {.c = &fake_down, .ready = true, .up = false, .has_run = true, .failures = 3},
     };
     snprintf(ci[1].last_error, sizeof ci[1].last_error,
