@@ -9,7 +9,7 @@ BUILD_PKGS="gcc make autoconf automake libtool pkg-config
   libpq-dev libjson-c-dev libssl-dev libmicrohttpd-dev check"
 TEST_PKGS="prometheus victoria-metrics prometheus-pushgateway skopeo docker-registry postgresql
   python3 python3-snappy python3-protobuf python3-cryptography curl ca-certificates procps
-  valgrind cppcheck clang-format systemd
+  valgrind cppcheck clang-format systemd chromium
   dpkg-dev debhelper fakeroot lintian debootstrap"
 
 # libFuzzer targets (make fuzz-smoke)

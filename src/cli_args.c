@@ -114,7 +114,10 @@ static const char *const healthcheck_usage =
     "HEALTHCHECK; no curl needed) and prints its answer.\n"
     "  --url URL                   the /healthz URL instead of the configured listen\n"
     "  --timeout SECONDS           time allowed for the request (default 5)\n"
-    "  --max-delivery-age DURATION unhealthy when no target has delivered for this long\n"
+    "  --max-delivery-age DURATION unhealthy when no remote-write target (spool-only ones\n"
+    "                              do not count) has delivered for this long (e.g. 10m);\n"
+    "                              before the first delivery, measured from the daemon's\n"
+    "                              start. Make it several intervals.\n"
     "Exit 0 healthy, 1 unhealthy or unreachable, 2 usage or configuration error.\n";
 
 static const struct cli_opt no_opts[] = {{NULL, 0, false}};

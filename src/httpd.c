@@ -64,6 +64,10 @@ struct httpd {
     int64_t last_cycle_mono; /* 0: no cycle completed yet */
     int64_t interval_ms;
     char *spool_dir; /* owned */
+    char *page;      /* status page (HTML), owned; NULL before the first cycle */
+    size_t page_len;
+    struct httpd_delivery dlv;
+    int64_t start_ms; /* wall clock at start: the delivery age's origin */
 };
 
 /* ---- listen address ----------------------------------------------------- */
@@ -299,6 +303,26 @@ static enum MHD_Result serve_metrics(struct httpd *h, struct MHD_Connection *c)
     return reply(c, MHD_HTTP_OK, METRICS_CTYPE, copy, len);
 }
 
+static enum MHD_Result serve_page(struct httpd *h, struct MHD_Connection *c)
+{
+    pthread_mutex_lock(&h->mu);
+    if (!h->page) {
+        pthread_mutex_unlock(&h->mu);
+        return reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+                          "nexus-shipper: no cycle completed yet; the status page follows the "
+                          "first one\n/metrics  last cycle in Prometheus text format\n"
+                          "/healthz  200 while cycles complete and the spool is writable\n");
+    }
+    size_t len = h->page_len;
+    char *copy = malloc(len ? len : 1);
+    if (copy)
+        memcpy(copy, h->page, len);
+    pthread_mutex_unlock(&h->mu);
+    if (!copy)
+        return reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+    return reply(c, MHD_HTTP_OK, "text/html; charset=utf-8", copy, len);
+}
+
 /* Creates and removes a dot-file in the spool directory (dot-files are
  * ignored by the spool). A real write, not access(2): root passes
  * access() on a read-only mount or a chmod 000 directory. */
@@ -330,16 +354,72 @@ static int probe_writable(const char *dir, char *why, size_t n)
     return rc;
 }
 
+/* max_delivery_age=SECONDS (decimal): ms, 0 when absent, -1 when bad */
+static int64_t delivery_age_arg(struct MHD_Connection *c)
+{
+    const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "max_delivery_age");
+    if (!v)
+        return 0;
+    char *end = NULL;
+    double s = strtod(v, &end);
+    if (end == v || *end || !(s > 0) || s > 1e9)
+        return -1;
+    return (int64_t)(s * 1000.0 + 0.5);
+}
+
+/* The delivery-age verdict: 0 with an "ok" note in ok[], or -1 with the
+ * reason in why[]. */
+static int check_delivery(const struct httpd_delivery *d, int64_t start_ms, int64_t max_ms,
+                          char *ok, size_t okn, char *why, size_t whyn)
+{
+    if (!d->targets) {
+        snprintf(ok, okn, ", delivery age not checked (no remote-write target delivers)");
+        return 0;
+    }
+    int64_t now = now_ms();
+    int64_t since = d->newest_ms > start_ms ? d->newest_ms : start_ms;
+    double age = (double)(now - since) / 1000.0, max = (double)max_ms / 1000.0;
+    if (now - since <= max_ms) {
+        if (d->newest_ms)
+            snprintf(ok, okn, ", last delivery %.1f s ago (max_delivery_age %g s)", age, max);
+        else
+            snprintf(ok, okn, ", no delivery yet, started %.1f s ago (max_delivery_age %g s)", age,
+                     max);
+        return 0;
+    }
+    char t[40];
+    time_t tt = (time_t)(since / 1000);
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    strftime(t, sizeof t, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (d->newest_ms && d->newest_ms >= start_ms)
+        snprintf(why, whyn,
+                 "unhealthy: no target delivered for %.1f s (max_delivery_age %g s), "
+                 "last delivery at %s: %s",
+                 age, max, t, d->detail);
+    else
+        snprintf(why, whyn,
+                 "unhealthy: no target delivered since the start at %s, %.1f s ago "
+                 "(max_delivery_age %g s): %s",
+                 t, age, max, d->detail);
+    return -1;
+}
+
 static enum MHD_Result serve_healthz(struct httpd *h, struct MHD_Connection *c)
 {
+    int64_t max_age = delivery_age_arg(c);
+    if (max_age < 0)
+        return reply_text(c, MHD_HTTP_BAD_REQUEST,
+                          "bad max_delivery_age: expected seconds (a positive number)\n");
     pthread_mutex_lock(&h->mu);
     int64_t last = h->last_cycle_mono, interval = h->interval_ms;
+    struct httpd_delivery dlv = h->dlv;
     char *dir = strdup(h->spool_dir);
     pthread_mutex_unlock(&h->mu);
     if (!dir)
         return reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
     int64_t now = mono_ms();
-    char why[4400];
+    char why[4400], okn[200] = "";
     enum MHD_Result rc;
     if (!last) {
         int64_t up = now - h->start_mono;
@@ -356,9 +436,13 @@ static enum MHD_Result serve_healthz(struct httpd *h, struct MHD_Connection *c)
                         (double)(now - last) / 1000.0, (double)interval / 1000.0);
     } else if (probe_writable(dir, why, sizeof why) < 0) {
         rc = reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unhealthy: %s\n", why);
+    } else if (max_age &&
+               check_delivery(&dlv, h->start_ms, max_age, okn, sizeof okn, why, sizeof why) < 0) {
+        rc = reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "%s\n", why);
     } else {
-        rc = reply_text(c, MHD_HTTP_OK, "ok: last cycle completed %.1f s ago, spool_dir writable\n",
-                        (double)(now - last) / 1000.0);
+        rc = reply_text(c, MHD_HTTP_OK,
+                        "ok: last cycle completed %.1f s ago, spool_dir writable%s\n",
+                        (double)(now - last) / 1000.0, okn);
     }
     free(dir);
     return rc;
@@ -390,10 +474,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (strcmp(url, "/healthz") == 0)
         return serve_healthz(h, c);
     if (strcmp(url, "/") == 0)
-        return reply_text(c, MHD_HTTP_OK,
-                          "nexus-shipper\n/metrics  last cycle in Prometheus text format\n"
-                          "/healthz  200 while cycles complete and the spool is writable\n");
-    return reply_text(c, MHD_HTTP_NOT_FOUND, "not found: try /metrics or /healthz\n");
+        return serve_page(h, c);
+    return reply_text(c, MHD_HTTP_NOT_FOUND, "not found: try /, /metrics or /healthz\n");
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -437,6 +519,7 @@ struct httpd *httpd_new(const char *listen, int64_t interval_ms, const char *spo
     pthread_cond_init(&h->ccond, NULL);
     h->interval_ms = interval_ms;
     h->start_mono = mono_ms();
+    h->start_ms = now_ms();
     /* If no host was given, AI_PASSIVE may return :: first; prefer IPv4
      * 0.0.0.0 for ":port" (say "[::]:port" for IPv6). */
     struct addrinfo *pick = ai;
@@ -504,6 +587,7 @@ void httpd_free(struct httpd *h)
         pthread_cond_destroy(&h->ccond);
     }
     free(h->text);
+    free(h->page);
     free(h->spool_dir);
     free(h->listen);
     free(h);
@@ -559,6 +643,26 @@ out:
     return rc;
 }
 
+int httpd_publish_status(struct httpd *h, const char *html, size_t len,
+                         const struct httpd_delivery *d)
+{
+    char *copy = malloc(len + 1);
+    if (!copy)
+        return -1;
+    memcpy(copy, html, len);
+    copy[len] = '\0';
+    pthread_mutex_lock(&h->mu);
+    char *old = h->page;
+    h->page = copy;
+    h->page_len = len;
+    int64_t newest = h->dlv.newest_ms > d->newest_ms ? h->dlv.newest_ms : d->newest_ms;
+    h->dlv = *d;
+    h->dlv.newest_ms = newest;
+    pthread_mutex_unlock(&h->mu);
+    free(old);
+    return 0;
+}
+
 /* ---- `nexus-shipper healthcheck` ------------------------------------------ */
 
 struct small_body {
@@ -580,6 +684,7 @@ int httpd_healthcheck_main(const char *config_path, int argc, char **argv)
 {
     const char *url_arg = NULL;
     long timeout_ms = 5000;
+    int64_t max_age_ms = 0;
     for (int i = 1; i < argc; i++) {
         /* argv is normalized by cli_parse(), which prints --help */
         if (strcmp(argv[i], "--url") == 0 && i + 1 < argc) {
@@ -589,6 +694,12 @@ int httpd_healthcheck_main(const char *config_path, int argc, char **argv)
             if (timeout_ms <= 0) {
                 fprintf(stderr, "healthcheck: bad --timeout %s\n", argv[i]);
                 return EXIT_USAGE;
+            }
+        } else if (strcmp(argv[i], "--max-delivery-age") == 0 && i + 1 < argc) {
+            if (parse_duration_ms(argv[++i], &max_age_ms) < 0 || max_age_ms <= 0) {
+                fprintf(stderr, "healthcheck: bad --max-delivery-age %s (a duration: 90s, 10m)\n",
+                        argv[i]);
+                return 2;
             }
         } else {
             fprintf(stderr, "healthcheck: unknown argument %s\n", argv[i]);
@@ -625,6 +736,11 @@ int httpd_healthcheck_main(const char *config_path, int argc, char **argv)
             snprintf(url, sizeof url, "http://[%s]:%s/healthz", h, port);
         else
             snprintf(url, sizeof url, "http://%s:%s/healthz", h, port);
+    }
+    if (max_age_ms > 0) {
+        size_t ul = strlen(url);
+        snprintf(url + ul, sizeof url - ul, "%cmax_delivery_age=%.3f", strchr(url, '?') ? '&' : '?',
+                 (double)max_age_ms / 1000.0);
     }
     CURL *c = curl_easy_init();
     if (!c) {

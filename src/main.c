@@ -16,6 +16,7 @@
 #include "config.h"
 #include "exitcodes.h"
 #include "httpd.h"
+#include "status_page.h"
 #include "log.h"
 #include "nsconfig.h"
 #include "scheduler.h"
@@ -409,7 +410,7 @@ static int cmd_run(const char *path)
                        (long long)(cfg->shipper.interval_ms / 1000)) < 0)
         log_warn("sd_notify to $NOTIFY_SOCKET failed: %s", strerror(errno));
     int64_t wd_half = sdnotify_watchdog_ms() / 2, wd_last = mono_ms();
-    int64_t next = mono_ms(), last_cycle_mono = 0;
+    int64_t next = mono_ms(), last_cycle_mono = 0, start_ms = now_ms();
     while (!g_stop) {
         if (g_reopen) {
             g_reopen = 0;
@@ -481,6 +482,8 @@ static int cmd_run(const char *path)
             job_pusher_run(pusher, cfg, s->sender); /* run jobs' Pushgateway groups */
             if (web)
                 httpd_publish(web, s->sb, n >= 0);
+            if (web) /* the status page at GET / and the delivery age for /healthz */
+                status_page_publish(web, s, cfg, path, start_ms);
             sdnotify_send("WATCHDOG=1");
             wd_last = mono_ms();
             sender_kick(s->sender);

@@ -380,11 +380,10 @@ static void count_active(const char *state_dir, struct sk_metrics *m)
     closedir(d);
 }
 
-int skopeo_metrics_publish(const char *state_dir, struct series_buf *sb)
+int sk_metrics_load(const char *state_dir, struct sk_metrics *m)
 {
     char lock[4096], path[4096];
-    struct sk_metrics m;
-    sk_metrics_init(&m);
+    sk_metrics_init(m);
     snprintf(lock, sizeof lock, "%s/skopeo-metrics.lock", state_dir);
     snprintf(path, sizeof path, "%s/skopeo-metrics.state", state_dir);
     int lfd = open(lock, O_RDONLY | O_CLOEXEC);
@@ -393,12 +392,19 @@ int skopeo_metrics_publish(const char *state_dir, struct series_buf *sb)
     FILE *f = fopen(path, "re");
     int rc = f || errno == ENOENT ? 0 : -1;
     if (f) {
-        metrics_load(&m, f);
+        metrics_load(m, f);
         fclose(f);
     }
     if (lfd >= 0)
         close(lfd);
-    count_active(state_dir, &m);
+    count_active(state_dir, m);
+    return rc;
+}
+
+int skopeo_metrics_publish(const char *state_dir, struct series_buf *sb)
+{
+    struct sk_metrics m;
+    int rc = sk_metrics_load(state_dir, &m);
     if (rc == 0)
         sk_metrics_render(&m, sb);
     return rc;

@@ -53,6 +53,9 @@ void sk_metrics_record(struct sk_metrics *m, enum skopeo_op op, const char *src,
  * gets the cumulative values. 0, or -1 (logged; `total` = this run). */
 int sk_metrics_accumulate(const char *state_dir, const struct sk_metrics *run,
                           struct sk_metrics *total);
+/* Reads the state file and counts the running operations into m
+ * (initialised here). 0 (also with no state yet), -1 if unreadable. */
+int sk_metrics_load(const char *state_dir, struct sk_metrics *m);
 /* Renders the state file and the running operations into sb (inside the
  * caller's transaction). 0 (also with no state yet), -1 if unreadable. */
 int skopeo_metrics_publish(const char *state_dir, struct series_buf *sb);
