@@ -15,6 +15,7 @@
 
 #include "http.h"
 #include "log.h"
+#include "progress.h"
 #include "remote_write.h"
 #include "sender.h"
 #include "spool.h"
@@ -131,6 +132,18 @@ static int cmd_ls(struct spool *sp, int argc, char **argv)
     return rc;
 }
 
+/* progress of a replay: batches delivered or quarantined so far */
+static void replay_progress(struct sender *snd, struct progress *pg)
+{
+    uint64_t done = sender_quarantined(snd);
+    for (size_t i = 0; pg && i < sender_n_targets(snd); i++) {
+        struct sender_target_status ts;
+        if (sender_target_status(snd, i, &ts) == 0)
+            done += ts.batches_sent;
+    }
+    progress_update(pg, done, NULL);
+}
+
 static int cmd_replay(const struct config *cfg, struct spool *sp, int argc, char **argv,
                       const volatile sig_atomic_t *stop)
 {
@@ -164,6 +177,7 @@ static int cmd_replay(const struct config *cfg, struct spool *sp, int argc, char
         return 1;
     }
     sender_set_abort(snd, stop);
+    struct progress *pg = progress_new(stderr, "spool replay", "batches", sender_backlog(snd));
     /* the daemon's delivery loop, in one-second slices of at most `rate`
      * batches, until the spool is empty or a target fails */
     bool failed = false, interrupted = false;
@@ -174,6 +188,7 @@ static int cmd_replay(const struct config *cfg, struct spool *sp, int argc, char
         }
         int64_t slice = mono_ms();
         size_t left = sender_deliver(snd, slice + 1000, rate > 0 ? (size_t)rate : 0, 0);
+        replay_progress(snd, pg);
         if (!left)
             break;
         bool progress_possible = false;
@@ -191,6 +206,7 @@ static int cmd_replay(const struct config *cfg, struct spool *sp, int argc, char
         if (rate > 0 && !(stop && *stop))
             sleep_until_mono(slice + 1000);
     }
+    progress_done(pg, interrupted ? "interrupted" : NULL);
     uint64_t ok = 0, samples = 0;
     size_t n_left = 0;
     for (size_t i = 0; i < sender_n_targets(snd); i++) {
@@ -265,6 +281,7 @@ static int cmd_export(struct spool *sp, int argc, char **argv)
     char tmp[PATH_MAX];
     snprintf(tmp, sizeof tmp, "%s.partial", to);
     int fd = -1;
+    struct progress *pg = progress_new(stderr, "spool export", "segments", n);
     if (!man || !segs || !datas)
         goto out;
     json_object_object_add(man, "format", json_object_new_string("nexus-shipper spool export 1"));
@@ -275,6 +292,7 @@ static int cmd_export(struct spool *sp, int argc, char **argv)
     uint64_t total_samples = 0;
     size_t kept = 0;
     for (size_t i = 0; i < n; i++) {
+        progress_update(pg, i + 1, NULL);
         buf_init(&datas[i], 0);
         struct err e;
         struct seg_meta m;
@@ -347,6 +365,7 @@ io:
     fprintf(stderr, "spool export: cannot write %s: %s\n", to, strerror(errno));
     unlink(tmp);
 out:
+    progress_done(pg, rc ? "failed" : NULL);
     if (fd >= 0)
         close(fd);
     for (size_t i = 0; datas && i < n; i++)
@@ -466,6 +485,7 @@ struct import_ctx {
     struct spool *sp;
     const char *ledger;
     struct buf keys; /* ledger lines to add once the records are durable */
+    struct progress *pg;
     size_t added, skipped;
     uint64_t samples;
     struct err e;
@@ -475,6 +495,7 @@ static int import_one(void *arg, const char *name, const struct seg_meta *m, con
                       size_t len)
 {
     struct import_ctx *c = arg;
+    progress_update(c->pg, c->added + c->skipped + 1, NULL);
     char key[SPOOL_NAME_MAX + 200];
     snprintf(key, sizeof key, "%s/%s", m->target, name);
     if (ledger_has(c->ledger, key)) {
@@ -508,7 +529,8 @@ static int cmd_import(struct spool *sp, int argc, char **argv)
     char lpath[PATH_MAX];
     snprintf(lpath, sizeof lpath, "%s/.imported", spool_dir(sp));
     read_file(lpath, 64u << 20, false, &ledger, &e);
-    struct import_ctx c = {.sp = sp, .ledger = ledger};
+    struct import_ctx c = {.sp = sp, .ledger = ledger,
+                           .pg = progress_new(stderr, "spool import", "segments", 0)};
     buf_init(&c.keys, 0);
     /* the archive is verified whole before anything is written */
     if (spool_archive_parse(data, len, import_one, &c, &e) < 0) {
@@ -538,6 +560,7 @@ static int cmd_import(struct spool *sp, int argc, char **argv)
            (unsigned long long)c.samples, file, c.skipped);
     rc = 0;
 out:
+    progress_done(c.pg, rc ? "failed" : NULL);
     buf_free(&c.keys);
     free(ledger);
     free(data);
