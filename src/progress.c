@@ -113,7 +113,7 @@ void progress_fmt_line(char *out, size_t n, const char *what, const char *unit, 
 
 struct progress *progress_new(FILE *out, const char *what, const char *unit, uint64_t total)
 {
-    const char *mode = getenv("NEXUS_SHIPPER_PROGRESS");
+    const char *mode = getenv("NS_PROGRESS");
     if (!out || (mode && strcmp(mode, "off") == 0))
         return NULL;
     struct progress *p = calloc(1, sizeof *p);
@@ -128,7 +128,7 @@ struct progress *progress_new(FILE *out, const char *what, const char *unit, uin
     p->tty = isatty(fileno(out)) && !(term && strcmp(term, "dumb") == 0) &&
              !(mode && strcmp(mode, "plain") == 0);
     p->interval_ms = PLAIN_DEFAULT_MS;
-    const char *iv = getenv("NEXUS_SHIPPER_PROGRESS_INTERVAL");
+    const char *iv = getenv("NS_PROGRESS_INTERVAL");
     if (iv && *iv) {
         char *end;
         double s = strtod(iv, &end);

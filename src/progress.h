@@ -9,12 +9,13 @@
  *    so a log line printed meanwhile overwrites it instead of being glued
  *    to it. The first update draws at once.
  *  - anything else (pipe, file, journald): a plain line at most every
- *    NEXUS_SHIPPER_PROGRESS_INTERVAL seconds (default 5; 0 = at every
+ *    NS_PROGRESS_INTERVAL seconds (default 5; 0 = at every
  *    update), the first one only after that interval: a run shorter than
  *    the interval prints nothing, so cron mails stay as they were.
  * Either way progress_done() ends with a final line (elapsed time and
  * average rate) only when a line was shown before.
- * NEXUS_SHIPPER_PROGRESS=off shows nothing, =plain forces the plain form.
+ * NS_PROGRESS=off shows nothing, =plain forces the plain form. (Not
+ * NEXUS_SHIPPER_*: that prefix is reserved for configuration keys.)
  *
  * A line: "WHAT: DONE/TOTAL UNIT (PCT%), RATE/s, ETA 1m05s[, EXTRA]";
  * total 0 = unknown (no percentage, no ETA); unit "bytes" prints human

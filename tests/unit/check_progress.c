@@ -69,8 +69,8 @@ END_TEST
 
 static char *run_plain(const char *interval, int updates)
 {
-    setenv("NEXUS_SHIPPER_PROGRESS_INTERVAL", interval, 1);
-    unsetenv("NEXUS_SHIPPER_PROGRESS");
+    setenv("NS_PROGRESS_INTERVAL", interval, 1);
+    unsetenv("NS_PROGRESS");
     char *data = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&data, &len);
@@ -108,9 +108,9 @@ END_TEST
 
 START_TEST(test_off_and_null)
 {
-    setenv("NEXUS_SHIPPER_PROGRESS", "off", 1);
+    setenv("NS_PROGRESS", "off", 1);
     ck_assert_ptr_null(progress_new(stderr, "x", "y", 1));
-    unsetenv("NEXUS_SHIPPER_PROGRESS");
+    unsetenv("NS_PROGRESS");
     ck_assert_ptr_null(progress_new(NULL, "x", "y", 1));
     progress_update(NULL, 1, NULL); /* callers need no "if" */
     progress_set_total(NULL, 3);
