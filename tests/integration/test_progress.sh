@@ -11,6 +11,7 @@
 #  - with stderr in a file: plain lines (no "\r", no escape sequences)
 #    every NS_PROGRESS_INTERVAL seconds (0 here: every update),
 #    and with the default interval (5 s) a short run adds no line at all;
+#  - spool export/import: segments, in the plain form;
 #  - stdout keeps only the results (the plan, the summaries, --json).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -44,6 +45,17 @@ spool_only = true
 CONF
 for i in $(seq 1 12); do "$BIN" -c "$IT_TMP/a.conf" once >/dev/null 2>&1; done
 cp -a "$IT_TMP/spool" "$IT_TMP/spool2"
+# export / import with stderr in a file, a line per segment
+NS_PROGRESS_INTERVAL=0 "$BIN" -c "$IT_TMP/a.conf" spool export --to "$IT_TMP/carry.nxs" \
+	>"$IT_TMP/export.out" 2>"$IT_TMP/export.err"
+has "$IT_TMP/export.err" "^spool export: [0-9]+/12 segments \([0-9]+%\)" "export: a progress line"
+has "$IT_TMP/export.err" "^spool export: 12/12 segments in " "export: the final line"
+has "$IT_TMP/export.out" "exported 12 segment" "export: the result"
+NS_PROGRESS_INTERVAL=0 NEXUS_SHIPPER_SHIPPER_SPOOL_DIR=$IT_TMP/spool-imp "$BIN" -c "$IT_TMP/a.conf" \
+	spool import "$IT_TMP/carry.nxs" >"$IT_TMP/import.out" 2>"$IT_TMP/import.err"
+has "$IT_TMP/import.err" "^spool import: [0-9]+ segments" "import: a progress line"
+has "$IT_TMP/import.err" "^spool import: 12 segments in " "import: the final line"
+has "$IT_TMP/import.out" "imported 12 segment" "import: the result"
 cp -a "$IT_TMP/spool" "$IT_TMP/spool3"
 start_victoriametrics
 cat >"$IT_TMP/b.conf" <<CONF
