@@ -8,37 +8,32 @@
 
 #include "progress.h"
 
-START_TEST(test_bytes)
-{
-    char b[32];
-    progress_fmt_bytes(0, b, sizeof b);
-    ck_assert_str_eq(b, "0 B");
-    progress_fmt_bytes(1023, b, sizeof b);
-    ck_assert_str_eq(b, "1023 B");
-    progress_fmt_bytes(1536, b, sizeof b);
-    ck_assert_str_eq(b, "1.50 KiB");
-    progress_fmt_bytes(12.5 * 1024 * 1024, b, sizeof b);
-    ck_assert_str_eq(b, "12.5 MiB");
-    progress_fmt_bytes(300.0 * 1024 * 1024 * 1024, b, sizeof b);
-    ck_assert_str_eq(b, "300 GiB");
-}
-END_TEST
+/* each formatter against a table of (input, expected) */
+static const struct fmt_case {
+    void (*fn)(double, char *, size_t);
+    double in;
+    const char *out;
+} fmt_cases[] = {
+    {progress_fmt_bytes, 0, "0 B"},
+    {progress_fmt_bytes, 1023, "1023 B"},
+    {progress_fmt_bytes, 1536, "1.50 KiB"},
+    {progress_fmt_bytes, 12.5 * 1024 * 1024, "12.5 MiB"},
+    {progress_fmt_bytes, 300.0 * 1024 * 1024 * 1024, "300 GiB"},
+    {progress_fmt_duration, 0, "0s"},
+    {progress_fmt_duration, 7.4, "7s"},
+    {progress_fmt_duration, 185, "3m05s"},
+    {progress_fmt_duration, 3720, "1h02m"},
+    {progress_fmt_duration, 3 * 86400 + 4 * 3600 + 59, "3d04h"},
+    {progress_fmt_duration, -1, "-"},
+};
 
-START_TEST(test_duration)
+START_TEST(test_units)
 {
     char b[32];
-    progress_fmt_duration(0, b, sizeof b);
-    ck_assert_str_eq(b, "0s");
-    progress_fmt_duration(7.4, b, sizeof b);
-    ck_assert_str_eq(b, "7s");
-    progress_fmt_duration(185, b, sizeof b);
-    ck_assert_str_eq(b, "3m05s");
-    progress_fmt_duration(3720, b, sizeof b);
-    ck_assert_str_eq(b, "1h02m");
-    progress_fmt_duration(3 * 86400 + 4 * 3600 + 59, b, sizeof b);
-    ck_assert_str_eq(b, "3d04h");
-    progress_fmt_duration(-1, b, sizeof b);
-    ck_assert_str_eq(b, "-");
+    for (size_t i = 0; i < sizeof fmt_cases / sizeof fmt_cases[0]; i++) {
+        fmt_cases[i].fn(fmt_cases[i].in, b, sizeof b);
+        ck_assert_str_eq(b, fmt_cases[i].out);
+    }
 }
 END_TEST
 
@@ -123,8 +118,7 @@ int main(void)
 {
     Suite *s = suite_create("progress");
     TCase *tc = tcase_create("core");
-    tcase_add_test(tc, test_bytes);
-    tcase_add_test(tc, test_duration);
+    tcase_add_test(tc, test_units);
     tcase_add_test(tc, test_line);
     tcase_add_test(tc, test_plain_every_update);
     tcase_add_test(tc, test_plain_quiet_when_short);
