@@ -177,7 +177,8 @@ static int cmd_replay(const struct config *cfg, struct spool *sp, int argc, char
         return 1;
     }
     sender_set_abort(snd, stop);
-    struct progress *pg = progress_new(stderr, "spool replay", "batches", sender_backlog(snd));
+    size_t backlog = sender_backlog(snd);
+    struct progress *pg = backlog ? progress_new(stderr, "spool replay", "batches", backlog) : NULL;
     /* the daemon's delivery loop, in one-second slices of at most `rate`
      * batches, until the spool is empty or a target fails */
     bool failed = false, interrupted = false;
