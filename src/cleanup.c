@@ -512,13 +512,19 @@ struct scan {
         struct cfg_ctx *waiters; /* NULL once answered */
     } * pend;
     size_t n_pend, cap_pend; /* open addressing, cap a power of 2 */
-    struct progress *pg;     /* repositories listed, then tags read */
-    uint64_t pg_done;
+    struct progress *pg;     /* repositories listed, tags read, then config/child GETs */
+    uint64_t pg_done, pg_total;
 };
 
 static void scan_tick(struct scan *s)
 {
     progress_update(s->pg, ++s->pg_done, NULL);
+}
+
+/* one more config/child GET sent (their total grows as indexes answer) */
+static void scan_sent(struct scan *s)
+{
+    progress_set_total(s->pg, ++s->pg_total);
 }
 
 static void mj_fail(struct man_job *mj, const char *msg)
@@ -770,6 +776,7 @@ static void cb_config(struct rm *c, struct rm_req *q)
     if (p)
         p->waiters = NULL;
     bool ok = false;
+    scan_tick(s);
     if (q->status != 200)
         request_error(q, &e);
     else if (cl_parse_created(q->url, q->r.body.data, q->r.body.len, q->r.content_type, &created,
@@ -835,6 +842,8 @@ static int want_config(struct scan *s, struct cfg_ctx *x, const char *digest)
                  : -1;
     buf_free(&url);
     buf_free(&hint);
+    if (rc == 0)
+        scan_sent(s);
     if (rc < 0) {
         p->waiters = NULL;
         mj_fail(mj, "out of memory");
@@ -896,6 +905,7 @@ static void cb_child(struct rm *c, struct rm_req *q)
     struct man_job *mj = &s->mj[q->a];
     struct err e = {{0}};
     struct cl_parsed_manifest pm;
+    scan_tick(s);
     if (q->status != 200) {
         request_error(q, &e);
         mj_fail(mj, e.msg);
@@ -957,6 +967,7 @@ static void manifest_details(struct scan *s, size_t i)
             mj_fail(mj, "out of memory");
             break;
         }
+        scan_sent(s);
     }
     buf_free(&url);
     buf_free(&hint);
@@ -1629,9 +1640,13 @@ int cleanup_run(const struct cfg_cleanup *cc, const struct cleanup_opts *o, bool
                     break;
                 }
         }
+    sc.pg_done = 0;
+    sc.pg = progress_new(o->progress, "cleanup: reading configs", "requests", 0);
     for (size_t i = 0; i < sc.n_mj; i++)
         manifest_details(&sc, i);
     rm_run(g->rm);
+    progress_done(sc.pg, NULL);
+    sc.pg = NULL;
     for (size_t i = 0; i < sc.n_mj; i++)
         if (sc.mj[i].error[0]) /* details unknown: keep it, and its repository untouched */
             snprintf(sc.mj[i].m->result, sizeof sc.mj[i].m->result, "!%.60s", sc.mj[i].error);

@@ -4,8 +4,8 @@
 #  - under a pseudo-terminal (util-linux `script`): one line redrawn with
 #    "\r" ... "\033[K" showing done/total, percentage, rate and ETA, then a
 #    final line; for `spool replay` (12 batches at --rate 4 into a real
-#    VictoriaMetrics), `cleanup` (3 repositories, 6 tags, 6 manifests
-#    deleted in a real docker-registry), `skopeo copy --from-file` (3 jobs,
+#    VictoriaMetrics), `cleanup` (3 repositories, 6 tags, 2 config GETs,
+#    6 manifests deleted in a real docker-registry), `skopeo copy --from-file` (3 jobs,
 #    --parallel 2) and a single `skopeo copy` (bytes of the source
 #    manifest's blobs);
 #  - with stderr in a file: plain lines (no "\r", no escape sequences)
@@ -116,6 +116,7 @@ NS_PROGRESS_INTERVAL=0 "$BIN" -c "$IT_TMP/c.conf" cleanup --dry-run --no-cache \
 has "$IT_TMP/plan.err" "^cleanup: listing tags: [0-9]/3 repositories \([0-9]+%\)" "cleanup, plain: repositories"
 has "$IT_TMP/plan.err" "^cleanup: reading manifests: [0-9]/6 tags \([0-9]+%\)" "cleanup, plain: tags"
 has "$IT_TMP/plan.err" "^cleanup: reading manifests: 6/6 tags in " "cleanup, plain: final line"
+has "$IT_TMP/plan.err" "^cleanup: reading configs: [12]/2 requests \([0-9]+%\)" "cleanup, plain: config GETs"
 hasnt "$IT_TMP/plan.err" "[$CR$ESC]" "cleanup, plain: no control characters"
 has "$IT_TMP/plan.out" "r1:old-a delete" "cleanup: the plan on stdout"
 hasnt "$IT_TMP/plan.out" "repositories \(|tags \(" "cleanup: no progress in the plan"
