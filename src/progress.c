@@ -95,7 +95,8 @@ void progress_fmt_line(char *out, size_t n, const char *what, const char *unit, 
     if (!is_bytes(unit))
         buf_printf(&b, " %s", unit);
     if (total)
-        buf_printf(&b, " (%d%%)", (int)(done >= total ? 100 : 100.0 * (double)done / (double)total));
+        buf_printf(&b, " (%d%%)",
+                   (int)(done >= total ? 100 : 100.0 * (double)done / (double)total));
     double rate = elapsed_s >= 0.1 && done ? (double)done / elapsed_s : 0;
     if (rate > 0) {
         fmt_rate(unit, rate, r, sizeof r);
@@ -163,8 +164,8 @@ void progress_update(struct progress *p, uint64_t done, const char *extra)
     pthread_mutex_lock(&p->mu);
     p->done = done;
     int64_t now = mono_ms();
-    bool due = p->tty ? !p->shown || now - p->last_ms >= TTY_MIN_MS
-                      : now - p->last_ms >= p->interval_ms;
+    bool due =
+        p->tty ? !p->shown || now - p->last_ms >= TTY_MIN_MS : now - p->last_ms >= p->interval_ms;
     if (due) {
         char line[512];
         progress_fmt_line(line, sizeof line, p->what, p->unit, done, p->total,

@@ -530,8 +530,8 @@ static int cmd_import(struct spool *sp, int argc, char **argv)
     char lpath[PATH_MAX];
     snprintf(lpath, sizeof lpath, "%s/.imported", spool_dir(sp));
     read_file(lpath, 64u << 20, false, &ledger, &e);
-    struct import_ctx c = {.sp = sp, .ledger = ledger,
-                           .pg = progress_new(stderr, "spool import", "segments", 0)};
+    struct import_ctx c = {
+        .sp = sp, .ledger = ledger, .pg = progress_new(stderr, "spool import", "segments", 0)};
     buf_init(&c.keys, 0);
     /* the archive is verified whole before anything is written */
     if (spool_archive_parse(data, len, import_one, &c, &e) < 0) {
