@@ -21,6 +21,7 @@
 #include "http.h"
 #include "json_util.h"
 #include "log.h"
+#include "progress.h"
 #include "proc.h"
 #include "regmulti.h"
 #include "skopeo.h"
@@ -511,7 +512,20 @@ struct scan {
         struct cfg_ctx *waiters; /* NULL once answered */
     } * pend;
     size_t n_pend, cap_pend; /* open addressing, cap a power of 2 */
+    struct progress *pg;     /* repositories listed, tags read, then config/child GETs */
+    uint64_t pg_done, pg_total;
 };
+
+static void scan_tick(struct scan *s)
+{
+    progress_update(s->pg, ++s->pg_done, NULL);
+}
+
+/* one more config/child GET sent (their total grows as indexes answer) */
+static void scan_sent(struct scan *s)
+{
+    progress_set_total(s->pg, ++s->pg_total);
+}
 
 static void mj_fail(struct man_job *mj, const char *msg)
 {
@@ -532,6 +546,7 @@ static void cb_tags(struct rm *c, struct rm_req *q)
         if (q->b == 0 && q->status == 404 && q->r.body.data &&
             strstr(q->r.body.data, "NAME_UNKNOWN")) {
             log_debug("cleanup: %s: no tags (NAME_UNKNOWN)", rp->name);
+            scan_tick(s);
             return; /* listed by the catalog, but without tags */
         }
         request_error(q, &e);
@@ -570,15 +585,19 @@ static void cb_tags(struct rm *c, struct rm_req *q)
     strv_free(tags, nt);
     struct buf next;
     buf_init(&next, 8192);
-    if (q->b + 1 < MAX_PAGES && next_link(s->g, &q->r, &next) &&
-        rm_submit(c, "GET", next.data, q->hint, NULL, 0, cb_tags, s, q->a, q->b + 1) < 0)
+    bool more = q->b + 1 < MAX_PAGES && next_link(s->g, &q->r, &next);
+    if (more && rm_submit(c, "GET", next.data, q->hint, NULL, 0, cb_tags, s, q->a, q->b + 1) < 0)
         err_set(&e, "out of memory");
     buf_free(&next);
-    if (!e.msg[0])
+    if (!e.msg[0]) {
+        if (!more)
+            scan_tick(s);
         return;
+    }
 fail:
     snprintf(rp->error, sizeof rp->error, "%s", e.msg);
     log_error("cleanup: %s: cannot list tags: %s", rp->name, e.msg);
+    scan_tick(s);
 }
 
 static void sha256_hex(const void *p, size_t n, char *out /* 72 */)
@@ -622,10 +641,12 @@ static void cb_manifest(struct rm *c, struct rm_req *q)
     tj->ok = true;
     log_debug("cleanup: %s:%s -> %s (%s, %zu bytes)", tj->rp->name, tj->t->tag, digest,
               tj->pm.media_type, tj->size);
+    scan_tick(s);
     return;
 fail:
     snprintf(tj->t->error, sizeof tj->t->error, "%s", e.msg);
     log_error("cleanup: %s:%s: %s", tj->rp->name, tj->t->tag, e.msg);
+    scan_tick(s);
 }
 
 /* Adds a blob to the image m unless m has it already; -1: out of memory. */
@@ -755,6 +776,7 @@ static void cb_config(struct rm *c, struct rm_req *q)
     if (p)
         p->waiters = NULL;
     bool ok = false;
+    scan_tick(s);
     if (q->status != 200)
         request_error(q, &e);
     else if (cl_parse_created(q->url, q->r.body.data, q->r.body.len, q->r.content_type, &created,
@@ -820,6 +842,8 @@ static int want_config(struct scan *s, struct cfg_ctx *x, const char *digest)
                  : -1;
     buf_free(&url);
     buf_free(&hint);
+    if (rc == 0)
+        scan_sent(s);
     if (rc < 0) {
         p->waiters = NULL;
         mj_fail(mj, "out of memory");
@@ -881,6 +905,7 @@ static void cb_child(struct rm *c, struct rm_req *q)
     struct man_job *mj = &s->mj[q->a];
     struct err e = {{0}};
     struct cl_parsed_manifest pm;
+    scan_tick(s);
     if (q->status != 200) {
         request_error(q, &e);
         mj_fail(mj, e.msg);
@@ -942,6 +967,7 @@ static void manifest_details(struct scan *s, size_t i)
             mj_fail(mj, "out of memory");
             break;
         }
+        scan_sent(s);
     }
     buf_free(&url);
     buf_free(&hint);
@@ -1171,6 +1197,8 @@ struct del_pass {
     int pass;
     size_t r, i; /* cursor: next repository, manifest */
     bool disabled;
+    struct progress *pg; /* manifests answered, over the three passes */
+    uint64_t *pg_done;
 };
 
 static void start_next_delete(struct del_pass *d);
@@ -1212,6 +1240,7 @@ static void cb_delete(struct rm *c, struct rm_req *q)
             if (rp->tags[t].digest && rp->tags[t].reason == CL_REASON_DELETE &&
                 strcmp(rp->tags[t].digest, m->digest) == 0)
                 res->tags_deleted++;
+    progress_update(d->pg, ++*d->pg_done, NULL);
     start_next_delete(d);
 }
 
@@ -1252,19 +1281,25 @@ static void start_next_delete(struct del_pass *d)
 /* Deletes the plan: indexes first, then images, then the children of
  * deleted indexes. Returns -2 when the registry refuses deletes (405). */
 static int delete_plan(struct reg *g, struct cleanup_result *res, int64_t concurrency,
-                       const volatile sig_atomic_t *stop)
+                       const volatile sig_atomic_t *stop, FILE *progress)
 {
-    for (int pass = 0; pass < 3; pass++) {
-        struct del_pass d = {.g = g, .res = res, .stop = stop, .pass = pass};
+    uint64_t done = 0;
+    struct progress *pg =
+        progress_new(progress, "cleanup: deleting", "manifests", res->manifests_to_delete);
+    int rc = 0;
+    for (int pass = 0; pass < 3 && !rc; pass++) {
+        struct del_pass d = {
+            .g = g, .res = res, .stop = stop, .pass = pass, .pg = pg, .pg_done = &done};
         for (int64_t k = 0; k < (concurrency > 0 ? concurrency : 1); k++)
             start_next_delete(&d);
         rm_run(g->rm);
         if (d.disabled)
-            return -2;
-        if (stop && *stop)
-            return -1;
+            rc = -2;
+        else if (stop && *stop)
+            rc = -1;
     }
-    return 0;
+    progress_done(pg, rc == -2 ? "deletes refused (HTTP 405)" : rc ? "stopped" : NULL);
+    return rc;
 }
 
 /* Test hook (integration tests only): with NS_CLEANUP_TEST_PAUSE=PATH set,
@@ -1519,6 +1554,7 @@ int cleanup_run(const struct cfg_cleanup *cc, const struct cleanup_opts *o, bool
         names[i] = NULL;
     }
     qsort(res->repos, res->n_repos, sizeof *res->repos, cmp_repo);
+    sc.pg = progress_new(o->progress, "cleanup: listing tags", "repositories", res->n_repos);
     /* 1. every repository's tags (pages chained by the callbacks) */
     for (size_t r = 0; r < res->n_repos; r++) {
         struct buf url, hint;
@@ -1535,6 +1571,8 @@ int cleanup_run(const struct cfg_cleanup *cc, const struct cleanup_opts *o, bool
             goto oom_run;
     }
     rm_run(g->rm);
+    progress_done(sc.pg, NULL);
+    sc.pg = NULL;
 
     /* 2. every tag's manifest */
     size_t nt = 0;
@@ -1543,6 +1581,8 @@ int cleanup_run(const struct cfg_cleanup *cc, const struct cleanup_opts *o, bool
             qsort(res->repos[r].tags, res->repos[r].n_tags, sizeof *res->repos[r].tags, cmp_tag);
         nt += res->repos[r].n_tags;
     }
+    sc.pg_done = 0;
+    sc.pg = progress_new(o->progress, "cleanup: reading manifests", "tags", nt);
     sc.tj = calloc(nt ? nt : 1, sizeof *sc.tj);
     if (!sc.tj)
         goto oom_run;
@@ -1569,6 +1609,8 @@ int cleanup_run(const struct cfg_cleanup *cc, const struct cleanup_opts *o, bool
         buf_free(&hint);
     }
     rm_run(g->rm);
+    progress_done(sc.pg, NULL);
+    sc.pg = NULL;
 
     /* 3. distinct digests per repository: blobs and created dates */
     size_t nm = 0;
@@ -1598,9 +1640,13 @@ int cleanup_run(const struct cfg_cleanup *cc, const struct cleanup_opts *o, bool
                     break;
                 }
         }
+    sc.pg_done = 0;
+    sc.pg = progress_new(o->progress, "cleanup: reading configs", "requests", 0);
     for (size_t i = 0; i < sc.n_mj; i++)
         manifest_details(&sc, i);
     rm_run(g->rm);
+    progress_done(sc.pg, NULL);
+    sc.pg = NULL;
     for (size_t i = 0; i < sc.n_mj; i++)
         if (sc.mj[i].error[0]) /* details unknown: keep it, and its repository untouched */
             snprintf(sc.mj[i].m->result, sizeof sc.mj[i].m->result, "!%.60s", sc.mj[i].error);
@@ -1660,7 +1706,7 @@ int cleanup_run(const struct cfg_cleanup *cc, const struct cleanup_opts *o, bool
         goto done;
 
     test_pause(stop);
-    int dr = delete_plan(g, res, o->concurrency, stop);
+    int dr = delete_plan(g, res, o->concurrency, stop, o->progress);
     if (dr == -2) {
         res->status = CL_DELETE_DISABLED;
         snprintf(res->message, sizeof res->message,
@@ -1741,6 +1787,7 @@ oom:
     err_set(e, "out of memory");
     rc = -1;
 out:
+    progress_free(sc.pg); /* set only when a scan phase ended early */
     for (size_t i = 0; i < sc.n_tj; i++)
         cl_parsed_manifest_free(&sc.tj[i].pm);
     free(sc.tj);

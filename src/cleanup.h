@@ -43,6 +43,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "cleanup_rules.h"
 #include "config.h"
@@ -68,6 +69,7 @@ struct cleanup_opts {
     bool insecure_skip_verify;
     const char *cache_file; /* "" = none: digest -> created/blobs kept between runs */
     size_t cache_entries;   /* bound of the cache file (0 = 200000) */
+    FILE *progress;         /* NULL = none: live progress of scan and deletes (progress.h) */
 };
 void cleanup_opts_defaults(struct cleanup_opts *o);
 

@@ -406,6 +406,7 @@ int cleanup_cli(const char *config_path, int argc, char **argv, struct logger *l
         logger_open_file(lg, cfg->shipper.log_file);
     }
     o.log_file = log_file ? log_file : "";
+    o.progress = stderr; /* live progress: progress.h (stdout keeps the plan) */
 
     const char *state_dir = cfg ? cfg->shipper.state_dir : "/var/lib/nexus-shipper";
     rc = EXIT_FAIL;

@@ -797,6 +797,16 @@ static void emit(struct op_ctx *c, const char *step, double pct, const char *lin
     c->p.line = line ? line : "";
     c->p.image_index = c->image_index;
     c->p.image_count = c->image_count;
+    c->p.bytes_total = c->res->sizes_known ? 0 : -1;
+    c->p.bytes_done = 0;
+    for (size_t i = 0; c->res->sizes_known && i < c->res->n_blobs; i++) {
+        const struct skopeo_blob *b = &c->res->blobs[i];
+        c->p.bytes_total += b->size > 0 ? b->size : 0;
+        if ((b->copied || b->skipped) && b->size > 0 &&
+            !(c->has_cur && !strcmp(c->cur.sha256, b->digest) && b->status &&
+              !strcmp(b->status, "copying")))
+            c->p.bytes_done += b->size;
+    }
     if (c->o->progress)
         c->o->progress(&c->p, c->o->userdata);
 }

@@ -95,6 +95,10 @@ struct skopeo_progress {
     int image_index, image_count; /* multi-arch: "Copying image ... (i/n)"; 0 otherwise */
     size_t blobs_seen;            /* distinct blobs (layers and config) reported so far */
     const char *line;             /* the output line behind this event ("" if none) */
+    /* copy: bytes of the source manifest's blobs (-1: sizes unknown) and of
+     * those finished; skopeo reports a blob when it starts, so a blob
+     * counts as finished once a later one (or a later step) is reported */
+    int64_t bytes_total, bytes_done;
 };
 typedef void (*skopeo_progress_cb)(const struct skopeo_progress *p, void *userdata);
 

@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "progress.h"
 #include "pushgateway.h"
 #include "sender.h"
 #include "series.h"
@@ -83,6 +84,8 @@ struct out_ctx {
     bool json, progress;
     int job; /* 0 = single operation, else 1-based job number */
     const char *src, *dst;
+    bool bytes_pg;       /* a single copy in human mode: live bytes on stderr */
+    struct progress *pg; /* made at the first event that knows the sizes */
 };
 
 static json_object *blob_json(const struct skopeo_blob_info *b)
@@ -129,6 +132,11 @@ static const char *step_icon(const char *step)
 static void on_progress(const struct skopeo_progress *p, void *ud)
 {
     struct out_ctx *c = ud;
+    if (c->bytes_pg && p->bytes_total > 0) {
+        if (!c->pg)
+            c->pg = progress_new(stderr, "skopeo copy", "bytes", (uint64_t)p->bytes_total);
+        progress_update(c->pg, (uint64_t)p->bytes_done, NULL);
+    }
     if (!c->json && !c->progress)
         return;
     pthread_mutex_lock(c->mu);
@@ -288,7 +296,25 @@ struct pool {
     struct job *jobs;
     size_t n, next;
     pthread_mutex_t mu;
+    struct progress *pg; /* jobs finished (under c->mu) */
+    size_t pg_done, pg_failed;
+    int64_t pg_bytes;
 };
+
+/* one more job finished; the caller holds c->mu */
+static void jobs_progress(struct pool *p, const struct job *j)
+{
+    char extra[96], b[32];
+    p->pg_done++;
+    p->pg_failed += !j->r.ok;
+    p->pg_bytes += j->r.ok && j->r.bytes_total > 0 ? j->r.bytes_total : 0;
+    progress_fmt_bytes((double)p->pg_bytes, b, sizeof b);
+    if (p->pg_failed)
+        snprintf(extra, sizeof extra, "%s copied, %zu failed", b, p->pg_failed);
+    else
+        snprintf(extra, sizeof extra, "%s copied", b);
+    progress_update(p->pg, p->pg_done, extra);
+}
 
 static void *worker(void *arg)
 {
@@ -317,6 +343,7 @@ static void *worker(void *arg)
         print_result("copy", &oc, &j->r);
         pthread_mutex_lock(&p->c->mu);
         sk_metrics_record(&p->c->m, SKOPEO_OP_COPY, j->src, j->dst, &j->r);
+        jobs_progress(p, j);
         pthread_mutex_unlock(&p->c->mu);
     }
 }
@@ -385,6 +412,7 @@ static int cmd_copy_list(struct cli *c)
     pthread_t th[64];
     size_t started = 0;
     int64_t t0 = mono_ms();
+    p.pg = c->json ? NULL : progress_new(stderr, "skopeo copy", "jobs", p.n);
     for (; started < nw; started++)
         if (pthread_create(&th[started], NULL, worker, &p) != 0)
             break;
@@ -392,6 +420,7 @@ static int cmd_copy_list(struct cli *c)
         worker(&p);
     for (size_t i = 0; i < started; i++)
         pthread_join(th[i], NULL);
+    progress_done(p.pg, g_sk_cancel ? "cancelled" : NULL);
     size_t ok = 0, failed = 0, notrun = 0;
     int64_t bytes = 0;
     for (size_t i = 0; i < p.n; i++) {
@@ -442,8 +471,12 @@ out:
 
 static int cmd_single(struct cli *c, enum skopeo_op op, const char *a, const char *b)
 {
-    struct out_ctx oc = {
-        .mu = &c->mu, .json = c->json, .progress = c->progress, .src = a, .dst = b};
+    struct out_ctx oc = {.mu = &c->mu,
+                         .json = c->json,
+                         .progress = c->progress,
+                         .src = a,
+                         .dst = b,
+                         .bytes_pg = op == SKOPEO_OP_COPY && !c->json};
     struct skopeo_options o = c->o;
     o.progress = on_progress;
     o.userdata = &oc;
@@ -465,6 +498,7 @@ static int cmd_single(struct cli *c, enum skopeo_op op, const char *a, const cha
         break;
     }
     sk_active_end(act);
+    progress_done(oc.pg, r.ok ? NULL : "failed");
     print_result(skopeo_op_name(op), &oc, &r);
     if (r.ok && !c->json) {
         if (op == SKOPEO_OP_COPY) {

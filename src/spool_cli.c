@@ -17,6 +17,7 @@
 
 #include "http.h"
 #include "log.h"
+#include "progress.h"
 #include "remote_write.h"
 #include "sender.h"
 #include "spool.h"
@@ -146,6 +147,18 @@ static int cmd_ls(struct spool *sp, int argc, char **argv)
     return rc;
 }
 
+/* progress of a replay: batches delivered or quarantined so far */
+static void replay_progress(struct sender *snd, struct progress *pg)
+{
+    uint64_t done = sender_quarantined(snd);
+    for (size_t i = 0; pg && i < sender_n_targets(snd); i++) {
+        struct sender_target_status ts;
+        if (sender_target_status(snd, i, &ts) == 0)
+            done += ts.batches_sent;
+    }
+    progress_update(pg, done, NULL);
+}
+
 static int cmd_replay(const struct config *cfg, struct spool *sp, int argc, char **argv,
                       const volatile sig_atomic_t *stop)
 {
@@ -179,6 +192,8 @@ static int cmd_replay(const struct config *cfg, struct spool *sp, int argc, char
         return 1;
     }
     sender_set_abort(snd, stop);
+    size_t backlog = sender_backlog(snd);
+    struct progress *pg = backlog ? progress_new(stderr, "spool replay", "batches", backlog) : NULL;
     /* the daemon's delivery loop, in one-second slices of at most `rate`
      * batches, until the spool is empty or a target fails */
     bool failed = false, interrupted = false;
@@ -189,6 +204,7 @@ static int cmd_replay(const struct config *cfg, struct spool *sp, int argc, char
         }
         int64_t slice = mono_ms();
         size_t left = sender_deliver(snd, slice + 1000, rate > 0 ? (size_t)rate : 0, 0);
+        replay_progress(snd, pg);
         if (!left)
             break;
         bool progress_possible = false;
@@ -206,6 +222,7 @@ static int cmd_replay(const struct config *cfg, struct spool *sp, int argc, char
         if (rate > 0 && !(stop && *stop))
             sleep_until_mono(slice + 1000);
     }
+    progress_done(pg, interrupted ? "interrupted" : NULL);
     uint64_t ok = 0, samples = 0;
     size_t n_left = 0;
     for (size_t i = 0; i < sender_n_targets(snd); i++) {
@@ -405,6 +422,7 @@ static int cmd_export(const struct config *cfg, struct spool *sp, int argc, char
     json_object *man = json_object_new_object(), *segs = json_object_new_array();
     struct buf *datas = calloc(n ? n : 1, sizeof *datas);
     struct archive_out a = {.sign = key && *key};
+    struct progress *pg = progress_new(stderr, "spool export", "segments", n);
     if (!man || !segs || !datas)
         goto out;
     json_object_object_add(man, "format", json_object_new_string("nexus-shipper spool export 1"));
@@ -415,6 +433,7 @@ static int cmd_export(const struct config *cfg, struct spool *sp, int argc, char
     uint64_t total_samples = 0;
     size_t kept = 0;
     for (size_t i = 0; i < n; i++) {
+        progress_update(pg, i + 1, NULL);
         buf_init(&datas[i], 0);
         struct err e;
         struct seg_meta m;
@@ -495,6 +514,7 @@ static int cmd_export(const struct config *cfg, struct spool *sp, int argc, char
 io:
     fprintf(stderr, "spool export: %s; nothing exported\n", a.e.msg);
 out:
+    progress_done(pg, rc ? "failed" : NULL);
     durable_abort(a.f);
     hmac_free(&a.h);
     for (size_t i = 0; datas && i < n; i++)
@@ -767,6 +787,7 @@ struct import_ctx {
     struct spool *sp;
     const struct ledger *ledger;
     struct buf keys; /* ledger lines to add once the records are durable */
+    struct progress *pg;
     size_t added, skipped;
     uint64_t samples;
     struct err e;
@@ -776,6 +797,7 @@ static int import_one(void *arg, const char *name, const struct seg_meta *m, con
                       size_t len)
 {
     struct import_ctx *c = arg;
+    progress_update(c->pg, c->added + c->skipped + 1, NULL);
     char key[SPOOL_NAME_MAX + 200];
     snprintf(key, sizeof key, "%s/%s", m->target, name);
     if (ledger_has(c->ledger, key)) {
@@ -837,7 +859,8 @@ static int cmd_import(const struct config *cfg, struct spool *sp, int argc, char
     buf_init(&data, (size_t)8 << 30);
     struct err e;
     struct ledger led = {.fd = -1};
-    struct import_ctx c = {.sp = sp, .ledger = &led};
+    struct import_ctx c = {
+        .sp = sp, .ledger = &led, .pg = progress_new(stderr, "spool import", "segments", 0)};
     buf_init(&c.keys, 0);
     int rc = 1;
     if (read_archive(file, &data, &e) < 0) {
@@ -896,6 +919,7 @@ static int cmd_import(const struct config *cfg, struct spool *sp, int argc, char
            sig == 1 ? " (signature verified)" : "");
     rc = 0;
 out:
+    progress_done(c.pg, rc ? "failed" : NULL);
     ledger_close(&led);
     buf_free(&c.keys);
     buf_free(&data);
