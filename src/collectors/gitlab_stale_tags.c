@@ -35,9 +35,9 @@
 #include <strings.h>
 
 #include "../collector.h"
-#include "../gitlab_api.h"
+#include "gitlab_api.h"
 #include "../log.h"
-#include "../nexus_api.h"
+#include "nexus_api.h"
 
 static const struct metric_desc m_stale = {
     "nexus_gitlab_stale_tags", MT_GAUGE,

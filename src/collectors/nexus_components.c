@@ -32,7 +32,7 @@
 
 #include "../collector.h"
 #include "../log.h"
-#include "../nexus_api.h"
+#include "nexus_api.h"
 #include "families.h"
 
 static const struct metric_desc m_trunc = {
