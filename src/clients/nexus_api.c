@@ -1,7 +1,6 @@
 #include "nexus_api.h"
 
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -445,27 +444,66 @@ out:
     return rc;
 }
 
-int coll_set(struct collect_ctx *ctx, const struct metric_desc *d, double v, ...)
+void nexus_repos_free(struct nexus_repo *v, size_t n)
 {
-    va_list ap;
-    va_start(ap, v);
-    int rc = sb_vset(ctx->sb, d, v, ap, 16, ctx->e);
-    va_end(ap);
+    for (size_t i = 0; v && i < n; i++) {
+        free(v[i].name);
+        free(v[i].format);
+        free(v[i].type);
+    }
+    free(v);
+}
+
+int nexus_list_repositories(struct nexus_api *a, int64_t deadline_mono_ms, const char *format,
+                            const char *type, struct nexus_repo **out, size_t *n, struct err *e)
+{
+    static const char path[] = "/service/rest/v1/repositories";
+    json_object *j = NULL;
+    struct nexus_repo *v = NULL;
+    size_t nv = 0;
+    int rc = -1;
+    *out = NULL;
+    *n = 0;
+    if (nexus_get_json(a, path, deadline_mono_ms, &j, e) < 0)
+        goto out;
+    struct jdec d;
+    jd_init(&d, "GET /service/rest/v1/repositories", e);
+    json_object *arr;
+    size_t len;
+    if (jd_array(&d, j, NULL, 0, &arr, &len) < 0)
+        goto out;
+    if (len && !(v = calloc(len, sizeof *v)))
+        goto oom;
+    for (size_t i = 0; i < len; i++) {
+        size_t m = jd_push_index(&d, i);
+        json_object *r;
+        const char *name, *fmt, *typ;
+        if (jd_object(&d, json_object_array_get_idx(arr, i), NULL, 0, &r) < 0 ||
+            jd_string(&d, r, "name", 0, &name) < 0 || jd_string(&d, r, "format", 0, &fmt) < 0 ||
+            jd_string(&d, r, "type", 0, &typ) < 0)
+            goto out;
+        jd_pop(&d, m);
+        if (format && strcmp(fmt, format) != 0)
+            continue;
+        if (type ? strcmp(typ, type) != 0 : strcmp(typ, "group") == 0)
+            continue;
+        if (!(v[nv].name = strdup(name)) || !(v[nv].format = strdup(fmt)) ||
+            !(v[nv].type = strdup(typ))) {
+            nv++;
+            goto oom;
+        }
+        nv++;
+    }
+    *out = v;
+    *n = nv;
+    v = NULL;
+    nv = 0;
+    rc = 0;
+    goto out;
+oom:
+    err_set(e, "GET %s: out of memory", path);
+out:
+    nexus_repos_free(v, nv);
+    json_object_put(j);
     return rc;
-}
-
-bool nexus_collector_enabled(const struct config *cfg)
-{
-    return cfg->nexus != NULL;
-}
-
-int nexus_collector_init(const struct config *cfg, void **state, struct err *e)
-{
-    *state = nexus_api_new(cfg->nexus, e);
-    return *state ? 0 : -1;
-}
-
-void nexus_collector_destroy(void *state)
-{
-    nexus_api_free(state);
 }

@@ -14,7 +14,6 @@
 
 #include "../collector.h"
 #include "db.h"
-#include "nexus_api.h"
 
 static const struct metric_desc m_size = {
     "nexus_blobstore_db_size_bytes", MT_GAUGE,

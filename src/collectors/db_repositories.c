@@ -21,7 +21,6 @@
 
 #include "../collector.h"
 #include "db.h"
-#include "nexus_api.h"
 #include "families.h"
 
 static const struct metric_desc m_lastdl = {
