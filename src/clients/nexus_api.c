@@ -1,6 +1,5 @@
 #include "nexus_api.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,56 +119,6 @@ out:
 }
 
 /* ---- Nexus ---------------------------------------------------------- */
-
-int url_split(const char *url, bool *https, char *host, size_t hostlen, int *port)
-{
-    const char *p = strstr(url, "://");
-    if (!p)
-        return -1;
-    bool tls = (size_t)(p - url) == 5 && strncasecmp(url, "https", 5) == 0;
-    p += 3;
-    const char *end = p + strcspn(p, "/?#");
-    const char *at = memchr(p, '@', (size_t)(end - p));
-    if (at)
-        p = at + 1;
-    const char *h = p, *he;
-    const char *portp = NULL;
-    if (*p == '[') {
-        h = p + 1;
-        he = memchr(h, ']', (size_t)(end - h));
-        if (!he)
-            return -1;
-        if (he + 1 < end && he[1] == ':')
-            portp = he + 2;
-    } else {
-        he = memchr(p, ':', (size_t)(end - p));
-        if (he)
-            portp = he + 1;
-        else
-            he = end;
-    }
-    size_t hl = (size_t)(he - h);
-    if (!hl || hl >= hostlen)
-        return -1;
-    memcpy(host, h, hl);
-    host[hl] = '\0';
-    int pt = tls ? 443 : 80;
-    if (portp && portp < end) {
-        pt = 0;
-        for (const char *q = portp; q < end; q++) {
-            if (!isdigit((unsigned char)*q) || pt > 65535)
-                return -1;
-            pt = pt * 10 + (*q - '0');
-        }
-        if (pt < 1 || pt > 65535)
-            return -1;
-    }
-    if (https)
-        *https = tls;
-    if (port)
-        *port = pt;
-    return 0;
-}
 
 /* What a real Nexus answers, with room to spare (issue 18: a hostile one
  * must not make us read 16 MiB of [[],[],...] where 20 kB are expected).

@@ -82,10 +82,6 @@ typedef int (*nexus_page_fn)(void *ud, struct jdec *d, json_object *items, size_
 int nexus_get_pages(struct nexus_api *a, const char *path, int64_t deadline_mono_ms,
                     size_t max_pages, nexus_page_fn fn, void *ud, bool *truncated, struct err *e);
 
-/* Splits a URL into scheme-is-https, host (brackets of IPv6 removed) and
- * port (the scheme's default when absent). Returns 0 or -1. */
-int url_split(const char *url, bool *https, char *host, size_t hostlen, int *port);
-
 /* A docker repository's connector ports, from /v1/repositorySettings. */
 struct docker_conn {
     char *repository;
