@@ -323,6 +323,17 @@ void docker_conns_free(struct docker_conn *v, size_t n)
     free(v);
 }
 
+/* GET path (named `what` in errors, a literal: d keeps it) whose answer
+ * must be a JSON array: *j (the caller puts it) and its *arr of *len. */
+static int get_array(struct nexus_api *a, const char *path, const char *what, int64_t deadline,
+                     json_object **j, struct jdec *d, json_object **arr, size_t *len, struct err *e)
+{
+    if (nexus_get_json(a, path, deadline, j, e) < 0)
+        return -1;
+    jd_init(d, what, e);
+    return jd_array(d, *j, NULL, 0, arr, len);
+}
+
 int nexus_docker_connectors(struct nexus_api *a, int64_t deadline_mono_ms, struct docker_conn **out,
                             size_t *n, struct err *e)
 {
@@ -333,13 +344,11 @@ int nexus_docker_connectors(struct nexus_api *a, int64_t deadline_mono_ms, struc
     int rc = -1;
     *out = NULL;
     *n = 0;
-    if (nexus_get_json(a, path, deadline_mono_ms, &j, e) < 0)
-        goto out;
     struct jdec d;
-    jd_init(&d, "GET /service/rest/v1/repositorySettings", e);
     json_object *arr;
     size_t len;
-    if (jd_array(&d, j, NULL, 0, &arr, &len) < 0)
+    if (get_array(a, path, "GET /service/rest/v1/repositorySettings", deadline_mono_ms, &j, &d, &arr,
+                  &len, e) < 0)
         goto out;
     if (len && !(v = calloc(2 * len, sizeof *v)))
         goto oom;
@@ -413,13 +422,11 @@ int nexus_list_repositories(struct nexus_api *a, int64_t deadline_mono_ms, const
     int rc = -1;
     *out = NULL;
     *n = 0;
-    if (nexus_get_json(a, path, deadline_mono_ms, &j, e) < 0)
-        goto out;
     struct jdec d;
-    jd_init(&d, "GET /service/rest/v1/repositories", e);
     json_object *arr;
     size_t len;
-    if (jd_array(&d, j, NULL, 0, &arr, &len) < 0)
+    if (get_array(a, path, "GET /service/rest/v1/repositories", deadline_mono_ms, &j, &d, &arr, &len,
+                  e) < 0)
         goto out;
     if (len && !(v = calloc(len, sizeof *v)))
         goto oom;

@@ -8,37 +8,46 @@
 
 #include <curl/curl.h>
 
-/* u <- url parsed; returns the handle or NULL. */
-static CURLU *parse(const char *url)
+/* The parts of url libcurl parses: scheme, host and port (with
+ * port_flags: CURLU_DEFAULT_PORT, or 0 = only a port the URL names, *port
+ * NULL when it names none). Returns 0, or -1 with nothing to free. */
+static int parts(const char *url, char **scheme, char **host, char **port, unsigned port_flags)
 {
+    *scheme = *host = *port = NULL;
     CURLU *u = curl_url();
-    if (u && curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK) {
-        curl_url_cleanup(u);
-        u = NULL;
+    CURLUcode pc = CURLUE_OK;
+    int rc = -1;
+    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_SCHEME, scheme, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, host, 0) == CURLUE_OK && **host &&
+        ((pc = curl_url_get(u, CURLUPART_PORT, port, port_flags)) == CURLUE_OK ||
+         pc == CURLUE_NO_PORT))
+        rc = 0;
+    curl_url_cleanup(u);
+    if (rc < 0) {
+        curl_free(*scheme);
+        curl_free(*host);
+        curl_free(*port);
+        *scheme = *host = *port = NULL;
     }
-    return u;
+    return rc;
 }
 
 int url_split(const char *url, bool *https, char *host, size_t hostlen, int *port)
 {
-    char *scheme = NULL, *h = NULL, *p = NULL;
+    char *scheme, *h, *p;
+    if (parts(url, &scheme, &h, &p, CURLU_DEFAULT_PORT) < 0)
+        return -1;
     int rc = -1;
-    CURLU *u = parse(url);
-    if (!u || curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_HOST, &h, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_PORT, &p, CURLU_DEFAULT_PORT) != CURLUE_OK)
-        goto out;
     const char *hs = h;
     size_t hl = strlen(h);
     if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
         hs++;
         hl -= 2;
     }
-    if (!hl || (host && hl >= hostlen))
-        goto out;
     char *end;
-    long pt = strtol(p, &end, 10);
-    if (*end || pt < 1 || pt > 65535)
+    long pt = p ? strtol(p, &end, 10) : 0;
+    if (!hl || (host && hl >= hostlen) || !p || *end || pt < 1 || pt > 65535)
         goto out;
     if (host) {
         memcpy(host, hs, hl);
@@ -53,36 +62,26 @@ out:
     curl_free(scheme);
     curl_free(h);
     curl_free(p);
-    curl_url_cleanup(u);
     return rc;
 }
 
 int url_origin(const char *url, char *out, size_t n)
 {
-    char *scheme = NULL, *h = NULL, *p = NULL;
-    int rc = -1;
+    char *scheme, *h, *p;
     if (n)
         out[0] = '\0';
-    CURLU *u = parse(url);
-    if (!u || curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_HOST, &h, 0) != CURLUE_OK || !*h)
-        goto out;
-    CURLUcode pc = curl_url_get(u, CURLUPART_PORT, &p, 0); /* only a port the URL names */
-    if (pc != CURLUE_OK && pc != CURLUE_NO_PORT)
-        goto out;
+    if (parts(url, &scheme, &h, &p, 0) < 0)
+        return -1;
     int l = snprintf(out, n, "%s://%s%s%s", scheme, h, p ? ":" : "", p ? p : "");
-    if (l < 0 || (size_t)l >= n) {
-        if (n)
-            out[0] = '\0';
-        goto out;
-    }
-    rc = 0;
-out:
     curl_free(scheme);
     curl_free(h);
     curl_free(p);
-    curl_url_cleanup(u);
-    return rc;
+    if (l < 0 || (size_t)l >= n) {
+        if (n)
+            out[0] = '\0';
+        return -1;
+    }
+    return 0;
 }
 
 bool link_next(const char *link, char *out, size_t n)
