@@ -81,5 +81,4 @@ typedef int (*http_test_responder_fn)(void *ctx, const char *method, const char 
                                       const char **headers, const char **body, size_t *body_len);
 void http_set_test_responder(http_test_responder_fn fn, void *ctx);
 
-
 #endif

@@ -347,8 +347,8 @@ int nexus_docker_connectors(struct nexus_api *a, int64_t deadline_mono_ms, struc
     struct jdec d;
     json_object *arr;
     size_t len;
-    if (get_array(a, path, "GET /service/rest/v1/repositorySettings", deadline_mono_ms, &j, &d, &arr,
-                  &len, e) < 0)
+    if (get_array(a, path, "GET /service/rest/v1/repositorySettings", deadline_mono_ms, &j, &d,
+                  &arr, &len, e) < 0)
         goto out;
     if (len && !(v = calloc(2 * len, sizeof *v)))
         goto oom;
@@ -425,8 +425,8 @@ int nexus_list_repositories(struct nexus_api *a, int64_t deadline_mono_ms, const
     struct jdec d;
     json_object *arr;
     size_t len;
-    if (get_array(a, path, "GET /service/rest/v1/repositories", deadline_mono_ms, &j, &d, &arr, &len,
-                  e) < 0)
+    if (get_array(a, path, "GET /service/rest/v1/repositories", deadline_mono_ms, &j, &d, &arr,
+                  &len, e) < 0)
         goto out;
     if (len && !(v = calloc(len, sizeof *v)))
         goto oom;

@@ -19,7 +19,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "collector.h"
 #include "config.h"
 #include "http.h"
 #include "json_util.h"

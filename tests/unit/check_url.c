@@ -45,8 +45,7 @@ START_TEST(test_split)
     ck_assert(!tls);
     ck_assert_str_eq(host, "nexus.local");
     ck_assert_int_eq(port, 8081);
-    ck_assert_int_eq(url_split("HTTPS://u:p@Example.org/a?b#c", &tls, host, sizeof host, &port),
-                     0);
+    ck_assert_int_eq(url_split("HTTPS://u:p@Example.org/a?b#c", &tls, host, sizeof host, &port), 0);
     ck_assert(tls);
     ck_assert_str_eq(host, "Example.org");
     ck_assert_int_eq(port, 443);
