@@ -331,13 +331,7 @@ static struct reg *reg_new(const char *base, const struct cfg_cleanup *cc,
         return NULL;
     g->base = base;
     g->storage = o && o->storage_path ? o->storage_path : "";
-    const char *p = strstr(base, "://");
-    p = p ? strchr(p + 3, '/') : NULL;
-    size_t ol = p ? (size_t)(p - base) : strlen(base);
-    if (ol >= sizeof g->origin)
-        ol = sizeof g->origin - 1;
-    memcpy(g->origin, base, ol);
-    g->origin[ol] = '\0';
+    url_origin(base, g->origin, sizeof g->origin);
     struct rm_opts ro = {
         .user = cc->username,
         .password = cc->password,
@@ -385,26 +379,21 @@ static void request_error(const struct rm_req *q, struct err *e)
 /* Resolves a Link: <...>; rel="next" header into an absolute URL. */
 static bool next_link(const struct reg *g, const struct http_response *r, struct buf *next)
 {
-    char link[2048];
-    if (!http_header(r, "Link", link, sizeof link) || !strstr(link, "rel=\"next\""))
+    char link[2048], t[2048], to[256];
+    if (!http_header(r, "Link", link, sizeof link) || !link_next(link, t, sizeof t))
         return false;
-    char *lt = strchr(link, '<'), *gt = lt ? strchr(lt, '>') : NULL;
-    if (!lt || !gt)
-        return false;
-    *gt = '\0';
     buf_reset(next);
-    if (strstr(lt + 1, "://")) {
+    if (strstr(t, "://")) {
         /* credentials go to the registry only, never to a host a header names */
-        size_t ol = strlen(g->origin);
-        if (strncmp(lt + 1, g->origin, ol) != 0 || (lt[1 + ol] != '/' && lt[1 + ol] != '\0')) {
-            log_warn("cleanup: ignoring a Link to another host: %.200s", lt + 1);
+        if (url_origin(t, to, sizeof to) < 0 || !g->origin[0] || strcasecmp(to, g->origin) != 0) {
+            log_warn("cleanup: ignoring a Link to another host: %.200s", t);
             return false;
         }
-        buf_puts(next, lt + 1);
-    } else if (lt[1] == '/')
-        buf_printf(next, "%s%s", g->origin, lt + 1);
+        buf_puts(next, t);
+    } else if (t[0] == '/')
+        buf_printf(next, "%s%s", g->origin, t);
     else {
-        log_warn("cleanup: ignoring a Link that is not a path: %.200s", lt + 1);
+        log_warn("cleanup: ignoring a Link that is not a path: %.200s", t);
         return false;
     }
     return buf_cstr(next) != NULL;

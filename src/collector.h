@@ -37,4 +37,12 @@ struct collector {
 extern const struct collector *const builtin_collectors[];
 extern const size_t n_builtin_collectors;
 
+/* sb_setv for collectors (collector.c): stores one sample with
+ * NULL-terminated label pairs; on failure ctx->e says which series and -1
+ * is returned. The descriptor parts of the collectors whose state is one
+ * client are declared with that client: nexus_collector_* in nexus_api.h,
+ * db_collector_* in db.h. */
+int coll_set(struct collect_ctx *ctx, const struct metric_desc *d, double v, ...)
+    __attribute__((sentinel));
+
 #endif

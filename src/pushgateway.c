@@ -1,29 +1,33 @@
 #include "pushgateway.h"
 
 #include <ctype.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <curl/curl.h>
+#include <openssl/evp.h>
 
+/* base64url with padding (OpenSSL's base64, then '+' -> '-', '/' -> '_') */
 static int b64url(const char *s, struct buf *out)
 {
-    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    const unsigned char *p = (const unsigned char *)s;
     size_t n = strlen(s);
     if (n == 0)
         return buf_puts(out, "="); /* an empty value is spelled "=" */
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16;
-        if (i + 1 < n)
-            v |= (uint32_t)p[i + 1] << 8;
-        if (i + 2 < n)
-            v |= p[i + 2];
-        char q[4] = {tab[(v >> 18) & 63], tab[(v >> 12) & 63], i + 1 < n ? tab[(v >> 6) & 63] : '=',
-                     i + 2 < n ? tab[v & 63] : '='};
-        if (buf_append(out, q, 4) < 0)
-            return -1;
-    }
-    return 0;
+    if (n > INT_MAX / 2)
+        return -1;
+    unsigned char *enc = malloc(4 * ((n + 2) / 3) + 1);
+    if (!enc)
+        return -1;
+    int l = EVP_EncodeBlock(enc, (const unsigned char *)s, (int)n);
+    for (int i = 0; i < l; i++)
+        if (enc[i] == '+')
+            enc[i] = '-';
+        else if (enc[i] == '/')
+            enc[i] = '_';
+    int rc = buf_append(out, enc, (size_t)l);
+    free(enc);
+    return rc;
 }
 
 static int segment(const char *name, const char *value, struct buf *out)

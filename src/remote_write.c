@@ -30,17 +30,17 @@ enum send_outcome rw_classify(long status)
     return SEND_DROP;
 }
 
-const char *rw_drop_reason(long status, const char *body)
+enum drop_reason rw_drop_reason(long status, const char *body)
 {
     if (status == 400 && body &&
         (strcasestr(body, "out of bounds") || strcasestr(body, "too old") ||
          strcasestr(body, "out of order") || strcasestr(body, "out-of-order")))
-        return "out_of_bounds";
+        return DROP_OUT_OF_BOUNDS;
     if (status == 401 || status == 403)
-        return "unauthorized";
+        return DROP_UNAUTHORIZED;
     if (status == 413)
-        return "too_large";
-    return "rejected";
+        return DROP_TOO_LARGE;
+    return DROP_REJECTED;
 }
 
 struct rw_encoder {

@@ -22,9 +22,23 @@ const char *send_outcome_name(enum send_outcome o);
  * 2xx -> OK; 5xx and 429 -> RETRY; 408 -> RETRY; other 4xx (and 1xx/3xx) -> DROP. */
 enum send_outcome rw_classify(long status);
 
+/* Why samples were dropped: the reason label of the dropped-samples
+ * counter (names in sender.h's drop_reason_names). The receiver's answer
+ * gives the first four (rw_drop_reason); the sender adds the others. */
+enum drop_reason {
+    DROP_REJECTED,
+    DROP_OUT_OF_BOUNDS,
+    DROP_UNAUTHORIZED,
+    DROP_TOO_LARGE,
+    DROP_SPOOL_FULL,
+    DROP_SPOOL_AGE,
+    DROP_CORRUPT,
+    DROP_NREASONS
+};
+
 /* Prometheus answers 400 with "out of bounds" / "too old" / "out of order"
  * when samples fall outside its TSDB head: a reason of its own. */
-const char *rw_drop_reason(long status, const char *body);
+enum drop_reason rw_drop_reason(long status, const char *body);
 
 struct rw_encoder;
 struct rw_encoder *rw_encoder_new(void);

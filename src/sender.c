@@ -677,11 +677,7 @@ static enum send_outcome send_one(struct sender *s, struct target *t, const stru
                            LOG_S("error", answer->data ? answer->data : "unknown"),
                            LOG_F("retry_in_s", (double)d / 1000.0), LOG_I("samples", m->samples));
     } else {
-        const char *reason = rw_drop_reason(r.status, r.body.data);
-        *why = DROP_REJECTED;
-        for (int i = 0; i < DROP_NREASONS; i++)
-            if (strcmp(drop_reason_names[i], reason) == 0)
-                *why = (enum drop_reason)i;
+        *why = rw_drop_reason(r.status, r.body.data);
         count_dropped(s, t, *why, m->samples);
         if (*why == DROP_OUT_OF_BOUNDS && answer->data &&
             (strcasestr(answer->data, "out of order") || strcasestr(answer->data, "duplicate")))

@@ -29,16 +29,7 @@
 #include "series.h"
 #include "spool.h"
 
-enum drop_reason {
-    DROP_REJECTED,
-    DROP_OUT_OF_BOUNDS,
-    DROP_UNAUTHORIZED,
-    DROP_TOO_LARGE,
-    DROP_SPOOL_FULL,
-    DROP_SPOOL_AGE,
-    DROP_CORRUPT,
-    DROP_NREASONS
-};
+/* enum drop_reason is remote_write.h's; its label values: */
 extern const char *const drop_reason_names[DROP_NREASONS];
 
 /* What a caller may know of one target (a copy, taken under the lock). */

@@ -13,8 +13,7 @@
 #include <string.h>
 
 #include "../collector.h"
-#include "../db.h"
-#include "../nexus_api.h"
+#include "db.h"
 
 static const struct metric_desc m_size = {
     "nexus_blobstore_db_size_bytes", MT_GAUGE,

@@ -28,8 +28,7 @@
 
 #include "../cleanup_rules.h"
 #include "../collector.h"
-#include "../db.h"
-#include "../nexus_api.h"
+#include "db.h"
 #include "db_docker_sql.h"
 
 static const struct metric_desc m_tags = {

@@ -40,9 +40,9 @@
 #include <string.h>
 
 #include "../collector.h"
-#include "../db.h"
+#include "db.h"
 #include "../log.h"
-#include "../nexus_api.h"
+#include "nexus_api.h"
 #include "db_docker_sql.h"
 #include "families.h"
 

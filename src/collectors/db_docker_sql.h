@@ -45,7 +45,7 @@
 #include "../cleanup_rules.h"
 #include "../collector.h"
 #include "../config.h"
-#include "../db.h"
+#include "db.h"
 #include "../util.h"
 
 enum {

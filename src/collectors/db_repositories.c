@@ -20,8 +20,7 @@
 #include <string.h>
 
 #include "../collector.h"
-#include "../db.h"
-#include "../nexus_api.h"
+#include "db.h"
 #include "families.h"
 
 static const struct metric_desc m_lastdl = {

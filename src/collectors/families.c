@@ -1,7 +1,7 @@
 /* The families filled by more than one collector; see families.h. */
 #include "families.h"
 
-#include "../nexus_api.h"
+#include "nexus_api.h"
 
 static const struct metric_desc m_comps = {"nexus_repository_components", MT_GAUGE,
                                            "Components in the repository.", ""};

@@ -35,9 +35,9 @@
 #include <strings.h>
 
 #include "../collector.h"
-#include "../gitlab_api.h"
+#include "gitlab_api.h"
 #include "../log.h"
-#include "../nexus_api.h"
+#include "nexus_api.h"
 
 static const struct metric_desc m_stale = {
     "nexus_gitlab_stale_tags", MT_GAUGE,
@@ -460,30 +460,17 @@ static int collect(void *state, struct collect_ctx *ctx)
 {
     struct stale *s = state;
     struct run r = {.s = s, .ctx = ctx};
-    json_object *j = NULL;
+    struct nexus_repo *repos = NULL;
+    size_t n = 0;
     struct buf path;
     buf_init(&path, 0);
     int rc = -1;
-    if (nexus_get_json(s->nx, "/service/rest/v1/repositories", ctx->deadline_mono, &j, ctx->e) < 0)
-        goto out;
-    struct jdec d;
-    jd_init(&d, "GET /service/rest/v1/repositories", ctx->e);
-    json_object *arr;
-    size_t n;
-    if (jd_array(&d, j, NULL, 0, &arr, &n) < 0)
+    if (nexus_list_repositories(s->nx, ctx->deadline_mono, "docker", "hosted", &repos, &n,
+                                ctx->e) < 0)
         goto out;
     bool projects_loaded = false;
     for (size_t i = 0; i < n; i++) {
-        size_t m = jd_push_index(&d, i);
-        json_object *o;
-        const char *name, *format, *type;
-        if (jd_object(&d, json_object_array_get_idx(arr, i), NULL, 0, &o) < 0 ||
-            jd_string(&d, o, "name", 0, &name) < 0 || jd_string(&d, o, "format", 0, &format) < 0 ||
-            jd_string(&d, o, "type", 0, &type) < 0)
-            goto out;
-        jd_pop(&d, m);
-        if (strcmp(format, "docker") != 0 || strcmp(type, "hosted") != 0)
-            continue;
+        const char *name = repos[i].name;
         buf_reset(&path);
         if (buf_puts(&path, "/service/rest/v1/components?repository=") < 0 ||
             url_escape(name, &path) < 0) {
@@ -521,7 +508,7 @@ static int collect(void *state, struct collect_ctx *ctx)
 out:
     run_free(&r);
     buf_free(&path);
-    json_object_put(j);
+    nexus_repos_free(repos, n);
     return rc;
 }
 

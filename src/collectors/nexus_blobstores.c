@@ -19,7 +19,7 @@
 
 #include "../collector.h"
 #include "../log.h"
-#include "../nexus_api.h"
+#include "nexus_api.h"
 
 static const struct metric_desc m_size = {"nexus_blobstore_size_bytes", MT_GAUGE,
                                           "Total size of the blobs in the blob store.", "bytes"};

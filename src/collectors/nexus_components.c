@@ -32,7 +32,7 @@
 
 #include "../collector.h"
 #include "../log.h"
-#include "../nexus_api.h"
+#include "nexus_api.h"
 #include "families.h"
 
 static const struct metric_desc m_trunc = {
@@ -224,7 +224,8 @@ out:
 static int collect(void *state, struct collect_ctx *ctx)
 {
     struct nexus_api *a = state;
-    json_object *j = NULL;
+    struct nexus_repo *repos = NULL;
+    size_t n = 0;
     struct walk w = {0};
     int rc = -1;
     /* once per process (not per reload, never from check-config, which collects nothing) */
@@ -233,41 +234,15 @@ static int collect(void *state, struct collect_ctx *ctx)
              "/service/rest/v1/components (at most %d pages per repository); on big "
              "instances the database collector is the scalable path",
              MAX_PAGES);
-    if (nexus_get_json(a, "/service/rest/v1/repositories", ctx->deadline_mono, &j, ctx->e) < 0)
+    if (nexus_list_repositories(a, ctx->deadline_mono, NULL, NULL, &repos, &n, ctx->e) < 0)
         goto out;
-    struct jdec d;
-    jd_init(&d, "GET /service/rest/v1/repositories", ctx->e);
-    json_object *arr;
-    size_t n;
-    if (jd_array(&d, j, NULL, 0, &arr, &n) < 0)
-        goto out;
-    for (size_t i = 0; i < n; i++) {
-        size_t m = jd_push_index(&d, i);
-        json_object *r;
-        const char *name, *format, *type;
-        if (jd_object(&d, json_object_array_get_idx(arr, i), NULL, 0, &r) < 0 ||
-            jd_string(&d, r, "name", 0, &name) < 0 || jd_string(&d, r, "format", 0, &format) < 0 ||
-            jd_string(&d, r, "type", 0, &type) < 0)
+    for (size_t i = 0; i < n; i++)
+        if (one_repo(a, ctx, &w, repos[i].name, repos[i].format) < 0)
             goto out;
-        jd_pop(&d, m);
-    }
-    for (size_t i = 0; i < n; i++) {
-        json_object *r = json_object_array_get_idx(arr, i), *v;
-        const char *name =
-            json_object_object_get_ex(r, "name", &v) ? json_object_get_string(v) : "";
-        const char *format =
-            json_object_object_get_ex(r, "format", &v) ? json_object_get_string(v) : "";
-        const char *type =
-            json_object_object_get_ex(r, "type", &v) ? json_object_get_string(v) : "";
-        if (strcmp(type, "group") == 0)
-            continue;
-        if (one_repo(a, ctx, &w, name, format) < 0)
-            goto out;
-    }
     rc = 0;
 out:
     walk_reset(&w);
-    json_object_put(j);
+    nexus_repos_free(repos, n);
     return rc;
 }
 

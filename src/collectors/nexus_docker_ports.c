@@ -21,7 +21,7 @@
 
 #include "../collector.h"
 #include "../log.h"
-#include "../nexus_api.h"
+#include "nexus_api.h"
 
 static const struct metric_desc m_up = {
     "nexus_docker_port_up", MT_GAUGE,

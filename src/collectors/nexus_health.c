@@ -23,7 +23,7 @@
 
 #include "../collector.h"
 #include "../log.h"
-#include "../nexus_api.h"
+#include "nexus_api.h"
 
 static const struct metric_desc m_check = {
     "nexus_health_check", MT_GAUGE,

@@ -26,7 +26,7 @@
 
 #include "../collector.h"
 #include "../log.h"
-#include "../nexus_api.h"
+#include "nexus_api.h"
 #include "../textparse.h"
 
 #define ENDPOINT    "/service/metrics/prometheus"

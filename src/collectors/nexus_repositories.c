@@ -24,7 +24,7 @@
 
 #include "../collector.h"
 #include "../log.h"
-#include "../nexus_api.h"
+#include "nexus_api.h"
 
 static const struct metric_desc m_info = {
     "nexus_repository_info", MT_INFO,

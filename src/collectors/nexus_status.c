@@ -9,7 +9,7 @@
 
 #include "../collector.h"
 #include "../log.h"
-#include "../nexus_api.h"
+#include "nexus_api.h"
 
 static const struct metric_desc m_up = {
     "nexus_up", MT_GAUGE, "1 if Nexus answers 200 on /service/rest/v1/status (it can serve reads).",

@@ -28,7 +28,7 @@
 
 #include "../collector.h"
 #include "../log.h"
-#include "../nexus_api.h"
+#include "nexus_api.h"
 
 static const struct metric_desc m_state = {
     "nexus_task_state", MT_GAUGE,

@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #include "../collector.h"
-#include "../nexus_api.h"
+#include "nexus_api.h"
 
 static const struct metric_desc m_cpu = {"process_cpu_seconds_total", MT_COUNTER,
                                          "Total user and system CPU time spent in seconds.",

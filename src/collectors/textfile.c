@@ -19,7 +19,7 @@
 
 #include "../collector.h"
 #include "../log.h"
-#include "../nexus_api.h" /* coll_set */
+#include "nexus_api.h" /* coll_set */
 #include "../textparse.h"
 
 #define MAX_FILE  (16u << 20)

@@ -293,18 +293,18 @@ END_TEST
 
 START_TEST(test_drop_reason)
 {
-    ck_assert_str_eq(rw_drop_reason(400, "out of bounds"), "out_of_bounds");
-    ck_assert_str_eq(rw_drop_reason(400, "err: out of bounds: sample timestamp out of bounds\n"),
-                     "out_of_bounds");
-    ck_assert_str_eq(rw_drop_reason(400, "Out Of Order sample"), "out_of_bounds");
-    ck_assert_str_eq(rw_drop_reason(400, "sample too old"), "out_of_bounds");
-    ck_assert_str_eq(rw_drop_reason(400, "out-of-order sample"), "out_of_bounds");
-    ck_assert_str_eq(rw_drop_reason(400, "label name \"a\" is not unique"), "rejected");
-    ck_assert_str_eq(rw_drop_reason(400, NULL), "rejected");
-    ck_assert_str_eq(rw_drop_reason(401, "out of bounds"), "unauthorized");
-    ck_assert_str_eq(rw_drop_reason(403, ""), "unauthorized");
-    ck_assert_str_eq(rw_drop_reason(413, "too big"), "too_large");
-    ck_assert_str_eq(rw_drop_reason(404, "not found"), "rejected");
+    ck_assert_int_eq(rw_drop_reason(400, "out of bounds"), DROP_OUT_OF_BOUNDS);
+    ck_assert_int_eq(rw_drop_reason(400, "err: out of bounds: sample timestamp out of bounds\n"),
+                     DROP_OUT_OF_BOUNDS);
+    ck_assert_int_eq(rw_drop_reason(400, "Out Of Order sample"), DROP_OUT_OF_BOUNDS);
+    ck_assert_int_eq(rw_drop_reason(400, "sample too old"), DROP_OUT_OF_BOUNDS);
+    ck_assert_int_eq(rw_drop_reason(400, "out-of-order sample"), DROP_OUT_OF_BOUNDS);
+    ck_assert_int_eq(rw_drop_reason(400, "label name \"a\" is not unique"), DROP_REJECTED);
+    ck_assert_int_eq(rw_drop_reason(400, NULL), DROP_REJECTED);
+    ck_assert_int_eq(rw_drop_reason(401, "out of bounds"), DROP_UNAUTHORIZED);
+    ck_assert_int_eq(rw_drop_reason(403, ""), DROP_UNAUTHORIZED);
+    ck_assert_int_eq(rw_drop_reason(413, "too big"), DROP_TOO_LARGE);
+    ck_assert_int_eq(rw_drop_reason(404, "not found"), DROP_REJECTED);
 }
 END_TEST
 

@@ -360,19 +360,3 @@ done:
     http_response_free(&r);
     return rc;
 }
-
-int url_escape(const char *s, struct buf *out)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (isalnum(*p) || *p == '-' || *p == '_' || *p == '.' || *p == '~') {
-            if (buf_append(out, p, 1) < 0)
-                return -1;
-        } else {
-            char enc[3] = {'%', hex[*p >> 4], hex[*p & 15]};
-            if (buf_append(out, enc, 3) < 0)
-                return -1;
-        }
-    }
-    return 0;
-}

@@ -120,7 +120,8 @@ const char *db_col_str(const PGresult *row, int col);
 bool db_col_double(const PGresult *row, int col, double *v);
 
 /* Descriptor parts shared by the database collectors whose state is one
- * struct db: enabled when [database] is present; init does not connect. */
+ * struct db: enabled when [database] is present; init does not connect
+ * (defined in collector.c with the rest of the collector API). */
 bool db_collector_enabled(const struct config *cfg);
 int db_collector_init(const struct config *cfg, void **state, struct err *e);
 void db_collector_destroy(void *state);

@@ -407,21 +407,6 @@ static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, cu
     return c->o.stop && *c->o.stop ? 1 : 0;
 }
 
-/* scheme://host[:port] of url, "" when it has none */
-static void origin_of(const char *url, char *out, size_t n)
-{
-    const char *p = strstr(url, "://");
-    size_t l = 0;
-    if (p) {
-        const char *e = p + 3 + strcspn(p + 3, "/?#");
-        l = (size_t)(e - url);
-    }
-    if (l >= n)
-        l = 0;
-    memcpy(out, url, l);
-    out[l] = '\0';
-}
-
 static int start(struct rm *c, struct rm_req *q)
 {
     CURL *h = c->n_idle ? c->idle[--c->n_idle] : curl_easy_init();
@@ -589,7 +574,7 @@ static void completed(struct rm *c, struct rm_req *q, CURLcode cc)
     if ((q->flags & RM_FOLLOW) && q->redirects == 0 && q->status >= 301 && q->status <= 308 &&
         q->status != 304 && http_header(&q->r, "Location", hv, sizeof hv) && hv[0]) {
         char from[512], to[512];
-        origin_of(q->url, from, sizeof from);
+        url_origin(q->url, from, sizeof from);
         struct buf u;
         buf_init(&u, 8192);
         if (strstr(hv, "://"))
@@ -597,7 +582,7 @@ static void completed(struct rm *c, struct rm_req *q, CURLcode cc)
         else if (hv[0] == '/')
             buf_printf(&u, "%s%s", from, hv);
         if (buf_cstr(&u) && u.len) {
-            origin_of(u.data, to, sizeof to);
+            url_origin(u.data, to, sizeof to);
             char *nu = strdup(u.data);
             if (nu) {
                 char shown[URL_REDACT_MAX], shown_to[URL_REDACT_MAX];

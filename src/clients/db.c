@@ -807,19 +807,3 @@ int db_sql_fmt(struct buf *out, const char *tmpl, const char *fmt)
     }
     return buf_cstr(out) ? 0 : -1;
 }
-
-bool db_collector_enabled(const struct config *cfg)
-{
-    return cfg->database != NULL;
-}
-
-int db_collector_init(const struct config *cfg, void **state, struct err *e)
-{
-    *state = db_new(cfg->database, e);
-    return *state ? 0 : -1;
-}
-
-void db_collector_destroy(void *state)
-{
-    db_free(state);
-}

@@ -105,25 +105,12 @@ long gitlab_next_page(const struct http_response *r)
             return 0;
         return parse_page(v);
     }
-    char link[4096];
-    if (!http_header(r, "Link", link, sizeof link))
+    char link[4096], next[4096];
+    if (!http_header(r, "Link", link, sizeof link) || !link_next(link, next, sizeof next))
         return 0;
-    /* <url>; rel="next", <url>; rel="first" ... */
-    for (char *p = link; (p = strchr(p, '<'));) {
-        char *end = strchr(p, '>');
-        if (!end)
-            break;
-        char *rel = strstr(end, "rel=\"next\"");
-        char *comma = strchr(end, ',');
-        if (rel && (!comma || rel < comma)) {
-            *end = '\0';
-            for (char *q = p; (q = strstr(q, "page=")); q += 5)
-                if (q[-1] == '?' || q[-1] == '&')
-                    return parse_page(q + 5);
-            return 0;
-        }
-        p = end + 1;
-    }
+    for (char *q = next; (q = strstr(q, "page=")); q += 5)
+        if (q > next && (q[-1] == '?' || q[-1] == '&'))
+            return parse_page(q + 5);
     return 0;
 }
 

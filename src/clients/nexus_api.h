@@ -19,7 +19,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "collector.h"
 #include "config.h"
 #include "http.h"
 #include "json_util.h"
@@ -82,10 +81,6 @@ typedef int (*nexus_page_fn)(void *ud, struct jdec *d, json_object *items, size_
 int nexus_get_pages(struct nexus_api *a, const char *path, int64_t deadline_mono_ms,
                     size_t max_pages, nexus_page_fn fn, void *ud, bool *truncated, struct err *e);
 
-/* Splits a URL into scheme-is-https, host (brackets of IPv6 removed) and
- * port (the scheme's default when absent). Returns 0 or -1. */
-int url_split(const char *url, bool *https, char *host, size_t hostlen, int *port);
-
 /* A docker repository's connector ports, from /v1/repositorySettings. */
 struct docker_conn {
     char *repository;
@@ -98,13 +93,24 @@ int nexus_docker_connectors(struct nexus_api *a, int64_t deadline_mono_ms, struc
                             size_t *n, struct err *e);
 void docker_conns_free(struct docker_conn *v, size_t n);
 
-/* sb_setv for collectors: stores one sample with NULL-terminated label
- * pairs; on failure ctx->e says which series and -1 is returned. */
-int coll_set(struct collect_ctx *ctx, const struct metric_desc *d, double v, ...)
-    __attribute__((sentinel));
+/* A repository of /v1/repositories (strings malloc'd). */
+struct nexus_repo {
+    char *name;
+    char *format;
+    char *type;
+};
+/* Reads /v1/repositories, checks every entry (an object with string name,
+ * format and type; a bad entry is an error naming its JSON path) and lists
+ * those of `format` (NULL = any) and `type` (NULL = any type but "group":
+ * a group only lists its members' content), in the answer's order.
+ * *out is malloc'd (free with nexus_repos_free). */
+int nexus_list_repositories(struct nexus_api *a, int64_t deadline_mono_ms, const char *format,
+                            const char *type, struct nexus_repo **out, size_t *n, struct err *e);
+void nexus_repos_free(struct nexus_repo *v, size_t n);
 
 /* Descriptor parts shared by the collectors whose state is one nexus_api:
- * enabled when [nexus] is present, init creates the client, destroy frees it. */
+ * enabled when [nexus] is present, init creates the client, destroy frees it
+ * (defined in collector.c with the rest of the collector API). */
 bool nexus_collector_enabled(const struct config *cfg);
 int nexus_collector_init(const struct config *cfg, void **state, struct err *e);
 void nexus_collector_destroy(void *state);

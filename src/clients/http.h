@@ -14,6 +14,7 @@
 
 #include <json-c/json.h>
 
+#include "url.h" /* url_escape, url_split: URL pieces for every client */
 #include "util.h"
 
 struct http_opts {
@@ -79,8 +80,5 @@ int http_get_json(struct http_client *c, const char *url, int64_t deadline_mono_
 typedef int (*http_test_responder_fn)(void *ctx, const char *method, const char *url, long *status,
                                       const char **headers, const char **body, size_t *body_len);
 void http_set_test_responder(http_test_responder_fn fn, void *ctx);
-
-/* Percent-encodes s for use in a URL path segment or query value. */
-int url_escape(const char *s, struct buf *out);
 
 #endif

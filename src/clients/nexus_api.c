@@ -1,7 +1,5 @@
 #include "nexus_api.h"
 
-#include <ctype.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,56 +119,6 @@ out:
 }
 
 /* ---- Nexus ---------------------------------------------------------- */
-
-int url_split(const char *url, bool *https, char *host, size_t hostlen, int *port)
-{
-    const char *p = strstr(url, "://");
-    if (!p)
-        return -1;
-    bool tls = (size_t)(p - url) == 5 && strncasecmp(url, "https", 5) == 0;
-    p += 3;
-    const char *end = p + strcspn(p, "/?#");
-    const char *at = memchr(p, '@', (size_t)(end - p));
-    if (at)
-        p = at + 1;
-    const char *h = p, *he;
-    const char *portp = NULL;
-    if (*p == '[') {
-        h = p + 1;
-        he = memchr(h, ']', (size_t)(end - h));
-        if (!he)
-            return -1;
-        if (he + 1 < end && he[1] == ':')
-            portp = he + 2;
-    } else {
-        he = memchr(p, ':', (size_t)(end - p));
-        if (he)
-            portp = he + 1;
-        else
-            he = end;
-    }
-    size_t hl = (size_t)(he - h);
-    if (!hl || hl >= hostlen)
-        return -1;
-    memcpy(host, h, hl);
-    host[hl] = '\0';
-    int pt = tls ? 443 : 80;
-    if (portp && portp < end) {
-        pt = 0;
-        for (const char *q = portp; q < end; q++) {
-            if (!isdigit((unsigned char)*q) || pt > 65535)
-                return -1;
-            pt = pt * 10 + (*q - '0');
-        }
-        if (pt < 1 || pt > 65535)
-            return -1;
-    }
-    if (https)
-        *https = tls;
-    if (port)
-        *port = pt;
-    return 0;
-}
 
 /* What a real Nexus answers, with room to spare (issue 18: a hostile one
  * must not make us read 16 MiB of [[],[],...] where 20 kB are expected).
@@ -375,6 +323,17 @@ void docker_conns_free(struct docker_conn *v, size_t n)
     free(v);
 }
 
+/* GET path (named `what` in errors, a literal: d keeps it) whose answer
+ * must be a JSON array: *j (the caller puts it) and its *arr of *len. */
+static int get_array(struct nexus_api *a, const char *path, const char *what, int64_t deadline,
+                     json_object **j, struct jdec *d, json_object **arr, size_t *len, struct err *e)
+{
+    if (nexus_get_json(a, path, deadline, j, e) < 0)
+        return -1;
+    jd_init(d, what, e);
+    return jd_array(d, *j, NULL, 0, arr, len);
+}
+
 int nexus_docker_connectors(struct nexus_api *a, int64_t deadline_mono_ms, struct docker_conn **out,
                             size_t *n, struct err *e)
 {
@@ -385,13 +344,11 @@ int nexus_docker_connectors(struct nexus_api *a, int64_t deadline_mono_ms, struc
     int rc = -1;
     *out = NULL;
     *n = 0;
-    if (nexus_get_json(a, path, deadline_mono_ms, &j, e) < 0)
-        goto out;
     struct jdec d;
-    jd_init(&d, "GET /service/rest/v1/repositorySettings", e);
     json_object *arr;
     size_t len;
-    if (jd_array(&d, j, NULL, 0, &arr, &len) < 0)
+    if (get_array(a, path, "GET /service/rest/v1/repositorySettings", deadline_mono_ms, &j, &d,
+                  &arr, &len, e) < 0)
         goto out;
     if (len && !(v = calloc(2 * len, sizeof *v)))
         goto oom;
@@ -445,27 +402,64 @@ out:
     return rc;
 }
 
-int coll_set(struct collect_ctx *ctx, const struct metric_desc *d, double v, ...)
+void nexus_repos_free(struct nexus_repo *v, size_t n)
 {
-    va_list ap;
-    va_start(ap, v);
-    int rc = sb_vset(ctx->sb, d, v, ap, 16, ctx->e);
-    va_end(ap);
+    for (size_t i = 0; v && i < n; i++) {
+        free(v[i].name);
+        free(v[i].format);
+        free(v[i].type);
+    }
+    free(v);
+}
+
+int nexus_list_repositories(struct nexus_api *a, int64_t deadline_mono_ms, const char *format,
+                            const char *type, struct nexus_repo **out, size_t *n, struct err *e)
+{
+    static const char path[] = "/service/rest/v1/repositories";
+    json_object *j = NULL;
+    struct nexus_repo *v = NULL;
+    size_t nv = 0;
+    int rc = -1;
+    *out = NULL;
+    *n = 0;
+    struct jdec d;
+    json_object *arr;
+    size_t len;
+    if (get_array(a, path, "GET /service/rest/v1/repositories", deadline_mono_ms, &j, &d, &arr,
+                  &len, e) < 0)
+        goto out;
+    if (len && !(v = calloc(len, sizeof *v)))
+        goto oom;
+    for (size_t i = 0; i < len; i++) {
+        size_t m = jd_push_index(&d, i);
+        json_object *r;
+        const char *name, *fmt, *typ;
+        if (jd_object(&d, json_object_array_get_idx(arr, i), NULL, 0, &r) < 0 ||
+            jd_string(&d, r, "name", 0, &name) < 0 || jd_string(&d, r, "format", 0, &fmt) < 0 ||
+            jd_string(&d, r, "type", 0, &typ) < 0)
+            goto out;
+        jd_pop(&d, m);
+        if (format && strcmp(fmt, format) != 0)
+            continue;
+        if (type ? strcmp(typ, type) != 0 : strcmp(typ, "group") == 0)
+            continue;
+        if (!(v[nv].name = strdup(name)) || !(v[nv].format = strdup(fmt)) ||
+            !(v[nv].type = strdup(typ))) {
+            nv++;
+            goto oom;
+        }
+        nv++;
+    }
+    *out = v;
+    *n = nv;
+    v = NULL;
+    nv = 0;
+    rc = 0;
+    goto out;
+oom:
+    err_set(e, "GET %s: out of memory", path);
+out:
+    nexus_repos_free(v, nv);
+    json_object_put(j);
     return rc;
-}
-
-bool nexus_collector_enabled(const struct config *cfg)
-{
-    return cfg->nexus != NULL;
-}
-
-int nexus_collector_init(const struct config *cfg, void **state, struct err *e)
-{
-    *state = nexus_api_new(cfg->nexus, e);
-    return *state ? 0 : -1;
-}
-
-void nexus_collector_destroy(void *state)
-{
-    nexus_api_free(state);
 }
