@@ -194,16 +194,19 @@ static int cmd_replay(const struct config *cfg, struct spool *sp, int argc, char
     sender_set_abort(snd, stop);
     size_t backlog = sender_backlog(snd);
     struct progress *pg = backlog ? progress_new(stderr, "spool replay", "batches", backlog) : NULL;
-    /* the daemon's delivery loop, in one-second slices of at most `rate`
-     * batches, until the spool is empty or a target fails */
+    /* the daemon's delivery loop (sender_deliver), until the spool is empty
+     * or a target fails; with a rate, one batch at a time, evenly spaced */
     bool failed = false, interrupted = false;
+    int64_t t0 = mono_ms();
+    uint64_t paced = 0;
     for (;;) {
         if (stop && *stop) {
             interrupted = true;
             break;
         }
         int64_t slice = mono_ms();
-        size_t left = sender_deliver(snd, slice + 1000, rate > 0 ? (size_t)rate : 0, 0);
+        size_t left = sender_deliver(snd, slice + 1000, rate > 0 ? 1 : 0, 0);
+        paced++;
         replay_progress(snd, pg);
         if (!left)
             break;
@@ -220,7 +223,7 @@ static int cmd_replay(const struct config *cfg, struct spool *sp, int argc, char
         if (failed || !progress_possible)
             break;
         if (rate > 0 && !(stop && *stop))
-            sleep_until_mono(slice + 1000);
+            sleep_until_mono(t0 + (int64_t)(paced * 1000 / (uint64_t)rate));
     }
     progress_done(pg, interrupted ? "interrupted" : NULL);
     uint64_t ok = 0, samples = 0;
