@@ -603,7 +603,7 @@ int httpd_healthcheck_main(const char *config_path, int argc, char **argv)
         struct config *cfg = config_load(config_path, &e);
         if (!cfg) {
             fprintf(stderr, "%s\n", e.msg);
-            return 2;
+            return EXIT_CONFIG;
         }
         char host[256], port[8];
         int bad = !cfg->shipper.listen[0] ||
@@ -614,7 +614,7 @@ int httpd_healthcheck_main(const char *config_path, int argc, char **argv)
                                            : "not set (the daemon serves no /healthz)");
         config_free(cfg);
         if (bad)
-            return 2;
+            return EXIT_CONFIG;
         /* a wildcard address is probed on loopback */
         const char *h = host;
         if (!h[0] || strcmp(h, "0.0.0.0") == 0)
@@ -629,7 +629,7 @@ int httpd_healthcheck_main(const char *config_path, int argc, char **argv)
     CURL *c = curl_easy_init();
     if (!c) {
         fprintf(stderr, "healthcheck: cannot initialise libcurl\n");
-        return 1;
+        return EXIT_FAIL;
     }
     struct small_body body = {.n = 0};
     body.b[0] = '\0';
@@ -646,7 +646,7 @@ int httpd_healthcheck_main(const char *config_path, int argc, char **argv)
     if (cc != CURLE_OK) {
         fprintf(stderr, "healthcheck: %s: %s\n", url_redact(url, shown, sizeof shown),
                 curl_easy_strerror(cc));
-        return 1;
+        return EXIT_FAIL;
     }
     fputs(body.b, code == 200 ? stdout : stderr);
     if (body.n && body.b[body.n - 1] != '\n')
@@ -654,7 +654,7 @@ int httpd_healthcheck_main(const char *config_path, int argc, char **argv)
     if (code != 200) {
         fprintf(stderr, "healthcheck: %s answered %ld\n", url_redact(url, shown, sizeof shown),
                 code);
-        return 1;
+        return EXIT_FAIL;
     }
-    return 0;
+    return EXIT_OK;
 }
