@@ -1,6 +1,8 @@
 /* skopeo_int: the inside of libnexusskopeo, shared by its files only. The
- * library's API is skopeo.h; nothing here is installed or exported (the
- * library exports ^skopeo_ only), so these names may change freely.
+ * library's API is skopeo.h; nothing here is installed, and the shared
+ * library exports ^skopeo_ only, so these names may change freely. Names
+ * shared between the files carry the sk_ prefix: a static archive and the
+ * shipper's core library, which links these files too, see them.
  *
  * Which file owns what:
  *   skopeo.c           the capped buffer (struct sbuf), sk_printf, the
@@ -14,6 +16,8 @@
  *                      output into capped buffers, lines, the result
  *   skopeo_authfile.c  credentials: the temporary authfile and directory
  *   skopeo_ops.c       the operations (copy, inspect, delete, digest)
+ * (skopeo_metrics.[ch], in this folder too, are the shipper's, not the
+ * library's: the skopeo_* counters of the CLI and the skopeo_runs collector.)
  *
  * Dependencies: libc, json-c and proc.h (src/core, linked into the
  * library), nothing else of the shipper: libnexusskopeo stands alone. It
