@@ -1291,13 +1291,13 @@ static int delete_plan(struct reg *g, struct cleanup_result *res, int64_t concur
     return rc;
 }
 
-/* Test hook (integration tests only): with NS_CLEANUP_TEST_PAUSE=PATH set,
+/* Test hook (integration tests only): with NS_TEST_CLEANUP_PAUSE=PATH set,
  * a real run creates PATH.ready after its plan and waits (at most 120 s)
  * until PATH exists, so a test can change the registry between the plan
  * and the deletes (a manifest deleted behind the cleanup's back). */
 static void test_pause(const volatile sig_atomic_t *stop)
 {
-    const char *p = getenv("NS_CLEANUP_TEST_PAUSE");
+    const char *p = getenv("NS_TEST_CLEANUP_PAUSE");
     if (!p || !*p)
         return;
     char ready[4200];
@@ -1305,7 +1305,7 @@ static void test_pause(const volatile sig_atomic_t *stop)
     int fd = open(ready, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
     if (fd >= 0)
         close(fd);
-    log_info("cleanup: NS_CLEANUP_TEST_PAUSE: waiting for %s", p);
+    log_info("cleanup: NS_TEST_CLEANUP_PAUSE: waiting for %s", p);
     int64_t until = mono_ms() + 120000;
     while (access(p, F_OK) != 0 && mono_ms() < until && !(stop && *stop))
         sleep_until_mono(mono_ms() + 50);

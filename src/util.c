@@ -476,7 +476,7 @@ int64_t now_ms(void)
     clock_gettime(CLOCK_REALTIME, &ts);
     int64_t ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
     /* Test hook: shift the clock (outages longer than a receiver's window). */
-    const char *off = getenv("NXS_TEST_CLOCK_OFFSET_MS");
+    const char *off = getenv("NS_TEST_CLOCK_OFFSET_MS");
     int64_t o;
     if (off && parse_int64(off, &o) == 0)
         ms += o;

@@ -4,7 +4,7 @@
  * runs (ship.h), and served on its /metrics listener. On unless [skopeo]
  * enable_metrics = false. State: the configuration's state_dir, borrowed. */
 #include "../collector.h"
-#include "../skopeo_metrics.h"
+#include "skopeo_metrics.h"
 
 static bool enabled(const struct config *cfg)
 {

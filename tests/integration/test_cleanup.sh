@@ -22,7 +22,7 @@
 #    request per tag (plus catalog and tags lists) and plans the same; a
 #    damaged cache file is skipped line by line
 #  - DELETE answering 404 (the manifest deleted behind the cleanup's back
-#    between plan and delete, NS_CLEANUP_TEST_PAUSE): "already gone",
+#    between plan and delete, NS_TEST_CLEANUP_PAUSE): "already gone",
 #    counted, not an error; one config GET for an image in 3 repositories
 #  - a hostile registry (hostile_registry.py): bad repository names, tags
 #    and digests never reach a URL, each is named in an error, a repository
@@ -421,7 +421,7 @@ assert_contains "$(cat "$IT_LOGS/blobsrv.log")" '"GET /docker/registry/v2/blobs/
 for t in v1 v2 v3; do push "$t" "$R" "race:$t"; done
 RV1=$(digest_of "$RURL" race v1) RV2=$(digest_of "$RURL" race v2)
 rm -f "$IT_TMP/go" "$IT_TMP/go.ready"
-NS_CLEANUP_TEST_PAUSE=$IT_TMP/go "$BIN" -c "$CONF" cleanup --include '^race$' >"$IT_TMP/race.out" 2>"$IT_TMP/race.log" &
+NS_TEST_CLEANUP_PAUSE=$IT_TMP/go "$BIN" -c "$CONF" cleanup --include '^race$' >"$IT_TMP/race.out" 2>"$IT_TMP/race.log" &
 racer=$!
 wait_for "[ -e $IT_TMP/go.ready ]" 30 || fail "the run paused after its plan ($(tail -3 "$IT_TMP/race.log"))"
 assert_eq 202 "$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "$RURL/v2/race/manifests/$RV1")" "v1 deleted behind the cleanup's back"

@@ -81,7 +81,7 @@ rw_push "$PROM2/api/v1/write" 'head_marker{a="b"}' 1 "$(now_ms)" >/dev/null   # 
     nexus_conf
 } > "$IT_TMP/c2.conf"
 for i in 1 2 3; do   # three cycles stamped 3 hours ago, spooled (air-gapped style)
-    NXS_TEST_CLOCK_OFFSET_MS=$(( -3 * 3600 * 1000 - i * 60000 )) "$BIN" -c "$IT_TMP/c2.conf" once 2>/dev/null
+    NS_TEST_CLOCK_OFFSET_MS=$(( -3 * 3600 * 1000 - i * 60000 )) "$BIN" -c "$IT_TMP/c2.conf" once 2>/dev/null
 done
 old_n=$(pending "$IT_TMP/spool2" "$IT_TMP/c2.conf")
 assert_eq 3 "$old_n" "three old batches spooled"

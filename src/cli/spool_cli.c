@@ -82,12 +82,12 @@ static bool has_flag(int argc, char **argv, const char *name)
 static int cmd_ls(struct spool *sp, int argc, char **argv)
 {
     bool verbose = has_flag(argc, argv, "-v") || has_flag(argc, argv, "--verbose");
-    int rc = 0;
+    int rc = EXIT_OK;
     char **targets;
     size_t nt;
     if (spool_targets(sp, &targets, &nt) < 0) {
         fprintf(stderr, "spool ls: cannot read %s: %s\n", spool_dir(sp), strerror(errno));
-        return 1;
+        return EXIT_FAIL;
     }
     printf("%-20s %9s %12s %12s  %-20s  %-20s\n", "TARGET", "SEGMENTS", "SAMPLES", "BYTES",
            "FIRST SAMPLE", "LAST SAMPLE");
@@ -97,7 +97,7 @@ static int cmd_ls(struct spool *sp, int argc, char **argv)
         if (spool_list(sp, targets[t], true, &v, &n) < 0) {
             fprintf(stderr, "spool ls: cannot list %s/%s: %s\n", spool_dir(sp), targets[t],
                     strerror(errno));
-            rc = 1;
+            rc = EXIT_FAIL;
             continue;
         }
         uint64_t samples = 0, bytes = 0, bad = 0;
@@ -175,7 +175,7 @@ static int cmd_replay(const struct config *cfg, struct spool *sp, int argc, char
     struct sender *snd = sender_new_replay(cfg, url, only, &e);
     if (!snd) {
         fprintf(stderr, "spool replay: %s\n", e.msg);
-        return 1;
+        return EXIT_FAIL;
     }
     long pid = 0;
     enum writer_state ws = sender_take_writer(snd, false, 0, stop, &pid);
@@ -189,7 +189,7 @@ static int cmd_replay(const struct config *cfg, struct spool *sp, int argc, char
             fprintf(stderr, "spool replay: another nexus-shipper is replaying this spool (lock "
                             "held); try later\n");
         sender_free(snd);
-        return 1;
+        return EXIT_FAIL;
     }
     sender_set_abort(snd, stop);
     size_t backlog = sender_backlog(snd);
@@ -264,7 +264,7 @@ static int cmd_replay(const struct config *cfg, struct spool *sp, int argc, char
     printf("replayed %llu segment(s), %llu samples; %llu quarantined\n", (unsigned long long)ok,
            (unsigned long long)samples, (unsigned long long)sender_quarantined(snd));
     sender_free(snd);
-    return n_left || interrupted || refused ? 1 : 0;
+    return n_left || interrupted || refused ? EXIT_FAIL : EXIT_OK;
 }
 
 /* HMAC-SHA256 (RFC 2104) over EVP digests: incremental, and the same
@@ -417,9 +417,9 @@ static int cmd_export(const struct config *cfg, struct spool *sp, int argc, char
     if (spool_list(sp, only, true, &v, &n) < 0) {
         fprintf(stderr, "spool export: cannot list %s: %s; nothing exported\n", spool_dir(sp),
                 strerror(errno));
-        return 1;
+        return EXIT_FAIL;
     }
-    int rc = 1;
+    int rc = EXIT_FAIL;
     struct buf payload;
     buf_init(&payload, 0);
     json_object *man = json_object_new_object(), *segs = json_object_new_array();
@@ -512,7 +512,7 @@ static int cmd_export(const struct config *cfg, struct spool *sp, int argc, char
         goto io;
     printf("exported %zu segment(s), %llu samples to %s%s\n", kept,
            (unsigned long long)total_samples, to, a.sign ? " (signed)" : "");
-    rc = 0;
+    rc = EXIT_OK;
     goto out;
 io:
     fprintf(stderr, "spool export: %s; nothing exported\n", a.e.msg);
@@ -865,7 +865,7 @@ static int cmd_import(const struct config *cfg, struct spool *sp, int argc, char
     struct import_ctx c = {
         .sp = sp, .ledger = &led, .pg = progress_new(stderr, "spool import", "segments", 0)};
     buf_init(&c.keys, 0);
-    int rc = 1;
+    int rc = EXIT_FAIL;
     if (read_archive(file, &data, &e) < 0) {
         fprintf(stderr, "spool import: %s\n", e.msg);
         goto out;
@@ -920,7 +920,7 @@ static int cmd_import(const struct config *cfg, struct spool *sp, int argc, char
     printf("imported %zu segment(s), %llu samples from %s; %zu already imported before%s\n",
            c.added, (unsigned long long)c.samples, file, c.skipped,
            sig == 1 ? " (signature verified)" : "");
-    rc = 0;
+    rc = EXIT_OK;
 out:
     progress_done(c.pg, rc ? "failed" : NULL);
     ledger_close(&led);
@@ -940,7 +940,7 @@ static int cmd_purge(struct spool *sp, int argc, char **argv)
         DIR *d = opendir(q);
         if (!d) {
             fprintf(stderr, "spool purge: cannot list %s: %s\n", q, strerror(errno));
-            return 1;
+            return EXIT_FAIL;
         }
         for (struct dirent *de; (de = readdir(d));) {
             char p[PATH_MAX + 256];
@@ -950,7 +950,7 @@ static int cmd_purge(struct spool *sp, int argc, char **argv)
         }
         closedir(d);
         printf("purged %zu file(s) from quarantine\n", removed);
-        return 0;
+        return EXIT_OK;
     }
     int lr = spool_lock(sp);
     if (lr != 0) {
@@ -958,14 +958,14 @@ static int cmd_purge(struct spool *sp, int argc, char **argv)
                 lr == 1 ? "a running nexus-shipper delivers from this spool (lock held); stop it "
                           "first"
                         : strerror(errno));
-        return 1;
+        return EXIT_FAIL;
     }
     struct seg_info *v;
     size_t n;
     if (spool_list(sp, only, true, &v, &n) < 0) {
         fprintf(stderr, "spool purge: cannot list %s: %s\n", spool_dir(sp), strerror(errno));
         spool_unlock(sp);
-        return 1;
+        return EXIT_FAIL;
     }
     for (size_t i = 0; i < n; i++)
         if (spool_remove(sp, &v[i]) == 0)
@@ -973,7 +973,7 @@ static int cmd_purge(struct spool *sp, int argc, char **argv)
     free(v);
     spool_unlock(sp);
     printf("purged %zu segment(s)\n", removed);
-    return 0;
+    return EXIT_OK;
 }
 
 int spool_cli(const struct config *cfg, int argc, char **argv, const volatile sig_atomic_t *stop)
@@ -986,7 +986,7 @@ int spool_cli(const struct config *cfg, int argc, char **argv, const volatile si
     struct spool *sp = spool_open(cfg->shipper.spool_dir, &e);
     if (!sp) {
         fprintf(stderr, "spool: %s\n", e.msg);
-        return 1;
+        return EXIT_FAIL;
     }
     const char *sub = argv[1];
     int rc;

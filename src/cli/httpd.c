@@ -699,7 +699,7 @@ int httpd_healthcheck_main(const char *config_path, int argc, char **argv)
             if (parse_duration_ms(argv[++i], &max_age_ms) < 0 || max_age_ms <= 0) {
                 fprintf(stderr, "healthcheck: bad --max-delivery-age %s (a duration: 90s, 10m)\n",
                         argv[i]);
-                return 2;
+                return EXIT_USAGE;
             }
         } else {
             fprintf(stderr, "healthcheck: unknown argument %s\n", argv[i]);
@@ -714,7 +714,7 @@ int httpd_healthcheck_main(const char *config_path, int argc, char **argv)
         struct config *cfg = config_load(config_path, &e);
         if (!cfg) {
             fprintf(stderr, "%s\n", e.msg);
-            return 2;
+            return EXIT_CONFIG;
         }
         char host[256], port[8];
         int bad = !cfg->shipper.listen[0] ||
@@ -725,7 +725,7 @@ int httpd_healthcheck_main(const char *config_path, int argc, char **argv)
                                            : "not set (the daemon serves no /healthz)");
         config_free(cfg);
         if (bad)
-            return 2;
+            return EXIT_CONFIG;
         /* a wildcard address is probed on loopback */
         const char *h = host;
         if (!h[0] || strcmp(h, "0.0.0.0") == 0)
@@ -745,7 +745,7 @@ int httpd_healthcheck_main(const char *config_path, int argc, char **argv)
     CURL *c = curl_easy_init();
     if (!c) {
         fprintf(stderr, "healthcheck: cannot initialise libcurl\n");
-        return 1;
+        return EXIT_FAIL;
     }
     struct small_body body = {.n = 0};
     body.b[0] = '\0';
@@ -762,7 +762,7 @@ int httpd_healthcheck_main(const char *config_path, int argc, char **argv)
     if (cc != CURLE_OK) {
         fprintf(stderr, "healthcheck: %s: %s\n", url_redact(url, shown, sizeof shown),
                 curl_easy_strerror(cc));
-        return 1;
+        return EXIT_FAIL;
     }
     fputs(body.b, code == 200 ? stdout : stderr);
     if (body.n && body.b[body.n - 1] != '\n')
@@ -770,7 +770,7 @@ int httpd_healthcheck_main(const char *config_path, int argc, char **argv)
     if (code != 200) {
         fprintf(stderr, "healthcheck: %s answered %ld\n", url_redact(url, shown, sizeof shown),
                 code);
-        return 1;
+        return EXIT_FAIL;
     }
-    return 0;
+    return EXIT_OK;
 }
