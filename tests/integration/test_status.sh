@@ -99,7 +99,7 @@ assert_contains "$(cat "$IT_TMP/hc.out")" "last delivery" "healthy answer says w
 curl -sf -X POST -d "$FAILING" "$RECV_URL/__control" >/dev/null || fail "cannot make the receiver fail"
 t0=$(now_ms)
 # unhealthy within the age (2 s, scaled), plus a cycle and the healthcheck itself
-wait_for "! hc && grep -q 'no target delivered for' '$IT_TMP/hc.out'" 4 ||
+wait_for "! hc && grep -q 'no target delivered for' '$IT_TMP/hc.out' && grep -q maintenance '$IT_TMP/hc.out'" 6 ||
 	fail "healthcheck did not report the missing delivery $(( $(now_ms) - t0 )) ms after the receiver started failing: $(cat "$IT_TMP/hc.out")"
 assert_eq 1 "$(cat "$IT_TMP/hc.rc")" "healthcheck exit code once no target delivered for $AGE"
 out=$(cat "$IT_TMP/hc.out")
