@@ -208,4 +208,3 @@ void cleanup_result_free(struct cleanup_result *r)
     free(r->registry);
     memset(r, 0, sizeof *r);
 }
-

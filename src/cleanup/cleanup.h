@@ -59,8 +59,8 @@
  * the run. */
 struct cleanup_overrides {
     bool dry_run;
-    int64_t max_deletions; /* --max-deletions; 0 = no limit */
-    int64_t concurrency;   /* --concurrency, 1..64 */
+    int64_t max_deletions;            /* --max-deletions; 0 = no limit */
+    int64_t concurrency;              /* --concurrency, 1..64 */
     const char *include_repositories; /* --include (ERE, "" = all) */
     const char *exclude_repositories; /* --exclude (ERE, "" = none) */
     const char *gc_command;           /* --gc-command / --no-gc ("" = no GC) */

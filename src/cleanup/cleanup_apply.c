@@ -234,9 +234,8 @@ static void cmd_output(void *ctx, int stream, const char *p, size_t n)
  * the group gets SIGTERM and, a second later, SIGKILL. Returns the exit
  * status, 128 + signal when a signal ended it, -1 if it could not run.
  * `summary` gets the last line mentioning "eligible for deletion". */
-static int run_command(const char *what, const char *cmd, const struct cl_run *run,
-                       char *summary, size_t sn, int64_t timeout_ms,
-                       const volatile sig_atomic_t *stop)
+static int run_command(const char *what, const char *cmd, const struct cl_run *run, char *summary,
+                       size_t sn, int64_t timeout_ms, const volatile sig_atomic_t *stop)
 {
     size_t argc;
     char **argv = build_argv(cmd, run, &argc);
@@ -314,9 +313,8 @@ static void garbage_collect(struct cl_run *run)
         } else if (*gc_command) {
             if (*storage_path)
                 res->du_before = cl_du(storage_path);
-            if (*pre_gc_command &&
-                run_command("pre_gc_command", pre_gc_command, run, NULL, 0, gc_timeout, stop) !=
-                    0) {
+            if (*pre_gc_command && run_command("pre_gc_command", pre_gc_command, run, NULL, 0,
+                                               gc_timeout, stop) != 0) {
                 res->errors++;
                 res->status = CL_FAILED;
                 snprintf(res->message, sizeof res->message, "pre_gc_command failed: no GC run");
@@ -339,9 +337,8 @@ static void garbage_collect(struct cl_run *run)
                 int64_t post_to = gc_timeout;
                 if (stop && *stop && (!post_to || post_to > POST_GC_STOPPED_MS))
                     post_to = POST_GC_STOPPED_MS;
-                if (*post_gc_command &&
-                    run_command("post_gc_command", post_gc_command, run, NULL, 0, post_to,
-                                NULL) != 0) {
+                if (*post_gc_command && run_command("post_gc_command", post_gc_command, run, NULL,
+                                                    0, post_to, NULL) != 0) {
                     res->errors++;
                     res->status = CL_FAILED;
                     snprintf(res->message, sizeof res->message, "post_gc_command failed");

@@ -226,4 +226,3 @@ int cl_parse_created(const char *what, const char *body, size_t len, const char 
     json_object_put(j);
     return 0;
 }
-

@@ -105,4 +105,3 @@ bool next_link(const struct reg *g, const struct http_response *r, struct buf *n
     }
     return buf_cstr(next) != NULL;
 }
-

@@ -188,4 +188,3 @@ int cleanup_format_json(const struct cleanup_result *r, struct buf *out)
     json_object_put(root);
     return rc;
 }
-

@@ -561,7 +561,6 @@ static void manifest_details(struct scan *s, size_t i)
     buf_free(&hint);
 }
 
-
 static int cmp_tag(const void *a, const void *b)
 {
     return strcmp(((const struct cl_tag *)a)->tag, ((const struct cl_tag *)b)->tag);
