@@ -14,6 +14,7 @@
 #include <json-c/json.h>
 
 #include "cleanup.h"
+#include "cleanup_cli.h"
 #include "cleanup_metrics.h"
 #include "config.h"
 #include "log.h"
@@ -61,7 +62,7 @@ const char *const cleanup_cli_usage = cleanup_usage;
 
 struct legacy {
     struct cfg_cleanup cc;
-    char *strings[8];
+    char *strings[10];
     size_t n_strings;
     char *container, *registry_config, *storage_path;
 };
@@ -178,6 +179,34 @@ static int legacy_load(const char *file, const struct cfg_cleanup *base, struct 
         err_set(e, "out of memory");
         goto out;
     }
+    /* what the run reads that the file does not say: [cleanup]'s keys when
+     * there is that section, else the file's paths and the seed's GC */
+    if (base) {
+        l->cc.container = base->container;
+        l->cc.registry_config = base->registry_config;
+        l->cc.storage_path = base->storage_path[0] ? base->storage_path : l->storage_path;
+        l->cc.gc_command = base->gc_command[0] ? base->gc_command : keep_str(l, SEED_GC_COMMAND);
+        l->cc.pre_gc_command = base->pre_gc_command;
+        l->cc.post_gc_command = base->post_gc_command;
+        l->cc.include_repositories = base->include_repositories;
+        l->cc.exclude_repositories = base->exclude_repositories;
+        l->cc.max_deletions = base->max_deletions;
+        l->cc.concurrency = base->concurrency;
+        l->cc.timeout_ms = base->timeout_ms;
+        l->cc.ca_file = base->ca_file;
+        l->cc.insecure_skip_verify = base->insecure_skip_verify;
+    } else {
+        l->cc.container = l->container;
+        l->cc.registry_config = l->registry_config;
+        l->cc.storage_path = l->storage_path;
+        l->cc.gc_command = keep_str(l, SEED_GC_COMMAND);
+        l->cc.concurrency = 4;
+        l->cc.timeout_ms = 30000;
+    }
+    if (!l->cc.gc_command) {
+        err_set(e, "out of memory");
+        goto out;
+    }
     rc = 0;
 out:
     json_object_put(j);
@@ -242,9 +271,8 @@ int cleanup_cli(const char *config_path, int argc, char **argv, struct logger *l
 {
     bool dry = false, json = false, no_gc = false, no_cache = false;
     const char *legacy_file = NULL, *val, *gc = NULL, *log_file = NULL;
-    struct cleanup_opts o;
-    cleanup_opts_defaults(&o);
-    bool container_set = false, config_set = false, storage_set = false;
+    struct cleanup_overrides o; /* the rest: [cleanup] (or --legacy-json) */
+    cleanup_overrides_init(&o);
     for (int i = 1; i < argc; i++) {
         int64_t n;
         if (strcmp(argv[i], "--dry-run") == 0) {
@@ -291,15 +319,12 @@ int cleanup_cli(const char *config_path, int argc, char **argv, struct logger *l
         } else if (arg_val(argc, argv, &i, "--container", &val)) {
             if (!(o.container = val))
                 return EXIT_CONFIG;
-            container_set = true;
         } else if (arg_val(argc, argv, &i, "--registry-config", &val)) {
             if (!(o.registry_config = val))
                 return EXIT_CONFIG;
-            config_set = true;
         } else if (arg_val(argc, argv, &i, "--storage-path", &val)) {
             if (!(o.storage_path = val))
                 return EXIT_CONFIG;
-            storage_set = true;
         } else if (arg_val(argc, argv, &i, "--log-file", &val)) {
             if (!(log_file = val))
                 return EXIT_CONFIG;
@@ -320,42 +345,8 @@ int cleanup_cli(const char *config_path, int argc, char **argv, struct logger *l
     struct legacy leg;
     bool have_leg = false;
     const struct cfg_cleanup *cc = cfg ? cfg->cleanup : NULL;
-    if (cc) {
-        /* [cleanup] keys, unless a command-line flag set the same thing */
-        struct cleanup_opts d;
-        cleanup_opts_defaults(&d);
-        if (o.container == d.container) {
-            o.container = cc->container;
-            container_set = true;
-        }
-        if (o.registry_config == d.registry_config) {
-            o.registry_config = cc->registry_config;
-            config_set = true;
-        }
-        if (o.storage_path == d.storage_path && cc->storage_path[0]) {
-            o.storage_path = cc->storage_path;
-            storage_set = true;
-        }
-        if (o.pre_gc_command == d.pre_gc_command)
-            o.pre_gc_command = cc->pre_gc_command;
-        if (o.post_gc_command == d.post_gc_command)
-            o.post_gc_command = cc->post_gc_command;
-        if (o.include_repositories == d.include_repositories)
-            o.include_repositories = cc->include_repositories;
-        if (o.exclude_repositories == d.exclude_repositories)
-            o.exclude_repositories = cc->exclude_repositories;
-        if (o.max_deletions == d.max_deletions)
-            o.max_deletions = cc->max_deletions;
-        if (o.concurrency == d.concurrency && cc->concurrency >= 1 && cc->concurrency <= 64)
-            o.concurrency = cc->concurrency;
-        o.timeout_ms = cc->timeout_ms;
-        o.ca_file = cc->ca_file;
-        o.insecure_skip_verify = cc->insecure_skip_verify;
-        if (!gc && cc->gc_command[0])
-            gc = cc->gc_command;
-        if (!log_file && cc->log_file[0])
-            log_file = cc->log_file;
-    }
+    if (cc && !log_file && cc->log_file[0])
+        log_file = cc->log_file;
     if (legacy_file) {
         if (legacy_load(legacy_file, cc, &leg, &e) < 0) {
             fprintf(stderr, "%s\n", e.msg);
@@ -365,13 +356,6 @@ int cleanup_cli(const char *config_path, int argc, char **argv, struct logger *l
         }
         have_leg = true;
         cc = &leg.cc;
-        if (!container_set)
-            o.container = leg.container;
-        if (!config_set)
-            o.registry_config = leg.registry_config;
-        if (!storage_set)
-            o.storage_path = leg.storage_path;
-        o.gc_command = SEED_GC_COMMAND; /* what the seed ran */
     }
     if (gc)
         o.gc_command = gc;
@@ -405,7 +389,6 @@ int cleanup_cli(const char *config_path, int argc, char **argv, struct logger *l
     } else if (cfg && cfg->shipper.log_file[0]) {
         logger_open_file(lg, cfg->shipper.log_file);
     }
-    o.log_file = log_file ? log_file : "";
     o.progress = stderr; /* live progress: progress.h (stdout keeps the plan) */
 
     const char *state_dir = cfg ? cfg->shipper.state_dir : "/var/lib/nexus-shipper";
@@ -418,7 +401,8 @@ int cleanup_cli(const char *config_path, int argc, char **argv, struct logger *l
         o.cache_file = cache_path; /* under the lock: one writer */
 
     struct cleanup_result res;
-    if (cleanup_run(cc, &o, dry, stop, &res, &e) < 0) {
+    o.dry_run = dry;
+    if (cleanup_run(cc, &o, stop, &res, &e) < 0) {
         log_error("cleanup: %s", e.msg);
         cleanup_result_free(&res);
         rc = EXIT_CONFIG;

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cleanup.h"
+#include "cleanup_cli.h"
 #include "exitcodes.h"
 #include "skopeo_cli.h"
 #include "spool_cli.h"

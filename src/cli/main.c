@@ -10,7 +10,7 @@
 
 #include <curl/curl.h>
 
-#include "cleanup.h"
+#include "cleanup_cli.h"
 #include "cli_args.h"
 #include "collector.h"
 #include "config.h"

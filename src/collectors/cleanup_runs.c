@@ -3,7 +3,7 @@
  * state_dir), shipped by the daemon, which is their one writer while it
  * runs (ship.h), and served on its /metrics listener. Always on: with no
  * run recorded yet it adds nothing. State: the state_dir, borrowed. */
-#include "../cleanup_metrics.h"
+#include "cleanup_metrics.h"
 #include "../collector.h"
 
 static int init(const struct config *cfg, void **state, struct err *e)

@@ -26,7 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../cleanup_rules.h"
+#include "cleanup_rules.h"
 #include "../collector.h"
 #include "db.h"
 #include "db_docker_sql.h"

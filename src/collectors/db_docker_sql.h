@@ -42,7 +42,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "../cleanup_rules.h"
+#include "cleanup_rules.h"
 #include "../collector.h"
 #include "../config.h"
 #include "db.h"

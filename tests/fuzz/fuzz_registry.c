@@ -1,5 +1,5 @@
 /* libFuzzer target: the registry answer parsers of the cleanup
- * (cleanup.h: cl_parse_names, cl_parse_manifest, cl_parse_created), its
+ * (cleanup_manifest.h: cl_parse_names, cl_parse_manifest, cl_parse_created), its
  * digest cache file (cleanup_cache.h) and the name grammar that guards
  * every URL (skopeo.h: skopeo_valid_*).
  *
@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cleanup.h"
+#include "cleanup_manifest.h"
 #include "cleanup_cache.h"
 #include "skopeo.h"
 

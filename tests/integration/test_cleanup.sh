@@ -235,6 +235,14 @@ rc=0
 assert_eq 1 "$rc" "max_deletions exceeded: exit 1"
 assert_contains "$(cat "$IT_TMP/max.err")" "the plan deletes 7 manifests, more than max_deletions=6: nothing deleted" "max_deletions message"
 assert_eq "$before" "$(for r in app gone lastn multi; do echo "$r: $(tags_of "$RURL" $r)"; done)" "max_deletions: nothing deleted"
+# the [cleanup] key, and --max-deletions 0 (no limit) over it ([cleanup] is the last section)
+{ cat "$CONF"; echo "max_deletions = 6"; } >"$IT_TMP/max.conf"
+rc=0
+"$BIN" -c "$IT_TMP/max.conf" cleanup --dry-run >/dev/null 2>"$IT_TMP/max6.err" || rc=$?
+assert_eq 1 "$rc" "[cleanup] max_deletions = 6 exceeded: exit 1"
+rc=0
+"$BIN" -c "$IT_TMP/max.conf" cleanup --dry-run --max-deletions 0 >/dev/null 2>"$IT_TMP/max0.err" || rc=$?
+assert_eq 0 "$rc" "--max-deletions 0 overrides [cleanup] max_deletions ($(tail -2 "$IT_TMP/max0.err"))"
 
 # ---- 3. the lock: a second run while one is in progress refuses
 kill -STOP "$RPID" # the first run hangs on its first request
