@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../collector.h"
+#include "collector.h"
 #include "../db.h"
 #include "../nexus_api.h"
 

@@ -27,7 +27,7 @@
 #include <string.h>
 
 #include "../cleanup_rules.h"
-#include "../collector.h"
+#include "collector.h"
 #include "../db.h"
 #include "../nexus_api.h"
 #include "db_docker_sql.h"

@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../collector.h"
+#include "collector.h"
 #include "../db.h"
 #include "../nexus_api.h"
 #include "families.h"
