@@ -4,7 +4,7 @@
  * runs (ship.h), and served on its /metrics listener. Always on: with no
  * run recorded yet it adds nothing. State: the state_dir, borrowed. */
 #include "cleanup_metrics.h"
-#include "../collector.h"
+#include "collector.h"
 
 static int init(const struct config *cfg, void **state, struct err *e)
 {

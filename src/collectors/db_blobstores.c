@@ -12,8 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../collector.h"
+#include "collector.h"
 #include "db.h"
+#include "nexus_api.h"
 
 static const struct metric_desc m_size = {
     "nexus_blobstore_db_size_bytes", MT_GAUGE,

@@ -27,8 +27,9 @@
 #include <string.h>
 
 #include "cleanup_rules.h"
-#include "../collector.h"
+#include "collector.h"
 #include "db.h"
+#include "nexus_api.h"
 #include "db_docker_sql.h"
 
 static const struct metric_desc m_tags = {

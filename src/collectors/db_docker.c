@@ -39,9 +39,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../collector.h"
+#include "collector.h"
 #include "db.h"
-#include "../log.h"
+#include "log.h"
 #include "nexus_api.h"
 #include "db_docker_sql.h"
 #include "families.h"

@@ -19,8 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../collector.h"
+#include "collector.h"
 #include "db.h"
+#include "nexus_api.h"
 #include "families.h"
 
 static const struct metric_desc m_lastdl = {

@@ -34,9 +34,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "../collector.h"
+#include "collector.h"
 #include "gitlab_api.h"
-#include "../log.h"
+#include "log.h"
 #include "nexus_api.h"
 
 static const struct metric_desc m_stale = {

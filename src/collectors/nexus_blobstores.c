@@ -17,8 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../collector.h"
-#include "../log.h"
+#include "collector.h"
+#include "log.h"
 #include "nexus_api.h"
 
 static const struct metric_desc m_size = {"nexus_blobstore_size_bytes", MT_GAUGE,

@@ -45,8 +45,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#include "../collector.h"
-#include "../log.h"
+#include "collector.h"
+#include "log.h"
 #include "nexus_api.h"
 
 static const struct metric_desc m_up = {

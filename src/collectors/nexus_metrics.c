@@ -24,10 +24,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../collector.h"
-#include "../log.h"
+#include "collector.h"
+#include "log.h"
 #include "nexus_api.h"
-#include "../textparse.h"
+#include "textparse.h"
 
 #define ENDPOINT    "/service/metrics/prometheus"
 #define MAX_SAMPLES 200000

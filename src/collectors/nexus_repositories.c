@@ -22,8 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../collector.h"
-#include "../log.h"
+#include "collector.h"
+#include "log.h"
 #include "nexus_api.h"
 
 static const struct metric_desc m_info = {

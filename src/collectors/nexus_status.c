@@ -7,8 +7,8 @@
  * (wrong credentials), not a Nexus outage. */
 #include <stdlib.h>
 
-#include "../collector.h"
-#include "../log.h"
+#include "collector.h"
+#include "log.h"
 #include "nexus_api.h"
 
 static const struct metric_desc m_up = {

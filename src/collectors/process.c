@@ -23,7 +23,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "../collector.h"
+#include "collector.h"
 #include "nexus_api.h"
 
 static const struct metric_desc m_cpu = {"process_cpu_seconds_total", MT_COUNTER,

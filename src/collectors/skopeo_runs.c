@@ -3,7 +3,7 @@
  * running now), shipped by the daemon, which is their one writer while it
  * runs (ship.h), and served on its /metrics listener. On unless [skopeo]
  * enable_metrics = false. State: the configuration's state_dir, borrowed. */
-#include "../collector.h"
+#include "collector.h"
 #include "skopeo_metrics.h"
 
 static bool enabled(const struct config *cfg)

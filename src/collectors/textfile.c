@@ -17,10 +17,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../collector.h"
-#include "../log.h"
+#include "collector.h"
+#include "log.h"
 #include "nexus_api.h" /* coll_set */
-#include "../textparse.h"
+#include "textparse.h"
 
 #define MAX_FILE  (16u << 20)
 #define MAX_FILES 1000
