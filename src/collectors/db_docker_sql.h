@@ -43,10 +43,10 @@
 #include <stddef.h>
 
 #include "../cleanup_rules.h"
-#include "../collector.h"
-#include "../config.h"
+#include "collector.h"
+#include "config.h"
 #include "../db.h"
-#include "../util.h"
+#include "util.h"
 
 enum {
     DQ_KIND = 0,

@@ -18,7 +18,7 @@
 
 #include <stdbool.h>
 
-#include "../collector.h"
+#include "collector.h"
 
 /* The repository's component, asset and byte totals. */
 int fam_repository_sizes(struct collect_ctx *ctx, const char *repository, const char *format,

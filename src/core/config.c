@@ -14,8 +14,8 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "names.h"
 #include "relabel.h"
-#include "series.h"
 
 enum cfg_type {
     T_STRING,

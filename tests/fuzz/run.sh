@@ -35,6 +35,9 @@ else
     srcs=()
     for f in "$SRC"/src/*.c "$SRC"/src/*/*.c; do [ -e "$f" ] && srcs+=("$f"); done
 fi
+# tests-only sources (tests/lib: the protobuf-c reference encoder)
+INC="$INC -I$SRC/tests/lib"
+srcs+=("$SRC"/tests/lib/*.c)
 for f in "${srcs[@]}" "$OUT"/proto/*.pb-c.c; do
     case "$f" in */main.c) continue;; esac
     o="$OUT/obj/$(basename "${f%.c}").o"
