@@ -13,392 +13,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "config_table.h"
 #include "log.h"
 #include "names.h"
 #include "relabel.h"
 
-enum cfg_type {
-    T_STRING,
-    T_URL,  /* http:// or https:// */
-    T_FILE, /* a path whose content (a secret) is loaded into aux_offset */
-    T_INT,  /* non-negative integer */
-    T_BOOL,
-    T_DURATION, /* 30s, 5m, 1h */
-    T_SIZE,     /* 512MiB */
-    T_LIST,     /* comma-separated */
-    T_LABELS,   /* k=v,k=v with valid label names */
-    T_REGEX,    /* POSIX extended regular expression */
-    T_LEVEL,    /* debug|info|warning|error */
-    T_CHOICE,   /* one of the words in `choices` */
-    T_PATH,     /* a file that must exist and be readable (CA bundle, client cert) */
-    T_SELECTOR, /* PromQL series selectors (relabel.h) */
-    T_LABELNAMES, /* comma-separated label names */
-    T_HEADER,   /* one `Name: value` header, appended; commas allowed */
-};
-
-#define REQUIRED           1u
-#define REPEAT             2u /* may appear several times in a section; each one appends */
 #define CFG_MIN_SIZE       1024u /* T_SIZE: a spool or buffer smaller than this holds no batch */
 #define SPOOL_NAME_MAX_CFG 48 /* longest [remote_write NAME] created from the environment */
-
-enum section_kind { SEC_ALWAYS, SEC_OPTIONAL, SEC_NAMED };
-
-struct section_desc {
-    const char *name;
-    enum section_kind kind;
-    size_t size; /* size of the section struct */
-    size_t
-        cfg_off; /* offset in struct config: struct (ALWAYS), pointer (OPTIONAL), array (NAMED) */
-    size_t count_off; /* NAMED: offset of the size_t count */
-    ssize_t line_off; /* offset of `int line` in the section struct, -1 if none */
-    const char *help;
-};
-
-struct key_desc {
-    const char *section;
-    const char *key;
-    enum cfg_type type;
-    const char *def; /* default value as text, NULL = none */
-    size_t off;      /* offset in the section struct */
-    size_t aux_off;  /* T_FILE: offset of the loaded content */
-    unsigned flags;
-    const char *example; /* shown in the template when there is no default */
-    const char *choices; /* T_CHOICE: "a|b|c" */
-    const char *help;
-};
-
-#define SEC_ONE(n, field, type_, help_)                                                            \
-    {                                                                                              \
-        n, SEC_OPTIONAL, sizeof(type_), offsetof(struct config, field), 0, offsetof(type_, line),  \
-            help_                                                                                  \
-    }
-
-static const struct section_desc sections[] = {
-    {"shipper", SEC_ALWAYS, sizeof(struct cfg_shipper), offsetof(struct config, shipper), 0, -1,
-     "The daemon itself: cadence, identity, spool, logging, buffer limits."},
-    {"remote_write", SEC_NAMED, sizeof(struct cfg_remote_write), offsetof(struct config, rw),
-     offsetof(struct config, n_rw), offsetof(struct cfg_remote_write, line),
-     "A Prometheus remote-write 1.0 receiver (Prometheus, VictoriaMetrics, Mimir, vmagent).\n"
-     "Repeat as [remote_write NAME] for several targets; each is delivered independently."},
-    SEC_ONE("pushgateway", pushgateway, struct cfg_pushgateway,
-            "A Prometheus Pushgateway for batch runs (cleanup, skopeo) and `once --pushgateway`."),
-    SEC_ONE("nexus", nexus, struct cfg_nexus,
-            "The Sonatype Nexus Repository to monitor over its REST API."),
-    SEC_ONE("certificates", certificates, struct cfg_certificates,
-            "TLS certificates to watch for expiry (Nexus and registry endpoints)."),
-    SEC_ONE("gitlab", gitlab, struct cfg_gitlab,
-            "GitLab, to tell image tags of live branches from those of deleted ones."),
-    SEC_ONE("database", database, struct cfg_database,
-            "The Nexus PostgreSQL database, read-only: sizes and docker tags at scale."),
-    SEC_ONE("cleanup", cleanup, struct cfg_cleanup,
-            "Docker registry cleanup rules (`nexus-shipper cleanup`, and the database's\n"
-            "reclaimable-space estimate)."),
-    SEC_ONE("skopeo", skopeo, struct cfg_skopeo,
-            "The skopeo wrapper (`nexus-shipper skopeo ...`)."),
-    SEC_ONE("textfile", textfile, struct cfg_textfile,
-            "Local batch jobs: every *.prom file of a directory is shipped each cycle\n"
-            "(node_exporter's textfile collector convention)."),
-};
-
-#define SH(f) offsetof(struct cfg_shipper, f)
-#define RW(f) offsetof(struct cfg_remote_write, f)
-#define PG(f) offsetof(struct cfg_pushgateway, f)
-#define NX(f) offsetof(struct cfg_nexus, f)
-#define CE(f) offsetof(struct cfg_certificates, f)
-#define GL(f) offsetof(struct cfg_gitlab, f)
-#define DB(f) offsetof(struct cfg_database, f)
-#define CL(f) offsetof(struct cfg_cleanup, f)
-#define SK(f) offsetof(struct cfg_skopeo, f)
-#define TF(f) offsetof(struct cfg_textfile, f)
-
-static const struct key_desc keys[] = {
-    /* [shipper] */
-    {"shipper", "interval", T_DURATION, "30s", SH(interval_ms), 0, 0, NULL, NULL,
-     "How often collectors run and samples are shipped."},
-    {"shipper", "instance", T_STRING, NULL, SH(instance), 0, 0, "nexus-01", NULL,
-     "Value of the `instance` label on every series (default: the host name)."},
-    {"shipper", "external_labels", T_LABELS, "", SH(external_labels), 0, 0, "env=prod,dc=eu1", NULL,
-     "Labels added to every series (k=v,k=v); a series' own label of the same name wins.\n"
-     "Names starting with _ are reserved, except __replica__ (Mimir's HA tracker drops it\n"
-     "on ingestion; remote-write only: a Pushgateway refuses it)."},
-    {"shipper", "spool_dir", T_STRING, "/var/lib/nexus-shipper/spool", SH(spool_dir), 0, 0, NULL,
-     NULL, "Directory of the disk spool that keeps batches not yet delivered."},
-    {"shipper", "spool_max_size", T_SIZE, "1GiB", SH(spool_max_size), 0, 0, NULL, NULL,
-     "Past this size the oldest spooled batches are dropped (and counted). At least 1KiB;\n"
-     "a cycle of a real instance takes tens of KiB, so keep it in MiB or GiB."},
-    {"shipper", "spool_max_age", T_DURATION, "7d", SH(spool_max_age_ms), 0, 0, NULL, NULL,
-     "Spooled batches older than this are dropped (and counted)."},
-    {"shipper", "spool_only", T_BOOL, "false", SH(spool_only), 0, 0, NULL, NULL,
-     "Air-gapped sites: write every batch to the spool, send nothing."},
-    {"shipper", "replay_rate", T_INT, "50", SH(replay_rate), 0, 0, NULL, NULL,
-     "Batches per second replayed from the spool after an outage (0 = unlimited)."},
-    {"shipper", "shutdown_timeout", T_DURATION, "10s", SH(shutdown_timeout_ms), 0, 0, NULL, NULL,
-     "On SIGTERM, time allowed to deliver what is buffered before spooling it and exiting."},
-    {"shipper", "state_dir", T_STRING, "/var/lib/nexus-shipper", SH(state_dir), 0, 0, NULL, NULL,
-     "Directory for lock files and small state."},
-    {"shipper", "log_file", T_STRING, "", SH(log_file), 0, 0, "/var/log/nexus-shipper.log", NULL,
-     "Also write log lines to this file (reopened on SIGUSR1)."},
-    {"shipper", "log_level", T_LEVEL, "info", SH(log_level), 0, 0, NULL, NULL,
-     "debug, info, warning or error. DEBUG=true in the environment forces debug."},
-    {"shipper", "log_format", T_CHOICE, "text", SH(log_format), 0, 0, NULL, "text|json",
-     "text: `TIME [LEVEL] message key=value ...` (TIME: RFC 3339 UTC, ms); json: one object "
-     "per line."},
-    {"shipper", "collector_timeout", T_DURATION, "20s", SH(collector_timeout_ms), 0, 0, NULL, NULL,
-     "Deadline of one collector in one cycle; past it the collector is marked down."},
-    {"shipper", "buffer_max_size", T_SIZE, "64MiB", SH(buffer_max_size), 0, 0, NULL, NULL,
-     "Hard memory cap of the series buffer; new series past it are refused and counted\n"
-     "(at least 1KiB)."},
-    {"shipper", "drop_metrics", T_REGEX, "", SH(drop_metrics), 0, 0, "^nexus_repository_probe_.*$",
-     NULL, "Series whose metric name matches this regex are not shipped."},
-    {"shipper", "collector_intervals", T_LIST, "", SH(collector_intervals), 0, 0,
-     "nexus_tasks=5m,nexus_certificates=1h", NULL,
-     "Collectors that run less often than `interval` (collector=duration); between runs\n"
-     "their last values are shipped again, so nothing goes stale."},
-    {"shipper", "collector_timeouts", T_LIST, "", SH(collector_timeouts), 0, 0,
-     "nexus_components=2m,nexus_certificates=30s", NULL,
-     "Per-collector deadlines (collector=duration) instead of collector_timeout."},
-    {"shipper", "collector_max_series", T_INT, "50000", SH(collector_max_series), 0, 0, NULL, NULL,
-     "Series limit of one collector in one cycle; past it the collector is marked down."},
-    {"shipper", "collector_series_limits", T_LIST, "", SH(collector_series_limits), 0, 0,
-     "nexus_components=200000", NULL, "Per-collector series limits (collector=N)."},
-    {"shipper", "listen", T_STRING, "", SH(listen), 0, 0, "127.0.0.1:9899", NULL,
-     "Serve /metrics (last cycle + self-metrics) and /healthz on this host:port.\n"
-     "Keep it on loopback: \":port\" serves every network, without authentication."},
-    {"shipper", "archive_key_file", T_FILE, "", SH(archive_key_file), SH(archive_key), 0,
-     "/etc/nexus-shipper/archive.key", NULL,
-     "Shared secret (at least 16 bytes; e.g. `openssl rand -hex 32`) that signs spool\n"
-     "archives: `spool export` appends an HMAC-SHA256 of the archive, and `spool import`\n"
-     "refuses an archive whose signature is missing or does not match. Air-gapped sites:\n"
-     "generate the key once, copy it to both sites on a separate, trusted medium (never\n"
-     "alongside the archives), mode 0600, owned by the shipper's user; rotate it by\n"
-     "replacing the file on both sides at once. Unset: archives are neither signed nor\n"
-     "checked (old unsigned archives are read as before)."},
-    {"shipper", "keep_metrics", T_REGEX, "", SH(keep_metrics), 0, 0, "^nexus_", NULL,
-     "If set, only series whose metric name matches are shipped (self-metrics always are)."},
-
-    /* [remote_write] */
-    {"remote_write", "url", T_URL, NULL, RW(url), 0, REQUIRED, "http://127.0.0.1:8428/api/v1/write",
-     NULL,
-     "Remote-write endpoint (Prometheus: /api/v1/write with --web.enable-remote-write-receiver)."},
-    {"remote_write", "timeout", T_DURATION, "30s", RW(timeout_ms), 0, 0, NULL, NULL,
-     "Total time allowed for one send."},
-    {"remote_write", "basic_auth_user", T_STRING, "", RW(basic_auth_user), 0, 0, NULL, NULL,
-     "HTTP basic auth user."},
-    {"remote_write", "basic_auth_password_file", T_FILE, "", RW(basic_auth_password_file),
-     RW(basic_auth_password), 0, "/etc/nexus-shipper/rw-password", NULL,
-     "File holding the basic auth password."},
-    {"remote_write", "bearer_token_file", T_FILE, "", RW(bearer_token_file), RW(bearer_token), 0,
-     "/etc/nexus-shipper/rw-token", NULL, "File holding a bearer token (Authorization: Bearer)."},
-    {"remote_write", "tenant", T_STRING, "", RW(tenant), 0, 0, "team-a", NULL,
-     "Sent as X-Scope-OrgID (Mimir, Cortex)."},
-    {"remote_write", "ca_file", T_PATH, "", RW(ca_file), 0, 0, "/etc/nexus-shipper/ca.pem", NULL,
-     "CA bundle to verify the receiver's certificate."},
-    {"remote_write", "cert_file", T_PATH, "", RW(cert_file), 0, 0, NULL, NULL,
-     "Client certificate (PEM) for mutual TLS."},
-    {"remote_write", "key_file", T_PATH, "", RW(key_file), 0, 0, NULL, NULL,
-     "Client key (PEM) for mutual TLS."},
-    {"remote_write", "insecure_skip_verify", T_BOOL, "false", RW(insecure_skip_verify), 0, 0, NULL,
-     NULL, "Do not verify the receiver's TLS certificate (logged at start-up)."},
-    {"remote_write", "headers", T_LIST, "", RW(headers), 0, 0, "X-Team: nexus", NULL,
-     "Extra HTTP headers, comma-separated `Name: value` items (see `header` for a value\n"
-     "with a comma)."},
-    {"remote_write", "header", T_HEADER, NULL, RW(header_lines), 0, REPEAT,
-     "X-Scope-Tags: a,b", NULL,
-     "One extra HTTP header `Name: value`; repeat the line for several. The value is\n"
-     "taken whole, commas included. Adds to `headers`."},
-    {"remote_write", "max_samples_per_send", T_INT, "10000", RW(max_samples_per_send), 0, 0, NULL,
-     NULL,
-     "Largest number of samples in one request (10000: vmagent's block size; fewer,\n"
-     "larger requests cost the sender and the receiver less CPU)."},
-    {"remote_write", "min_backoff", T_DURATION, "500ms", RW(min_backoff_ms), 0, 0, NULL, NULL,
-     "First retry delay; doubles per failure with full jitter."},
-    {"remote_write", "max_backoff", T_DURATION, "5s", RW(max_backoff_ms), 0, 0, NULL, NULL,
-     "Cap of the retry delay (Retry-After from the receiver is honoured up to 10x this)."},
-    {"remote_write", "keep_metrics", T_REGEX, "", RW(keep_metrics), 0, 0, "^nexus_", NULL,
-     "If set, this target only gets series whose family name matches (extended regex,\n"
-     "unanchored, like [shipper] keep_metrics; the self-metrics always)."},
-    {"remote_write", "drop_metrics", T_REGEX, "", RW(drop_metrics), 0, 0, "^nexus_component", NULL,
-     "This target does not get series whose family name matches (self-metrics always)."},
-    {"remote_write", "keep_series", T_SELECTOR, "", RW(keep_series), 0, 0,
-     "{repository=~\"docker-.*\"}, nexus_up", NULL,
-     "If set, this target only gets series matching one of these PromQL selectors:\n"
-     "{label=\"v\", label!=\"v\", label=~\"regex\", label!~\"regex\"}, matchers ANDed,\n"
-     "selectors separated by commas ORed, metric{...} for __name__. Regexes are POSIX\n"
-     "extended, anchored at both ends as in PromQL; a missing label matches \"\"."},
-    {"remote_write", "drop_series", T_SELECTOR, "", RW(drop_series), 0, 0,
-     "{repository=~\"tmp-.*\"}", NULL,
-     "This target does not get series matching one of these selectors (as keep_series)."},
-    {"remote_write", "drop_labels", T_LABELNAMES, "", RW(drop_labels), 0, 0, "instance,blobstore",
-     NULL,
-     "Labels removed from every series this target gets (after the filters above).\n"
-     "Series that become identical are not merged: the first is sent, the others are\n"
-     "dropped and logged as a warning."},
-
-    /* [pushgateway] */
-    {"pushgateway", "url", T_URL, NULL, PG(url), 0, REQUIRED, "http://127.0.0.1:9091", NULL,
-     "Pushgateway base URL (without /metrics)."},
-    {"pushgateway", "job", T_STRING, "nexus-shipper", PG(job), 0, 0, NULL, NULL,
-     "The `job` grouping key."},
-    {"pushgateway", "timeout", T_DURATION, "30s", PG(timeout_ms), 0, 0, NULL, NULL,
-     "Total time allowed for one push."},
-    {"pushgateway", "basic_auth_user", T_STRING, "", PG(basic_auth_user), 0, 0, NULL, NULL,
-     "HTTP basic auth user."},
-    {"pushgateway", "basic_auth_password_file", T_FILE, "", PG(basic_auth_password_file),
-     PG(basic_auth_password), 0, NULL, NULL, "File holding the basic auth password."},
-    {"pushgateway", "ca_file", T_PATH, "", PG(ca_file), 0, 0, NULL, NULL, "CA bundle."},
-    {"pushgateway", "insecure_skip_verify", T_BOOL, "false", PG(insecure_skip_verify), 0, 0, NULL,
-     NULL, "Do not verify the Pushgateway's TLS certificate."},
-
-    /* [nexus] */
-    {"nexus", "url", T_URL, NULL, NX(url), 0, REQUIRED, "http://127.0.0.1:8081", NULL,
-     "Nexus base URL (the REST API is under /service/rest)."},
-    {"nexus", "username", T_STRING, "", NX(username), 0, 0, "metrics", NULL,
-     "Read-only user (nx-metrics-all and browse privileges)."},
-    {"nexus", "password_file", T_FILE, "", NX(password_file), NX(password), 0,
-     "/etc/nexus-shipper/nexus-password", NULL, "File holding that user's password."},
-    {"nexus", "timeout", T_DURATION, "10s", NX(timeout_ms), 0, 0, NULL, NULL,
-     "Total time allowed for one REST request."},
-    {"nexus", "ca_file", T_PATH, "", NX(ca_file), 0, 0, NULL, NULL, "CA bundle for https Nexus."},
-    {"nexus", "insecure_skip_verify", T_BOOL, "false", NX(insecure_skip_verify), 0, 0, NULL, NULL,
-     "Do not verify Nexus's TLS certificate."},
-    {"nexus", "expected_repositories", T_LIST, "", NX(expected_repositories), 0, 0,
-     "docker-hosted,maven-releases", NULL,
-     "Repositories that must exist: nexus_repository_present{repository} turns 0 when one is "
-     "gone."},
-    {"nexus", "probe_repositories", T_BOOL, "true", NX(probe_repositories), 0, 0, NULL, NULL,
-     "Probe each repository URL (nexus_repository_up, probe duration and status code)."},
-    {"nexus", "probe_docker_ports", T_BOOL, "true", NX(probe_docker_ports), 0, 0, NULL, NULL,
-     "Probe GET /v2/ on every docker connector port (nexus_docker_port_up)."},
-    {"nexus", "forward_metrics", T_BOOL, "false", NX(forward_metrics), 0, 0, NULL, NULL,
-     "Forward Nexus's own /service/metrics/prometheus (JVM, Jetty, requests) through the\n"
-     "pipeline, for sites where nothing can scrape Nexus."},
-    {"nexus", "components_max_pages", T_INT, "200", NX(components_max_pages), 0, 0, NULL, NULL,
-     "REST fallback for sizes (no [database]): at most this many /v1/components pages per\n"
-     "repository; a longer listing is reported as truncated, not summed partially."},
-    {"nexus", "docker_host", T_STRING, "", NX(docker_host), 0, 0, "nexus.example.com", NULL,
-     "Host name of the docker connector ports (default: the host of url)."},
-
-    /* [certificates] */
-    {"certificates", "endpoints", T_LIST, NULL, CE(endpoints), 0, REQUIRED,
-     "nexus.example.com:443,registry.example.com:5000", NULL,
-     "host:port endpoints whose certificates are checked every cycle."},
-    {"certificates", "source", T_CHOICE, "tls", CE(source), 0, 0, NULL, "tls|nexus",
-     "tls: connect and read the certificate; nexus: ask Nexus (/v1/security/ssl)."},
-    {"certificates", "timeout", T_DURATION, "10s", CE(timeout_ms), 0, 0, NULL, NULL,
-     "Time allowed for one endpoint."},
-    {"certificates", "warn_days", T_INT, "30", CE(warn_days), 0, 0, NULL, NULL,
-     "Certificates expiring within this many days are logged as a warning."},
-
-    /* [gitlab] */
-    {"gitlab", "url", T_URL, NULL, GL(url), 0, REQUIRED, "https://gitlab.example.com", NULL,
-     "GitLab base URL (the API is under /api/v4)."},
-    {"gitlab", "token_file", T_FILE, "", GL(token_file), GL(token), 0,
-     "/etc/nexus-shipper/gitlab-token", NULL, "File holding a read_api token (PRIVATE-TOKEN)."},
-    {"gitlab", "projects", T_LIST, "", GL(projects), 0, 0, "group/app,group/lib", NULL,
-     "Projects (paths or ids) to read; empty = every project the token can see."},
-    {"gitlab", "timeout", T_DURATION, "10s", GL(timeout_ms), 0, 0, NULL, NULL,
-     "Total time allowed for one request."},
-    {"gitlab", "ca_file", T_PATH, "", GL(ca_file), 0, 0, NULL, NULL, "CA bundle for GitLab."},
-    {"gitlab", "image_prefix", T_STRING, "", GL(image_prefix), 0, 0, "docker-hosted/", NULL,
-     "Prefix stripped from image names before matching them to project paths."},
-
-    /* [database] */
-    {"database", "conninfo", T_STRING, NULL, DB(conninfo), 0, REQUIRED,
-     "host=127.0.0.1 port=5432 dbname=nexus user=nexus_ro sslmode=prefer", NULL,
-     "libpq connection string or URI (or .pgpass); two read-only sessions are held."},
-    {"database", "password_file", T_FILE, "", DB(password_file), DB(password), 0,
-     "/etc/nexus-shipper/db-password", NULL, "File holding the database password."},
-    {"database", "statement_timeout", T_DURATION, "30s", DB(statement_timeout_ms), 0, 0, NULL, NULL,
-     "statement_timeout of every session (queries are read-only and bounded)."},
-    {"database", "connect_timeout", T_DURATION, "10s", DB(connect_timeout_ms), 0, 0, NULL, NULL,
-     "Time allowed to connect."},
-    {"database", "top_images", T_INT, "20", DB(top_images), 0, 0, NULL, NULL,
-     "Docker images reported one by one per repository; the rest are summed as image=\"_other\"."},
-    {"database", "stale_days", T_INT, "90", DB(stale_days), 0, 0, NULL, NULL,
-     "Docker tags not downloaded for this many days count as stale."},
-
-    /* [cleanup] */
-    {"cleanup", "registry_url", T_URL, "", CL(registry_url), 0, 0, "http://127.0.0.1:5000", NULL,
-     "Docker registry to clean (the v2 API root)."},
-    {"cleanup", "username", T_STRING, "", CL(username), 0, 0, NULL, NULL, "Registry user."},
-    {"cleanup", "password_file", T_FILE, "", CL(password_file), CL(password), 0, NULL, NULL,
-     "File holding the registry password."},
-    {"cleanup", "days_to_keep", T_INT, "30", CL(days_to_keep), 0, 0, NULL, NULL,
-     "Tags younger than this many days are kept."},
-    {"cleanup", "protected_tags", T_LIST, "latest", CL(protected_tags), 0, 0, "latest,stable", NULL,
-     "Tags kept whatever their age (exact names)."},
-    {"cleanup", "protected_patterns", T_LIST, "", CL(protected_patterns), 0, 0, "develop,release",
-     NULL, "Tags containing one of these substrings are kept (`develop` keeps `my-develop-1`)."},
-    {"cleanup", "protected_regex", T_REGEX, "", CL(protected_regex), 0, 0, "^v[0-9]+\\.", NULL,
-     "Tags matching this extended regular expression are kept."},
-    {"cleanup", "keep_last", T_INT, "0", CL(keep_last), 0, 0, NULL, NULL,
-     "The newest N tags of every repository are kept."},
-    {"cleanup", "keep_unknown_dates", T_BOOL, "true", CL(keep_unknown_dates), 0, 0, NULL, NULL,
-     "Keep tags whose creation date is unknown or the epoch."},
-
-    {"cleanup", "container", T_STRING, "registry", CL(container), 0, 0, NULL, NULL,
-     "{container} in the gc commands (the registry's container name)."},
-    {"cleanup", "registry_config", T_STRING, "/etc/docker/registry/config.yml", CL(registry_config),
-     0, 0, NULL, NULL,
-     "{config} in the gc commands (the registry's config as gc_command sees it)."},
-    {"cleanup", "gc_command", T_STRING, "", CL(gc_command), 0, 0,
-     "docker exec {container} registry garbage-collect {config}", NULL,
-     "Run after deleting (an argv, no shell; {container} {config} {storage} substituted).\n"
-     "Empty: no garbage collection (Nexus runs its own tasks)."},
-    {"cleanup", "gc_timeout", T_DURATION, "2h", CL(gc_timeout_ms), 0, 0, NULL, NULL,
-     "Longest run of each gc command: then its process group gets SIGTERM, and SIGKILL\n"
-     "a second later (0 = no limit). A stop signal ends it the same way at once."},
-    {"cleanup", "pre_gc_command", T_STRING, "", CL(pre_gc_command), 0, 0, NULL, NULL,
-     "Run before the garbage collection (e.g. make the registry read-only)."},
-    {"cleanup", "post_gc_command", T_STRING, "", CL(post_gc_command), 0, 0, NULL, NULL,
-     "Run after the garbage collection (e.g. restart the registry)."},
-    {"cleanup", "storage_path", T_STRING, "", CL(storage_path), 0, 0, "/srv/registry", NULL,
-     "The registry's storage on this host: its size is measured before and after GC."},
-    {"cleanup", "log_file", T_STRING, "", CL(log_file), 0, 0, "/var/log/nexus-shipper/cleanup.log",
-     NULL, "Also write the cleanup's log lines to this file."},
-    {"cleanup", "include_repositories", T_REGEX, "", CL(include_repositories), 0, 0, "^team-a/",
-     NULL, "Only repositories matching this regular expression are cleaned."},
-    {"cleanup", "exclude_repositories", T_REGEX, "", CL(exclude_repositories), 0, 0, "^base/", NULL,
-     "Repositories matching this regular expression are never cleaned."},
-    {"cleanup", "max_deletions", T_INT, "0", CL(max_deletions), 0, 0, NULL, NULL,
-     "Abort before deleting anything when the plan has more deletions (0 = no limit)."},
-    {"cleanup", "concurrency", T_INT, "4", CL(concurrency), 0, 0, NULL, NULL,
-     "Parallel registry requests (1-64)."},
-    {"cleanup", "timeout", T_DURATION, "30s", CL(timeout_ms), 0, 0, NULL, NULL,
-     "Time allowed for one registry request."},
-    {"cleanup", "ca_file", T_PATH, "", CL(ca_file), 0, 0, NULL, NULL,
-     "CA bundle for an https registry."},
-    {"cleanup", "insecure_skip_verify", T_BOOL, "false", CL(insecure_skip_verify), 0, 0, NULL, NULL,
-     "Do not verify the registry's TLS certificate."},
-    {"cleanup", "token_realm_hosts", T_LIST, "", CL(token_realm_hosts), 0, 0, "auth.example.com",
-     NULL,
-     "Hosts (host or host:port) that may receive the registry credentials as a bearer token\n"
-     "realm over plain http. An https realm or one on the registry's own scheme, host and port\n"
-     "always gets them; any other realm is asked for a token without them (and a warning is\n"
-     "logged)."},
-
-    /* [skopeo] */
-    {"skopeo", "binary", T_STRING, "skopeo", SK(binary), 0, 0, NULL, NULL,
-     "The skopeo executable (looked up in PATH)."},
-    {"skopeo", "timeout", T_DURATION, "30m", SK(timeout_ms), 0, 0, NULL, NULL,
-     "One skopeo run is stopped (SIGTERM, then SIGKILL) after this long."},
-    {"skopeo", "tls_verify", T_BOOL, "true", SK(tls_verify), 0, 0, NULL, NULL,
-     "Verify registries' TLS certificates."},
-    {"skopeo", "authfile", T_PATH, "", SK(authfile), 0, 0, "/etc/nexus-shipper/auth.json", NULL,
-     "Registry credentials file (containers-auth.json); never on the command line."},
-    {"skopeo", "enable_metrics", T_BOOL, "true", SK(enable_metrics), 0, 0, NULL, NULL,
-     "Record the skopeo_* metrics of each run in state_dir and ship them to every target\n"
-     "(the Pushgateway as job \"skopeo\", and remote-write); `skopeo --no-metrics` turns\n"
-     "them off for one run."},
-
-    /* [textfile] */
-    {"textfile", "directory", T_STRING, NULL, TF(directory), 0, REQUIRED,
-     "/var/lib/nexus-shipper/textfile", NULL,
-     "Every *.prom file here (Prometheus text format 0.0.4, no timestamps; write it to a\n"
-     "temporary name and rename it into place) is shipped each cycle with the instance and\n"
-     "external labels. A file that does not parse is skipped whole and named in the log\n"
-     "(nexus_shipper_textfile_scrape_error = 1); the others still ship."},
-};
 
 /* ---- value storage -------------------------------------------------- */
 
@@ -411,8 +32,8 @@ static void free_section_values(const struct section_desc *sd, void *sec)
 {
     if (!sec)
         return;
-    for (size_t i = 0; i < NS_ARRAY_LEN(keys); i++) {
-        const struct key_desc *k = &keys[i];
+    for (size_t i = 0; i < cfg_n_keys; i++) {
+        const struct key_desc *k = &cfg_keys[i];
         if (strcmp(k->section, sd->name) != 0)
             continue;
         switch (k->type) {
@@ -847,17 +468,17 @@ static void suggest(const char *section, const char *key, char *out, size_t n)
         }
     const char *best = NULL;
     size_t bd = SIZE_MAX, kl = strlen(key);
-    for (size_t i = 0; i < NS_ARRAY_LEN(keys); i++) {
-        if (strcmp(keys[i].section, section) != 0)
+    for (size_t i = 0; i < cfg_n_keys; i++) {
+        if (strcmp(cfg_keys[i].section, section) != 0)
             continue;
-        size_t d = edit_distance(key, keys[i].key);
-        size_t ol = strlen(keys[i].key);
+        size_t d = edit_distance(key, cfg_keys[i].key);
+        size_t ol = strlen(cfg_keys[i].key);
         /* a prefix (basic_auth_password of basic_auth_password_file) is close */
-        if (kl >= 4 && ol > kl && strncasecmp(keys[i].key, key, kl) == 0 && d > 2)
+        if (kl >= 4 && ol > kl && strncasecmp(cfg_keys[i].key, key, kl) == 0 && d > 2)
             d = 2;
         if (d < bd) {
             bd = d;
-            best = keys[i].key;
+            best = cfg_keys[i].key;
         }
     }
     size_t limit = kl / 3 > 2 ? kl / 3 : 2;
@@ -865,9 +486,9 @@ static void suggest(const char *section, const char *key, char *out, size_t n)
         snprintf(out, n, "; did you mean \"%s\"?", best);
         return;
     }
-    for (size_t i = 0; i < NS_ARRAY_LEN(keys); i++)
-        if (strcasecmp(keys[i].key, key) == 0) {
-            snprintf(out, n, " (\"%s\" is a key of [%s])", keys[i].key, keys[i].section);
+    for (size_t i = 0; i < cfg_n_keys; i++)
+        if (strcasecmp(cfg_keys[i].key, key) == 0) {
+            snprintf(out, n, " (\"%s\" is a key of [%s])", cfg_keys[i].key, cfg_keys[i].section);
             return;
         }
 }
@@ -882,32 +503,32 @@ struct parse_state {
     const struct section_desc *sd; /* NULL: no section, or a bad header (keys skipped) */
     bool skipping;                 /* after a bad header: its keys are not checked */
     void *sec;
-    unsigned char seen[NS_ARRAY_LEN(keys)];
-    int seen_line[NS_ARRAY_LEN(keys)];
+    unsigned char seen[CFG_KEYS_MAX];
+    int seen_line[CFG_KEYS_MAX];
     int shipper_line; /* where [shipper] (the one SEC_ALWAYS section) was opened */
 };
 
 static const struct section_desc *find_section(const char *name, size_t len)
 {
-    for (size_t i = 0; i < NS_ARRAY_LEN(sections); i++)
-        if (strlen(sections[i].name) == len && strncasecmp(sections[i].name, name, len) == 0)
-            return &sections[i];
+    for (size_t i = 0; i < cfg_n_sections; i++)
+        if (strlen(cfg_sections[i].name) == len && strncasecmp(cfg_sections[i].name, name, len) == 0)
+            return &cfg_sections[i];
     return NULL;
 }
 
 static const struct key_desc *find_key(const char *section, const char *key, size_t klen)
 {
-    for (size_t i = 0; i < NS_ARRAY_LEN(keys); i++)
-        if (strcmp(keys[i].section, section) == 0 && strlen(keys[i].key) == klen &&
-            strncasecmp(keys[i].key, key, klen) == 0)
-            return &keys[i];
+    for (size_t i = 0; i < cfg_n_keys; i++)
+        if (strcmp(cfg_keys[i].section, section) == 0 && strlen(cfg_keys[i].key) == klen &&
+            strncasecmp(cfg_keys[i].key, key, klen) == 0)
+            return &cfg_keys[i];
     return NULL;
 }
 
 static int apply_defaults(const struct section_desc *sd, void *sec, struct err *e)
 {
-    for (size_t i = 0; i < NS_ARRAY_LEN(keys); i++) {
-        const struct key_desc *k = &keys[i];
+    for (size_t i = 0; i < cfg_n_keys; i++) {
+        const struct key_desc *k = &cfg_keys[i];
         if (strcmp(k->section, sd->name) != 0 || !k->def)
             continue;
         if (set_value(k, sec, k->def, e) < 0)
@@ -1072,11 +693,11 @@ static int parse_line(struct parse_state *ps, char *line, int lineno)
             size_t bd = SIZE_MAX;
             char nm[64];
             snprintf(nm, sizeof nm, "%.*s", (int)nlen, inner);
-            for (size_t i = 0; i < NS_ARRAY_LEN(sections); i++) {
-                size_t dd = edit_distance(nm, sections[i].name);
+            for (size_t i = 0; i < cfg_n_sections; i++) {
+                size_t dd = edit_distance(nm, cfg_sections[i].name);
                 if (dd < bd) {
                     bd = dd;
-                    best = sections[i].name;
+                    best = cfg_sections[i].name;
                 }
             }
             if (best && bd <= 2 && nlen)
@@ -1134,7 +755,7 @@ static int parse_line(struct parse_state *ps, char *line, int lineno)
         report(d, lineno, "unknown key \"%s\" in section [%s]%s", key, ps->sd->name, hint);
         return 0;
     }
-    size_t ki = (size_t)(k - keys);
+    size_t ki = (size_t)(k - cfg_keys);
     if (ps->seen[ki] && !(k->flags & REPEAT)) {
         report(d, lineno, "key \"%s\" already set on line %d", key, ps->seen_line[ki]);
         return 0;
@@ -1184,8 +805,8 @@ static int apply_env(struct config *cfg, struct diag *d)
         const char *val = eqp + 1;
         const char *rest = name + sizeof prefix - 1;
         bool done = false;
-        for (size_t si = 0; si < NS_ARRAY_LEN(sections) && !done; si++) {
-            const struct section_desc *sd = &sections[si];
+        for (size_t si = 0; si < cfg_n_sections && !done; si++) {
+            const struct section_desc *sd = &cfg_sections[si];
             char up[64];
             upper_copy(up, sizeof up, sd->name);
             size_t ul = strlen(up);
@@ -1319,8 +940,8 @@ static int validate_section(struct config *cfg, struct diag *d, const struct sec
     int line = keyline_get(cfg, sec, NULL);
     char title[128];
     section_title(sd, sec, title, sizeof title);
-    for (size_t i = 0; i < NS_ARRAY_LEN(keys); i++) {
-        const struct key_desc *k = &keys[i];
+    for (size_t i = 0; i < cfg_n_keys; i++) {
+        const struct key_desc *k = &cfg_keys[i];
         if (strcmp(k->section, sd->name) != 0 || key_bad(cfg, sec, k))
             continue;
         int kline = keyline_get(cfg, sec, k);
@@ -1458,8 +1079,8 @@ static int finish_remote_write(struct config *cfg, struct diag *d, struct cfg_re
  * concerned. -1 only when out of memory. */
 static int validate(struct config *cfg, struct diag *d)
 {
-    for (size_t si = 0; si < NS_ARRAY_LEN(sections); si++) {
-        const struct section_desc *sd = &sections[si];
+    for (size_t si = 0; si < cfg_n_sections; si++) {
+        const struct section_desc *sd = &cfg_sections[si];
         void *slot = (char *)cfg + sd->cfg_off;
         if (sd->kind == SEC_ALWAYS) {
             if (validate_section(cfg, d, sd, slot) < 0)
@@ -1571,7 +1192,7 @@ struct config *config_load_all(const char *path, struct strlist *problems, struc
     char *text = NULL;
     if (!cfg || !(cfg->path = strdup(path)))
         goto oom;
-    if (apply_defaults(&sections[0], &cfg->shipper, e) < 0)
+    if (apply_defaults(&cfg_sections[0], &cfg->shipper, e) < 0)
         goto fail;
     struct err e2;
     size_t text_len = 0;
@@ -1739,8 +1360,8 @@ void config_free(struct config *cfg)
 {
     if (!cfg)
         return;
-    for (size_t si = 0; si < NS_ARRAY_LEN(sections); si++) {
-        const struct section_desc *sd = &sections[si];
+    for (size_t si = 0; si < cfg_n_sections; si++) {
+        const struct section_desc *sd = &cfg_sections[si];
         void *slot = (char *)cfg + sd->cfg_off;
         if (sd->kind == SEC_ALWAYS) {
             free_section_values(sd, slot);
@@ -1764,162 +1385,4 @@ void config_free(struct config *cfg)
     free(cfg->keylines);
     free(cfg->path);
     free(cfg);
-}
-
-static void write_help(FILE *f, const char *help)
-{
-    const char *p = help;
-    while (*p) {
-        const char *nl = strchr(p, '\n');
-        size_t n = nl ? (size_t)(nl - p) : strlen(p);
-        fprintf(f, "# %.*s\n", (int)n, p);
-        p += n + (nl ? 1 : 0);
-    }
-}
-
-void config_write_template(FILE *f)
-{
-    fputs(
-        "# nexus-shipper.conf: every key, its default and what it does.\n"
-        "# Generated by `nexus-shipper config-template`; `nexus-shipper check-config` validates.\n"
-        "# Values may use ${VAR} or ${VAR:-default}; any key can be overridden by the\n"
-        "# environment as NEXUS_SHIPPER_<SECTION>_<KEY> (named sections:\n"
-        "# NEXUS_SHIPPER_REMOTE_WRITE_<NAME>_<KEY>). Durations: 500ms, 30s, 5m, 1h, 7d;\n"
-        "# a bare number other than 0 is refused (write 30s, not 30). Sizes: 64KiB,\n"
-        "# 512MiB, 1GiB. Lists are comma-separated. A section that is absent\n"
-        "# (commented out) switches its collectors or targets off.\n",
-        f);
-    /* Sections enabled in the shipped file: the ones a first run needs. */
-    static const char *enabled[] = {"shipper", "remote_write", "nexus"};
-    for (size_t si = 0; si < NS_ARRAY_LEN(sections); si++) {
-        const struct section_desc *sd = &sections[si];
-        bool on = false;
-        for (size_t j = 0; j < NS_ARRAY_LEN(enabled); j++)
-            on |= strcmp(enabled[j], sd->name) == 0;
-        const char *c = on ? "" : "#";
-        fputs("\n", f);
-        write_help(f, sd->help);
-        fprintf(f, "%s[%s]\n", c, sd->name);
-        for (size_t i = 0; i < NS_ARRAY_LEN(keys); i++) {
-            const struct key_desc *k = &keys[i];
-            if (strcmp(k->section, sd->name) != 0)
-                continue;
-            fputs("\n", f);
-            write_help(f, k->help);
-            if (k->flags & REQUIRED)
-                fprintf(f, "%s%s = %s\n", c, k->key, k->example ? k->example : "");
-            else if (k->def && *k->def)
-                fprintf(f, "#%s = %s\n", k->key, k->def);
-            else
-                fprintf(f, "#%s = %s\n", k->key, k->example ? k->example : "");
-        }
-    }
-}
-
-/* roff: backslashes doubled, a leading '.' or '\'' escaped */
-static void roff_text(FILE *f, const char *t)
-{
-    bool bol = true;
-    for (const char *p = t; *p; p++) {
-        if (bol && (*p == '.' || *p == '\''))
-            fputs("\\&", f);
-        if (*p == '\\')
-            fputs("\\e", f);
-        else if (*p == '-')
-            fputs("\\-", f);
-        else
-            fputc(*p, f);
-        bol = *p == '\n';
-    }
-}
-
-static const char *type_word(enum cfg_type t)
-{
-    switch (t) {
-    case T_URL:
-        return "URL";
-    case T_FILE:
-        return "file (its content is the secret)";
-    case T_INT:
-        return "integer";
-    case T_BOOL:
-        return "boolean";
-    case T_DURATION:
-        return "duration";
-    case T_SIZE:
-        return "size";
-    case T_LIST:
-        return "list";
-    case T_LABELS:
-        return "labels (name=value,...)";
-    case T_REGEX:
-        return "regular expression";
-    case T_LEVEL:
-        return "debug|info|warning|error";
-    case T_CHOICE:
-        return "choice";
-    case T_PATH:
-        return "file (must exist and be readable)";
-    case T_SELECTOR:
-        return "series selectors: {label=\"value\", label=~\"regex\"}, ...";
-    case T_LABELNAMES:
-        return "label names (a,b)";
-    case T_HEADER:
-        return "header (Name: value; repeatable)";
-    default:
-        return "string";
-    }
-}
-
-void config_write_manpage(FILE *f, const char *version)
-{
-    fprintf(f, ".TH NEXUS\\-SHIPPER.CONF 5 \"\" \"nexus\\-shipper %s\" \"File Formats\"\n",
-            version);
-    fputs(".SH NAME\nnexus\\-shipper.conf \\- configuration of nexus\\-shipper\n"
-          ".SH DESCRIPTION\n"
-          "An INI file: \\fB[section]\\fR or \\fB[section NAME]\\fR headers, \\fBkey = value\\fR "
-          "lines, comments starting with \\fB#\\fR or \\fB;\\fR.\n"
-          "Values may use \\fB${VAR}\\fR and \\fB${VAR:\\-default}\\fR. Every key can be "
-          "overridden by the environment as \\fBNEXUS_SHIPPER_\\fISECTION\\fB_\\fIKEY\\fR "
-          "(\\fBNEXUS_SHIPPER_REMOTE_WRITE_\\fINAME\\fB_\\fIKEY\\fR for a named target).\n"
-          "Durations: 500ms, 30s, 5m, 1h, 7d; a bare number other than 0 is refused "
-          "(write 30s, not 30: Prometheus does the same). Sizes: 64KiB, 512MiB, 1GiB. Lists are "
-          "comma\\-separated. A section that is absent switches its collectors or targets off.\n"
-          "Errors are reported as \\fIFILE\\fB:\\fILINE\\fB: \\fImessage\\fR by "
-          "\\fBnexus\\-shipper check\\-config\\fR (exit 2): every problem of the file, each at "
-          "the line of its key, an unknown key with the nearest known one (or, for a key of "
-          "Prometheus's remote_write configuration, the key that does its job here). Files named "
-          "by the configuration (ca_file, cert_file, key_file, authfile, *_file secrets) must "
-          "exist and be readable when it is loaded; check\\-config also checks that spool_dir "
-          "and state_dir can be created and written and log_file written, as the user running "
-          "it (run tolerates an unwritable spool by keeping batches in memory).\n"
-          "This page is generated from the same table the parser uses.\n",
-          f);
-    for (size_t si = 0; si < NS_ARRAY_LEN(sections); si++) {
-        const struct section_desc *sd = &sections[si];
-        fprintf(f, ".SH [%s%s]\n", sd->name, sd->kind == SEC_NAMED ? " NAME" : "");
-        roff_text(f, sd->help);
-        fputs("\n", f);
-        for (size_t i = 0; i < NS_ARRAY_LEN(keys); i++) {
-            const struct key_desc *k = &keys[i];
-            if (strcmp(k->section, sd->name) != 0)
-                continue;
-            fputs(".TP\n.B ", f);
-            roff_text(f, k->key);
-            fprintf(f, "\n(%s%s", type_word(k->type), k->flags & REQUIRED ? ", required" : "");
-            if (k->def && *k->def) {
-                fputs("; default \\fB", f);
-                roff_text(f, k->def);
-                fputs("\\fR", f);
-            }
-            if (k->type == T_CHOICE && k->choices) {
-                fputs("; one of ", f);
-                roff_text(f, k->choices);
-            }
-            fputs(")\n.br\n", f);
-            roff_text(f, k->help);
-            fputs("\n", f);
-        }
-    }
-    fputs(".SH SEE ALSO\n.BR nexus\\-shipper (1)\n", f);
 }

@@ -1,0 +1,76 @@
+/* config_table: the one table of sections and keys behind the configuration
+ * (internal to src/core/: config.c parses and validates with it,
+ * config_doc.c writes the template and the man page from it).
+ *
+ * cfg_sections[] and cfg_keys[] are constant, defined in config_table.c,
+ * cfg_n_sections and cfg_n_keys rows long; each key row names its section
+ * by name and its field by offset in that section's struct (config.h).
+ * Adding a key: one row in cfg_keys[] (and the field in config.h); the
+ * template, the man page and the environment override follow. Nothing to
+ * free; no errors. */
+#ifndef NS_CONFIG_TABLE_H
+#define NS_CONFIG_TABLE_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "config.h"
+
+enum cfg_type {
+    T_STRING,
+    T_URL,  /* http:// or https:// */
+    T_FILE, /* a path whose content (a secret) is loaded into aux_offset */
+    T_INT,  /* non-negative integer */
+    T_BOOL,
+    T_DURATION, /* 30s, 5m, 1h */
+    T_SIZE,     /* 512MiB */
+    T_LIST,     /* comma-separated */
+    T_LABELS,   /* k=v,k=v with valid label names */
+    T_REGEX,    /* POSIX extended regular expression */
+    T_LEVEL,    /* debug|info|warning|error */
+    T_CHOICE,   /* one of the words in `choices` */
+    T_PATH,     /* a file that must exist and be readable (CA bundle, client cert) */
+    T_SELECTOR, /* PromQL series selectors (relabel.h) */
+    T_LABELNAMES, /* comma-separated label names */
+    T_HEADER,   /* one `Name: value` header, appended; commas allowed */
+};
+
+#define REQUIRED           1u
+#define REPEAT             2u /* may appear several times in a section; each one appends */
+
+enum section_kind { SEC_ALWAYS, SEC_OPTIONAL, SEC_NAMED };
+
+struct section_desc {
+    const char *name;
+    enum section_kind kind;
+    size_t size; /* size of the section struct */
+    size_t
+        cfg_off; /* offset in struct config: struct (ALWAYS), pointer (OPTIONAL), array (NAMED) */
+    size_t count_off; /* NAMED: offset of the size_t count */
+    ssize_t line_off; /* offset of `int line` in the section struct, -1 if none */
+    const char *help;
+};
+
+struct key_desc {
+    const char *section;
+    const char *key;
+    enum cfg_type type;
+    const char *def; /* default value as text, NULL = none */
+    size_t off;      /* offset in the section struct */
+    size_t aux_off;  /* T_FILE: offset of the loaded content */
+    unsigned flags;
+    const char *example; /* shown in the template when there is no default */
+    const char *choices; /* T_CHOICE: "a|b|c" */
+    const char *help;
+};
+
+/* upper bound on cfg_n_keys (config.c keeps per-key arrays of this size;
+ * config_table.c checks it at compile time) */
+#define CFG_KEYS_MAX 256
+
+extern const struct section_desc cfg_sections[];
+extern const size_t cfg_n_sections;
+extern const struct key_desc cfg_keys[];
+extern const size_t cfg_n_keys;
+
+#endif
