@@ -15,253 +15,9 @@
 
 #include "config_table.h"
 #include "log.h"
-#include "names.h"
 #include "relabel.h"
 
-#define CFG_MIN_SIZE       1024u /* T_SIZE: a spool or buffer smaller than this holds no batch */
 #define SPOOL_NAME_MAX_CFG 48 /* longest [remote_write NAME] created from the environment */
-
-/* ---- value storage -------------------------------------------------- */
-
-static void *field(void *sec, size_t off)
-{
-    return (char *)sec + off;
-}
-
-static void free_section_values(const struct section_desc *sd, void *sec)
-{
-    if (!sec)
-        return;
-    for (size_t i = 0; i < cfg_n_keys; i++) {
-        const struct key_desc *k = &cfg_keys[i];
-        if (strcmp(k->section, sd->name) != 0)
-            continue;
-        switch (k->type) {
-        case T_LIST:
-        case T_LABELS:
-        case T_LABELNAMES:
-        case T_HEADER: {
-            struct strlist *l = field(sec, k->off);
-            strv_free(l->v, l->n);
-            l->v = NULL;
-            l->n = 0;
-            break;
-        }
-        case T_FILE:
-            free(*(char **)field(sec, k->aux_off));
-            /* fall through */
-        case T_STRING:
-        case T_URL:
-        case T_REGEX:
-        case T_LEVEL:
-        case T_CHOICE:
-        case T_PATH:
-        case T_SELECTOR:
-            free(*(char **)field(sec, k->off));
-            *(char **)field(sec, k->off) = NULL;
-            break;
-        default:
-            break;
-        }
-    }
-    if (strcmp(sd->name, "remote_write") == 0) {
-        free(((struct cfg_remote_write *)sec)->name);
-        relabel_free(((struct cfg_remote_write *)sec)->relabel);
-        ((struct cfg_remote_write *)sec)->relabel = NULL;
-    }
-}
-
-/* Parses `val` into the field of key `k`; -1 with e->msg (no location). */
-static int set_value(const struct key_desc *k, void *sec, const char *val, struct err *e)
-{
-    /* the file is checked as a whole; this catches ${ENV} and overrides */
-    for (const char *p = val; *p; p++)
-        if (((unsigned char)*p < 0x20 && *p != '\t') || *p == 0x7f) {
-            err_set(e, "%s: the value holds control byte 0x%02x (from the environment?)", k->key,
-                    (unsigned char)*p);
-            return -1;
-        }
-    switch (k->type) {
-    case T_URL:
-        if (*val && !str_has_prefix(val, "http://") && !str_has_prefix(val, "https://")) {
-            char shown[URL_REDACT_MAX];
-            err_set(e, "%s: \"%s\" is not an http:// or https:// URL", k->key,
-                    url_redact(val, shown, sizeof shown));
-            return -1;
-        }
-        /* fall through */
-    case T_SELECTOR:
-        if (k->type == T_SELECTOR && *val) { /* kept as text; relabel_new() parses again */
-            struct relabel_selectors *rs;
-            struct err e2;
-            if (relabel_selectors_parse(val, &rs, &e2) < 0) {
-                err_set(e, "%s: %s", k->key, e2.msg);
-                return -1;
-            }
-            relabel_selectors_free(rs);
-        }
-        /* fall through */
-    case T_STRING:
-    case T_PATH: /* existence and access: validate_section() */
-    case T_FILE: {
-        char *s = strdup(val);
-        if (!s)
-            goto oom;
-        free(*(char **)field(sec, k->off));
-        *(char **)field(sec, k->off) = s;
-        return 0;
-    }
-    case T_REGEX: {
-        if (*val) {
-            regex_t re;
-            int rc = regcomp(&re, val, REG_EXTENDED | REG_NOSUB);
-            if (rc) {
-                char m[200];
-                regerror(rc, &re, m, sizeof m);
-                err_set(e, "%s: bad regular expression \"%s\": %s", k->key, val, m);
-                return -1;
-            }
-            regfree(&re);
-        }
-        char *s = strdup(val);
-        if (!s)
-            goto oom;
-        free(*(char **)field(sec, k->off));
-        *(char **)field(sec, k->off) = s;
-        return 0;
-    }
-    case T_LEVEL:
-    case T_CHOICE: {
-        bool ok = false;
-        if (k->type == T_LEVEL) {
-            enum log_level l;
-            ok = log_level_parse(val, &l) == 0;
-        } else {
-            size_t n = strlen(val);
-            for (const char *c = k->choices; c && *c;) {
-                const char *bar = strchr(c, '|');
-                size_t cl = bar ? (size_t)(bar - c) : strlen(c);
-                if (cl == n && strncmp(c, val, n) == 0)
-                    ok = true;
-                c = bar ? bar + 1 : c + cl;
-            }
-        }
-        if (!ok) {
-            err_set(e, "%s: \"%s\" is not one of %s", k->key, val,
-                    k->type == T_LEVEL ? "debug|info|warning|error" : k->choices);
-            return -1;
-        }
-        char *s = strdup(val);
-        if (!s)
-            goto oom;
-        free(*(char **)field(sec, k->off));
-        *(char **)field(sec, k->off) = s;
-        return 0;
-    }
-    case T_INT: {
-        int64_t v;
-        if (parse_int64(val, &v) < 0 || v < 0) {
-            err_set(e, "%s: \"%s\" is not a non-negative integer", k->key, val);
-            return -1;
-        }
-        *(int64_t *)field(sec, k->off) = v;
-        return 0;
-    }
-    case T_BOOL:
-        if (parse_bool(val, (bool *)field(sec, k->off)) < 0) {
-            err_set(e, "%s: \"%s\" is not a boolean (true/false)", k->key, val);
-            return -1;
-        }
-        return 0;
-    case T_DURATION:
-        /* a bare number is refused (as by Prometheus): is "500" ms or s? */
-        if (*val && strspn(val, "0123456789") == strlen(val) && strspn(val, "0") != strlen(val)) {
-            err_set(e, "%s: \"%s\" has no unit: write %ss (or %sms, %sm)", k->key, val, val, val,
-                    val);
-            return -1;
-        }
-        if (parse_duration_ms(val, (int64_t *)field(sec, k->off)) < 0) {
-            err_set(e, "%s: \"%s\" is not a duration (e.g. 30s, 5m, 1h)", k->key, val);
-            return -1;
-        }
-        return 0;
-    case T_SIZE:
-        if (parse_size(val, (uint64_t *)field(sec, k->off)) < 0) {
-            err_set(e, "%s: \"%s\" is not a size (e.g. 512MiB, 1GiB)", k->key, val);
-            return -1;
-        }
-        if (*(uint64_t *)field(sec, k->off) < CFG_MIN_SIZE) {
-            err_set(e, "%s: %s is too small to hold one batch (at least 1KiB)", k->key, val);
-            return -1;
-        }
-        return 0;
-    case T_HEADER: {
-        const char *colon = strchr(val, ':');
-        size_t nl = colon ? (size_t)(colon - val) : 0;
-        while (nl && isspace((unsigned char)val[nl - 1]))
-            nl--;
-        if (!colon || !nl || strcspn(val, " \t") < nl) {
-            err_set(e, "%s: \"%s\" is not `Name: value`", k->key, val);
-            return -1;
-        }
-        struct strlist *dst = field(sec, k->off);
-        char **nv = realloc(dst->v, (dst->n + 1) * sizeof *nv);
-        if (!nv)
-            goto oom;
-        dst->v = nv;
-        if (!(dst->v[dst->n] = strdup(val)))
-            goto oom;
-        dst->n++;
-        return 0;
-    }
-    case T_LIST:
-    case T_LABELS:
-    case T_LABELNAMES: {
-        struct strlist l = {0};
-        if (split_list(val, &l.v, &l.n) < 0)
-            goto oom;
-        if (k->type == T_LABELS) {
-            for (size_t i = 0; i < l.n; i++) {
-                char *eq = strchr(l.v[i], '=');
-                if (!eq) {
-                    err_set(e, "%s: \"%s\" is not name=value", k->key, l.v[i]);
-                    strv_free(l.v, l.n);
-                    return -1;
-                }
-                *eq = '\0';
-                char *name = str_trim(l.v[i]);
-                char *value = str_trim(eq + 1);
-                /* reserved "__" names are refused, but for Mimir's HA
-                 * tracker's default replica label */
-                if (!label_name_valid(name) || !*value ||
-                    (name[0] == '_' && strcmp(name, "__replica__") != 0)) {
-                    err_set(e, "%s: \"%s\" is not a valid label name=value", k->key, name);
-                    strv_free(l.v, l.n);
-                    return -1;
-                }
-                size_t nl = strlen(name), vl = strlen(value);
-                memmove(l.v[i], name, nl);
-                l.v[i][nl] = '=';
-                memmove(l.v[i] + nl + 1, value, vl + 1);
-            }
-        }
-        for (size_t i = 0; k->type == T_LABELNAMES && i < l.n; i++)
-            if (!label_name_valid(l.v[i]) || strcmp(l.v[i], "__name__") == 0) {
-                err_set(e, "%s: \"%s\" is not a label name that can be dropped", k->key, l.v[i]);
-                strv_free(l.v, l.n);
-                return -1;
-            }
-        struct strlist *dst = field(sec, k->off);
-        strv_free(dst->v, dst->n);
-        *dst = l;
-        return 0;
-    }
-    }
-    return 0;
-oom:
-    err_set(e, "out of memory");
-    return -1;
-}
 
 /* ---- problems: every one found, with where ------------------------------ */
 
@@ -382,117 +138,6 @@ int config_key_line(const struct config *c, const void *sec, const char *key)
     return 0;
 }
 
-/* ---- unknown keys: suggestions ------------------------------------------ */
-
-/* Prometheus remote_write (and global) spellings, and where their meaning
- * lives here. */
-static const struct {
-    const char *section, *key, *hint;
-} foreign_keys[] = {
-    {"remote_write", "remote_timeout", "this is `timeout`"},
-    {"remote_write", "basic_auth", "use basic_auth_user and basic_auth_password_file"},
-    {"remote_write", "username", "this is `basic_auth_user`"},
-    {"remote_write", "password", "put the password in a file named by basic_auth_password_file"},
-    {"remote_write", "password_file", "this is `basic_auth_password_file`"},
-    {"remote_write", "tls_config",
-     "TLS settings are keys of the section: ca_file, cert_file, key_file, insecure_skip_verify"},
-    {"remote_write", "ca", "this is `ca_file`"},
-    {"remote_write", "cert", "this is `cert_file`"},
-    {"remote_write", "key", "this is `key_file`"},
-    {"remote_write", "server_name", "not configurable: the host of `url` is verified"},
-    {"remote_write", "bearer_token", "put the token in a file named by bearer_token_file"},
-    {"remote_write", "authorization",
-     "use bearer_token_file (Authorization: Bearer), or `header = Authorization: ...`"},
-    {"remote_write", "write_relabel_configs",
-     "use keep_metrics, drop_metrics, keep_series, drop_series and drop_labels"},
-    {"remote_write", "relabel_configs",
-     "use keep_metrics, drop_metrics, keep_series, drop_series and drop_labels"},
-    {"remote_write", "queue_config",
-     "use max_samples_per_send, min_backoff and max_backoff (batches wait in the disk "
-     "spool, not in a memory queue)"},
-    {"remote_write", "capacity", "batches wait in the disk spool: see [shipper] spool_max_size"},
-    {"remote_write", "max_shards", "one request at a time per target: not configurable"},
-    {"remote_write", "batch_send_deadline", "one batch per `interval`: not configurable"},
-    {"remote_write", "name", "the name goes in the section header: [remote_write NAME]"},
-    {"remote_write", "send_exemplars", "not supported: nexus-shipper has no exemplars"},
-    {"remote_write", "send_native_histograms", "not supported: histograms are classic ones"},
-    {"remote_write", "metadata_config", "metadata is always sent with every batch"},
-    {"remote_write", "proxy_url", "use the https_proxy / http_proxy environment variables"},
-    {"remote_write", "oauth2", "not supported: use bearer_token_file or a header"},
-    {"remote_write", "sigv4", "not supported: use bearer_token_file or a header"},
-    {"remote_write", "azuread", "not supported: use bearer_token_file or a header"},
-    {"remote_write", "follow_redirects", "not configurable: redirects are not followed"},
-    {"remote_write", "enable_http2", "not configurable"},
-    {"remote_write", "tenant_id", "this is `tenant` (X-Scope-OrgID)"},
-    {"remote_write", "x-scope-orgid", "this is `tenant`"},
-    {"shipper", "scrape_interval", "this is `interval`"},
-    {"shipper", "evaluation_interval", "this is `interval`"},
-};
-
-/* Levenshtein distance, case-insensitive, of short strings (capped). */
-static size_t edit_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 63 || lb > 63)
-        return 64;
-    size_t row[64];
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        size_t diag = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t up = row[j];
-            size_t cost = tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]);
-            size_t best = diag + cost;
-            if (row[j] + 1 < best)
-                best = row[j] + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
-        }
-    }
-    return row[lb];
-}
-
-/* "; did you mean ...?" or a hint for a key of another program, or "". */
-static void suggest(const char *section, const char *key, char *out, size_t n)
-{
-    out[0] = '\0';
-    for (size_t i = 0; i < NS_ARRAY_LEN(foreign_keys); i++)
-        if (strcmp(foreign_keys[i].section, section) == 0 &&
-            strcasecmp(foreign_keys[i].key, key) == 0) {
-            snprintf(out, n, " (Prometheus's \"%s\": %s)", key, foreign_keys[i].hint);
-            return;
-        }
-    const char *best = NULL;
-    size_t bd = SIZE_MAX, kl = strlen(key);
-    for (size_t i = 0; i < cfg_n_keys; i++) {
-        if (strcmp(cfg_keys[i].section, section) != 0)
-            continue;
-        size_t d = edit_distance(key, cfg_keys[i].key);
-        size_t ol = strlen(cfg_keys[i].key);
-        /* a prefix (basic_auth_password of basic_auth_password_file) is close */
-        if (kl >= 4 && ol > kl && strncasecmp(cfg_keys[i].key, key, kl) == 0 && d > 2)
-            d = 2;
-        if (d < bd) {
-            bd = d;
-            best = cfg_keys[i].key;
-        }
-    }
-    size_t limit = kl / 3 > 2 ? kl / 3 : 2;
-    if (best && bd <= limit) {
-        snprintf(out, n, "; did you mean \"%s\"?", best);
-        return;
-    }
-    for (size_t i = 0; i < cfg_n_keys; i++)
-        if (strcasecmp(cfg_keys[i].key, key) == 0) {
-            snprintf(out, n, " (\"%s\" is a key of [%s])", cfg_keys[i].key, cfg_keys[i].section);
-            return;
-        }
-}
-
 /* ---- parsing --------------------------------------------------------- */
 
 struct parse_state {
@@ -531,7 +176,7 @@ static int apply_defaults(const struct section_desc *sd, void *sec, struct err *
         const struct key_desc *k = &cfg_keys[i];
         if (strcmp(k->section, sd->name) != 0 || !k->def)
             continue;
-        if (set_value(k, sec, k->def, e) < 0)
+        if (cfg_set_value(k, sec, k->def, e) < 0)
             return -1;
     }
     return 0;
@@ -555,7 +200,7 @@ static void *open_section(struct config *cfg, const struct section_desc *sd, con
     }
     if (sd->kind == SEC_OPTIONAL && *(void **)slot) {
         err_set(e, "section [%s] appears twice (first on line %d)", sd->name,
-                *(int *)field(*(void **)slot, (size_t)sd->line_off));
+                *(int *)cfg_field(*(void **)slot, (size_t)sd->line_off));
         return NULL;
     }
     void *sec = calloc(1, sd->size);
@@ -564,9 +209,9 @@ static void *open_section(struct config *cfg, const struct section_desc *sd, con
         return NULL;
     }
     if (sd->line_off >= 0)
-        *(int *)field(sec, (size_t)sd->line_off) = line;
+        *(int *)cfg_field(sec, (size_t)sd->line_off) = line;
     if (apply_defaults(sd, sec, e) < 0) {
-        free_section_values(sd, sec);
+        cfg_free_section_values(sd, sec);
         free(sec);
         return NULL;
     }
@@ -601,7 +246,7 @@ static void *open_section(struct config *cfg, const struct section_desc *sd, con
 oom:
     err_set(e, "out of memory");
 fail:
-    free_section_values(sd, sec);
+    cfg_free_section_values(sd, sec);
     free(sec);
     return NULL;
 }
@@ -694,7 +339,7 @@ static int parse_line(struct parse_state *ps, char *line, int lineno)
             char nm[64];
             snprintf(nm, sizeof nm, "%.*s", (int)nlen, inner);
             for (size_t i = 0; i < cfg_n_sections; i++) {
-                size_t dd = edit_distance(nm, cfg_sections[i].name);
+                size_t dd = cfg_edit_distance(nm, cfg_sections[i].name);
                 if (dd < bd) {
                     bd = dd;
                     best = cfg_sections[i].name;
@@ -751,7 +396,7 @@ static int parse_line(struct parse_state *ps, char *line, int lineno)
     const struct key_desc *k = find_key(ps->sd->name, key, strlen(key));
     if (!k) {
         char hint[256];
-        suggest(ps->sd->name, key, hint, sizeof hint);
+        cfg_suggest(ps->sd->name, key, hint, sizeof hint);
         report(d, lineno, "unknown key \"%s\" in section [%s]%s", key, ps->sd->name, hint);
         return 0;
     }
@@ -766,7 +411,7 @@ static int parse_line(struct parse_state *ps, char *line, int lineno)
     ps->seen_line[ki] = lineno;
     char *exp = NULL;
     struct err e2;
-    if (expand_env(val, &exp, &e2) < 0 || set_value(k, ps->sec, exp, &e2) < 0) {
+    if (expand_env(val, &exp, &e2) < 0 || cfg_set_value(k, ps->sec, exp, &e2) < 0) {
         report(d, lineno, "%s", e2.msg);
         keyline_bad(ps->cfg, ps->sec, k);
     }
@@ -870,7 +515,7 @@ static int apply_env(struct config *cfg, struct diag *d)
                 }
             }
             struct err e2;
-            if (set_value(k, sec, val, &e2) < 0)
+            if (cfg_set_value(k, sec, val, &e2) < 0)
                 report(d, -1, "environment %s: %s", name, e2.msg);
             else if (keyline_set(cfg, sec, k, 0) < 0) /* the file's line no longer applies */
                 return -1;
@@ -947,10 +592,10 @@ static int validate_section(struct config *cfg, struct diag *d, const struct sec
         int kline = keyline_get(cfg, sec, k);
         char *sv = (k->type == T_STRING || k->type == T_URL || k->type == T_FILE ||
                     k->type == T_PATH)
-                       ? *(char **)field(sec, k->off)
+                       ? *(char **)cfg_field(sec, k->off)
                        : NULL;
         bool empty_list = (k->type == T_LIST || k->type == T_LABELS) &&
-                          ((struct strlist *)field(sec, k->off))->n == 0;
+                          ((struct strlist *)cfg_field(sec, k->off))->n == 0;
         bool is_str = sv != NULL || k->type == T_STRING || k->type == T_URL ||
                       k->type == T_FILE || k->type == T_PATH;
         bool missing = is_str ? (!sv || !*sv) : empty_list;
@@ -993,8 +638,8 @@ static int validate_section(struct config *cfg, struct diag *d, const struct sec
             }
             if (k->type == T_PATH)
                 continue;
-            free(*(char **)field(sec, k->aux_off));
-            *(char **)field(sec, k->aux_off) = content;
+            free(*(char **)cfg_field(sec, k->aux_off));
+            *(char **)cfg_field(sec, k->aux_off) = content;
             struct stat st;
             if (stat(sv, &st) == 0 && (st.st_mode & S_IROTH))
                 cfg->world_readable_secrets = true;
@@ -1261,101 +906,6 @@ struct config *config_load(const char *path, struct err *e)
     return config_load_all(path, NULL, e);
 }
 
-/* ---- check-config: the host ---------------------------------------------- */
-
-/* `dir` exists as a writable directory, or can be created: its nearest
- * existing ancestor is a writable directory. 0, or -1 with e. */
-static int check_dir(const char *dir, struct err *e)
-{
-    char p[PATH_MAX];
-    if (!*dir || snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p) {
-        err_set(e, "bad directory name \"%s\"", dir);
-        return -1;
-    }
-    for (;;) {
-        struct stat st;
-        if (stat(p, &st) == 0) {
-            if (!S_ISDIR(st.st_mode)) {
-                err_set(e, "%s is not a directory", p);
-                return -1;
-            }
-            if (access(p, W_OK | X_OK) < 0) {
-                err_set(e, "%s%s%s is not writable by this user: %s", strcmp(p, dir) ? dir : "",
-                        strcmp(p, dir) ? " cannot be created: " : "", p, strerror(errno));
-                return -1;
-            }
-            return 0;
-        }
-        if (errno != ENOENT) {
-            err_set(e, "cannot use %s: %s", p, strerror(errno));
-            return -1;
-        }
-        char *sl = strrchr(p, '/');
-        if (!sl) { /* relative: the working directory */
-            snprintf(p, sizeof p, ".");
-        } else if (sl == p) {
-            p[1] = '\0';
-        } else {
-            *sl = '\0';
-        }
-    }
-}
-
-static int check_file_writable(const char *path, struct err *e)
-{
-    if (access(path, F_OK) == 0) {
-        if (access(path, W_OK) < 0) {
-            err_set(e, "cannot write %s: %s", path, strerror(errno));
-            return -1;
-        }
-        return 0;
-    }
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *sl = strrchr(dir, '/');
-    if (!sl)
-        snprintf(dir, sizeof dir, ".");
-    else if (sl == dir)
-        dir[1] = '\0';
-    else
-        *sl = '\0';
-    return check_dir(dir, e);
-}
-
-static void add_problem(struct strlist *l, size_t *n, const struct config *c, const void *sec,
-                        const char *key, const char *msg)
-{
-    char m[1024];
-    int line = config_key_line(c, sec, key);
-    if (line)
-        snprintf(m, sizeof m, "%s:%d: %s: %s", c->path, line, key, msg);
-    else
-        snprintf(m, sizeof m, "%s: [shipper] %s (default or environment): %s", c->path, key, msg);
-    char **nv = realloc(l->v, (l->n + 1) * sizeof *nv);
-    if (!nv)
-        return;
-    l->v = nv;
-    if ((l->v[l->n] = strdup(m))) {
-        l->n++;
-        (*n)++;
-    }
-}
-
-size_t config_check_paths(const struct config *c, struct strlist *problems)
-{
-    size_t n = 0;
-    struct err e;
-    const struct cfg_shipper *sh = &c->shipper;
-    if (!sh->spool_only || sh->spool_dir[0])
-        if (check_dir(sh->spool_dir, &e) < 0)
-            add_problem(problems, &n, c, sh, "spool_dir", e.msg);
-    if (check_dir(sh->state_dir, &e) < 0)
-        add_problem(problems, &n, c, sh, "state_dir", e.msg);
-    if (sh->log_file[0] && check_file_writable(sh->log_file, &e) < 0)
-        add_problem(problems, &n, c, sh, "log_file", e.msg);
-    return n;
-}
-
 void config_free(struct config *cfg)
 {
     if (!cfg)
@@ -1364,15 +914,15 @@ void config_free(struct config *cfg)
         const struct section_desc *sd = &cfg_sections[si];
         void *slot = (char *)cfg + sd->cfg_off;
         if (sd->kind == SEC_ALWAYS) {
-            free_section_values(sd, slot);
+            cfg_free_section_values(sd, slot);
         } else if (sd->kind == SEC_OPTIONAL) {
-            free_section_values(sd, *(void **)slot);
+            cfg_free_section_values(sd, *(void **)slot);
             free(*(void **)slot);
         } else {
             size_t n = *(size_t *)((char *)cfg + sd->count_off);
             void **arr = *(void ***)slot;
             for (size_t i = 0; i < n; i++) {
-                free_section_values(sd, arr[i]);
+                cfg_free_section_values(sd, arr[i]);
                 free(arr[i]);
             }
             free(arr);

@@ -64,6 +64,8 @@ struct key_desc {
     const char *help;
 };
 
+#define CFG_MIN_SIZE 1024u /* T_SIZE: a spool or buffer smaller than this holds no batch */
+
 /* upper bound on cfg_n_keys (config.c keeps per-key arrays of this size;
  * config_table.c checks it at compile time) */
 #define CFG_KEYS_MAX 256
@@ -72,5 +74,26 @@ extern const struct section_desc cfg_sections[];
 extern const size_t cfg_n_sections;
 extern const struct key_desc cfg_keys[];
 extern const size_t cfg_n_keys;
+
+
+/* The field at offset `off` of a section struct. */
+static inline void *cfg_field(void *sec, size_t off)
+{
+    return (char *)sec + off;
+}
+
+/* config_value.c: parses `val` into the field of key `k` in section struct
+ * `sec` (replacing what was there); 0, or -1 with e->msg (no location). */
+int cfg_set_value(const struct key_desc *k, void *sec, const char *val, struct err *e);
+/* config_value.c: frees every value of section `sd` held in `sec` (NULL:
+ * nothing), leaving the pointers NULL. */
+void cfg_free_section_values(const struct section_desc *sd, void *sec);
+
+/* config_suggest.c: Levenshtein distance between two strings. */
+size_t cfg_edit_distance(const char *a, const char *b);
+/* config_suggest.c: a hint for the unknown `key` of [section] (written to
+ * out, "" when none): "; did you mean ...?", the Prometheus equivalent, or
+ * the section it belongs to. */
+void cfg_suggest(const char *section, const char *key, char *out, size_t n);
 
 #endif
