@@ -22,21 +22,21 @@ enum cfg_type {
     T_FILE, /* a path whose content (a secret) is loaded into aux_offset */
     T_INT,  /* non-negative integer */
     T_BOOL,
-    T_DURATION, /* 30s, 5m, 1h */
-    T_SIZE,     /* 512MiB */
-    T_LIST,     /* comma-separated */
-    T_LABELS,   /* k=v,k=v with valid label names */
-    T_REGEX,    /* POSIX extended regular expression */
-    T_LEVEL,    /* debug|info|warning|error */
-    T_CHOICE,   /* one of the words in `choices` */
-    T_PATH,     /* a file that must exist and be readable (CA bundle, client cert) */
-    T_SELECTOR, /* PromQL series selectors (relabel.h) */
+    T_DURATION,   /* 30s, 5m, 1h */
+    T_SIZE,       /* 512MiB */
+    T_LIST,       /* comma-separated */
+    T_LABELS,     /* k=v,k=v with valid label names */
+    T_REGEX,      /* POSIX extended regular expression */
+    T_LEVEL,      /* debug|info|warning|error */
+    T_CHOICE,     /* one of the words in `choices` */
+    T_PATH,       /* a file that must exist and be readable (CA bundle, client cert) */
+    T_SELECTOR,   /* PromQL series selectors (relabel.h) */
     T_LABELNAMES, /* comma-separated label names */
-    T_HEADER,   /* one `Name: value` header, appended; commas allowed */
+    T_HEADER,     /* one `Name: value` header, appended; commas allowed */
 };
 
-#define REQUIRED           1u
-#define REPEAT             2u /* may appear several times in a section; each one appends */
+#define REQUIRED 1u
+#define REPEAT   2u /* may appear several times in a section; each one appends */
 
 enum section_kind { SEC_ALWAYS, SEC_OPTIONAL, SEC_NAMED };
 
@@ -74,7 +74,6 @@ extern const struct section_desc cfg_sections[];
 extern const size_t cfg_n_sections;
 extern const struct key_desc cfg_keys[];
 extern const size_t cfg_n_keys;
-
 
 /* The field at offset `off` of a section struct. */
 static inline void *cfg_field(void *sec, size_t off)

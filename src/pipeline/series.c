@@ -542,8 +542,8 @@ static int64_t series_add(struct series_buf *sb, int64_t fi, uint32_t h, const c
 
 /* Step 5: records the value as pending in the open transaction (a second
  * value for the series in one cycle is refused). 0, -1 or SET_OOM. */
-static int series_store(struct series_buf *sb, int64_t idx, const char *name,
-                        const uint32_t *pairs, size_t np, double v, struct err *e)
+static int series_store(struct series_buf *sb, int64_t idx, const char *name, const uint32_t *pairs,
+                        size_t np, double v, struct err *e)
 {
     struct series *s = &sb->s[idx];
     if (s->gen == sb->gen) {
@@ -827,7 +827,7 @@ int sb_snapshot(struct series_buf *sb, bool sorted, struct sb_sample **out, size
             v[k++] = (struct sb_sample){(uint32_t)i, stale_nan()};
     }
     if (sorted)
-        qsort_r(v, k, sizeof *v, cmp_series, sb); /* no global state (DESIGN rule 7) */
+        qsort_r(v, k, sizeof *v, cmp_series, sb); /* qsort_r: the buffer as context, no global */
     sb->snap_gen = sb->gen;
     *out = v;
     *n = k;

@@ -6,7 +6,8 @@
  * scratch arrays between calls; free it with rw_encoder_free().
  *
  * rw_classify() maps an HTTP answer to the three outcomes every send
- * ends in (DESIGN rule 3). */
+ * ends in: delivered, retry later, or drop (counted and logged with the
+ * receiver's reason). */
 #ifndef NS_REMOTE_WRITE_H
 #define NS_REMOTE_WRITE_H
 
