@@ -15,7 +15,6 @@
 
 #include "config_table.h"
 #include "log.h"
-#include "relabel.h"
 
 #define SPOOL_NAME_MAX_CFG 48 /* longest [remote_write NAME] created from the environment */
 
@@ -28,23 +27,9 @@ struct cfg_keyline {
     bool bad; /* its value was refused (reported): no further checks of it */
 };
 
-struct problem {
-    int line; /* sort key: file line; environment ones last */
-    char *msg;
-};
-
-struct diag {
-    const char *file;
-    struct problem *v;
-    size_t n, cap;
-    bool oom;
-};
-
 /* line > 0: "FILE:LINE: msg"; line == 0: "FILE: msg"; line < 0: msg as is
  * (environment), reported after the file's problems. */
-static void report(struct diag *d, int line, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void report(struct diag *d, int line, const char *fmt, ...)
+void cfg_report(struct diag *d, int line, const char *fmt, ...)
 {
     char m[1024];
     va_list ap;
@@ -113,7 +98,7 @@ static void keyline_bad(struct config *cfg, const void *sec, const struct key_de
             cfg->keylines[i].bad = true;
 }
 
-static bool key_bad(const struct config *cfg, const void *sec, const struct key_desc *k)
+bool cfg_key_bad(const struct config *cfg, const void *sec, const struct key_desc *k)
 {
     for (size_t i = 0; i < cfg->n_keylines; i++)
         if (cfg->keylines[i].sec == sec && cfg->keylines[i].k == k)
@@ -121,7 +106,7 @@ static bool key_bad(const struct config *cfg, const void *sec, const struct key_
     return false;
 }
 
-static int keyline_get(const struct config *cfg, const void *sec, const struct key_desc *k)
+int cfg_keyline_get(const struct config *cfg, const void *sec, const struct key_desc *k)
 {
     for (size_t i = 0; i < cfg->n_keylines; i++)
         if (cfg->keylines[i].sec == sec && cfg->keylines[i].k == k)
@@ -322,7 +307,7 @@ static int parse_line(struct parse_state *ps, char *line, int lineno)
         ps->skipping = true; /* until a good header */
         char *end = strchr(s, ']');
         if (!end || str_trim(end + 1)[0] != '\0') {
-            report(d, lineno, "malformed section header \"%s\"", s);
+            cfg_report(d, lineno, "malformed section header \"%s\"", s);
             return 0;
         }
         *end = '\0';
@@ -346,21 +331,21 @@ static int parse_line(struct parse_state *ps, char *line, int lineno)
                 }
             }
             if (best && bd <= 2 && nlen)
-                report(d, lineno, "unknown section [%.*s]; did you mean [%s]?", (int)nlen, inner,
+                cfg_report(d, lineno, "unknown section [%.*s]; did you mean [%s]?", (int)nlen, inner,
                        best);
             else
-                report(d, lineno, "unknown section [%.*s]", (int)nlen, inner);
+                cfg_report(d, lineno, "unknown section [%.*s]", (int)nlen, inner);
             return 0;
         }
         struct err e2;
         if (sd->kind == SEC_ALWAYS && ps->shipper_line) {
-            report(d, lineno, "section [%s] appears twice (first on line %d)", sd->name,
+            cfg_report(d, lineno, "section [%s] appears twice (first on line %d)", sd->name,
                    ps->shipper_line);
             return 0;
         }
         void *sec = open_section(ps->cfg, sd, name, lineno, &e2);
         if (!sec) {
-            report(d, lineno, "%s", e2.msg);
+            cfg_report(d, lineno, "%s", e2.msg);
             return 0;
         }
         if (keyline_set(ps->cfg, sec, NULL, lineno) < 0)
@@ -375,12 +360,12 @@ static int parse_line(struct parse_state *ps, char *line, int lineno)
     }
     char *eq = strchr(s, '=');
     if (!eq) {
-        report(d, lineno, "expected `key = value`, got \"%s\"", s);
+        cfg_report(d, lineno, "expected `key = value`, got \"%s\"", s);
         return 0;
     }
     if (!ps->sd) {
         if (!ps->skipping)
-            report(d, lineno, "key outside of any section (start with [shipper])");
+            cfg_report(d, lineno, "key outside of any section (start with [shipper])");
         return 0;
     }
     *eq = '\0';
@@ -397,12 +382,12 @@ static int parse_line(struct parse_state *ps, char *line, int lineno)
     if (!k) {
         char hint[256];
         cfg_suggest(ps->sd->name, key, hint, sizeof hint);
-        report(d, lineno, "unknown key \"%s\" in section [%s]%s", key, ps->sd->name, hint);
+        cfg_report(d, lineno, "unknown key \"%s\" in section [%s]%s", key, ps->sd->name, hint);
         return 0;
     }
     size_t ki = (size_t)(k - cfg_keys);
     if (ps->seen[ki] && !(k->flags & REPEAT)) {
-        report(d, lineno, "key \"%s\" already set on line %d", key, ps->seen_line[ki]);
+        cfg_report(d, lineno, "key \"%s\" already set on line %d", key, ps->seen_line[ki]);
         return 0;
     }
     if (!ps->seen[ki] && keyline_set(ps->cfg, ps->sec, k, lineno) < 0)
@@ -412,7 +397,7 @@ static int parse_line(struct parse_state *ps, char *line, int lineno)
     char *exp = NULL;
     struct err e2;
     if (expand_env(val, &exp, &e2) < 0 || cfg_set_value(k, ps->sec, exp, &e2) < 0) {
-        report(d, lineno, "%s", e2.msg);
+        cfg_report(d, lineno, "%s", e2.msg);
         keyline_bad(ps->cfg, ps->sec, k);
     }
     free(exp);
@@ -421,7 +406,7 @@ static int parse_line(struct parse_state *ps, char *line, int lineno)
 
 /* ---- environment overrides ------------------------------------------ */
 
-static void upper_copy(char *dst, size_t n, const char *src)
+void cfg_upper_copy(char *dst, size_t n, const char *src)
 {
     size_t i = 0;
     for (; src[i] && i + 1 < n; i++)
@@ -453,7 +438,7 @@ static int apply_env(struct config *cfg, struct diag *d)
         for (size_t si = 0; si < cfg_n_sections && !done; si++) {
             const struct section_desc *sd = &cfg_sections[si];
             char up[64];
-            upper_copy(up, sizeof up, sd->name);
+            cfg_upper_copy(up, sizeof up, sd->name);
             size_t ul = strlen(up);
             if (strncmp(rest, up, ul) != 0 || rest[ul] != '_')
                 continue;
@@ -469,7 +454,7 @@ static int apply_env(struct config *cfg, struct diag *d)
                     *(struct cfg_remote_write ***)((char *)cfg + sd->cfg_off);
                 for (size_t i = 0; i < *count && !sec; i++) {
                     char iu[128];
-                    upper_copy(iu, sizeof iu, arr[i]->name);
+                    cfg_upper_copy(iu, sizeof iu, arr[i]->name);
                     size_t il = strlen(iu);
                     if (il && strncmp(tail, iu, il) == 0 && tail[il] == '_') {
                         const struct key_desc *k2 =
@@ -509,284 +494,22 @@ static int apply_env(struct config *cfg, struct diag *d)
                 struct err e2;
                 sec = open_section(cfg, sd, inst_name, 0, &e2);
                 if (!sec) {
-                    report(d, -1, "environment %s: %s", name, e2.msg);
+                    cfg_report(d, -1, "environment %s: %s", name, e2.msg);
                     done = true;
                     break;
                 }
             }
             struct err e2;
             if (cfg_set_value(k, sec, val, &e2) < 0)
-                report(d, -1, "environment %s: %s", name, e2.msg);
+                cfg_report(d, -1, "environment %s: %s", name, e2.msg);
             else if (keyline_set(cfg, sec, k, 0) < 0) /* the file's line no longer applies */
                 return -1;
             done = true;
         }
         if (!done)
-            report(d, -1, "environment %s: no such configuration key", name);
+            cfg_report(d, -1, "environment %s: no such configuration key", name);
     }
     return 0;
-}
-
-/* ---- validation ------------------------------------------------------- */
-
-/* The line of `key` (NULL: the section header) of section instance sec,
- * else of the section header, 0 when neither came from the file. */
-static int where(const struct config *cfg, const void *sec, const char *key)
-{
-    int l = key ? config_key_line(cfg, sec, key) : 0;
-    return l ? l : keyline_get(cfg, sec, NULL);
-}
-
-/* A secret (a password, a token) is one line of printable bytes once its
- * trailing white space is trimmed: a NUL would cut it and a CR or LF would
- * end an HTTP header early. */
-static int secret_bytes(const char *path, const char *s, size_t len, struct err *e)
-{
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c == 0x7f) {
-            err_set(e, "%s: %s at byte %zu (a secret file holds one line of text)", path,
-                    c == 0 ? "NUL byte" : c == '\n' || c == '\r' ? "line break" : "control byte",
-                    i + 1);
-            return -1;
-        }
-    }
-    return 0;
-}
-
-/* "[remote_write NAME]" / "[nexus]" */
-static void section_title(const struct section_desc *sd, const void *sec, char *out, size_t n)
-{
-    const char *nm = sd->kind == SEC_NAMED ? ((const struct cfg_remote_write *)sec)->name : "";
-    snprintf(out, n, "[%s%s%s]", sd->name, *nm ? " " : "", nm);
-}
-
-/* A readable regular file (or a symlink to one): 0, else -1 with e. */
-static int check_readable(const char *path, struct err *e)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) {
-        err_set(e, "cannot read %s: %s", path, strerror(errno));
-        return -1;
-    }
-    struct stat st;
-    int bad = fstat(fd, &st) < 0 || S_ISDIR(st.st_mode);
-    close(fd);
-    if (bad) {
-        err_set(e, "%s is a directory, not a file", path);
-        return -1;
-    }
-    return 0;
-}
-
-static int validate_section(struct config *cfg, struct diag *d, const struct section_desc *sd,
-                            void *sec)
-{
-    int line = keyline_get(cfg, sec, NULL);
-    char title[128];
-    section_title(sd, sec, title, sizeof title);
-    for (size_t i = 0; i < cfg_n_keys; i++) {
-        const struct key_desc *k = &cfg_keys[i];
-        if (strcmp(k->section, sd->name) != 0 || key_bad(cfg, sec, k))
-            continue;
-        int kline = keyline_get(cfg, sec, k);
-        char *sv = (k->type == T_STRING || k->type == T_URL || k->type == T_FILE ||
-                    k->type == T_PATH)
-                       ? *(char **)cfg_field(sec, k->off)
-                       : NULL;
-        bool empty_list = (k->type == T_LIST || k->type == T_LABELS) &&
-                          ((struct strlist *)cfg_field(sec, k->off))->n == 0;
-        bool is_str = sv != NULL || k->type == T_STRING || k->type == T_URL ||
-                      k->type == T_FILE || k->type == T_PATH;
-        bool missing = is_str ? (!sv || !*sv) : empty_list;
-        if ((k->flags & REQUIRED) && missing) {
-            if (kline || line) {
-                report(d, kline ? kline : line, "section [%s] needs \"%s\"", sd->name, k->key);
-            } else {
-                char us[64], un[128], uk[64];
-                upper_copy(us, sizeof us, sd->name);
-                upper_copy(uk, sizeof uk, k->key);
-                const char *nm =
-                    sd->kind == SEC_NAMED ? ((struct cfg_remote_write *)sec)->name : "";
-                upper_copy(un, sizeof un, nm);
-                report(d, -1, "environment: section [%s%s%s] needs NEXUS_SHIPPER_%s_%s%s%s",
-                       sd->name, *nm ? " " : "", nm, us, un, *nm ? "_" : "", uk);
-            }
-            continue;
-        }
-        if ((k->type == T_FILE || k->type == T_PATH) && sv && *sv) {
-            struct err e2;
-            char *content = NULL;
-            int rc;
-            if (k->type == T_FILE) {
-                size_t clen = 0;
-                rc = read_file_n(sv, 64 * 1024, true, &content, &clen, &e2);
-                if (rc == 0 && secret_bytes(sv, content, clen, &e2) < 0) {
-                    free(content);
-                    content = NULL;
-                    rc = -1;
-                }
-            } else {
-                rc = check_readable(sv, &e2);
-            }
-            if (rc < 0) {
-                if (kline || line)
-                    report(d, kline ? kline : line, "%s: %s", k->key, e2.msg);
-                else
-                    report(d, -1, "environment: %s %s: %s", title, k->key, e2.msg);
-                continue;
-            }
-            if (k->type == T_PATH)
-                continue;
-            free(*(char **)cfg_field(sec, k->aux_off));
-            *(char **)cfg_field(sec, k->aux_off) = content;
-            struct stat st;
-            if (stat(sv, &st) == 0 && (st.st_mode & S_IROTH))
-                cfg->world_readable_secrets = true;
-        }
-    }
-    return d->oom ? -1 : 0;
-}
-
-/* A URL with a password in its user info (scheme://user:password@host). */
-static bool url_has_password(const char *url)
-{
-    const char *a = url ? strstr(url, "://") : NULL;
-    if (!a)
-        return false;
-    a += 3;
-    size_t n = strcspn(a, "/?#");
-    const char *at = memchr(a, '@', n);
-    return at && memchr(a, ':', (size_t)(at - a));
-}
-
-/* Where the configuration holds a secret itself rather than through a
- * *_file key, or NULL. */
-static const char *inline_secret(const struct config *cfg)
-{
-    static const char *const words[] = {"authorization", "token", "secret", "password", "key"};
-    for (size_t i = 0; i < cfg->n_rw; i++) {
-        const struct strlist *h = &cfg->rw[i]->headers;
-        for (size_t k = 0; k < h->n; k++) {
-            char name[128];
-            snprintf(name, sizeof name, "%.*s", (int)strcspn(h->v[k], ":"), h->v[k]);
-            for (size_t w = 0; w < NS_ARRAY_LEN(words); w++)
-                if (strcasestr(name, words[w]))
-                    return "a [remote_write] header";
-        }
-        if (url_has_password(cfg->rw[i]->url))
-            return "a [remote_write] url";
-    }
-    if (cfg->pushgateway && url_has_password(cfg->pushgateway->url))
-        return "the [pushgateway] url";
-    if (cfg->nexus && url_has_password(cfg->nexus->url))
-        return "the [nexus] url";
-    if (cfg->gitlab && url_has_password(cfg->gitlab->url))
-        return "the [gitlab] url";
-    if (cfg->database && cfg->database->conninfo &&
-        (strcasestr(cfg->database->conninfo, "password") ||
-         url_has_password(cfg->database->conninfo)))
-        return "the [database] conninfo";
-    return NULL;
-}
-
-/* Builds a target's relabel from its five keys and merges its `header`
- * lines into `headers`. -1 only when out of memory. */
-static int finish_remote_write(struct config *cfg, struct diag *d, struct cfg_remote_write *rw)
-{
-    for (size_t h = 0; h < rw->header_lines.n; h++) {
-        char **nv = realloc(rw->headers.v, (rw->headers.n + 1) * sizeof *nv);
-        if (!nv)
-            return -1;
-        rw->headers.v = nv;
-        rw->headers.v[rw->headers.n++] = rw->header_lines.v[h];
-        rw->header_lines.v[h] = NULL;
-    }
-    strv_free(rw->header_lines.v, rw->header_lines.n);
-    rw->header_lines.v = NULL;
-    rw->header_lines.n = 0;
-    struct relabel_spec spec = {.keep_metrics = rw->keep_metrics,
-                                .drop_metrics = rw->drop_metrics,
-                                .keep_series = rw->keep_series,
-                                .drop_series = rw->drop_series,
-                                .drop_labels = (const char *const *)rw->drop_labels.v,
-                                .n_drop_labels = rw->drop_labels.n};
-    struct err e2;
-    if (!(rw->relabel = relabel_new(&spec, &e2))) {
-        /* the values were checked when set: only out of memory is left */
-        report(d, where(cfg, rw, NULL), "%s", e2.msg);
-        return -1;
-    }
-    return 0;
-}
-
-/* Every check across keys; each problem is reported at the line of the key
- * concerned. -1 only when out of memory. */
-static int validate(struct config *cfg, struct diag *d)
-{
-    for (size_t si = 0; si < cfg_n_sections; si++) {
-        const struct section_desc *sd = &cfg_sections[si];
-        void *slot = (char *)cfg + sd->cfg_off;
-        if (sd->kind == SEC_ALWAYS) {
-            if (validate_section(cfg, d, sd, slot) < 0)
-                return -1;
-        } else if (sd->kind == SEC_OPTIONAL) {
-            if (*(void **)slot && validate_section(cfg, d, sd, *(void **)slot) < 0)
-                return -1;
-        } else {
-            size_t n = *(size_t *)((char *)cfg + sd->count_off);
-            for (size_t i = 0; i < n; i++)
-                if (validate_section(cfg, d, sd, (*(void ***)slot)[i]) < 0)
-                    return -1;
-        }
-    }
-    struct cfg_shipper *sh = &cfg->shipper;
-    if (sh->interval_ms < 1000)
-        report(d, where(cfg, sh, "interval"), "[shipper] interval must be at least 1s");
-    if (sh->archive_key_file && sh->archive_key_file[0] &&
-        (!sh->archive_key || strlen(sh->archive_key) < 16))
-        report(d, where(cfg, sh, "archive_key_file"),
-               "[shipper] archive_key_file %s holds fewer than 16 bytes of key",
-               sh->archive_key_file);
-    for (size_t i = 0; i < cfg->n_rw; i++) {
-        struct cfg_remote_write *rw = cfg->rw[i];
-        if (rw->max_samples_per_send < 1)
-            report(d, where(cfg, rw, "max_samples_per_send"),
-                   "max_samples_per_send must be at least 1");
-        if (rw->min_backoff_ms > rw->max_backoff_ms)
-            report(d, where(cfg, rw, "min_backoff"), "min_backoff is larger than max_backoff");
-        if ((rw->cert_file[0] != 0) != (rw->key_file[0] != 0))
-            report(d, where(cfg, rw, rw->cert_file[0] ? "cert_file" : "key_file"),
-                   "cert_file and key_file go together");
-        if (rw->basic_auth_user[0] && rw->bearer_token_file[0])
-            report(d, where(cfg, rw, "bearer_token_file"),
-                   "basic_auth_user and bearer_token_file exclude each other");
-        if (rw->bearer_token && strpbrk(rw->bearer_token, "\r\n")) /* another header */
-            report(d, where(cfg, rw, "bearer_token_file"),
-                   "bearer_token_file %s: the token holds a line break", rw->bearer_token_file);
-        for (size_t h = 0; h < rw->headers.n; h++)
-            if (!strchr(rw->headers.v[h], ':'))
-                report(d, where(cfg, rw, "headers"), "header \"%s\" is not `Name: value`",
-                       rw->headers.v[h]);
-        if (finish_remote_write(cfg, d, rw) < 0)
-            return -1;
-    }
-    if (!sh->instance || !*sh->instance) {
-        char host[256] = "localhost";
-        gethostname(host, sizeof host - 1);
-        host[sizeof host - 1] = '\0';
-        free(sh->instance);
-        if (!(sh->instance = strdup(host)))
-            return -1;
-    }
-    /* the values were checked when set */
-    if (sh->drop_metrics && sh->drop_metrics[0] &&
-        regcomp(&cfg->drop_re, sh->drop_metrics, REG_EXTENDED | REG_NOSUB) == 0)
-        cfg->has_drop_re = true;
-    if (sh->keep_metrics && sh->keep_metrics[0] &&
-        regcomp(&cfg->keep_re, sh->keep_metrics, REG_EXTENDED | REG_NOSUB) == 0)
-        cfg->has_keep_re = true;
-    return d->oom ? -1 : 0;
 }
 
 /* A configuration file is text: a NUL would silently end it (the rest
@@ -863,7 +586,7 @@ struct config *config_load_all(const char *path, struct strlist *problems, struc
     }
     free(text);
     text = NULL;
-    if (apply_env(cfg, &d) < 0 || validate(cfg, &d) < 0 || d.oom)
+    if (apply_env(cfg, &d) < 0 || cfg_validate(cfg, &d) < 0 || d.oom)
         goto oom;
     if (d.n) {
         /* in line order (a stable order for equal lines: insertion) */
@@ -886,7 +609,7 @@ struct config *config_load_all(const char *path, struct strlist *problems, struc
         }
         goto fail;
     }
-    const char *w = inline_secret(cfg);
+    const char *w = cfg_inline_secret(cfg);
     struct stat st;
     if (w && stat(path, &st) == 0 && (st.st_mode & S_IROTH))
         snprintf(cfg->world_readable_inline, sizeof cfg->world_readable_inline, "%s", w);

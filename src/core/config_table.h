@@ -11,6 +11,7 @@
 #ifndef NS_CONFIG_TABLE_H
 #define NS_CONFIG_TABLE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -94,5 +95,36 @@ size_t cfg_edit_distance(const char *a, const char *b);
  * out, "" when none): "; did you mean ...?", the Prometheus equivalent, or
  * the section it belongs to. */
 void cfg_suggest(const char *section, const char *key, char *out, size_t n);
+
+/* Problems found while loading, each with where (config.c). */
+struct problem {
+    int line; /* sort key: file line; environment ones last */
+    char *msg;
+};
+
+struct diag {
+    const char *file;
+    struct problem *v;
+    size_t n, cap;
+    bool oom;
+};
+
+/* config.c: line > 0: "FILE:LINE: msg"; line == 0: "FILE: msg"; line < 0:
+ * msg as is (environment), reported after the file's problems. Out of
+ * memory sets d->oom. */
+void cfg_report(struct diag *d, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* config.c: the line key k of section instance sec was set on (NULL k: the
+ * section header), 0 if not from the file; whether its value was refused. */
+int cfg_keyline_get(const struct config *cfg, const void *sec, const struct key_desc *k);
+bool cfg_key_bad(const struct config *cfg, const void *sec, const struct key_desc *k);
+/* config.c: src upper-cased into dst (n bytes, always terminated). */
+void cfg_upper_copy(char *dst, size_t n, const char *src);
+/* config_validate.c: every check across keys after parsing; problems go to
+ * d. 0, or -1 when out of memory. */
+int cfg_validate(struct config *cfg, struct diag *d);
+/* config_validate.c: where the configuration holds a secret itself rather
+ * than through a *_file key (e.g. "the [nexus] url"), or NULL. */
+const char *cfg_inline_secret(const struct config *cfg);
 
 #endif
