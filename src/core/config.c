@@ -18,111 +18,6 @@
 
 #define SPOOL_NAME_MAX_CFG 48 /* longest [remote_write NAME] created from the environment */
 
-/* ---- problems: every one found, with where ------------------------------ */
-
-struct cfg_keyline {
-    const void *sec;        /* the section instance */
-    const struct key_desc *k; /* NULL: the section header */
-    int line;
-    bool bad; /* its value was refused (reported): no further checks of it */
-};
-
-/* line > 0: "FILE:LINE: msg"; line == 0: "FILE: msg"; line < 0: msg as is
- * (environment), reported after the file's problems. */
-void cfg_report(struct diag *d, int line, const char *fmt, ...)
-{
-    char m[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(m, sizeof m, fmt, ap);
-    va_end(ap);
-    struct buf b;
-    buf_init(&b, 0);
-    if (line > 0)
-        buf_printf(&b, "%s:%d: %s", d->file, line, m);
-    else if (line == 0)
-        buf_printf(&b, "%s: %s", d->file, m);
-    else
-        buf_puts(&b, m);
-    if (d->n == d->cap) {
-        size_t nc = d->cap ? d->cap * 2 : 8;
-        struct problem *nv = realloc(d->v, nc * sizeof *nv);
-        if (!nv) {
-            buf_free(&b);
-            d->oom = true;
-            return;
-        }
-        d->v = nv;
-        d->cap = nc;
-    }
-    const char *t = buf_cstr(&b);
-    char *msg = t ? strdup(t) : NULL;
-    buf_free(&b);
-    if (!msg) {
-        d->oom = true;
-        return;
-    }
-    d->v[d->n++] = (struct problem){line < 0 ? INT_MAX : line, msg};
-}
-
-static void diag_free(struct diag *d)
-{
-    for (size_t i = 0; i < d->n; i++)
-        free(d->v[i].msg);
-    free(d->v);
-}
-
-static int keyline_set(struct config *cfg, const void *sec, const struct key_desc *k, int line)
-{
-    for (size_t i = 0; i < cfg->n_keylines; i++)
-        if (cfg->keylines[i].sec == sec && cfg->keylines[i].k == k) {
-            cfg->keylines[i].line = line;
-            return 0;
-        }
-    if (cfg->n_keylines == cfg->cap_keylines) {
-        size_t nc = cfg->cap_keylines ? cfg->cap_keylines * 2 : 32;
-        struct cfg_keyline *nv = realloc(cfg->keylines, nc * sizeof *nv);
-        if (!nv)
-            return -1;
-        cfg->keylines = nv;
-        cfg->cap_keylines = nc;
-    }
-    cfg->keylines[cfg->n_keylines++] = (struct cfg_keyline){sec, k, line, false};
-    return 0;
-}
-
-static void keyline_bad(struct config *cfg, const void *sec, const struct key_desc *k)
-{
-    for (size_t i = 0; i < cfg->n_keylines; i++)
-        if (cfg->keylines[i].sec == sec && cfg->keylines[i].k == k)
-            cfg->keylines[i].bad = true;
-}
-
-bool cfg_key_bad(const struct config *cfg, const void *sec, const struct key_desc *k)
-{
-    for (size_t i = 0; i < cfg->n_keylines; i++)
-        if (cfg->keylines[i].sec == sec && cfg->keylines[i].k == k)
-            return cfg->keylines[i].bad;
-    return false;
-}
-
-int cfg_keyline_get(const struct config *cfg, const void *sec, const struct key_desc *k)
-{
-    for (size_t i = 0; i < cfg->n_keylines; i++)
-        if (cfg->keylines[i].sec == sec && cfg->keylines[i].k == k)
-            return cfg->keylines[i].line;
-    return 0;
-}
-
-int config_key_line(const struct config *c, const void *sec, const char *key)
-{
-    for (size_t i = 0; i < c->n_keylines; i++)
-        if (c->keylines[i].sec == sec && c->keylines[i].k &&
-            strcmp(c->keylines[i].k->key, key) == 0)
-            return c->keylines[i].line;
-    return 0;
-}
-
 /* ---- parsing --------------------------------------------------------- */
 
 struct parse_state {
@@ -348,7 +243,7 @@ static int parse_line(struct parse_state *ps, char *line, int lineno)
             cfg_report(d, lineno, "%s", e2.msg);
             return 0;
         }
-        if (keyline_set(ps->cfg, sec, NULL, lineno) < 0)
+        if (cfg_keyline_set(ps->cfg, sec, NULL, lineno) < 0)
             return -1;
         ps->sd = sd;
         ps->sec = sec;
@@ -390,7 +285,7 @@ static int parse_line(struct parse_state *ps, char *line, int lineno)
         cfg_report(d, lineno, "key \"%s\" already set on line %d", key, ps->seen_line[ki]);
         return 0;
     }
-    if (!ps->seen[ki] && keyline_set(ps->cfg, ps->sec, k, lineno) < 0)
+    if (!ps->seen[ki] && cfg_keyline_set(ps->cfg, ps->sec, k, lineno) < 0)
         return -1;
     ps->seen[ki] = 1;
     ps->seen_line[ki] = lineno;
@@ -398,7 +293,7 @@ static int parse_line(struct parse_state *ps, char *line, int lineno)
     struct err e2;
     if (expand_env(val, &exp, &e2) < 0 || cfg_set_value(k, ps->sec, exp, &e2) < 0) {
         cfg_report(d, lineno, "%s", e2.msg);
-        keyline_bad(ps->cfg, ps->sec, k);
+        cfg_keyline_bad(ps->cfg, ps->sec, k);
     }
     free(exp);
     return 0;
@@ -406,13 +301,6 @@ static int parse_line(struct parse_state *ps, char *line, int lineno)
 
 /* ---- environment overrides ------------------------------------------ */
 
-void cfg_upper_copy(char *dst, size_t n, const char *src)
-{
-    size_t i = 0;
-    for (; src[i] && i + 1 < n; i++)
-        dst[i] = (char)(src[i] == '-' ? '_' : toupper((unsigned char)src[i]));
-    dst[i] = '\0';
-}
 
 extern char **environ;
 
@@ -502,7 +390,7 @@ static int apply_env(struct config *cfg, struct diag *d)
             struct err e2;
             if (cfg_set_value(k, sec, val, &e2) < 0)
                 cfg_report(d, -1, "environment %s: %s", name, e2.msg);
-            else if (keyline_set(cfg, sec, k, 0) < 0) /* the file's line no longer applies */
+            else if (cfg_keyline_set(cfg, sec, k, 0) < 0) /* the file's line no longer applies */
                 return -1;
             done = true;
         }
@@ -613,12 +501,12 @@ struct config *config_load_all(const char *path, struct strlist *problems, struc
     struct stat st;
     if (w && stat(path, &st) == 0 && (st.st_mode & S_IROTH))
         snprintf(cfg->world_readable_inline, sizeof cfg->world_readable_inline, "%s", w);
-    diag_free(&d);
+    cfg_diag_free(&d);
     return cfg;
 oom:
     err_set(e, "out of memory");
 fail:
-    diag_free(&d);
+    cfg_diag_free(&d);
     free(text);
     config_free(cfg);
     return NULL;

@@ -96,7 +96,7 @@ size_t cfg_edit_distance(const char *a, const char *b);
  * the section it belongs to. */
 void cfg_suggest(const char *section, const char *key, char *out, size_t n);
 
-/* Problems found while loading, each with where (config.c). */
+/* Problems found while loading, each with where (config_diag.c). */
 struct problem {
     int line; /* sort key: file line; environment ones last */
     char *msg;
@@ -109,16 +109,23 @@ struct diag {
     bool oom;
 };
 
-/* config.c: line > 0: "FILE:LINE: msg"; line == 0: "FILE: msg"; line < 0:
+/* config_diag.c: line > 0: "FILE:LINE: msg"; line == 0: "FILE: msg"; line < 0:
  * msg as is (environment), reported after the file's problems. Out of
  * memory sets d->oom. */
 void cfg_report(struct diag *d, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* config.c: the line key k of section instance sec was set on (NULL k: the
+void cfg_diag_free(struct diag *d);
+/* config_diag.c: records (or updates) the line key k of section instance
+ * sec was set on; -1 when out of memory. cfg_keyline_bad marks its value
+ * refused (reported once, no further checks). */
+int cfg_keyline_set(struct config *cfg, const void *sec, const struct key_desc *k, int line);
+void cfg_keyline_bad(struct config *cfg, const void *sec, const struct key_desc *k);
+/* config_diag.c: the line key k of section instance sec was set on (NULL k: the
  * section header), 0 if not from the file; whether its value was refused. */
 int cfg_keyline_get(const struct config *cfg, const void *sec, const struct key_desc *k);
 bool cfg_key_bad(const struct config *cfg, const void *sec, const struct key_desc *k);
-/* config.c: src upper-cased into dst (n bytes, always terminated). */
+/* config_diag.c: src upper-cased, '-' as '_', into dst (n bytes, always
+ * terminated): the environment spelling of a section or key name. */
 void cfg_upper_copy(char *dst, size_t n, const char *src);
 /* config_validate.c: every check across keys after parsing; problems go to
  * d. 0, or -1 when out of memory. */
