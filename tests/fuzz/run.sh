@@ -19,11 +19,13 @@ mkdir -p "$OUT/proto"
 protoc-c --c_out="$OUT/proto" -I"$SRC/proto" "$SRC/proto/types.proto" "$SRC/proto/remote.proto"
 printf '#define PACKAGE_NAME "nexus-shipper"\n#define PACKAGE_VERSION "fuzz"\n' > "$OUT/nsconfig.h"
 CFLAGS="-g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined"
-INC="-I$OUT -I$OUT/proto $(pkg-config --cflags libcurl libprotobuf-c json-c libpq openssl)"
-# every source folder is on the include path (headers by bare name, src/README.md)
+INC="-I$OUT -I$OUT/proto"
+# every source folder is on the include path (headers by bare name, src/README.md),
+# ahead of the libraries' folders: json-c's include folder has a json_util.h too
 for d in ${FUZZ_SRC_DIRS:-src src/core src/pipeline src/collectors src/wire src/delivery src/clients src/cleanup src/skopeo src/cli}; do
     INC="$INC -I$SRC/$d"
 done
+INC="$INC $(pkg-config --cflags libcurl libprotobuf-c json-c libpq openssl)"
 LIBS="$(pkg-config --libs libcurl libprotobuf-c json-c libpq openssl libmicrohttpd 2>/dev/null || pkg-config --libs libcurl libprotobuf-c json-c libpq openssl) -lsnappy -lm -lpthread"
 mkdir -p "$OUT/obj"
 objs=()
