@@ -20,24 +20,25 @@ static inline bool names_char_ok(char c, bool first, bool colon)
     return !first && c >= '0' && c <= '9';
 }
 
-static inline bool metric_name_valid(const char *s)
+/* The whole of s is a name; colon: metric names allow ':'. */
+static inline bool names_valid(const char *s, bool colon)
 {
     if (!s || !*s)
         return false;
     for (size_t i = 0; s[i]; i++)
-        if (!names_char_ok(s[i], i == 0, true))
+        if (!names_char_ok(s[i], i == 0, colon))
             return false;
     return true;
 }
 
+static inline bool metric_name_valid(const char *s)
+{
+    return names_valid(s, true);
+}
+
 static inline bool label_name_valid(const char *s)
 {
-    if (!s || !*s)
-        return false;
-    for (size_t i = 0; s[i]; i++)
-        if (!names_char_ok(s[i], i == 0, false))
-            return false;
-    return true;
+    return names_valid(s, false);
 }
 
 #endif
