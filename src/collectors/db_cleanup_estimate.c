@@ -1,5 +1,5 @@
 /* db_cleanup_estimate: what a registry cleanup with the [cleanup] rules
- * would free in each docker repository of Nexus (the seed's
+ * would free in each docker repository of Nexus (the old exporter's
  * cleanup_query), computed in the database. Enabled when both [database]
  * and [cleanup] are present (and the docker tables exist).
  *

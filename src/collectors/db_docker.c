@@ -1,4 +1,4 @@
-/* db_docker: docker images and tags from the Nexus database (the seed's
+/* db_docker: docker images and tags from the Nexus database (the old exporter's
  * docker_tags and docker_ports), when the docker tables exist (skipped
  * quietly otherwise). A tag is a docker_component (name = image, version
  * = tag); its date is the component's `created`; its last download is the

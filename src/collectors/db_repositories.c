@@ -1,5 +1,5 @@
 /* db_repositories: size, assets, components and last download of every
- * repository, read from the Nexus database (the seed's repository_info /
+ * repository, read from the Nexus database (the old exporter's repository_info /
  * repo_size), for every format whose tables exist (db_formats; a format
  * without its tables is skipped quietly). Labels {repository, format}:
  *

@@ -1,5 +1,5 @@
 /* gitlab_stale_tags: docker tags whose branch or git tag is gone from
- * GitLab (the seed's docker_tags + api_gitlab). Needs [nexus] and [gitlab].
+ * GitLab (the old exporter's docker_tags + api_gitlab). Needs [nexus] and [gitlab].
  *
  * 1. Nexus: every hosted docker repository's components
  *    (GET /service/rest/v1/components?repository=R; docker name = image,

@@ -1,5 +1,5 @@
 /* nexus_blobstores: size, blob count, free space and quotas of every blob
- * store (the seed's blobs_size).
+ * store (the old exporter's blobs_size).
  *
  * GET /service/rest/v1/blobstores, then for each store with a soft quota
  * GET /service/rest/v1/blobstores/{name}/quota-status. All labelled

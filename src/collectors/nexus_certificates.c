@@ -1,4 +1,4 @@
-/* nexus_certificates: TLS certificate expiry and validity (the seed's
+/* nexus_certificates: TLS certificate expiry and validity (the old exporter's
  * certificates).
  *
  * Endpoints: every https docker connector of Nexus (repositorySettings

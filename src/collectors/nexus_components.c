@@ -1,4 +1,4 @@
-/* nexus_components: repository sizes and docker tags over REST (the seed's
+/* nexus_components: repository sizes and docker tags over REST (the old exporter's
  * repo_size and docker_tags), the fallback when no database is configured.
  *
  * GET /service/rest/v1/repositories, then for every hosted and proxy

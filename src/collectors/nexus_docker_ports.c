@@ -1,4 +1,4 @@
-/* nexus_docker_ports: the docker connector ports (the seed's docker_ports).
+/* nexus_docker_ports: the docker connector ports (the old exporter's docker_ports).
  *
  * GET /service/rest/v1/repositorySettings gives each docker repository's
  * docker.httpPort / docker.httpsPort. With probe_docker_ports, each port

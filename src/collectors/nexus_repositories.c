@@ -1,5 +1,5 @@
 /* nexus_repositories: what repositories exist, how they are set up, and
- * whether each answers (the seed's repo_status).
+ * whether each answers (the old exporter's repo_status).
  *
  * GET /service/rest/v1/repositorySettings, then (probe_repositories) one
  * anonymous GET of every repository URL (url + "/").

@@ -1,4 +1,4 @@
-/* nexus_tasks: scheduled tasks (the seed's tasks).
+/* nexus_tasks: scheduled tasks (the old exporter's tasks).
  *
  * GET /service/rest/v1/tasks, paging through continuationToken. Labels
  * {task (the task's name), type}:

@@ -159,7 +159,7 @@ struct cfg_cleanup {
     char *password;
     int64_t days_to_keep;
     struct strlist protected_tags;     /* exact */
-    struct strlist protected_patterns; /* substring, as in the seed */
+    struct strlist protected_patterns; /* plain substring match (strstr), not a glob */
     char *protected_regex;
     int64_t keep_last;
     bool keep_unknown_dates;

@@ -1,8 +1,9 @@
 /* util: small building blocks shared by every module.
  *
- * struct buf is a growable byte buffer with a hard maximum (DESIGN rule 5):
- * appends that would grow it past `max` fail with -1 and leave it intact.
- * All functions return 0 on success and -1 on failure unless noted. */
+ * struct buf is a growable byte buffer with a hard maximum (every buffer
+ * that grows from outside input has one): appends that would grow it past
+ * `max` fail with -1 and leave it intact. All functions return 0 on
+ * success and -1 on failure unless noted. */
 #ifndef NS_UTIL_H
 #define NS_UTIL_H
 
@@ -57,8 +58,8 @@ int read_file(const char *path, size_t max, bool trim, char **out, struct err *e
  * bytes, which a caller checking the content must see. */
 int read_file_n(const char *path, size_t max, bool trim, char **out, size_t *len, struct err *e);
 
-/* Durable file writes (DESIGN rule 6) for state files, archives and
- * anything else replaced whole: a temp file with a random name in the
+/* Durable file writes (temp, fsync, rename, fsync the directory) for
+ * state files, archives and anything else replaced whole: a temp file with a random name in the
  * same directory, created with O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC (a
  * planted symlink or file is never followed, truncated or reused) and
  * given exactly `mode` (0 = 0600; fchmod, so the umask does not matter),

@@ -1,4 +1,5 @@
-/* collector: the descriptor every collector exports (DESIGN rule 1).
+/* collector: the descriptor every collector exports (src/README.md,
+ * "Adding a collector").
  *
  * One collector = one file in src/collectors/ = one `const struct
  * collector` listed in collectors.c. The scheduler calls init() once

@@ -1,4 +1,6 @@
 #include "series.h"
+#include "series_int.h"
+#include "strpool.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -6,218 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- string pool: strings never move once interned ------------------- */
-
-#define CHUNK_SIZE (64 * 1024)
-
-struct strpool {
-    char **chunks;
-    size_t nchunks;
-    size_t used; /* bytes used in the last regular chunk */
-    const char **strs;
-    uint32_t *hashes;
-    uint32_t *lens; /* strlen of every string, for the encoder */
-    uint8_t *flags; /* bit 0: checked as label name, bit 1: valid label name */
-    size_t n, cap;
-    uint32_t *table; /* id + 1, 0 = empty; open addressing */
-    size_t tcap;
-    size_t bytes;
-};
-
-static uint32_t hash_bytes(const void *p, size_t n)
-{
-    const unsigned char *s = p;
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < n; i++) {
-        h ^= s[i];
-        h *= 16777619u;
-    }
-    return h;
-}
-
-static void pool_free(struct strpool *p)
-{
-    for (size_t i = 0; i < p->nchunks; i++)
-        free(p->chunks[i]);
-    free(p->chunks);
-    free(p->strs);
-    free(p->hashes);
-    free(p->lens);
-    free(p->flags);
-    free(p->table);
-    memset(p, 0, sizeof *p);
-}
-
-static int pool_grow_table(struct strpool *p)
-{
-    size_t ncap = p->tcap ? p->tcap * 2 : 1024;
-    uint32_t *t = calloc(ncap, sizeof *t);
-    if (!t)
-        return -1;
-    for (size_t i = 0; i < p->n; i++) {
-        size_t j = p->hashes[i] & (ncap - 1);
-        while (t[j])
-            j = (j + 1) & (ncap - 1);
-        t[j] = (uint32_t)i + 1;
-    }
-    free(p->table);
-    p->bytes += (ncap - p->tcap) * sizeof *t;
-    p->table = t;
-    p->tcap = ncap;
-    return 0;
-}
-
-static char *pool_alloc(struct strpool *p, size_t len)
-{
-    if (len + 1 > CHUNK_SIZE / 4) { /* big string: its own block */
-        char **nc = realloc(p->chunks, (p->nchunks + 1) * sizeof *nc);
-        if (!nc)
-            return NULL;
-        p->chunks = nc;
-        char *blk = malloc(len + 1);
-        if (!blk)
-            return NULL;
-        /* keep the regular chunk last so `used` stays meaningful */
-        if (p->nchunks) {
-            nc[p->nchunks] = nc[p->nchunks - 1];
-            nc[p->nchunks - 1] = blk;
-        } else {
-            nc[0] = blk;
-            p->used = CHUNK_SIZE; /* no regular chunk yet */
-        }
-        p->nchunks++;
-        p->bytes += len + 1;
-        return blk;
-    }
-    if (!p->nchunks || p->used + len + 1 > CHUNK_SIZE) {
-        char **nc = realloc(p->chunks, (p->nchunks + 1) * sizeof *nc);
-        if (!nc)
-            return NULL;
-        p->chunks = nc;
-        if (!(nc[p->nchunks] = malloc(CHUNK_SIZE)))
-            return NULL;
-        p->nchunks++;
-        p->used = 0;
-        p->bytes += CHUNK_SIZE;
-    }
-    char *s = p->chunks[p->nchunks - 1] + p->used;
-    p->used += len + 1;
-    return s;
-}
-
-/* Returns the id of `s` (len bytes) if it is interned, else -1. */
-static int64_t pool_find(const struct strpool *p, const char *s, size_t len)
-{
-    uint32_t h = hash_bytes(s, len);
-    if (p->tcap)
-        for (size_t j = h & (p->tcap - 1); p->table[j]; j = (j + 1) & (p->tcap - 1)) {
-            uint32_t id = p->table[j] - 1;
-            if (p->hashes[id] == h && strncmp(p->strs[id], s, len) == 0 && p->strs[id][len] == '\0')
-                return id;
-        }
-    return -1;
-}
-
-/* Returns the id of `s` (len bytes), interning it; -1 on OOM. */
-static int64_t pool_intern(struct strpool *p, const char *s, size_t len)
-{
-    uint32_t h = hash_bytes(s, len);
-    if (p->tcap) {
-        for (size_t j = h & (p->tcap - 1); p->table[j]; j = (j + 1) & (p->tcap - 1)) {
-            uint32_t id = p->table[j] - 1;
-            if (p->hashes[id] == h && strncmp(p->strs[id], s, len) == 0 && p->strs[id][len] == '\0')
-                return id;
-        }
-    }
-    if ((p->n + 1) * 2 > p->tcap && pool_grow_table(p) < 0)
-        return -1;
-    if (p->n == p->cap) {
-        size_t nc = p->cap ? p->cap * 2 : 256;
-        const char **ns = realloc(p->strs, nc * sizeof *ns);
-        if (!ns)
-            return -1;
-        p->strs = ns;
-        uint32_t *nh = realloc(p->hashes, nc * sizeof *nh);
-        if (!nh)
-            return -1;
-        p->hashes = nh;
-        uint8_t *nf = realloc(p->flags, nc);
-        if (!nf)
-            return -1;
-        p->flags = nf;
-        uint32_t *nl = realloc(p->lens, nc * sizeof *nl);
-        if (!nl)
-            return -1;
-        p->lens = nl;
-        p->bytes += (nc - p->cap) * (sizeof *ns + sizeof *nh + sizeof *nl + 1);
-        p->cap = nc;
-    }
-    char *dst = pool_alloc(p, len);
-    if (!dst)
-        return -1;
-    memcpy(dst, s, len);
-    dst[len] = '\0';
-    size_t id = p->n++;
-    p->strs[id] = dst;
-    p->hashes[id] = h;
-    p->lens[id] = (uint32_t)len;
-    p->flags[id] = 0;
-    size_t j = h & (p->tcap - 1);
-    while (p->table[j])
-        j = (j + 1) & (p->tcap - 1);
-    p->table[j] = (uint32_t)id + 1;
-    return (int64_t)id;
-}
-
 /* ---- the buffer --------------------------------------------------------- */
-
-struct series {
-    uint32_t lab; /* offset of the first (name id, value id) pair in sb->lab */
-    uint32_t hash;
-    uint32_t gen; /* cycle in which it was last set */
-    uint16_t family;
-    uint8_t nlab;  /* at most MAX_LABELS */
-    uint8_t owner; /* the producer that last set it (sb_txn_begin_owner), 0 = none */
-    double value;
-};
-
-struct family {
-    struct metric_desc d; /* strings point into the pool */
-    uint32_t name_id;
-    bool dropped;
-};
-
-struct pending {
-    uint32_t series;
-    uint32_t prev_gen;
-    double value;
-};
-
-struct series_buf {
-    struct sb_opts o;
-    uint32_t *ext; /* external label pairs, sorted by name, as pool ids */
-    size_t n_ext;
-    struct strpool pool;
-    struct series *s;
-    size_t n, cap;
-    uint32_t *lab;
-    size_t nlab, labcap;
-    uint32_t *table;
-    size_t tcap;
-    struct family *fam;
-    size_t nfam, famcap;
-    uint32_t *famtab; /* family index + 1 by name hash */
-    size_t famtcap;
-    struct pending *pend;
-    size_t npend, pendcap;
-    uint32_t gen;
-    uint32_t snap_gen; /* gen of the last snapshot */
-    int64_t ts;
-    uint64_t refused, rejected;
-    uint32_t layout; /* changes when sb_compact renumbers the series */
-    const char *owner;
-    uint8_t owner_id;
-};
 
 double stale_nan(void)
 {
@@ -232,35 +23,6 @@ bool is_stale_nan(double v)
     uint64_t bits;
     memcpy(&bits, &v, sizeof bits);
     return bits == STALE_NAN_BITS;
-}
-
-static bool name_char(char c, bool first, bool colon)
-{
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_')
-        return true;
-    if (colon && c == ':')
-        return true;
-    return !first && c >= '0' && c <= '9';
-}
-
-bool metric_name_valid(const char *s)
-{
-    if (!s || !*s)
-        return false;
-    for (size_t i = 0; s[i]; i++)
-        if (!name_char(s[i], i == 0, true))
-            return false;
-    return true;
-}
-
-bool label_name_valid(const char *s)
-{
-    if (!s || !*s)
-        return false;
-    for (size_t i = 0; s[i]; i++)
-        if (!name_char(s[i], i == 0, false))
-            return false;
-    return true;
 }
 
 static size_t sb_bytes(const struct series_buf *sb)
@@ -286,8 +48,8 @@ struct series_buf *sb_new(const struct sb_opts *o)
             const char *nm = o->ext_labels[2 * i], *v = o->ext_labels[2 * i + 1];
             if (!label_name_valid(nm) || !v || !*v)
                 goto fail;
-            int64_t a = pool_intern(&sb->pool, nm, strlen(nm));
-            int64_t b = pool_intern(&sb->pool, v, strlen(v));
+            int64_t a = strpool_intern(&sb->pool, nm, strlen(nm));
+            int64_t b = strpool_intern(&sb->pool, v, strlen(v));
             if (a < 0 || b < 0)
                 goto fail;
             /* insertion sort by name; a repeated name keeps the first */
@@ -317,7 +79,7 @@ void sb_free(struct series_buf *sb)
 {
     if (!sb)
         return;
-    pool_free(&sb->pool);
+    strpool_free(&sb->pool);
     free(sb->ext);
     free(sb->s);
     free(sb->lab);
@@ -388,7 +150,7 @@ void sb_txn_rollback(struct series_buf *sb)
 /* Finds or creates the family for name `d->name`; -1 on OOM. */
 static int64_t family_get(struct series_buf *sb, const struct metric_desc *d)
 {
-    int64_t nid = pool_intern(&sb->pool, d->name, strlen(d->name));
+    int64_t nid = strpool_intern(&sb->pool, d->name, strlen(d->name));
     if (nid < 0)
         return -1;
     uint32_t h = sb->pool.hashes[nid];
@@ -421,8 +183,8 @@ static int64_t family_get(struct series_buf *sb, const struct metric_desc *d)
         sb->fam = nf;
         sb->famcap = nc;
     }
-    int64_t hid = pool_intern(&sb->pool, d->help ? d->help : "", d->help ? strlen(d->help) : 0);
-    int64_t uid = pool_intern(&sb->pool, d->unit ? d->unit : "", d->unit ? strlen(d->unit) : 0);
+    int64_t hid = strpool_intern(&sb->pool, d->help ? d->help : "", d->help ? strlen(d->help) : 0);
+    int64_t uid = strpool_intern(&sb->pool, d->unit ? d->unit : "", d->unit ? strlen(d->unit) : 0);
     if (hid < 0 || uid < 0)
         return -1;
     struct family *f = &sb->fam[sb->nfam];
@@ -507,10 +269,10 @@ static int describe(const struct series_buf *sb, const char *name, const uint32_
  * only looked up, so refused series never grow the pool: -2 when absent. */
 static int64_t intern_or_find(struct series_buf *sb, bool full, const char *s, size_t len)
 {
-    int64_t id = pool_find(&sb->pool, s, len);
+    int64_t id = strpool_find(&sb->pool, s, len);
     if (id >= 0)
         return id;
-    return full ? -2 : pool_intern(&sb->pool, s, len);
+    return full ? -2 : strpool_intern(&sb->pool, s, len);
 }
 
 /* A string never seen: the series is new, and there is no room for it. */
@@ -529,6 +291,234 @@ static int refuse_new_series(struct series_buf *sb, const char *name, const char
     err_set(e, "series buffer full (%zu bytes): refused %s", sb->o.max_bytes, desc);
     sb->refused++;
     return -1;
+}
+
+/* sb_setv's steps report what went wrong with these (besides -1: refused,
+ * e->msg set and the counter bumped): */
+#define SET_REFUSE_NEW (-2) /* a string never seen, and the buffer is full */
+#define SET_OOM        (-3)
+
+/* Interns a label value (invalid UTF-8 replaced, as the receivers would
+ * refuse it); -2 when full and unknown, -1 on OOM. */
+static int64_t intern_label_value(struct series_buf *sb, bool full, const char *lv)
+{
+    int64_t b;
+    size_t lvl = strlen(lv);
+    char tmp[1024];
+    if (lvl < sizeof tmp) {
+        memcpy(tmp, lv, lvl + 1);
+        utf8_sanitize(tmp);
+        b = intern_or_find(sb, full, tmp, lvl);
+    } else {
+        char *big = strdup(lv);
+        if (!big)
+            return -1;
+        utf8_sanitize(big);
+        b = intern_or_find(sb, full, big, lvl);
+        free(big);
+    }
+    return b;
+}
+
+/* Step 1: the series' own labels as sorted (name id, value id) pairs,
+ * __name__ first in the sort. 0, -1 (refused), SET_REFUSE_NEW or SET_OOM. */
+static int label_pairs(struct series_buf *sb, int64_t fi, const struct metric_desc *d,
+                       const char *name, const char *const *labels, size_t n_labels, bool full,
+                       uint32_t *pairs, size_t *npp, struct err *e)
+{
+    int64_t nid = name == d->name ? (int64_t)sb->fam[fi].name_id
+                                  : intern_or_find(sb, full, name, strlen(name));
+    int64_t kid = strpool_intern(&sb->pool, "__name__", 8);
+    if (nid == -2)
+        return SET_REFUSE_NEW;
+    if (nid < 0 || kid < 0)
+        return SET_OOM;
+    pairs[0] = (uint32_t)kid;
+    pairs[1] = (uint32_t)nid;
+    size_t np = 1;
+    for (size_t i = 0; i < n_labels; i++) {
+        const char *ln = labels[2 * i], *lv = labels[2 * i + 1];
+        if (!lv || !*lv)
+            continue; /* empty value = label absent */
+        if (!ln || (full && strpool_find(&sb->pool, ln, strlen(ln)) < 0 &&
+                    (!label_name_valid(ln) || str_has_prefix(ln, "__")))) {
+            err_set(e, "%s: invalid label name \"%s\"", name, ln ? ln : "(null)");
+            sb->rejected++;
+            return -1;
+        }
+        int64_t a = intern_or_find(sb, full, ln, strlen(ln));
+        if (a == -2)
+            return SET_REFUSE_NEW;
+        if (a < 0)
+            return SET_OOM;
+        uint8_t *fl = &sb->pool.flags[a];
+        if (!(*fl & 1))
+            *fl |= 1 | (label_name_valid(ln) && !str_has_prefix(ln, "__") ? 2 : 0);
+        if (!(*fl & 2)) {
+            err_set(e, "%s: invalid label name \"%s\"", name, ln ? ln : "(null)");
+            sb->rejected++;
+            return -1;
+        }
+        int64_t b = intern_label_value(sb, full, lv);
+        if (b == -2)
+            return SET_REFUSE_NEW;
+        if (b < 0)
+            return SET_OOM;
+        /* insertion sort by name string */
+        size_t j = np;
+        while (j > 0 && strcmp(sb->pool.strs[pairs[2 * (j - 1)]], ln) > 0) {
+            pairs[2 * j] = pairs[2 * (j - 1)];
+            pairs[2 * j + 1] = pairs[2 * (j - 1) + 1];
+            j--;
+        }
+        if (j > 0 && pairs[2 * (j - 1)] == (uint32_t)a) {
+            err_set(e, "%s: label \"%s\" given twice", name, ln);
+            sb->rejected++;
+            return -1;
+        }
+        pairs[2 * j] = (uint32_t)a;
+        pairs[2 * j + 1] = (uint32_t)b;
+        np++;
+    }
+    *npp = np;
+    return 0;
+}
+
+/* Step 2: merges the external labels into the sorted pairs (a series' own
+ * label of the same name wins); returns the new count. */
+static size_t merge_ext_labels(const struct series_buf *sb, uint32_t *pairs, size_t np)
+{
+    for (size_t x = 0; x < sb->n_ext; x++) {
+        uint32_t en = sb->ext[2 * x];
+        const char *es = sb->pool.strs[en];
+        size_t j = np;
+        bool present = false;
+        for (size_t k = 0; k < np; k++)
+            present |= pairs[2 * k] == en;
+        if (present)
+            continue;
+        while (j > 0 && strcmp(sb->pool.strs[pairs[2 * (j - 1)]], es) > 0) {
+            pairs[2 * j] = pairs[2 * (j - 1)];
+            pairs[2 * j + 1] = pairs[2 * (j - 1) + 1];
+            j--;
+        }
+        pairs[2 * j] = en;
+        pairs[2 * j + 1] = sb->ext[2 * x + 1];
+        np++;
+    }
+    return np;
+}
+
+/* Step 3: the index of the series with exactly these pairs, or -1. */
+static int64_t series_find(const struct series_buf *sb, uint32_t h, const uint32_t *pairs,
+                           size_t np)
+{
+    if (sb->tcap)
+        for (size_t j = h & (sb->tcap - 1); sb->table[j]; j = (j + 1) & (sb->tcap - 1)) {
+            struct series *s = &sb->s[sb->table[j] - 1];
+            if (s->hash == h && s->nlab == np &&
+                memcmp(&sb->lab[s->lab], pairs, np * 2 * sizeof *pairs) == 0)
+                return sb->table[j] - 1;
+        }
+    return -1;
+}
+
+/* Makes room for one more series of np pairs (hash table, series array,
+ * label array). 0, or -1 on OOM (nothing lost). */
+static int series_reserve(struct series_buf *sb, size_t np)
+{
+    if ((sb->n + 1) * 2 > sb->tcap) {
+        size_t nc = sb->tcap ? sb->tcap * 2 : 1024;
+        uint32_t *t = calloc(nc, sizeof *t);
+        if (!t)
+            return -1;
+        for (size_t i = 0; i < sb->n; i++) {
+            size_t j = sb->s[i].hash & (nc - 1);
+            while (t[j])
+                j = (j + 1) & (nc - 1);
+            t[j] = (uint32_t)i + 1;
+        }
+        free(sb->table);
+        sb->table = t;
+        sb->tcap = nc;
+    }
+    if (sb->n == sb->cap) {
+        size_t nc = sb->cap ? sb->cap + sb->cap / 2 : 256;
+        struct series *ns = realloc(sb->s, nc * sizeof *ns);
+        if (!ns)
+            return -1;
+        sb->s = ns;
+        sb->cap = nc;
+    }
+    if (sb->nlab + np * 2 > sb->labcap) {
+        size_t nc = sb->labcap ? sb->labcap + sb->labcap / 2 : 2048;
+        while (nc < sb->nlab + np * 2)
+            nc *= 2;
+        uint32_t *nl = realloc(sb->lab, nc * sizeof *nl);
+        if (!nl)
+            return -1;
+        sb->lab = nl;
+        sb->labcap = nc;
+    }
+    return 0;
+}
+
+/* Step 4: adds a new series (checking the memory cap against what it
+ * would need). Its index, -1 (refused: buffer full) or SET_OOM. */
+static int64_t series_add(struct series_buf *sb, int64_t fi, uint32_t h, const char *name,
+                          const uint32_t *pairs, size_t np, struct err *e)
+{
+    if (sb->o.max_bytes && sb_bytes(sb) + SERIES_NEED(np) > sb->o.max_bytes) {
+        char desc[512];
+        describe(sb, name, pairs, np, desc, sizeof desc);
+        err_set(e, "series buffer full (%zu bytes): refused %s", sb->o.max_bytes, desc);
+        sb->refused++;
+        return -1;
+    }
+    if (sb->n >= UINT32_MAX - 1 || sb->nlab + np * 2 > UINT32_MAX || series_reserve(sb, np) < 0)
+        return SET_OOM;
+    struct series *s = &sb->s[sb->n];
+    s->lab = (uint32_t)sb->nlab;
+    s->nlab = (uint8_t)np;
+    s->family = (uint16_t)fi;
+    s->hash = h;
+    s->gen = 0;
+    s->value = 0;
+    memcpy(&sb->lab[sb->nlab], pairs, np * 2 * sizeof *pairs);
+    sb->nlab += np * 2;
+    size_t j = h & (sb->tcap - 1);
+    while (sb->table[j])
+        j = (j + 1) & (sb->tcap - 1);
+    sb->table[j] = (uint32_t)sb->n + 1;
+    return (int64_t)sb->n++;
+}
+
+/* Step 5: records the value as pending in the open transaction (a second
+ * value for the series in one cycle is refused). 0, -1 or SET_OOM. */
+static int series_store(struct series_buf *sb, int64_t idx, const char *name, const uint32_t *pairs,
+                        size_t np, double v, struct err *e)
+{
+    struct series *s = &sb->s[idx];
+    if (s->gen == sb->gen) {
+        char desc[512];
+        describe(sb, name, pairs, np, desc, sizeof desc);
+        err_set(e, "duplicate series %s in one cycle%s%s", desc, sb->owner ? " from " : "",
+                sb->owner ? sb->owner : "");
+        sb->rejected++;
+        return -1;
+    }
+    if (sb->npend == sb->pendcap) {
+        size_t nc = sb->pendcap ? sb->pendcap * 2 : 256;
+        struct pending *np2 = realloc(sb->pend, nc * sizeof *np2);
+        if (!np2)
+            return SET_OOM;
+        sb->pend = np2;
+        sb->pendcap = nc;
+    }
+    sb->pend[sb->npend++] = (struct pending){(uint32_t)idx, s->gen, v};
+    s->gen = sb->gen;
+    s->owner = sb->owner_id;
+    return 0;
 }
 
 int sb_setv(struct series_buf *sb, const struct metric_desc *d, const char *suffix, double v,
@@ -564,186 +554,25 @@ int sb_setv(struct series_buf *sb, const struct metric_desc *d, const char *suff
     size_t np = 0;
     bool full =
         sb->o.max_bytes && sb_bytes(sb) + SERIES_NEED(n_labels + sb->n_ext + 1) > sb->o.max_bytes;
-    int64_t nid = name == d->name ? (int64_t)sb->fam[fi].name_id
-                                  : intern_or_find(sb, full, name, strlen(name));
-    int64_t kid = pool_intern(&sb->pool, "__name__", 8);
-    if (nid == -2)
-        goto refuse_new;
-    if (nid < 0 || kid < 0)
+    int rc = label_pairs(sb, fi, d, name, labels, n_labels, full, pairs, &np, e);
+    if (rc == SET_REFUSE_NEW)
+        return refuse_new_series(sb, name, labels, n_labels, e);
+    if (rc == SET_OOM)
         goto oom;
-    pairs[0] = (uint32_t)kid;
-    pairs[1] = (uint32_t)nid;
-    np = 1;
-    for (size_t i = 0; i < n_labels; i++) {
-        const char *ln = labels[2 * i], *lv = labels[2 * i + 1];
-        if (!lv || !*lv)
-            continue; /* empty value = label absent */
-        if (!ln || (full && pool_find(&sb->pool, ln, strlen(ln)) < 0 &&
-                    (!label_name_valid(ln) || str_has_prefix(ln, "__")))) {
-            err_set(e, "%s: invalid label name \"%s\"", name, ln ? ln : "(null)");
-            sb->rejected++;
-            return -1;
-        }
-        int64_t a = intern_or_find(sb, full, ln, strlen(ln));
-        if (a == -2)
-            goto refuse_new;
-        if (a < 0)
-            goto oom;
-        uint8_t *fl = &sb->pool.flags[a];
-        if (!(*fl & 1))
-            *fl |= 1 | (label_name_valid(ln) && !str_has_prefix(ln, "__") ? 2 : 0);
-        if (!(*fl & 2)) {
-            err_set(e, "%s: invalid label name \"%s\"", name, ln ? ln : "(null)");
-            sb->rejected++;
-            return -1;
-        }
-        int64_t b;
-        size_t lvl = strlen(lv);
-        char tmp[1024];
-        if (lvl < sizeof tmp) {
-            memcpy(tmp, lv, lvl + 1);
-            utf8_sanitize(tmp);
-            b = intern_or_find(sb, full, tmp, lvl);
-        } else {
-            char *big = strdup(lv);
-            if (!big)
-                goto oom;
-            utf8_sanitize(big);
-            b = intern_or_find(sb, full, big, lvl);
-            free(big);
-        }
-        if (b == -2)
-            goto refuse_new;
-        if (b < 0)
-            goto oom;
-        /* insertion sort by name string */
-        size_t j = np;
-        while (j > 0 && strcmp(sb->pool.strs[pairs[2 * (j - 1)]], ln) > 0) {
-            pairs[2 * j] = pairs[2 * (j - 1)];
-            pairs[2 * j + 1] = pairs[2 * (j - 1) + 1];
-            j--;
-        }
-        if (j > 0 && pairs[2 * (j - 1)] == (uint32_t)a) {
-            err_set(e, "%s: label \"%s\" given twice", name, ln);
-            sb->rejected++;
-            return -1;
-        }
-        pairs[2 * j] = (uint32_t)a;
-        pairs[2 * j + 1] = (uint32_t)b;
-        np++;
-    }
-    /* merge external labels: a series' own label of the same name wins */
-    for (size_t x = 0; x < sb->n_ext; x++) {
-        uint32_t en = sb->ext[2 * x];
-        const char *es = sb->pool.strs[en];
-        size_t j = np;
-        bool present = false;
-        for (size_t k = 0; k < np; k++)
-            present |= pairs[2 * k] == en;
-        if (present)
-            continue;
-        while (j > 0 && strcmp(sb->pool.strs[pairs[2 * (j - 1)]], es) > 0) {
-            pairs[2 * j] = pairs[2 * (j - 1)];
-            pairs[2 * j + 1] = pairs[2 * (j - 1) + 1];
-            j--;
-        }
-        pairs[2 * j] = en;
-        pairs[2 * j + 1] = sb->ext[2 * x + 1];
-        np++;
-    }
-    uint32_t h = hash_bytes(pairs, np * 2 * sizeof *pairs);
-    int64_t idx = -1;
-    if (sb->tcap)
-        for (size_t j = h & (sb->tcap - 1); sb->table[j]; j = (j + 1) & (sb->tcap - 1)) {
-            struct series *s = &sb->s[sb->table[j] - 1];
-            if (s->hash == h && s->nlab == np &&
-                memcmp(&sb->lab[s->lab], pairs, np * 2 * sizeof *pairs) == 0) {
-                idx = sb->table[j] - 1;
-                break;
-            }
-        }
-    if (idx < 0) {
-        /* new series: check the memory cap against what it would need */
-        if (sb->o.max_bytes && sb_bytes(sb) + SERIES_NEED(np) > sb->o.max_bytes) {
-            char desc[512];
-            describe(sb, name, pairs, np, desc, sizeof desc);
-            err_set(e, "series buffer full (%zu bytes): refused %s", sb->o.max_bytes, desc);
-            sb->refused++;
-            return -1;
-        }
-        if (sb->n >= UINT32_MAX - 1 || sb->nlab + np * 2 > UINT32_MAX)
-            goto oom;
-        if ((sb->n + 1) * 2 > sb->tcap) {
-            size_t nc = sb->tcap ? sb->tcap * 2 : 1024;
-            uint32_t *t = calloc(nc, sizeof *t);
-            if (!t)
-                goto oom;
-            for (size_t i = 0; i < sb->n; i++) {
-                size_t j = sb->s[i].hash & (nc - 1);
-                while (t[j])
-                    j = (j + 1) & (nc - 1);
-                t[j] = (uint32_t)i + 1;
-            }
-            free(sb->table);
-            sb->table = t;
-            sb->tcap = nc;
-        }
-        if (sb->n == sb->cap) {
-            size_t nc = sb->cap ? sb->cap + sb->cap / 2 : 256;
-            struct series *ns = realloc(sb->s, nc * sizeof *ns);
-            if (!ns)
-                goto oom;
-            sb->s = ns;
-            sb->cap = nc;
-        }
-        if (sb->nlab + np * 2 > sb->labcap) {
-            size_t nc = sb->labcap ? sb->labcap + sb->labcap / 2 : 2048;
-            while (nc < sb->nlab + np * 2)
-                nc *= 2;
-            uint32_t *nl = realloc(sb->lab, nc * sizeof *nl);
-            if (!nl)
-                goto oom;
-            sb->lab = nl;
-            sb->labcap = nc;
-        }
-        struct series *s = &sb->s[sb->n];
-        s->lab = (uint32_t)sb->nlab;
-        s->nlab = (uint8_t)np;
-        s->family = (uint16_t)fi;
-        s->hash = h;
-        s->gen = 0;
-        s->value = 0;
-        memcpy(&sb->lab[sb->nlab], pairs, np * 2 * sizeof *pairs);
-        sb->nlab += np * 2;
-        size_t j = h & (sb->tcap - 1);
-        while (sb->table[j])
-            j = (j + 1) & (sb->tcap - 1);
-        sb->table[j] = (uint32_t)sb->n + 1;
-        idx = (int64_t)sb->n++;
-    }
-    struct series *s = &sb->s[idx];
-    if (s->gen == sb->gen) {
-        char desc[512];
-        describe(sb, name, pairs, np, desc, sizeof desc);
-        err_set(e, "duplicate series %s in one cycle%s%s", desc, sb->owner ? " from " : "",
-                sb->owner ? sb->owner : "");
-        sb->rejected++;
+    if (rc < 0)
         return -1;
-    }
-    if (sb->npend == sb->pendcap) {
-        size_t nc = sb->pendcap ? sb->pendcap * 2 : 256;
-        struct pending *np2 = realloc(sb->pend, nc * sizeof *np2);
-        if (!np2)
-            goto oom;
-        sb->pend = np2;
-        sb->pendcap = nc;
-    }
-    sb->pend[sb->npend++] = (struct pending){(uint32_t)idx, s->gen, v};
-    s->gen = sb->gen;
-    s->owner = sb->owner_id;
-    return 0;
-refuse_new:
-    return refuse_new_series(sb, name, labels, n_labels, e);
+    np = merge_ext_labels(sb, pairs, np);
+    uint32_t h = strpool_hash(pairs, np * 2 * sizeof *pairs);
+    int64_t idx = series_find(sb, h, pairs, np);
+    if (idx < 0)
+        idx = series_add(sb, fi, h, name, pairs, np, e);
+    if (idx >= 0)
+        rc = series_store(sb, idx, name, pairs, np, v, e);
+    else
+        rc = (int)idx;
+    if (rc == SET_OOM)
+        goto oom;
+    return rc < 0 ? -1 : 0;
 bad_name:
     err_set(e, "invalid metric name \"%s%s\"", d->name, suffix ? suffix : "");
     sb->rejected++;
@@ -824,192 +653,6 @@ int sb_histogram(struct series_buf *sb, const struct metric_desc *d, const struc
         sb_setv(sb, d, "_count", (double)h->count, labels, n_labels, e) < 0)
         return -1;
     return 0;
-}
-
-/* ---- reading ------------------------------------------------------------ */
-
-/* Values of "le", "quantile" (and nexus_docker_tags_by_age's "le_days")
- * in numeric order ("+Inf" parses as infinity); a value that is not a
- * number sorts after the numbers, by bytes. */
-static bool numeric_label(const char *name)
-{
-    return !strcmp(name, "le") || !strcmp(name, "quantile") || !strcmp(name, "le_days");
-}
-
-static int cmp_numeric(const char *a, const char *b)
-{
-    char *ea, *eb;
-    double x = strtod(a, &ea), y = strtod(b, &eb);
-    bool na = ea != a && !*ea && !isnan(x), nb = eb != b && !*eb && !isnan(y);
-    if (na && nb && x != y)
-        return x < y ? -1 : 1;
-    if (na != nb)
-        return na ? -1 : 1;
-    return strcmp(a, b);
-}
-
-/* Labels compared after the others: the metric name and "le". */
-static bool late_label(const char *name)
-{
-    return (name[0] == '_' && !strcmp(name, "__name__")) || (name[0] == 'l' && !strcmp(name, "le"));
-}
-
-/* The value of label `name` of series s, or NULL. */
-static const char *label_value(const struct series_buf *sb, const struct series *s,
-                               const char *name)
-{
-    for (size_t i = 0; i < s->nlab; i++)
-        if (!strcmp(sb->pool.strs[sb->lab[s->lab + 2 * i]], name))
-            return sb->pool.strs[sb->lab[s->lab + 2 * i + 1]];
-    return NULL;
-}
-
-/* A histogram's series in the order of the text format's writers: per
- * label set, _bucket (by le), _sum, _count. */
-static int suffix_rank(const char *name, const char *family)
-{
-    const char *suf = name + strlen(family);
-    if (strncmp(name, family, strlen(family)) != 0 || !*suf)
-        return 0;
-    return !strcmp(suf, "_bucket") ? 1 : !strcmp(suf, "_sum") ? 2 : !strcmp(suf, "_count") ? 3 : 4;
-}
-
-/* Text-format order: family; then the labels but __name__ and le, pair
- * by pair (names, then values: numeric_label ones as numbers); then the
- * histogram suffix (_bucket, _sum, _count); then le as a number. So a
- * histogram's buckets of one label set come together, ascending, +Inf
- * last, followed by its _sum and _count. */
-static int cmp_series(const void *a, const void *b, void *ctx)
-{
-    const struct series_buf *sb = ctx;
-    const struct series *x = &sb->s[((const struct sb_sample *)a)->series];
-    const struct series *y = &sb->s[((const struct sb_sample *)b)->series];
-    const char *fam = sb->fam[x->family].d.name;
-    if (x->family != y->family) {
-        int c = strcmp(fam, sb->fam[y->family].d.name);
-        if (c)
-            return c;
-    }
-    size_t i = 0, j = 0;
-    for (;;) {
-        while (i < x->nlab && late_label(sb->pool.strs[sb->lab[x->lab + 2 * i]]))
-            i++;
-        while (j < y->nlab && late_label(sb->pool.strs[sb->lab[y->lab + 2 * j]]))
-            j++;
-        if (i == x->nlab || j == y->nlab) {
-            if (i != x->nlab || j != y->nlab)
-                return i == x->nlab ? -1 : 1; /* fewer labels first */
-            break;
-        }
-        uint32_t na = sb->lab[x->lab + 2 * i], nb = sb->lab[y->lab + 2 * j];
-        if (na != nb) {
-            int c = strcmp(sb->pool.strs[na], sb->pool.strs[nb]);
-            if (c)
-                return c;
-        }
-        uint32_t va = sb->lab[x->lab + 2 * i + 1], vb = sb->lab[y->lab + 2 * j + 1];
-        if (va != vb) {
-            int c = numeric_label(sb->pool.strs[na])
-                        ? cmp_numeric(sb->pool.strs[va], sb->pool.strs[vb])
-                        : strcmp(sb->pool.strs[va], sb->pool.strs[vb]);
-            if (c)
-                return c;
-        }
-        i++;
-        j++;
-    }
-    const char *xn = label_value(sb, x, "__name__"), *yn = label_value(sb, y, "__name__");
-    if (xn && yn && xn != yn) {
-        int rx = suffix_rank(xn, fam), ry = suffix_rank(yn, fam);
-        if (rx != ry)
-            return rx < ry ? -1 : 1;
-        int c = strcmp(xn, yn);
-        if (c)
-            return c;
-    }
-    const char *xl = label_value(sb, x, "le"), *yl = label_value(sb, y, "le");
-    if (xl && yl)
-        return xl == yl ? 0 : cmp_numeric(xl, yl);
-    return xl ? 1 : yl ? -1 : 0;
-}
-
-int sb_snapshot(struct series_buf *sb, bool sorted, struct sb_sample **out, size_t *n)
-{
-    size_t cnt = 0;
-    for (size_t i = 0; i < sb->n; i++)
-        if (sb->s[i].gen == sb->gen || sb->s[i].gen + 1 == sb->gen)
-            cnt++;
-    struct sb_sample *v = malloc((cnt ? cnt : 1) * sizeof *v);
-    if (!v)
-        return -1;
-    size_t k = 0;
-    for (size_t i = 0; i < sb->n; i++) {
-        const struct series *s = &sb->s[i];
-        if (s->gen == sb->gen)
-            v[k++] = (struct sb_sample){(uint32_t)i, s->value};
-        else if (s->gen + 1 == sb->gen && sb->snap_gen + 1 == sb->gen)
-            v[k++] = (struct sb_sample){(uint32_t)i, stale_nan()};
-    }
-    if (sorted)
-        qsort_r(v, k, sizeof *v, cmp_series, sb); /* no global state (DESIGN rule 7) */
-    sb->snap_gen = sb->gen;
-    *out = v;
-    *n = k;
-    return 0;
-}
-
-size_t sb_series_nlabels(const struct series_buf *sb, uint32_t series)
-{
-    return sb->s[series].nlab;
-}
-
-void sb_series_label(const struct series_buf *sb, uint32_t series, size_t i, const char **name,
-                     const char **value)
-{
-    const struct series *s = &sb->s[series];
-    *name = sb->pool.strs[sb->lab[s->lab + 2 * i]];
-    *value = sb->pool.strs[sb->lab[s->lab + 2 * i + 1]];
-}
-
-uint32_t sb_layout(const struct series_buf *sb)
-{
-    return sb->layout;
-}
-
-size_t sb_series_count(const struct series_buf *sb)
-{
-    return sb->n;
-}
-
-void sb_series_label_len(const struct series_buf *sb, uint32_t series, size_t i, const char **name,
-                         size_t *name_len, const char **value, size_t *value_len)
-{
-    const struct series *s = &sb->s[series];
-    uint32_t a = sb->lab[s->lab + 2 * i], b = sb->lab[s->lab + 2 * i + 1];
-    *name = sb->pool.strs[a];
-    *name_len = sb->pool.lens[a];
-    *value = sb->pool.strs[b];
-    *value_len = sb->pool.lens[b];
-}
-
-const struct metric_desc *sb_series_family(const struct series_buf *sb, uint32_t series)
-{
-    return &sb->fam[sb->s[series].family].d;
-}
-
-uint32_t sb_series_family_index(const struct series_buf *sb, uint32_t series)
-{
-    return sb->s[series].family;
-}
-
-size_t sb_family_count(const struct series_buf *sb)
-{
-    return sb->nfam;
-}
-
-const struct metric_desc *sb_family(const struct series_buf *sb, size_t i)
-{
-    return &sb->fam[i].d;
 }
 
 void sb_stats(const struct series_buf *sb, struct sb_stats *st)

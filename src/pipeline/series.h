@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "names.h"
 #include "util.h"
 
 /* Remote-write MetricMetadata.MetricType values. */
@@ -46,8 +47,7 @@ struct metric_desc {
 double stale_nan(void);
 bool is_stale_nan(double v);
 
-bool metric_name_valid(const char *s);
-bool label_name_valid(const char *s);
+/* metric_name_valid, label_name_valid: names.h */
 
 struct sb_opts {
     size_t max_bytes;              /* 0 = unlimited */

@@ -30,6 +30,16 @@ static int b64url(const char *s, struct buf *out)
     return rc;
 }
 
+/* Percent-encodes everything but ALPHA DIGIT - . _ ~ (libcurl's escaper:
+ * uppercase %XX, as http.c's url_escape); appends to out. */
+static int escape_value(const char *value, struct buf *out)
+{
+    char *esc = curl_easy_escape(NULL, value, 0);
+    int rc = esc ? buf_puts(out, esc) : -1;
+    curl_free(esc);
+    return rc;
+}
+
 static int segment(const char *name, const char *value, struct buf *out)
 {
     if (buf_printf(out, "/%s", name) < 0)
@@ -37,7 +47,7 @@ static int segment(const char *name, const char *value, struct buf *out)
     /* "." and ".." would be dot segments: URL normalisation removes them */
     if (!*value || strchr(value, '/') || strcmp(value, ".") == 0 || strcmp(value, "..") == 0)
         return buf_puts(out, "@base64/") < 0 ? -1 : b64url(value, out);
-    return buf_puts(out, "/") < 0 ? -1 : url_escape(value, out);
+    return buf_puts(out, "/") < 0 ? -1 : escape_value(value, out);
 }
 
 int pgw_group_path(const char *job, const char *const *grouping, size_t n_grouping, struct buf *out)
@@ -249,13 +259,4 @@ int pgw_url(const char *base, const char *job, const char *const *grouping, size
                  : pgw_build_url(base, path.data, out);
     buf_free(&path);
     return rc;
-}
-
-enum send_outcome pgw_push(struct http_client *c, const char *method, const char *url,
-                           const char *body, size_t len, struct http_response *r)
-{
-    const char *hdr = "Content-Type: text/plain; version=0.0.4; charset=utf-8";
-    if (http_request(c, method, url, &hdr, 1, body, len, 0, r) < 0)
-        return SEND_RETRY;
-    return rw_classify(r->status);
 }

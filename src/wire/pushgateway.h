@@ -2,11 +2,12 @@
  *
  * PUT replaces the whole group, POST only the metrics of the same names,
  * DELETE removes the group. The group is /metrics/job/<job>{/<k>/<v>};
- * values containing '/' (or empty) use the `@base64` form. */
+ * values containing '/' (or empty) use the `@base64` form.
+ * Paths and URLs only: no HTTP here (the sender in src/delivery/ sends the
+ * pushes; src/README.md). */
 #ifndef NS_PUSHGATEWAY_H
 #define NS_PUSHGATEWAY_H
 
-#include "http.h"
 #include "remote_write.h"
 #include "util.h"
 
@@ -17,8 +18,8 @@ int pgw_group_path(const char *job, const char *const *grouping, size_t n_groupi
  * spooled or imported push is untrusted input): "/metrics", then
  * "/job/<value>" or "/job@base64/<b64>", then any number of
  * "/<name>/<value>" or "/<name>@base64/<b64>", where <name> is a label
- * name ([a-zA-Z_][a-zA-Z0-9_]*, not "__..."), <value> is url_escape
- * output (unreserved characters and %XX escapes of reserved bytes other
+ * name ([a-zA-Z_][a-zA-Z0-9_]*, not "__..."), <value> is percent-encoded
+ * (unreserved characters and %XX escapes of reserved bytes other
  * than NUL and '/'), non-empty, not "." or "..", and <b64> is base64url
  * ("=" alone: the empty value). At most PGW_PATH_MAX bytes. 0, or -1 with
  * e->msg saying what is wrong and where. */
@@ -45,9 +46,5 @@ int pgw_build_url(const char *base, const char *group_path, struct buf *out);
 /* Builds base + "/metrics/job/..." into out. grouping = name,value pairs. */
 int pgw_url(const char *base, const char *job, const char *const *grouping, size_t n_grouping,
             struct buf *out);
-
-/* Sends and classifies (same three outcomes as remote-write). */
-enum send_outcome pgw_push(struct http_client *c, const char *method, const char *url,
-                           const char *body, size_t len, struct http_response *r);
 
 #endif

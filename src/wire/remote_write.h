@@ -6,7 +6,8 @@
  * scratch arrays between calls; free it with rw_encoder_free().
  *
  * rw_classify() maps an HTTP answer to the three outcomes every send
- * ends in (DESIGN rule 3). */
+ * ends in: delivered, retry later, or drop (counted and logged with the
+ * receiver's reason). */
 #ifndef NS_REMOTE_WRITE_H
 #define NS_REMOTE_WRITE_H
 
@@ -47,14 +48,11 @@ void rw_encoder_free(struct rw_encoder *enc);
 /* Encodes n samples (all at timestamp ts_ms) into a compressed WriteRequest.
  * A value of -0 is sent as 0: proto3 omits a zero double (protobuf-c and
  * Prometheus's own encoder alike); every other value travels bit for bit.
- * The direct encoder: byte-identical to rw_encode_reference(), several
- * times faster (no message tree, no reflection). */
+ * The direct encoder: byte-identical to protobuf-c's generated packer
+ * (the tests compare it with tests/lib/rw_reference.c), several times
+ * faster (no message tree, no reflection). */
 int rw_encode(struct rw_encoder *enc, const struct series_buf *sb, const struct sb_sample *s,
               size_t n, int64_t ts_ms, struct buf *out, struct err *e);
-/* The same through protobuf-c's generated packer (the reference). */
-int rw_encode_reference(struct rw_encoder *enc, const struct series_buf *sb,
-                        const struct sb_sample *s, size_t n, int64_t ts_ms, struct buf *out,
-                        struct err *e);
 
 /* The request headers (without Content-Length), NULL-terminated. */
 extern const char *const rw_headers[];

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "names.h"
+
 #define DEF_MAX_LINE    (64u << 10)
 #define DEF_MAX_LABELS  64u
 #define DEF_MAX_SAMPLES 1000000u
@@ -102,16 +104,6 @@ static int fail(struct textparse *p, struct err *e, const char *what, const char
     return -1;
 }
 
-static bool name_start(char c, bool colon)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (colon && c == ':');
-}
-
-static bool name_char(char c, bool colon)
-{
-    return name_start(c, colon) || (c >= '0' && c <= '9');
-}
-
 static bool blank(char c)
 {
     return c == ' ' || c == '\t';
@@ -124,13 +116,14 @@ static const char *skip_blank(const char *s)
     return s;
 }
 
-/* Length of the metric (colon) or label name at s; 0 when none. */
+/* Length of the metric (colon) or label name at s; 0 when none (the
+ * grammar of names.h). */
 static size_t name_len(const char *s, bool colon)
 {
-    if (!name_start(*s, colon))
+    if (!names_char_ok(*s, true, colon))
         return 0;
     size_t n = 1;
-    while (name_char(s[n], colon))
+    while (names_char_ok(s[n], false, colon))
         n++;
     return n;
 }

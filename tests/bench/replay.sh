@@ -114,10 +114,13 @@ trap 'exit 143' TERM
 
 # ---- bench_spoolfill, compiled against the convenience library ----------
 say "compiling bench_spoolfill against $BUILD_DIR/libnexusshipper.la"
+# every source folder is on the include path (headers by bare name, src/README.md)
+SRC_INC=()
+for d in "$SRC"/src "$SRC"/src/*/; do SRC_INC+=("-I${d%/}"); done
 # shellcheck disable=SC2046
 "$BUILD_DIR/libtool" --quiet --mode=link --tag=CC "${CC:-gcc}" -std=c11 -D_GNU_SOURCE -O2 \
 	-o "$WORK/bench_spoolfill" "$HERE/bench_spoolfill.c" \
-	-I"$SRC/src" -I"$BUILD_DIR" -I"$BUILD_DIR/proto" "$BUILD_DIR/libnexusshipper.la" \
+	"${SRC_INC[@]}" -I"$BUILD_DIR" -I"$BUILD_DIR/proto" "$BUILD_DIR/libnexusshipper.la" \
 	$(pkg-config --libs libcurl libprotobuf-c json-c libpq openssl) -lsnappy -lm \
 	>"$WORK/cc.log" 2>&1 || { cat "$WORK/cc.log" >&2; exit 2; }
 

@@ -15,6 +15,7 @@
 
 #include "remote.pb-c.h"
 #include "remote_write.h"
+#include "rw_reference.h"
 #include "sample_gen.h"
 
 static void fail(const char *what, size_t i)
@@ -35,7 +36,7 @@ static void check(struct rw_encoder *enc, struct series_buf *sb, bool sorted, in
     struct err e;
     if (rw_encode(enc, sb, v, n, ts, &direct, &e) < 0)
         fail(e.msg, 0);
-    if (rw_encode_reference(enc, sb, v, n, ts, &ref, &e) < 0)
+    if (rw_encode_reference(sb, v, n, ts, &ref, &e) < 0)
         fail(e.msg, 0);
     if (direct.len != ref.len || (direct.len && memcmp(direct.data, ref.data, direct.len) != 0))
         fail("the direct encoder's bytes differ from protobuf-c's", 0);

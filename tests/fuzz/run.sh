@@ -21,7 +21,7 @@ printf '#define PACKAGE_NAME "nexus-shipper"\n#define PACKAGE_VERSION "fuzz"\n' 
 CFLAGS="-g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined"
 INC="-I$OUT -I$OUT/proto"
 # every source folder is on the include path (headers by bare name, src/README.md),
-# before the libraries' folders: json-c's own json_util.h must not win over ours
+# ahead of the libraries' folders: json-c's include folder has a json_util.h too
 for d in ${FUZZ_SRC_DIRS:-src src/core src/pipeline src/collectors src/wire src/delivery src/clients src/cleanup src/skopeo src/cli}; do
     INC="$INC -I$SRC/$d"
 done
@@ -37,6 +37,9 @@ else
     srcs=()
     for f in "$SRC"/src/*.c "$SRC"/src/*/*.c; do [ -e "$f" ] && srcs+=("$f"); done
 fi
+# tests-only sources (tests/lib: the protobuf-c reference encoder)
+INC="$INC -I$SRC/tests/lib"
+srcs+=("$SRC"/tests/lib/*.c)
 for f in "${srcs[@]}" "$OUT"/proto/*.pb-c.c; do
     case "$f" in */main.c) continue;; esac
     o="$OUT/obj/$(basename "${f%.c}").o"
