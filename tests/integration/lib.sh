@@ -615,3 +615,72 @@ wait_within() {
 		sleep 0.1
 	done
 }
+
+# ---------------------------------------------------------------------------
+# Setup the test scripts share (issue 21): the binary under test, the
+# healthy Nexus fake, the config blocks, spool counts, registry pushes.
+
+# top_srcdir / top_builddir come from `make check` (AM_TESTS_ENVIRONMENT);
+# run by hand, they default to this checkout and its _build directory.
+top_srcdir=${top_srcdir:-$IT_TOP}
+top_builddir=${top_builddir:-$IT_TOP/_build}
+# BIN: the nexus-shipper under test. Every nexus-shipper a test starts goes
+# through it: under `make check NS_VALGRIND=1` it is tests/valgrind-wrap.sh.
+BIN=${NEXUS_SHIPPER:-$top_builddir/nexus-shipper}
+
+# pending SPOOL_DIR CONF [PREFIX=rw-]: how many batches `spool ls` lists in
+# SPOOL_DIR (read with CONF) for the targets whose name starts with PREFIX.
+pending() {
+	NEXUS_SHIPPER_SHIPPER_SPOOL_DIR=${1:?pending SPOOL CONF [PREFIX]} "$BIN" -c "${2:?pending SPOOL CONF [PREFIX]}" spool ls |
+		awk -v p="${3:-rw-}" 'index($1, p) == 1 {s += $2} END {print s + 0}'
+}
+
+# start_nexus_healthy [PASSWORD_FILE=$IT_TMP/nexus-password]: the Nexus
+# fake on tests/fakes/scenarios/healthy.json (sets NEXUS_URL, NEXUS_PORT,
+# NEXUS_PID) and its password ("metrics-secret", user "metrics") in
+# PASSWORD_FILE, mode 600; sets NEXUS_PW to that file. nexus_conf prints
+# the [nexus] section that reads it.
+start_nexus_healthy() {
+	NEXUS_PW=${1:-$IT_TMP/nexus-password}
+	start_fake NEXUS tests/fakes/nexus_fake.py --scenario "$top_srcdir/tests/fakes/scenarios/healthy.json"
+	printf 'metrics-secret\n' >"$NEXUS_PW"
+	chmod 600 "$NEXUS_PW"
+}
+
+# nexus_conf: print a [nexus] section for the fake of start_nexus_healthy
+# (url, username, password_file). Use it inside a configuration heredoc:
+#   cat >"$IT_TMP/ns.conf" <<CONF
+#   $(it_conf instance=ci state_dir="$IT_TMP")
+#   $(nexus_conf)
+#   CONF
+nexus_conf() {
+	printf '[nexus]\nurl = %s\nusername = metrics\npassword_file = %s\n' \
+		"${NEXUS_URL:?nexus_conf: start the Nexus fake first}" "${NEXUS_PW:-$IT_TMP/nexus-password}"
+}
+
+# it_conf [KEY=VALUE...]: print a [shipper] section: spool_dir =
+# $IT_TMP/spool (unless an argument sets spool_dir), then "KEY = VALUE" for
+# each argument, in order. Values are taken as they are (quote the
+# argument, not the value).
+it_conf() {
+	local kv
+	printf '[shipper]\n'
+	[[ " $* " == *" spool_dir="* ]] || printf 'spool_dir = %s\n' "$IT_TMP/spool"
+	for kv in "$@"; do
+		[[ $kv == *=* ]] || fail "it_conf: '$kv' is not KEY=VALUE"
+		printf '%s = %s\n' "${kv%%=*}" "${kv#*=}"
+	done
+}
+
+# registry_push OCI_DIR:TAG DEST_REF [SKOPEO_ARGS...]: copy the image TAG
+# of the OCI layout OCI_DIR to docker://DEST_REF ("$REG/demo/app:v1", plain
+# http) with skopeo, quietly. When OCI_DIR holds no layout yet, mkoci.py
+# builds a small one with TAG first. Fails the test if the copy fails.
+registry_push() {
+	local src=${1:?registry_push OCI_DIR:TAG DEST_REF} dst=${2:?registry_push OCI_DIR:TAG DEST_REF}
+	shift 2
+	[ -e "${src%:*}/oci-layout" ] || "$IT_PY" "$IT_DIR/mkoci.py" "${src%:*}" "${src##*:}" >/dev/null ||
+		fail "mkoci.py could not build $src"
+	skopeo copy -q "$@" --dest-tls-verify=false "oci:$src" "docker://$dst" >/dev/null ||
+		fail "could not push oci:$src to $dst"
+}

@@ -20,7 +20,7 @@
 #     export archive too; a world-readable configuration holding a secret
 #     itself (a credentials header, a URL with a password) is warned
 #     about, the same file at 0600 is not.
-# Nexus answering HTML instead of JSON is covered by test_collectors.sh
+# Nexus answering HTML instead of JSON is covered by test_collectors_faults.sh
 # (4a: the error names the endpoint and the Content-Type) and by the soak.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
