@@ -151,11 +151,7 @@ chmod 600 "$IT_TMP"/*-password "$IT_TMP"/*-token
 # conf NAME [extra lines for [nexus]] [[certificates] source] [gitlab token file] [gitlab projects] [collector_timeout]
 conf() {
     cat > "$IT_TMP/$1.conf" <<CONF
-[shipper]
-instance = ci
-spool_dir = $IT_TMP/spool
-state_dir = $IT_TMP
-collector_timeout = ${7:-20s}
+$(it_conf instance="ci" state_dir="$IT_TMP" collector_timeout="${7:-20s}")
 [remote_write prom]
 url = $PROM_URL/api/v1/write
 [remote_write vm]

@@ -658,18 +658,19 @@ nexus_conf() {
 		"${NEXUS_URL:?nexus_conf: start the Nexus fake first}" "${NEXUS_PW:-$IT_TMP/nexus-password}"
 }
 
-# it_conf [KEY=VALUE...]: print a [shipper] section: spool_dir =
-# $IT_TMP/spool (unless an argument sets spool_dir), then "KEY = VALUE" for
-# each argument, in order. Values are taken as they are (quote the
-# argument, not the value).
+# it_conf [KEY=VALUE...]: print a [shipper] section: "KEY = VALUE" for
+# each argument, in order (the first on line 2 of the section), then
+# spool_dir = $IT_TMP/spool unless an argument set spool_dir. Values are
+# taken as they are (quote the argument: key="$IT_TMP/x").
 it_conf() {
-	local kv
+	local kv spool=1
 	printf '[shipper]\n'
-	[[ " $* " == *" spool_dir="* ]] || printf 'spool_dir = %s\n' "$IT_TMP/spool"
 	for kv in "$@"; do
 		[[ $kv == *=* ]] || fail "it_conf: '$kv' is not KEY=VALUE"
+		[ "${kv%%=*}" != spool_dir ] || spool=
 		printf '%s = %s\n' "${kv%%=*}" "${kv#*=}"
 	done
+	[ -z "$spool" ] || printf 'spool_dir = %s\n' "$IT_TMP/spool"
 }
 
 # registry_push OCI_DIR:TAG DEST_REF [SKOPEO_ARGS...]: copy the image TAG
