@@ -9,7 +9,8 @@
 #   scenario FILE          switch the fake's scenario, forget its requests
 #   run_once NAME CONF     one `once --allow-partial` cycle; sets TS and LOG
 #   q / qv / expect / expect_ones / labels / same_in_vm / ones   query this cycle
-#   state_sets, up_list, collectors_up, log_has, pyval
+#   state_sets, up_list, collectors_up, all_up, log_has, pyval
+#   healthy_cycle          the healthy scenario, one cycle, every collector up
 # shellcheck shell=bash
 # shellcheck disable=SC2034
 getent hosts localhost >/dev/null || fail "localhost does not resolve here (no /etc/hosts?): the TLS endpoints are checked by name"
@@ -247,3 +248,18 @@ up_list() { # "name=0|1 ..." -> expected collector_up lines
     for a in "$@"; do printf 'nexus_shipper_collector_up{collector="%s"} %s\n' "${a%=*}" "${a#*=}"; done
 }
 log_has() { assert_contains "$LOG" "$1" "${2:-log}"; }
+# all_up MSG: every collector of this cycle is up
+all_up() {
+    assert_eq "$(up_list cleanup_runs=1 gitlab_stale_tags=1 nexus_blobstores=1 nexus_certificates=1 nexus_components=1 \
+        nexus_docker_ports=1 nexus_health=1 nexus_repositories=1 nexus_status=1 nexus_tasks=1 process=1 skopeo_runs=1)" \
+        "$(collectors_up)" "$1"
+}
+# healthy_cycle: the healthy scenario, $IT_TMP/healthy.conf (checked with
+# check-config), one cycle (TS, LOG) with every collector up
+healthy_cycle() {
+    scenario "$IT_TMP/s_healthy.json"
+    conf healthy
+    "$BIN" -c "$IT_TMP/healthy.conf" check-config >/dev/null
+    run_once healthy "$IT_TMP/healthy.conf"
+    all_up "healthy: every collector up"
+}

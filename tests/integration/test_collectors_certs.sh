@@ -13,14 +13,7 @@ it_init collectors_certs
 # =====================================================================
 # 1. source = tls (the healthy scenario)
 # =====================================================================
-scenario "$IT_TMP/s_healthy.json"
-conf healthy
-"$BIN" -c "$IT_TMP/healthy.conf" check-config >/dev/null
-run_once healthy "$IT_TMP/healthy.conf"
-
-assert_eq "$(up_list cleanup_runs=1 gitlab_stale_tags=1 nexus_blobstores=1 nexus_certificates=1 nexus_components=1 \
-    nexus_docker_ports=1 nexus_health=1 nexus_repositories=1 nexus_status=1 nexus_tasks=1 process=1 skopeo_runs=1)" \
-    "$(collectors_up)" "healthy: every collector up"
+healthy_cycle
 
 expect '{__name__=~"nexus_certificate_(up|valid|expiry_timestamp_seconds)"}' "certificates (tls)" <<EOF
 nexus_certificate_expiry_timestamp_seconds{host="127.0.0.1",issuer="Test Root CA",port="$OK",repository="docker-hosted",serial="1001",subject="localhost"} 4102444799

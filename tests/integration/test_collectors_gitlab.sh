@@ -13,14 +13,7 @@ it_init collectors_gitlab
 # =====================================================================
 # 1. healthy
 # =====================================================================
-scenario "$IT_TMP/s_healthy.json"
-conf healthy
-"$BIN" -c "$IT_TMP/healthy.conf" check-config >/dev/null
-run_once healthy "$IT_TMP/healthy.conf"
-
-assert_eq "$(up_list cleanup_runs=1 gitlab_stale_tags=1 nexus_blobstores=1 nexus_certificates=1 nexus_components=1 \
-    nexus_docker_ports=1 nexus_health=1 nexus_repositories=1 nexus_status=1 nexus_tasks=1 process=1 skopeo_runs=1)" \
-    "$(collectors_up)" "healthy: every collector up"
+healthy_cycle
 
 expect '{__name__=~"nexus_gitlab_stale_tags|nexus_docker_image_gitlab_project_exists"}' "stale tags" <<'EOF'
 nexus_docker_image_gitlab_project_exists{image="team/app",project="team/app",repository="docker-hosted"} 1
@@ -45,9 +38,7 @@ PY
 # =====================================================================
 scenario "$IT_TMP/s_edge.json"
 run_once edge "$IT_TMP/healthy.conf"
-assert_eq "$(up_list cleanup_runs=1 gitlab_stale_tags=1 nexus_blobstores=1 nexus_certificates=1 nexus_components=1 \
-    nexus_docker_ports=1 nexus_health=1 nexus_repositories=1 nexus_status=1 nexus_tasks=1 process=1 skopeo_runs=1)" \
-    "$(collectors_up)" "edge: every collector up"
+all_up "edge: every collector up"
 reqs=$(curl -fsS "$NEXUS_URL/__control/requests")
 expect '{__name__=~"nexus_docker_tags|nexus_gitlab_stale_tags|nexus_docker_image_gitlab_project_exists"}' \
     "stale tags: Link-only paging, a branch on page 2, a project that is gone" <<'EOF'

@@ -26,14 +26,7 @@ it_init collectors_nexus
 # =====================================================================
 # 1. healthy
 # =====================================================================
-scenario "$IT_TMP/s_healthy.json"
-conf healthy
-"$BIN" -c "$IT_TMP/healthy.conf" check-config >/dev/null
-run_once healthy "$IT_TMP/healthy.conf"
-
-assert_eq "$(up_list cleanup_runs=1 gitlab_stale_tags=1 nexus_blobstores=1 nexus_certificates=1 nexus_components=1 \
-    nexus_docker_ports=1 nexus_health=1 nexus_repositories=1 nexus_status=1 nexus_tasks=1 process=1 skopeo_runs=1)" \
-    "$(collectors_up)" "healthy: every collector up"
+healthy_cycle
 expect '{__name__=~"nexus_up|nexus_writable"}' "status" <<EOF
 nexus_up 1
 nexus_writable 1
@@ -194,9 +187,7 @@ assert_contains "$(cat "$IT_TMP/healthy.prom")" "# TYPE nexus_blobstore_size_byt
 # =====================================================================
 scenario "$IT_TMP/s_unhealthy.json"
 run_once unhealthy "$IT_TMP/healthy.conf"
-assert_eq "$(up_list cleanup_runs=1 gitlab_stale_tags=1 nexus_blobstores=1 nexus_certificates=1 nexus_components=1 \
-    nexus_docker_ports=1 nexus_health=1 nexus_repositories=1 nexus_status=1 nexus_tasks=1 process=1 skopeo_runs=1)" \
-    "$(collectors_up)" "unhealthy: every collector still works"
+all_up "unhealthy: every collector still works"
 expect '{__name__=~"nexus_up|nexus_writable"}' "status 503" <<EOF
 nexus_up 0
 nexus_writable 0
@@ -294,9 +285,7 @@ promtool check metrics < "$IT_TMP/unhealthy.prom" || fail "promtool check metric
 # =====================================================================
 scenario "$IT_TMP/s_edge.json"
 run_once edge "$IT_TMP/healthy.conf"
-assert_eq "$(up_list cleanup_runs=1 gitlab_stale_tags=1 nexus_blobstores=1 nexus_certificates=1 nexus_components=1 \
-    nexus_docker_ports=1 nexus_health=1 nexus_repositories=1 nexus_status=1 nexus_tasks=1 process=1 skopeo_runs=1)" \
-    "$(collectors_up)" "edge: every collector up"
+all_up "edge: every collector up"
 state_sets "edge tasks"
 expect_ones '{__name__=~"nexus_task_.*"}' "tasks in every state, a duplicate name, 3 pages" <<'EOF'
 nexus_task_last_run_result{result="CANCELED",task="Rebuild index",type="repository.rebuild-index"} 1
