@@ -680,19 +680,19 @@ END_TEST
 START_TEST(test_all_problems)
 {
     tl_write_file(cfgpath,
-               "[shipper]\n"
-               "intervall = 30s\n"          /* 2: a typo */
-               "interval = 30\n"            /* 3: no unit */
-               "[remote_write a]\n"         /* 4 */
-               "url = http://x/api/v1/write\n"
-               "remote_timeout = 5s\n"      /* 6: Prometheus's spelling */
-               "cert_file = /nonexistent/c.pem\n" /* 7: missing, and without key_file */
-               "[nexsu]\n"                  /* 8: unknown section, its keys skipped */
-               "url = http://n\n"
-               "[remote_write b]\n"         /* 10: no url */
-               "write_relabel_configs = x\n" /* 11 */
-               "drop_series = {a=~\"(\"}\n", /* 12: bad regex */
-               0600);
+                  "[shipper]\n"
+                  "intervall = 30s\n"          /* 2: a typo */
+                  "interval = 30\n"            /* 3: no unit */
+                  "[remote_write a]\n"         /* 4 */
+                  "url = http://x/api/v1/write\n"
+                  "remote_timeout = 5s\n"      /* 6: Prometheus's spelling */
+                  "cert_file = /nonexistent/c.pem\n" /* 7: missing, and without key_file */
+                  "[nexsu]\n"                  /* 8: unknown section, its keys skipped */
+                  "url = http://n\n"
+                  "[remote_write b]\n"         /* 10: no url */
+                  "write_relabel_configs = x\n" /* 11 */
+                  "drop_series = {a=~\"(\"}\n", /* 12: bad regex */
+                  0600);
     struct strlist p = {0};
     struct err e;
     ck_assert_ptr_null(config_load_all(cfgpath, &p, &e));
