@@ -59,12 +59,12 @@ leaf self localhost "DNS:localhost" 20240101000000Z 20300101000000Z selfsign    
 # ---- servers
 start_prometheus
 start_victoriametrics
-start_fake TLSOK tests/fakes/tls_fake.py --cert "$PKI/valid.pem" --key "$PKI/valid.key"
-start_fake TLSEXP tests/fakes/tls_fake.py --cert "$PKI/expired.pem" --key "$PKI/expired.key"
-start_fake TLSWRONG tests/fakes/tls_fake.py --cert "$PKI/wrong.pem" --key "$PKI/wrong.key"
-start_fake TLSSELF tests/fakes/tls_fake.py --cert "$PKI/self.pem" --key "$PKI/self.key"
+start_fakes TLSOK tests/fakes/tls_fake.py --cert "$PKI/valid.pem" --key "$PKI/valid.key" \
+    -- TLSEXP tests/fakes/tls_fake.py --cert "$PKI/expired.pem" --key "$PKI/expired.key" \
+    -- TLSWRONG tests/fakes/tls_fake.py --cert "$PKI/wrong.pem" --key "$PKI/wrong.key" \
+    -- TLSSELF tests/fakes/tls_fake.py --cert "$PKI/self.pem" --key "$PKI/self.key" \
+    -- NEXUS tests/fakes/nexus_fake.py --scenario "$SCEN/healthy.json"
 CLOSED=$(free_port) # nothing listens there
-start_fake NEXUS tests/fakes/nexus_fake.py --scenario "$SCEN/healthy.json"
 ports=$(curl -fsS "$NEXUS_URL/__control/ports")
 D0=$($PY -c 'import json,sys; print(json.loads(sys.argv[1])["docker"][0])' "$ports")
 D1=$($PY -c 'import json,sys; print(json.loads(sys.argv[1])["docker"][1])' "$ports")
