@@ -489,6 +489,34 @@ pgw_metrics() {
 # (http://127.0.0.1:PORT), ${NAME}_PORT and ${NAME}_PID; log in
 # $IT_LOGS/<name>.log. Set FAKE_PY to run the script with another interpreter.
 start_fake() {
+	_it_fake_launch "$@"
+	_it_fake_wait "$1"
+}
+
+# start_fakes NAME SCRIPT [ARGS...] [-- NAME SCRIPT [ARGS...]]...: start_fake
+# for several fakes at once: all are started, then each is waited for (same
+# variables, logs and limits as start_fake; saves their start-up times).
+start_fakes() {
+	local -a one=() names=()
+	while [ $# -gt 0 ]; do
+		if [ "$1" = -- ]; then
+			[ ${#one[@]} -eq 0 ] || { _it_fake_launch "${one[@]}"; names+=("${one[0]}"); }
+			one=()
+		else
+			one+=("$1")
+		fi
+		shift
+	done
+	[ ${#one[@]} -eq 0 ] || { _it_fake_launch "${one[@]}"; names+=("${one[0]}"); }
+	local n
+	for n in "${names[@]}"; do _it_fake_wait "$n"; done
+}
+
+declare -gA _IT_FAKE_PF=() _IT_FAKE_LOG=() _IT_FAKE_T0=() _IT_FAKE_SCRIPT=()
+
+# _it_fake_launch NAME SCRIPT [ARGS...]: start_fake's first half (start the
+# process); _it_fake_wait NAME: its second half (wait for the port file).
+_it_fake_launch() {
 	local name=${1:?start_fake NAME SCRIPT [ARGS...]} script=${2:?start_fake NAME SCRIPT [ARGS...]}
 	shift 2
 	[ -n "$IT_TMP" ] || fail "call it_init before start_fake"
@@ -497,13 +525,19 @@ start_fake() {
 	[ -e "$script" ] || fail "start_fake: no such script: $script"
 	local lname
 	lname=$(_it_instance "${name,,}")
-	local log=$IT_LOGS/$lname.log pf=$IT_TMP/$lname.port pid port="" t0 i
+	local log=$IT_LOGS/$lname.log pf=$IT_TMP/$lname.port
 	rm -f "$pf"
-	t0=$(date +%s%N)
+	_IT_FAKE_T0[$name]=$(date +%s%N) _IT_FAKE_PF[$name]=$pf _IT_FAKE_LOG[$name]=$log _IT_FAKE_SCRIPT[$name]=$script
 	echo "+ ${FAKE_PY:-$IT_PY} $script --port 0 --port-file $pf $*" >>"$log"
 	"${FAKE_PY:-$IT_PY}" "$script" --port 0 --port-file "$pf" "$@" >>"$log" 2>&1 </dev/null &
-	pid=$!
-	_it_register "$pid" "$lname"
+	printf -v "${name}_PID" '%s' "$!"
+	_it_register "$!" "$lname"
+}
+
+_it_fake_wait() {
+	local name=$1 pf=${_IT_FAKE_PF[$1]} log=${_IT_FAKE_LOG[$1]} port="" i
+	local pidvar=${name}_PID
+	local pid=${!pidvar}
 	# Accept the port once the file holds a number that is stable across two
 	# reads (a writer may not be atomic) and a TCP connect to it succeeds.
 	local prev=
@@ -517,14 +551,13 @@ start_fake() {
 			prev=$port
 			port=
 		fi
-		kill -0 "$pid" 2>/dev/null || fail "fake $name ($script) exited during startup (see $log)"
+		kill -0 "$pid" 2>/dev/null || fail "fake $name (${_IT_FAKE_SCRIPT[$name]}) exited during startup (see $log)"
 		sleep 0.05
 	done
 	[ -n "$port" ] || fail "fake $name did not write $pf within 15 s (see $log)"
 	printf -v "${name}_URL" 'http://127.0.0.1:%s' "$port"
 	printf -v "${name}_PORT" '%s' "$port"
-	printf -v "${name}_PID" '%s' "$pid"
-	it_log "fake $name ready at http://127.0.0.1:$port (pid $pid) in $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+	it_log "fake $name ready at http://127.0.0.1:$port (pid $pid) in $(( ($(date +%s%N) - ${_IT_FAKE_T0[$name]}) / 1000000 )) ms"
 }
 
 # promq ARGS...: tests/integration/promq.py (see its --help).
@@ -614,4 +647,74 @@ wait_within() {
 		fi
 		sleep 0.1
 	done
+}
+
+# ---------------------------------------------------------------------------
+# Setup the test scripts share (issue 21): the binary under test, the
+# healthy Nexus fake, the config blocks, spool counts, registry pushes.
+
+# top_srcdir / top_builddir come from `make check` (AM_TESTS_ENVIRONMENT);
+# run by hand, they default to this checkout and its _build directory.
+top_srcdir=${top_srcdir:-$IT_TOP}
+top_builddir=${top_builddir:-$IT_TOP/_build}
+# BIN: the nexus-shipper under test. Every nexus-shipper a test starts goes
+# through it: under `make check NS_VALGRIND=1` it is tests/valgrind-wrap.sh.
+BIN=${NEXUS_SHIPPER:-$top_builddir/nexus-shipper}
+
+# pending SPOOL_DIR CONF [PREFIX=rw-]: how many batches `spool ls` lists in
+# SPOOL_DIR (read with CONF) for the targets whose name starts with PREFIX.
+pending() {
+	NEXUS_SHIPPER_SHIPPER_SPOOL_DIR=${1:?pending SPOOL CONF [PREFIX]} "$BIN" -c "${2:?pending SPOOL CONF [PREFIX]}" spool ls |
+		awk -v p="${3:-rw-}" 'index($1, p) == 1 {s += $2} END {print s + 0}'
+}
+
+# start_nexus_healthy [PASSWORD_FILE=$IT_TMP/nexus-password]: the Nexus
+# fake on tests/fakes/scenarios/healthy.json (sets NEXUS_URL, NEXUS_PORT,
+# NEXUS_PID) and its password ("metrics-secret", user "metrics") in
+# PASSWORD_FILE, mode 600; sets NEXUS_PW to that file. nexus_conf prints
+# the [nexus] section that reads it.
+start_nexus_healthy() {
+	NEXUS_PW=${1:-$IT_TMP/nexus-password}
+	start_fake NEXUS tests/fakes/nexus_fake.py --scenario "$top_srcdir/tests/fakes/scenarios/healthy.json"
+	printf 'metrics-secret\n' >"$NEXUS_PW"
+	chmod 600 "$NEXUS_PW"
+}
+
+# nexus_conf: print a [nexus] section for the fake of start_nexus_healthy
+# (url, username, password_file). Use it inside a configuration heredoc:
+#   cat >"$IT_TMP/ns.conf" <<CONF
+#   $(it_conf instance=ci state_dir="$IT_TMP")
+#   $(nexus_conf)
+#   CONF
+nexus_conf() {
+	printf '[nexus]\nurl = %s\nusername = metrics\npassword_file = %s\n' \
+		"${NEXUS_URL:?nexus_conf: start the Nexus fake first}" "${NEXUS_PW:-$IT_TMP/nexus-password}"
+}
+
+# it_conf [KEY=VALUE...]: print a [shipper] section: "KEY = VALUE" for
+# each argument, in order (the first on line 2 of the section), then
+# spool_dir = $IT_TMP/spool unless an argument set spool_dir. Values are
+# taken as they are (quote the argument: key="$IT_TMP/x").
+it_conf() {
+	local kv spool=1
+	printf '[shipper]\n'
+	for kv in "$@"; do
+		[[ $kv == *=* ]] || fail "it_conf: '$kv' is not KEY=VALUE"
+		[ "${kv%%=*}" != spool_dir ] || spool=
+		printf '%s = %s\n' "${kv%%=*}" "${kv#*=}"
+	done
+	[ -z "$spool" ] || printf 'spool_dir = %s\n' "$IT_TMP/spool"
+}
+
+# registry_push OCI_DIR:TAG DEST_REF [SKOPEO_ARGS...]: copy the image TAG
+# of the OCI layout OCI_DIR to docker://DEST_REF ("$REG/demo/app:v1", plain
+# http) with skopeo, quietly. When OCI_DIR holds no layout yet, mkoci.py
+# builds a small one with TAG first. Fails the test if the copy fails.
+registry_push() {
+	local src=${1:?registry_push OCI_DIR:TAG DEST_REF} dst=${2:?registry_push OCI_DIR:TAG DEST_REF}
+	shift 2
+	[ -e "${src%:*}/oci-layout" ] || "$IT_PY" "$IT_DIR/mkoci.py" "${src%:*}" "${src##*:}" >/dev/null ||
+		fail "mkoci.py could not build $src"
+	skopeo copy -q "$@" --dest-tls-verify=false "oci:$src" "docker://$dst" >/dev/null ||
+		fail "could not push oci:$src to $dst"
 }

@@ -19,7 +19,6 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 it_init alloc_fail
 . "$IT_DIR/pg.sh"
-BIN=${NEXUS_SHIPPER:-$top_builddir/nexus-shipper}
 TORTURE=$top_builddir/tests/fault/alloc_torture
 [ -x "$TORTURE" ] || fail "$TORTURE not built (make check builds it)"
 # Under valgrind (make check NS_VALGRIND=1) the torture runs under it too:

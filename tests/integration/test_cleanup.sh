@@ -30,7 +30,6 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 it_init cleanup
-BIN=${NEXUS_SHIPPER:-$top_builddir/nexus-shipper}
 for t in docker-registry skopeo prometheus-pushgateway; do
 	command -v "$t" >/dev/null || { it_log "SKIP: $t not installed (deploy/install-deps.sh)"; exit 77; }
 done
@@ -39,9 +38,10 @@ mkimg() { "$IT_PY" "$OCI" "$IT_TMP/oci" "$@" >/dev/null; }
 NOW=$(date -u +%FT%TZ)
 DAYAGO=$(date -u -d '1 day ago' +%FT%TZ)
 
-# start_registry NAME DELETE_ENABLED [EXTRA_YAML]: a registry with its
+# start_cleanup_registry NAME DELETE_ENABLED [EXTRA_YAML]: a registry (unlike lib.sh's
+# start_registry: named, deletes on or off, extra YAML) with its
 # storage in $IT_TMP/NAME/data; sets REG_PORT, REG_CFG, REG_DATA.
-start_registry() {
+start_cleanup_registry() {
 	local name=$1 del=$2 extra=${3:-} dir=$IT_TMP/$1
 	mkdir -p "$dir/data"
 	cat >"$dir/config.yml" <<-EOF
@@ -78,12 +78,7 @@ start_registry() {
 	fi
 }
 
-push() { # push LAYOUT_TAG HOST_PORT REPO:TAG [skopeo args]
-	local src=$1 dst=$2/$3
-	shift 3
-	skopeo copy -q "$@" --dest-tls-verify=false "oci:$IT_TMP/oci:$src" "docker://$dst" ||
-		fail "skopeo copy $src -> $dst"
-}
+push() { registry_push "$IT_TMP/oci:$1" "$2/$3" "${@:4}"; } # push LAYOUT_TAG HOST_PORT REPO:TAG [skopeo args]
 
 tags_of() { # tags_of URL REPO [curl args]: sorted tags, one line
 	local u=$1 r=$2
@@ -119,7 +114,7 @@ mkimg v3 --created 2020-03-01T00:00:00Z
 mkimg gone --created 2020-01-01T00:00:00Z
 
 # ---- the main registry: deletion on, catalog pages of 2 repositories
-start_registry registry true $'catalog:\n  maxentries: 2'
+start_cleanup_registry registry true $'catalog:\n  maxentries: 2'
 R=127.0.0.1:$REG_PORT RURL=http://127.0.0.1:$REG_PORT RCFG=$REG_CFG RDATA=$REG_DATA RPID=$REG_PID
 for t in old1 old2 new1 new2 epoch nodate; do push "$t" "$R" "app:$t"; done
 push shared "$R" app:latest
@@ -145,10 +140,7 @@ start_pushgateway
 mkdir -p "$IT_TMP/state"
 CONF=$IT_TMP/ns.conf
 cat >"$CONF" <<EOF
-[shipper]
-instance = cleanup-test
-state_dir = $IT_TMP/state
-spool_dir = $IT_TMP/spool
+$(it_conf instance="cleanup-test" state_dir="$IT_TMP/state")
 [pushgateway]
 url = $PGW_URL
 [cleanup]
@@ -318,7 +310,7 @@ assert_contains "$m" "registry_cleanup_tags_deleted_total{${g},repository=\"app\
 assert_contains "$m" "registry_cleanup_manifests_deleted{${g}} 0" "last-run gauge"
 
 # ---- 6. deletion disabled in the registry: 405, a clear message, nothing lost
-start_registry nodelete false
+start_cleanup_registry nodelete false
 ND=127.0.0.1:$REG_PORT
 push old1 "$ND" app:old1
 push new1 "$ND" app:new1
@@ -332,7 +324,7 @@ assert_eq "new1 old1" "$(tags_of "http://$ND" app)" "405: nothing lost"
 
 # ---- 7. bearer tokens (token server + registry auth.token), via the seed's config.json
 start_fake TOKEN tests/integration/registry_token.py --cert-file "$IT_TMP/token.pem" --user alice --password 's3cr"et'
-start_registry secure true "auth:
+start_cleanup_registry secure true "auth:
   token:
     realm: $TOKEN_URL/token
     service: test-registry
@@ -398,7 +390,7 @@ _it_start blobsrv / 30 "$IT_PY" -m http.server --bind 127.0.0.1 --directory "$IT
 BLOBSRV=http://127.0.0.1:$_IT_PORT
 "$IT_PY" -W ignore -c 'import crypt, sys; print("bob:" + crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16)))' \
 	'pa:ss w0rd' >"$IT_TMP/htpasswd"
-start_registry basic true "auth:
+start_cleanup_registry basic true "auth:
   htpasswd:
     realm: basic-realm
     path: $IT_TMP/htpasswd

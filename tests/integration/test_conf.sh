@@ -7,7 +7,6 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 it_init conf
-BIN=${NEXUS_SHIPPER:-$top_builddir/nexus-shipper}
 
 # the shipped file is exactly what the key table generates, and is valid
 "$BIN" config-template > "$IT_TMP/template.conf"

@@ -14,7 +14,6 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 it_init creds
-BIN=${NEXUS_SHIPPER:-$top_builddir/nexus-shipper}
 
 PW=TopSecretPW QT=QueryTok3n
 no_secret() { # FILE... : neither secret in any of them
@@ -31,11 +30,7 @@ start_fake RECV tests/fakes/receiver_fake.py --status 500
 URL="http://alice:$PW@127.0.0.1:$RECV_PORT/api/v1/write?token=$QT"
 c=$IT_TMP/rw.conf
 cat >"$c" <<CONF
-[shipper]
-interval = 1s
-spool_dir = $IT_TMP/spool
-state_dir = $IT_TMP/state
-log_file = $IT_TMP/log/shipper.log
+$(it_conf interval="1s" state_dir="$IT_TMP/state" log_file="$IT_TMP/log/shipper.log")
 [remote_write]
 url = $URL
 timeout = $(tscale 5)s

@@ -24,13 +24,12 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 it_init db
 . "$IT_DIR/pg.sh"
-BIN=${NEXUS_SHIPPER:-$top_builddir/nexus-shipper}
 FIX=$top_srcdir/tests/fixtures
 
 REPOS=3 COMPS=20 APC=2 IMAGES=4 TOP=3 STALE=60
 
 start_victoriametrics
-start_fake NEXUS tests/fakes/nexus_fake.py --scenario "$top_srcdir/tests/fakes/scenarios/healthy.json"
+start_nexus_healthy
 start_postgres
 pg_psql -d postgres -c "CREATE DATABASE nexus"
 pg_psql -d nexus -f "$FIX/nexus_schema.sql"
@@ -75,21 +74,13 @@ pg_psql -d nexus -c "INSERT INTO repository (id, name, recipe_name, attributes) 
 	ON CONFLICT (name) DO NOTHING"
 
 printf 'ro-secret\n' >"$IT_TMP/db-password"
-printf 'metrics-secret\n' >"$IT_TMP/nexus-password"
-chmod 600 "$IT_TMP/db-password" "$IT_TMP/nexus-password"
+chmod 600 "$IT_TMP/db-password"
 conf() { # conf FILE STATEMENT_TIMEOUT [INTERVAL]
 	cat >"$1" <<CONF
-[shipper]
-instance = db-test
-interval = ${3:-30s}
-spool_dir = $IT_TMP/spool
-state_dir = $IT_TMP
+$(it_conf instance="db-test" interval="${3:-30s}" state_dir="$IT_TMP")
 [remote_write vm]
 url = $VM_URL/api/v1/write
-[nexus]
-url = $NEXUS_URL
-username = metrics
-password_file = $IT_TMP/nexus-password
+$(nexus_conf)
 [database]
 conninfo = host=127.0.0.1 port=$PG_PORT dbname=nexus user=nexus_ro sslmode=disable
 password_file = $IT_TMP/db-password

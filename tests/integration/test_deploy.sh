@@ -25,17 +25,12 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 it_init deploy
-top_srcdir=${top_srcdir:-$IT_TOP}
-top_builddir=${top_builddir:-$IT_TOP/_build}
-BIN=${NEXUS_SHIPPER:-$top_builddir/nexus-shipper}
 DEPLOY=$top_srcdir/deploy
 PY=$IT_PY
 
 # ---- servers --------------------------------------------------------------
 start_fake RECV tests/fakes/receiver_fake.py
-start_fake NEXUS tests/fakes/nexus_fake.py --scenario "$top_srcdir/tests/fakes/scenarios/healthy.json"
-printf 'metrics-secret\n' > "$IT_TMP/pw"
-chmod 600 "$IT_TMP/pw"
+start_nexus_healthy "$IT_TMP/pw"
 
 # A stand-in for systemd's notify socket: one line per datagram.
 NOTIFY_LOG=$IT_TMP/notify.log
@@ -57,18 +52,10 @@ wait_for "test -S '$IT_TMP/notify.sock'" 5 || fail "notify socket not created"
 PORT=$(free_port)
 write_conf() { # $1 = instance
     cat > "$IT_TMP/d.conf" <<CONF
-[shipper]
-interval = 1s
-instance = $1
-spool_dir = $IT_TMP/spool
-collector_timeout = 30s
-listen = 127.0.0.1:$PORT
+$(it_conf interval="1s" instance="$1" collector_timeout="30s" listen="127.0.0.1:$PORT")
 [remote_write]
 url = $RECV_URL/api/v1/write
-[nexus]
-url = $NEXUS_URL
-username = metrics
-password_file = $IT_TMP/pw
+$(nexus_conf)
 timeout = 20s
 CONF
 }

@@ -20,21 +20,19 @@
 #     export archive too; a world-readable configuration holding a secret
 #     itself (a credentials header, a URL with a password) is warned
 #     about, the same file at 0600 is not.
-# Nexus answering HTML instead of JSON is covered by test_collectors.sh
+# Nexus answering HTML instead of JSON is covered by test_collectors_faults.sh
 # (4a: the error names the endpoint and the Content-Type) and by the soak.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 it_init faults
 . "$IT_DIR/pg.sh"
-BIN=${NEXUS_SHIPPER:-$top_builddir/nexus-shipper}
 PY=/usr/bin/python3
 DELIVERED="$PY $top_srcdir/tests/fault/delivered.py"
 
 start_victoriametrics
-start_fake NEXUS tests/fakes/nexus_fake.py --scenario "$top_srcdir/tests/fakes/scenarios/healthy.json"
-printf 'metrics-secret\n' > "$IT_TMP/pw"
+start_nexus_healthy "$IT_TMP/pw"
 printf 'ro-secret\n' > "$IT_TMP/db-pw"
-chmod 600 "$IT_TMP/pw" "$IT_TMP/db-pw"
+chmod 600 "$IT_TMP/db-pw"
 
 conf() { # conf FILE INSTANCE URL [EXTRA remote_write lines]
     cat > "$1" <<CONF
@@ -50,10 +48,7 @@ timeout = 2s
 min_backoff = 100ms
 max_backoff = 1s
 ${4:-}
-[nexus]
-url = $NEXUS_URL
-username = metrics
-password_file = $IT_TMP/pw
+$(nexus_conf)
 CONF
 }
 

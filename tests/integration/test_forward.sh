@@ -18,30 +18,18 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 it_init forward
-top_srcdir=${top_srcdir:-$IT_TOP}
-top_builddir=${top_builddir:-$IT_TOP/_build}
-BIN=${NEXUS_SHIPPER:-$top_builddir/nexus-shipper}
 SCEN=$top_srcdir/tests/fakes/scenarios
 PY=$IT_PY
 
 start_victoriametrics
-start_fake NEXUS tests/fakes/nexus_fake.py --scenario "$SCEN/healthy.json"
-printf 'metrics-secret\n' > "$IT_TMP/nexus-password"
-chmod 600 "$IT_TMP/nexus-password"
+start_nexus_healthy
 
 conf() { # NAME FORWARD(true|false|"")
     cat > "$IT_TMP/$1.conf" <<CONF
-[shipper]
-instance = ci
-external_labels = env=test,dc=eu1
-spool_dir = $IT_TMP/spool
-state_dir = $IT_TMP
+$(it_conf instance="ci" external_labels="env=test,dc=eu1" state_dir="$IT_TMP")
 [remote_write vm]
 url = $VM_URL/api/v1/write
-[nexus]
-url = $NEXUS_URL
-username = metrics
-password_file = $IT_TMP/nexus-password
+$(nexus_conf)
 probe_repositories = false
 probe_docker_ports = false
 ${2:+forward_metrics = $2}

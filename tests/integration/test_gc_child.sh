@@ -10,7 +10,6 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 it_init gc_child
-BIN=${NEXUS_SHIPPER:-$top_builddir/nexus-shipper}
 for t in docker-registry skopeo; do
 	command -v "$t" >/dev/null || { it_log "SKIP: $t not installed (deploy/install-deps.sh)"; exit 77; }
 done
@@ -18,24 +17,9 @@ mkimg() { "$IT_PY" "$IT_DIR/oci_image.py" "$IT_TMP/oci" "$@" >/dev/null; }
 mkimg old1 --created 2020-01-01T00:00:00Z --size 1000
 mkimg old2 --created 2020-02-01T00:00:00Z --size 1000
 mkimg new1 --created "$(date -u +%FT%TZ)" --size 1000
-mkdir -p "$IT_TMP/data"
-cat >"$IT_TMP/config.yml" <<EOF
-version: 0.1
-log:
-  level: warn
-accesslog:
-  disabled: true
-storage:
-  filesystem:
-    rootdirectory: $IT_TMP/data
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:5000
-EOF
-_it_start registry /v2/ 30 env REGISTRY_HTTP_ADDR=127.0.0.1:@PORT@ docker-registry serve "$IT_TMP/config.yml"
-R=127.0.0.1:$_IT_PORT
-push() { skopeo copy -q --dest-tls-verify=false "oci:$IT_TMP/oci:$1" "docker://$R/app:$1" || fail "push $1"; }
+start_registry
+R=$REG
+push() { registry_push "$IT_TMP/oci:$1" "$R/app:$1"; }
 push old1
 push new1
 
@@ -53,9 +37,7 @@ chmod +x "$IT_TMP/gc.sh"
 it_on_exit 'for g in $(cat "$IT_TMP/gc-shells" 2>/dev/null); do kill -KILL -- "-$g" 2>/dev/null; done'
 CONF=$IT_TMP/ns.conf
 cat >"$CONF" <<EOF
-[shipper]
-state_dir = $IT_TMP/state
-spool_dir = $IT_TMP/spool
+$(it_conf state_dir="$IT_TMP/state")
 [cleanup]
 registry_url = http://$R
 days_to_keep = 30

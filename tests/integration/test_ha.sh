@@ -18,14 +18,9 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 it_init ha
-top_srcdir=${top_srcdir:-$IT_TOP}
-top_builddir=${top_builddir:-$IT_TOP/_build}
-BIN=${NEXUS_SHIPPER:-$top_builddir/nexus-shipper}
 
 start_victoriametrics -dedup.minScrapeInterval=1s
-start_fake NEXUS tests/fakes/nexus_fake.py --scenario "$top_srcdir/tests/fakes/scenarios/healthy.json"
-printf 'metrics-secret\n' >"$IT_TMP/nexus-password"
-chmod 600 "$IT_TMP/nexus-password"
+start_nexus_healthy
 SERIES='nexus_blobstore_available{blobstore="default"}'
 
 conf() { # NAME: the same labels and interval for both, a spool of its own
@@ -40,10 +35,7 @@ state_dir = $IT_TMP/$1
 url = $VM_URL/api/v1/write
 min_backoff = 100ms
 max_backoff = 1s
-[nexus]
-url = $NEXUS_URL
-username = metrics
-password_file = $IT_TMP/nexus-password
+$(nexus_conf)
 probe_repositories = false
 probe_docker_ports = false
 CONF

@@ -9,17 +9,10 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 it_init httpd_slow
-BIN=${NEXUS_SHIPPER:-$top_builddir/nexus-shipper}
 SLOW="$IT_DIR/slowloris.py"
 PORT=$(free_port)
 cat >"$IT_TMP/ns.conf" <<EOF
-[shipper]
-interval = 1s
-instance = slow
-spool_dir = $IT_TMP/spool
-state_dir = $IT_TMP/state
-spool_only = true
-listen = 0.0.0.0:$PORT
+$(it_conf interval="1s" instance="slow" state_dir="$IT_TMP/state" spool_only="true" listen="0.0.0.0:$PORT")
 EOF
 "$BIN" -c "$IT_TMP/ns.conf" run 2>"$IT_LOGS/shipper.log" &
 _it_register $! shipper

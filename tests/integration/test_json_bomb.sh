@@ -14,18 +14,13 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 it_init json_bomb
-BIN=${NEXUS_SHIPPER:-$top_builddir/nexus-shipper}
 [ -x /usr/bin/time ] || { it_log "SKIP: /usr/bin/time not installed"; exit 77; }
 echo '{}' >"$IT_TMP/scenario.json"
 start_fake NEXUS tests/fakes/nexus_fake.py --scenario "$IT_TMP/scenario.json"
 printf 'secret\n' >"$IT_TMP/pw"
 chmod 600 "$IT_TMP/pw"
 cat >"$IT_TMP/ns.conf" <<EOF
-[shipper]
-instance = bomb
-spool_dir = $IT_TMP/spool
-state_dir = $IT_TMP/state
-collector_timeout = $(tdur 60s)
+$(it_conf instance="bomb" state_dir="$IT_TMP/state" collector_timeout="$(tdur 60s)")
 [nexus]
 url = $NEXUS_URL
 username = metrics

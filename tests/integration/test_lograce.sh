@@ -30,13 +30,7 @@ umask 022
 start_victoriametrics
 down=$(free_port)
 cat > "$IT_TMP/c.conf" <<CONF
-[shipper]
-interval = 1s
-instance = lograce
-spool_dir = $IT_TMP/spool
-log_file = $IT_TMP/ship.log
-listen = 127.0.0.1:0
-shutdown_timeout = 2s
+$(it_conf interval="1s" instance="lograce" log_file="$IT_TMP/ship.log" listen="127.0.0.1:0" shutdown_timeout="2s")
 [remote_write]
 url = $VM_URL/api/v1/write
 [remote_write down]

@@ -10,7 +10,6 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 it_init logs
-BIN=${NEXUS_SHIPPER:-$top_builddir/nexus-shipper}
 PY=/usr/bin/python3
 umask 022
 

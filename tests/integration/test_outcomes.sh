@@ -7,17 +7,10 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 it_init outcomes
-BIN=${NEXUS_SHIPPER:-$top_builddir/nexus-shipper}
-# batches pending in a spool (from `spool ls`)
-pending() {
-    NEXUS_SHIPPER_SHIPPER_SPOOL_DIR=$1 "$BIN" -c "$2" spool ls |
-        awk 'index($1, "rw-") == 1 {s += $2} END {print s + 0}'
-}
 PY=/usr/bin/python3
 
-start_fake NEXUS tests/fakes/nexus_fake.py --scenario "$top_srcdir/tests/fakes/scenarios/healthy.json"
+start_nexus_healthy
 start_fake RECV tests/fakes/receiver_fake.py --sequence 400,204 --body 'bad labels: something is wrong'
-printf 'metrics-secret\n' > "$IT_TMP/nexus-password"
 printf 'rw-secret\n' > "$IT_TMP/rw-password"
 chmod 600 "$IT_TMP"/*-password
 
@@ -32,10 +25,7 @@ url = $RECV_URL/api/v1/write
 min_backoff = 100ms
 max_backoff = 1s
 $2
-[nexus]
-url = $NEXUS_URL
-username = metrics
-password_file = $IT_TMP/nexus-password
+$(nexus_conf)
 CONF
 }
 

@@ -23,7 +23,6 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 it_init pipeline
-BIN=${NEXUS_SHIPPER:-$top_builddir/nexus-shipper}
 if ! command -v skopeo >/dev/null || ! command -v docker-registry >/dev/null; then
 	echo "SKIP: skopeo or docker-registry not installed (deploy/install-deps.sh)"
 	exit 77
@@ -32,34 +31,20 @@ fi
 start_prometheus
 start_pushgateway
 start_registry
-start_fake NEXUS tests/fakes/nexus_fake.py --scenario "$top_srcdir/tests/fakes/scenarios/healthy.json"
-printf 'metrics-secret\n' >"$IT_TMP/pw"
-chmod 600 "$IT_TMP/pw"
-"$IT_PY" "$IT_DIR/mkoci.py" "$IT_TMP/img" v1 >/dev/null
-skopeo copy --dest-tls-verify=false "oci:$IT_TMP/img:v1" "docker://$REG/demo/app:v1" >/dev/null 2>&1 ||
-	fail "could not push the test image"
+start_nexus_healthy "$IT_TMP/pw"
+registry_push "$IT_TMP/img:v1" "$REG/demo/app:v1"
 
 LPORT=$(free_port)
 TEXTDIR=$IT_TMP/textfile
 mkdir -p "$TEXTDIR"
 CONF=$IT_TMP/ns.conf
 cat >"$CONF" <<EOF
-[shipper]
-interval = 1s
-instance = pipe-it
-external_labels = env=ci,site=lab
-spool_dir = $IT_TMP/spool
-state_dir = $IT_TMP/state
-listen = 127.0.0.1:$LPORT
-shutdown_timeout = $(tdur 15s)
+$(it_conf interval="1s" instance="pipe-it" external_labels="env=ci,site=lab" state_dir="$IT_TMP/state" listen="127.0.0.1:$LPORT" shutdown_timeout="$(tdur 15s)")
 [remote_write]
 url = $PROM_URL/api/v1/write
 [pushgateway]
 url = $PGW_URL
-[nexus]
-url = $NEXUS_URL
-username = metrics
-password_file = $IT_TMP/pw
+$(nexus_conf)
 [cleanup]
 registry_url = $REG_URL
 days_to_keep = 3650
@@ -249,10 +234,7 @@ shutdown_timeout = $(tdur 20s)
 [remote_write]
 url = $RECV_URL/api/v1/write
 timeout = $(tdur 30s)
-[nexus]
-url = $NEXUS_URL
-username = metrics
-password_file = $IT_TMP/pw
+$(nexus_conf)
 EOF
 curl -s -X POST -d '{"status": 204, "delay": 3}' "$RECV_URL/__control" >/dev/null
 DEBUG=true "$BIN" -c "$TCONF" run 2>"$IT_TMP/term.log" &

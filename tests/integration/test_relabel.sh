@@ -9,21 +9,15 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 it_init relabel
-BIN=${NEXUS_SHIPPER:-$top_builddir/nexus-shipper}
 
 start_victoriametrics
 VM_A=$VM_URL
 start_victoriametrics
 VM_B=$VM_URL
-start_fake NEXUS tests/fakes/nexus_fake.py --scenario "$top_srcdir/tests/fakes/scenarios/healthy.json"
-printf 'metrics-secret\n' > "$IT_TMP/nexus-password"
-chmod 600 "$IT_TMP/nexus-password"
+start_nexus_healthy
 
 cat > "$IT_TMP/ns.conf" <<CONF
-[shipper]
-instance = relabel-test
-spool_dir = $IT_TMP/spool
-state_dir = $IT_TMP
+$(it_conf instance="relabel-test" state_dir="$IT_TMP")
 [remote_write a]
 url = $VM_A/api/v1/write
 keep_metrics = ^nexus_repository_size_bytes$
@@ -32,10 +26,7 @@ drop_series = {repository=~"maven-.*"}, {repository="npm-proxy"}
 url = $VM_B/api/v1/write
 keep_series = nexus_up, nexus_repository_size_bytes{repository=~"docker-.*"}
 drop_labels = instance, repository, format
-[nexus]
-url = $NEXUS_URL
-username = metrics
-password_file = $IT_TMP/nexus-password
+$(nexus_conf)
 CONF
 "$BIN" -c "$IT_TMP/ns.conf" check-config > /dev/null
 "$BIN" -c "$IT_TMP/ns.conf" once 2> "$IT_TMP/once.log" || { cat "$IT_TMP/once.log" >&2; fail "once failed"; }

@@ -16,27 +16,16 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 it_init selfmetrics
-BIN=${NEXUS_SHIPPER:-$top_builddir/nexus-shipper}
 SCEN=$top_srcdir/tests/fakes/scenarios
 
 start_fake RECV tests/fakes/receiver_fake.py
-start_fake NEXUS tests/fakes/nexus_fake.py --scenario "$SCEN/healthy.json"
-printf 'metrics-secret\n' >"$IT_TMP/pw"
-chmod 600 "$IT_TMP/pw"
+start_nexus_healthy "$IT_TMP/pw"
 PORT=$(free_port)
 cat >"$IT_TMP/s.conf" <<CONF
-[shipper]
-interval = 1s
-instance = self
-spool_dir = $IT_TMP/spool
-collector_timeout = 20s
-listen = 127.0.0.1:$PORT
+$(it_conf interval="1s" instance="self" collector_timeout="20s" listen="127.0.0.1:$PORT")
 [remote_write]
 url = $RECV_URL/api/v1/write
-[nexus]
-url = $NEXUS_URL
-username = metrics
-password_file = $IT_TMP/pw
+$(nexus_conf)
 CONF
 H=http://127.0.0.1:$PORT
 

@@ -7,26 +7,14 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 it_init ship
-BIN=${NEXUS_SHIPPER:-$top_builddir/nexus-shipper}
-# batches pending in a spool (from `spool ls`)
-pending() {
-    NEXUS_SHIPPER_SHIPPER_SPOOL_DIR=$1 "$BIN" -c "$2" spool ls |
-        awk 'index($1, "rw-") == 1 {s += $2} END {print s + 0}'
-}
 
 start_prometheus
 start_victoriametrics
 start_pushgateway
-start_fake NEXUS tests/fakes/nexus_fake.py --scenario "$top_srcdir/tests/fakes/scenarios/healthy.json"
+start_nexus_healthy
 
-printf 'metrics-secret\n' > "$IT_TMP/nexus-password"
-chmod 600 "$IT_TMP/nexus-password"
 cat > "$IT_TMP/ns.conf" <<CONF
-[shipper]
-instance = nexus-test
-external_labels = env=ci,dc=lab
-spool_dir = $IT_TMP/spool
-state_dir = $IT_TMP
+$(it_conf instance="nexus-test" external_labels="env=ci,dc=lab" state_dir="$IT_TMP")
 [remote_write prom]
 url = $PROM_URL/api/v1/write
 [remote_write vm]
@@ -34,10 +22,7 @@ url = $VM_URL/api/v1/write
 [pushgateway]
 url = $PGW_URL
 job = nexus-ci
-[nexus]
-url = $NEXUS_URL
-username = metrics
-password_file = $IT_TMP/nexus-password
+$(nexus_conf)
 CONF
 
 "$BIN" -c "$IT_TMP/ns.conf" check-config

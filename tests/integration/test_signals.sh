@@ -6,32 +6,17 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 it_init signals
-BIN=${NEXUS_SHIPPER:-$top_builddir/nexus-shipper}
-# batches pending in a spool (from `spool ls`)
-pending() {
-    NEXUS_SHIPPER_SHIPPER_SPOOL_DIR=$1 "$BIN" -c "$2" spool ls |
-        awk 'index($1, "rw-") == 1 {s += $2} END {print s + 0}'
-}
 PY=/usr/bin/python3
 
-start_fake NEXUS tests/fakes/nexus_fake.py --scenario "$top_srcdir/tests/fakes/scenarios/healthy.json"
+start_nexus_healthy "$IT_TMP/pw"
 start_fake RECV tests/fakes/receiver_fake.py --delay 30
-printf 'metrics-secret\n' > "$IT_TMP/pw"
-chmod 600 "$IT_TMP/pw"
 write_conf() { # $1 = instance
     cat > "$IT_TMP/s.conf" <<CONF
-[shipper]
-interval = 1s
-instance = $1
-spool_dir = $IT_TMP/spool
-shutdown_timeout = 2s
+$(it_conf interval="1s" instance="$1" shutdown_timeout="2s")
 [remote_write]
 url = $RECV_URL/api/v1/write
 timeout = 60s
-[nexus]
-url = $NEXUS_URL
-username = metrics
-password_file = $IT_TMP/pw
+$(nexus_conf)
 CONF
 }
 

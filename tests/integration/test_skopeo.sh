@@ -72,10 +72,7 @@ start_pushgateway
 
 CONF=$IT_TMP/ns.conf
 cat >"$CONF" <<EOF
-[shipper]
-instance = skopeo-it
-state_dir = $IT_TMP/state
-spool_dir = $IT_TMP/spool
+$(it_conf instance="skopeo-it" state_dir="$IT_TMP/state")
 [pushgateway]
 url = $PGW_URL
 [skopeo]

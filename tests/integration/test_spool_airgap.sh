@@ -8,17 +8,9 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 it_init spool_airgap
-BIN=${NEXUS_SHIPPER:-$top_builddir/nexus-shipper}
-# batches pending in a spool (from `spool ls`)
-pending() {
-    NEXUS_SHIPPER_SHIPPER_SPOOL_DIR=$1 "$BIN" -c "$2" spool ls |
-        awk 'index($1, "rw-") == 1 {s += $2} END {print s + 0}'
-}
 PY=/usr/bin/python3
 
-start_fake NEXUS tests/fakes/nexus_fake.py --scenario "$top_srcdir/tests/fakes/scenarios/healthy.json"
-printf 'metrics-secret\n' > "$IT_TMP/pw"
-chmod 600 "$IT_TMP/pw"
+start_nexus_healthy "$IT_TMP/pw"
 
 # ---- site A: no receiver at all, everything spooled ---------------------
 cat > "$IT_TMP/a.conf" <<CONF
@@ -26,10 +18,7 @@ cat > "$IT_TMP/a.conf" <<CONF
 instance = airgap
 spool_dir = $IT_TMP/spool-a
 spool_only = true
-[nexus]
-url = $NEXUS_URL
-username = metrics
-password_file = $IT_TMP/pw
+$(nexus_conf)
 CONF
 : > "$IT_TMP/a.log"
 for i in $(seq 1 12); do

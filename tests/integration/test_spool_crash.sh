@@ -11,25 +11,14 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 it_init spool_crash
-BIN=${NEXUS_SHIPPER:-$top_builddir/nexus-shipper}
 PY=/usr/bin/python3
 # Under a time scale (valgrind) each run lives NS_TIME_SCALE times longer
 # before its SIGKILL, so 100 / NS_TIME_SCALE kills keep the stage's duration.
 KILLS=${CRASH_KILLS:-$(( (100 + NS_TIME_SCALE - 1) / NS_TIME_SCALE ))}
 [ "$NS_TIME_SCALE" -eq 1 ] || echo "NS_TIME_SCALE=$NS_TIME_SCALE: $KILLS SIGKILLs, each after 0 to $(tscale 1.5) s" >&2
-# batches pending in a spool (from `spool ls`)
-pending() {
-    NEXUS_SHIPPER_SHIPPER_SPOOL_DIR=$1 "$BIN" -c "$2" spool ls |
-        awk 'index($1, "rw-") == 1 {s += $2} END {print s + 0}'
-}
 
 start_victoriametrics
-start_fake NEXUS tests/fakes/nexus_fake.py --scenario "$top_srcdir/tests/fakes/scenarios/healthy.json"
-printf 'metrics-secret\n' > "$IT_TMP/pw"
-chmod 600 "$IT_TMP/pw"
-nexus_conf() {
-    printf '[nexus]\nurl = %s\nusername = metrics\npassword_file = %s\n' "$NEXUS_URL" "$IT_TMP/pw"
-}
+start_nexus_healthy "$IT_TMP/pw"
 
 # ---- 1. the SIGKILL loop ----------------------------------------------------
 {

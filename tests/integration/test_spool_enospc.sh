@@ -7,21 +7,13 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root to mount a tmpfs"; exit 77; }
 it_init spool_enospc
-BIN=${NEXUS_SHIPPER:-$top_builddir/nexus-shipper}
-# batches pending in a spool (from `spool ls`)
-pending() {
-    NEXUS_SHIPPER_SHIPPER_SPOOL_DIR=$1 "$BIN" -c "$2" spool ls |
-        awk 'index($1, "rw-") == 1 {s += $2} END {print s + 0}'
-}
 PY=/usr/bin/python3
 
 mkdir -p "$IT_TMP/small"
 mount -t tmpfs -o size=96k tmpfs "$IT_TMP/small" || { echo "SKIP: cannot mount a tmpfs here"; exit 77; }
 it_on_exit "umount -l '$IT_TMP/small'"
 start_victoriametrics
-start_fake NEXUS tests/fakes/nexus_fake.py --scenario "$top_srcdir/tests/fakes/scenarios/healthy.json"
-printf 'metrics-secret\n' > "$IT_TMP/pw"
-chmod 600 "$IT_TMP/pw"
+start_nexus_healthy "$IT_TMP/pw"
 cat > "$IT_TMP/c.conf" <<CONF
 [shipper]
 interval = 1s
@@ -34,10 +26,7 @@ url = $VM_URL/api/v1/write
 max_samples_per_send = 40
 min_backoff = 100ms
 max_backoff = 500ms
-[nexus]
-url = $NEXUS_URL
-username = metrics
-password_file = $IT_TMP/pw
+$(nexus_conf)
 CONF
 stop_server "$VM_PID"
 DEBUG=true "$BIN" -c "$IT_TMP/c.conf" run 2> "$IT_TMP/run.log" &

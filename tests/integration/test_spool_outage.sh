@@ -15,23 +15,13 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 it_init spool_outage
-BIN=${NEXUS_SHIPPER:-$top_builddir/nexus-shipper}
 PY=/usr/bin/python3
 
 # batches pending in a spool (from `spool ls`), targets starting with $3 (rw-)
-pending() {
-    NEXUS_SHIPPER_SHIPPER_SPOOL_DIR=$1 "$BIN" -c "$2" spool ls |
-        awk -v p="${3:-rw-}" 'index($1, p) == 1 {s += $2} END {print s + 0}'
-}
 start_prometheus
 start_victoriametrics
-start_fake NEXUS tests/fakes/nexus_fake.py --scenario "$top_srcdir/tests/fakes/scenarios/healthy.json"
-printf 'metrics-secret\n' > "$IT_TMP/pw"
-chmod 600 "$IT_TMP/pw"
+start_nexus_healthy "$IT_TMP/pw"
 
-nexus_conf() {
-    printf '[nexus]\nurl = %s\nusername = metrics\npassword_file = %s\n' "$NEXUS_URL" "$IT_TMP/pw"
-}
 logged_ts() { sed -n 's/.*cycle [0-9]* at \([0-9]*\): [0-9]* samples stored.*/\1/p' "$1" | sort -u; }
 received_ts() { promq --range "$1" "nexus_up" | awk '{print $NF}' | sort -u; }
 

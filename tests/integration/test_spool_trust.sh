@@ -10,7 +10,6 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 it_init spool_trust
-BIN=${NEXUS_SHIPPER:-$top_builddir/nexus-shipper}
 MK="$IT_PY $top_srcdir/tests/integration/mkarchive.py"
 pending() { # pending SPOOL TARGET-PREFIX
     NEXUS_SHIPPER_SHIPPER_SPOOL_DIR=$1 "$BIN" -c "$IT_TMP/s.conf" spool ls |

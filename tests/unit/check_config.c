@@ -10,24 +10,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "testlib.h"
 #include "config.h"
 #include "util.h"
 
 extern char **environ;
 
-/* basedir: made by main() and removed at the end even when a test fails
- * (a failing test exits before its teardown); tmpdir: one per test in it */
-static char basedir[64];
-static char tmpdir[PATH_MAX];
 static char cfgpath[PATH_MAX + 32];
-
-static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)st;
-    (void)flag;
-    (void)f;
-    return remove(p);
-}
 
 /* Removes every NEXUS_SHIPPER_* variable (the tests run in one process). */
 static void clear_env(void)
@@ -52,29 +41,19 @@ static void clear_env(void)
 static void setup(void)
 {
     clear_env();
-    snprintf(tmpdir, sizeof tmpdir, "%s/t-XXXXXX", basedir);
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    tl_tmpdir_setup();
     snprintf(cfgpath, sizeof cfgpath, "%s/test.conf", tmpdir);
 }
 
 static void teardown(void)
 {
     clear_env();
-    nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static void write_text(const char *path, const char *text, mode_t mode)
-{
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    ck_assert_int_eq(fclose(f), 0);
-    ck_assert_int_eq(chmod(path, mode), 0);
+    tl_tmpdir_teardown();
 }
 
 static struct config *load(const char *text, struct err *e)
 {
-    write_text(cfgpath, text, 0600);
+    tl_write_file(cfgpath, text, 0600);
     e->msg[0] = '\0';
     return config_load(cfgpath, e);
 }
@@ -357,7 +336,7 @@ START_TEST(test_read_file)
 {
     char p[PATH_MAX + 16];
     snprintf(p, sizeof p, "%s/f", tmpdir);
-    write_text(p, "secret \n\n", 0600);
+    tl_write_file(p, "secret \n\n", 0600);
     char *s = NULL;
     struct err e;
     ck_assert_int_eq(read_file(p, 100, true, &s, &e), 0);
@@ -376,7 +355,7 @@ START_TEST(test_read_file)
     char big[5001];
     memset(big, 'b', 5000);
     big[5000] = '\0';
-    write_text(p, big, 0600);
+    tl_write_file(p, big, 0600);
     ck_assert_int_eq(read_file(p, 5000, false, &s, &e), 0);
     ck_assert_uint_eq(strlen(s), 5000);
     free(s);
@@ -638,7 +617,7 @@ START_TEST(test_semantic_errors)
     char text[PATH_MAX * 2];
     char tok[PATH_MAX + 16];
     snprintf(tok, sizeof tok, "%s/token", tmpdir);
-    write_text(tok, "t\n", 0600);
+    tl_write_file(tok, "t\n", 0600);
     snprintf(text, sizeof text,
              "[remote_write]\nurl = http://x\nbasic_auth_user = u\nbearer_token_file = %s\n", tok);
     expect_error(text, "4: basic_auth_user and bearer_token_file exclude each other");
@@ -656,9 +635,9 @@ START_TEST(test_secret_files)
     snprintf(pw, sizeof pw, "%s/pw", tmpdir);
     snprintf(tok, sizeof tok, "%s/tok", tmpdir);
     snprintf(np, sizeof np, "%s/np", tmpdir);
-    write_text(pw, "s3cret\n", 0600);
-    write_text(tok, "tok en\r\n\n", 0600);
-    write_text(np, "nexus-pw", 0600);
+    tl_write_file(pw, "s3cret\n", 0600);
+    tl_write_file(tok, "tok en\r\n\n", 0600);
+    tl_write_file(np, "nexus-pw", 0600);
     char text[PATH_MAX * 4];
     snprintf(
         text, sizeof text,
@@ -700,20 +679,20 @@ END_TEST
 
 START_TEST(test_all_problems)
 {
-    write_text(cfgpath,
-               "[shipper]\n"
-               "intervall = 30s\n"          /* 2: a typo */
-               "interval = 30\n"            /* 3: no unit */
-               "[remote_write a]\n"         /* 4 */
-               "url = http://x/api/v1/write\n"
-               "remote_timeout = 5s\n"      /* 6: Prometheus's spelling */
-               "cert_file = /nonexistent/c.pem\n" /* 7: missing, and without key_file */
-               "[nexsu]\n"                  /* 8: unknown section, its keys skipped */
-               "url = http://n\n"
-               "[remote_write b]\n"         /* 10: no url */
-               "write_relabel_configs = x\n" /* 11 */
-               "drop_series = {a=~\"(\"}\n", /* 12: bad regex */
-               0600);
+    tl_write_file(cfgpath,
+                  "[shipper]\n"
+                  "intervall = 30s\n"          /* 2: a typo */
+                  "interval = 30\n"            /* 3: no unit */
+                  "[remote_write a]\n"         /* 4 */
+                  "url = http://x/api/v1/write\n"
+                  "remote_timeout = 5s\n"      /* 6: Prometheus's spelling */
+                  "cert_file = /nonexistent/c.pem\n" /* 7: missing, and without key_file */
+                  "[nexsu]\n"                  /* 8: unknown section, its keys skipped */
+                  "url = http://n\n"
+                  "[remote_write b]\n"         /* 10: no url */
+                  "write_relabel_configs = x\n" /* 11 */
+                  "drop_series = {a=~\"(\"}\n", /* 12: bad regex */
+                  0600);
     struct strlist p = {0};
     struct err e;
     ck_assert_ptr_null(config_load_all(cfgpath, &p, &e));
@@ -785,7 +764,7 @@ START_TEST(test_headers_and_filters)
              tmpdir, tmpdir);
     char f[PATH_MAX + 8];
     snprintf(f, sizeof f, "%s/f", tmpdir);
-    write_text(f, "a file\n", 0600);
+    tl_write_file(f, "a file\n", 0600);
     c = load_ok(text);
     struct strlist p = {0};
     ck_assert_uint_eq(config_check_paths(c, &p), 1);
@@ -1169,15 +1148,5 @@ static Suite *config_suite(void)
 
 int main(void)
 {
-    snprintf(basedir, sizeof basedir, "/tmp/ns-check-config-XXXXXX");
-    if (!mkdtemp(basedir)) {
-        perror("mkdtemp");
-        return EXIT_FAILURE;
-    }
-    SRunner *sr = srunner_create(config_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    nftw(basedir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tl_run(config_suite(), "config");
 }

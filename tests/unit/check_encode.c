@@ -10,6 +10,7 @@
 
 #include <snappy-c.h>
 
+#include "testlib.h"
 #include "pushgateway.h"
 #include "remote.pb-c.h"
 #include "remote_write.h"
@@ -28,9 +29,6 @@ static const struct metric_desc f_gone = {"rt_gone", MT_GAUGE, "Goes away after 
 static const struct metric_desc f_untyped = {"rt_misc", MT_UNKNOWN, "Something untyped.", ""};
 
 static const double hbounds[] = {0.01, 0.1, 1};
-
-/* made by main() and removed at the end */
-static char basedir[64];
 
 static uint64_t bits(double d)
 {
@@ -613,18 +611,5 @@ static Suite *encode_suite(void)
 
 int main(void)
 {
-    snprintf(basedir, sizeof basedir, "/tmp/ns-check-encode-XXXXXX");
-    if (!mkdtemp(basedir)) {
-        perror("mkdtemp");
-        return EXIT_FAILURE;
-    }
-    SRunner *sr = srunner_create(encode_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", basedir);
-    if (system(cmd) != 0)
-        perror(cmd);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tl_run(encode_suite(), "encode");
 }

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "testlib.h"
 #include "collector.h"
 #include "nsconfig.h"
 #include "config.h"
@@ -18,19 +19,6 @@
 #include "series.h"
 #include "spool.h"
 #include "util.h"
-
-/* basedir: made by main() and removed at the end even when a test fails
- * (a failing test exits before its teardown); tmpdir: one per test in it */
-static char basedir[64];
-static char tmpdir[PATH_MAX];
-
-static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)st;
-    (void)flag;
-    (void)f;
-    return remove(p);
-}
 
 /* ---- fake collectors ------------------------------------------------------- */
 
@@ -151,15 +139,14 @@ static const struct collector *const table[] = {&c_ok,     &c_flaky, &c_slow,
 
 static void setup(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "%s/t-XXXXXX", basedir);
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    tl_tmpdir_setup();
     inits = destroys = 0;
     flaky_fails = false;
 }
 
 static void teardown(void)
 {
-    nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    tl_tmpdir_teardown();
 }
 
 static struct config *make_config(const char *extra)
@@ -170,14 +157,7 @@ static struct config *make_config(const char *extra)
              "[shipper]\ninstance = test-host\nexternal_labels = env=ci, instance=not-this\n"
              "collector_timeout = 500ms\nspool_dir = %s/spool\n%s\n",
              tmpdir, extra ? extra : "");
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    fclose(f);
-    struct err e;
-    struct config *c = config_load(path, &e);
-    ck_assert_msg(c != NULL, "%s", e.msg);
-    return c;
+    return tl_load_config(path, text);
 }
 
 /* The value of series `name` whose labels include all pairs of `want`
@@ -454,15 +434,5 @@ static Suite *sched_suite(void)
 
 int main(void)
 {
-    snprintf(basedir, sizeof basedir, "/tmp/ns-check-sched-XXXXXX");
-    if (!mkdtemp(basedir)) {
-        perror("mkdtemp");
-        return EXIT_FAILURE;
-    }
-    SRunner *sr = srunner_create(sched_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    nftw(basedir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tl_run(sched_suite(), "sched");
 }

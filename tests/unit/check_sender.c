@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "testlib.h"
 #include "config.h"
 #include "remote.pb-c.h"
 #include "remote_write.h"
@@ -28,25 +29,12 @@
 #include "spool.h"
 #include "util.h"
 
-/* basedir: made by main() and removed at the end even when a test fails
- * (a failing test exits before its teardown); tmpdir: one per test in it */
-static char basedir[64];
-static char tmpdir[PATH_MAX];
 static char spooldir[PATH_MAX + 16];
 static char reqdir[PATH_MAX + 16];
 
-static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)st;
-    (void)flag;
-    (void)f;
-    return remove(p);
-}
-
 static void setup(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "%s/t-XXXXXX", basedir);
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    tl_tmpdir_setup();
     snprintf(spooldir, sizeof spooldir, "%s/spool", tmpdir);
     snprintf(reqdir, sizeof reqdir, "%s/requests", tmpdir);
     ck_assert_int_eq(mkdir(reqdir, 0700), 0);
@@ -54,7 +42,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    tl_tmpdir_teardown();
 }
 
 /* ---- a canned HTTP server ------------------------------------------------- */
@@ -229,14 +217,7 @@ static struct config *make_config(const char *url, const char *extra_shipper, co
              spooldir, extra_shipper ? extra_shipper : "", url,
              extra_rw && strstr(extra_rw, "max_samples_per_send") ? "" : "max_samples_per_send = 3",
              extra_rw ? extra_rw : "");
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    fclose(f);
-    struct err e;
-    struct config *c = config_load(path, &e);
-    ck_assert_msg(c != NULL, "%s", e.msg);
-    return c;
+    return tl_load_config(path, text);
 }
 
 static const struct metric_desc m_x = {"sender_test_value", MT_GAUGE, "A value.", ""};
@@ -878,15 +859,5 @@ static Suite *sender_suite(void)
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
-    snprintf(basedir, sizeof basedir, "/tmp/ns-check-sender-XXXXXX");
-    if (!mkdtemp(basedir)) {
-        perror("mkdtemp");
-        return EXIT_FAILURE;
-    }
-    SRunner *sr = srunner_create(sender_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    nftw(basedir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tl_run(sender_suite(), "sender");
 }

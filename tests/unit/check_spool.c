@@ -14,34 +14,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "testlib.h"
 #include "pushgateway.h"
 #include "spool.h"
 #include "spool_cli.h"
 #include "util.h"
-
-/* basedir: made by main() and removed at the end even when a test fails
- * (a failing test exits before its teardown); tmpdir: one per test in it */
-static char basedir[64];
-static char tmpdir[PATH_MAX];
-
-static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)st;
-    (void)flag;
-    (void)f;
-    return remove(p);
-}
-
-static void setup(void)
-{
-    snprintf(tmpdir, sizeof tmpdir, "%s/t-XXXXXX", basedir);
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
-
-static void teardown(void)
-{
-    nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 static void meta_init(struct seg_meta *m, const char *target, uint32_t samples)
 {
@@ -1441,7 +1418,7 @@ static Suite *spool_suite(void)
 {
     Suite *s = suite_create("spool");
     TCase *tc = tcase_create("core");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, tl_tmpdir_setup, tl_tmpdir_teardown);
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_append_list_read_fifo);
     tcase_add_test(tc, test_append_empty_payload_and_bad_target);
@@ -1477,15 +1454,5 @@ static Suite *spool_suite(void)
 
 int main(void)
 {
-    snprintf(basedir, sizeof basedir, "/tmp/ns-check-spool-XXXXXX");
-    if (!mkdtemp(basedir)) {
-        perror("mkdtemp");
-        return EXIT_FAILURE;
-    }
-    SRunner *sr = srunner_create(spool_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    nftw(basedir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tl_run(spool_suite(), "spool");
 }
