@@ -16,7 +16,7 @@
 
 #include "pushgateway.h"
 #include "spool.h"
-#include "spool_cli.h"
+#include "spool_archive.h"
 #include "util.h"
 
 /* basedir: made by main() and removed at the end even when a test fails
