@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include <json-c/json.h>
-#include <openssl/evp.h>
 
 #include "http.h"
 #include "log.h"
@@ -21,11 +20,8 @@
 #include "remote_write.h"
 #include "sender.h"
 #include "spool.h"
+#include "spool_archive.h"
 #include "exitcodes.h"
-
-#define EXPORT_MAGIC "NXSHEXP1\n"
-#define SIG_PREFIX   "HMAC-SHA256 "
-#define SIG_LINE_LEN (sizeof SIG_PREFIX - 1 + 64 + 1)
 
 static const char help_text[] =
     "Usage: nexus-shipper [-c FILE] spool COMMAND\n"
@@ -267,142 +263,6 @@ static int cmd_replay(const struct config *cfg, struct spool *sp, int argc, char
     return n_left || interrupted || refused ? EXIT_FAIL : EXIT_OK;
 }
 
-/* HMAC-SHA256 (RFC 2104) over EVP digests: incremental, and the same
- * code on OpenSSL 1.1 and 3 (no deprecated HMAC_CTX). */
-struct hmac {
-    EVP_MD_CTX *in, *out;
-};
-
-static void hmac_free(struct hmac *h)
-{
-    EVP_MD_CTX_free(h->in);
-    EVP_MD_CTX_free(h->out);
-    h->in = h->out = NULL;
-}
-
-static int hmac_init(struct hmac *h, const void *key, size_t keylen)
-{
-    unsigned char k[64] = {0}, pad[64];
-    unsigned int kl = 0;
-    h->in = EVP_MD_CTX_new();
-    h->out = EVP_MD_CTX_new();
-    if (!h->in || !h->out)
-        goto fail;
-    if (keylen > sizeof k) {
-        if (EVP_Digest(key, keylen, k, &kl, EVP_sha256(), NULL) != 1)
-            goto fail;
-    } else {
-        memcpy(k, key, keylen);
-    }
-    for (size_t i = 0; i < 64; i++)
-        pad[i] = k[i] ^ 0x36;
-    if (EVP_DigestInit_ex(h->in, EVP_sha256(), NULL) != 1 ||
-        EVP_DigestUpdate(h->in, pad, sizeof pad) != 1)
-        goto fail;
-    for (size_t i = 0; i < 64; i++)
-        pad[i] = k[i] ^ 0x5c;
-    if (EVP_DigestInit_ex(h->out, EVP_sha256(), NULL) != 1 ||
-        EVP_DigestUpdate(h->out, pad, sizeof pad) != 1)
-        goto fail;
-    return 0;
-fail:
-    hmac_free(h);
-    return -1;
-}
-
-static int hmac_update(struct hmac *h, const void *p, size_t n)
-{
-    return h->in && EVP_DigestUpdate(h->in, p, n) == 1 ? 0 : -1;
-}
-
-/* hex: 64 lowercase hex digits + NUL; frees the contexts */
-static int hmac_final(struct hmac *h, char hex[65])
-{
-    unsigned char inner[32], mac[32];
-    unsigned int n = 0;
-    int rc = -1;
-    if (h->in && EVP_DigestFinal_ex(h->in, inner, &n) == 1 && n == 32 &&
-        EVP_DigestUpdate(h->out, inner, 32) == 1 && EVP_DigestFinal_ex(h->out, mac, &n) == 1 &&
-        n == 32) {
-        for (int i = 0; i < 32; i++)
-            snprintf(hex + 2 * i, 3, "%02x", mac[i]);
-        rc = 0;
-    }
-    hmac_free(h);
-    return rc;
-}
-
-int spool_archive_sign(const char *key, const void *data, size_t len, char hex[65])
-{
-    struct hmac h;
-    if (hmac_init(&h, key, strlen(key)) < 0)
-        return -1;
-    if (hmac_update(&h, data, len) < 0) {
-        hmac_free(&h);
-        return -1;
-    }
-    return hmac_final(&h, hex);
-}
-
-int spool_archive_check_sig(const char *data, size_t len, const char *key, size_t *inner,
-                            struct err *e)
-{
-    *inner = len;
-    size_t sl = SIG_LINE_LEN, pl = strlen(SIG_PREFIX);
-    const char *line = len >= sl ? data + len - sl : NULL;
-    bool signed_ = line && memcmp(line, SIG_PREFIX, pl) == 0 && line[sl - 1] == '\n' &&
-                   (line == data || line[-1] == '\n');
-    for (size_t i = pl; signed_ && i < sl - 1; i++)
-        signed_ = (line[i] >= '0' && line[i] <= '9') || (line[i] >= 'a' && line[i] <= 'f');
-    if (!signed_) {
-        if (key && *key) {
-            err_set(e, "not signed, and archive_key_file is set: refusing it (export it with the "
-                       "same archive_key_file)");
-            return -1;
-        }
-        return 0;
-    }
-    *inner = len - sl;
-    if (!key || !*key)
-        return 2;
-    char want[65];
-    if (spool_archive_sign(key, data, len - sl, want) < 0) {
-        err_set(e, "cannot compute its HMAC-SHA256 (OpenSSL failed)");
-        return -1;
-    }
-    /* constant time: the comparison does not tell how much matched */
-    unsigned char diff = 0;
-    for (size_t i = 0; i < 64; i++)
-        diff |= (unsigned char)(want[i] ^ line[pl + i]);
-    if (diff) {
-        err_set(e, "signature does not match archive_key_file (a different key, or the archive "
-                   "was modified): refusing it");
-        return -1;
-    }
-    return 1;
-}
-
-/* The archive, streamed into a durable temp file beside `to` (random name,
- * O_EXCL|O_NOFOLLOW: nothing planted is followed), CRC32C and HMAC kept
- * as it goes. */
-struct archive_out {
-    struct durable_file *f;
-    uint32_t crc;
-    struct hmac h;
-    bool sign;
-    struct err e;
-};
-
-static int aout_write(struct archive_out *a, const void *p, size_t n)
-{
-    a->crc = crc32c(a->crc, p, n);
-    if (a->sign && hmac_update(&a->h, p, n) < 0) {
-        err_set(&a->e, "HMAC-SHA256 failed (OpenSSL)");
-        return -1;
-    }
-    return durable_write(a->f, p, n, &a->e);
-}
-
 static int cmd_export(const struct config *cfg, struct spool *sp, int argc, char **argv)
 {
     const char *to = arg_value(argc, argv, "--to");
@@ -424,7 +284,7 @@ static int cmd_export(const struct config *cfg, struct spool *sp, int argc, char
     buf_init(&payload, 0);
     json_object *man = json_object_new_object(), *segs = json_object_new_array();
     struct buf *datas = calloc(n ? n : 1, sizeof *datas);
-    struct archive_out a = {.sign = key && *key};
+    struct spool_archive_out a = {.sign = key && *key};
     struct progress *pg = progress_new(stderr, "spool export", "segments", n);
     if (!man || !segs || !datas)
         goto out;
@@ -478,7 +338,7 @@ static int cmd_export(const struct config *cfg, struct spool *sp, int argc, char
     json_object_object_add(man, "segments", segs);
     segs = NULL;
     const char *js = json_object_to_json_string_ext(man, JSON_C_TO_STRING_PLAIN);
-    if (a.sign && hmac_init(&a.h, key, strlen(key)) < 0) {
+    if (a.sign && spool_archive_out_hmac_init(&a, key) < 0) {
         fprintf(stderr, "spool export: cannot start HMAC-SHA256 (OpenSSL); nothing exported\n");
         goto out;
     }
@@ -486,26 +346,13 @@ static int cmd_export(const struct config *cfg, struct spool *sp, int argc, char
         fprintf(stderr, "spool export: %s\n", a.e.msg);
         goto out;
     }
-    if (aout_write(&a, EXPORT_MAGIC, strlen(EXPORT_MAGIC)) < 0 ||
-        aout_write(&a, js, strlen(js)) < 0 || aout_write(&a, "\n", 1) < 0)
+    if (spool_archive_out_head(&a, js) < 0)
         goto io;
     for (size_t i = 0; i < n; i++)
-        if (datas[i].len && aout_write(&a, datas[i].data, datas[i].len) < 0)
+        if (datas[i].len && spool_archive_out_write(&a, datas[i].data, datas[i].len) < 0)
             goto io;
-    char trailer[32];
-    snprintf(trailer, sizeof trailer, "END %08x\n", a.crc);
-    if (aout_write(&a, trailer, strlen(trailer)) < 0)
+    if (spool_archive_out_tail(&a) < 0)
         goto io;
-    if (a.sign) {
-        char hex[65], line[SIG_LINE_LEN + 1];
-        if (hmac_final(&a.h, hex) < 0) {
-            err_set(&a.e, "HMAC-SHA256 failed (OpenSSL)");
-            goto io;
-        }
-        snprintf(line, sizeof line, "%s%s\n", SIG_PREFIX, hex);
-        if (durable_write(a.f, line, strlen(line), &a.e) < 0)
-            goto io;
-    }
     struct durable_file *f = a.f;
     a.f = NULL;
     if (durable_commit(f, &a.e) < 0)
@@ -518,8 +365,7 @@ io:
     fprintf(stderr, "spool export: %s; nothing exported\n", a.e.msg);
 out:
     progress_done(pg, rc ? "failed" : NULL);
-    durable_abort(a.f);
-    hmac_free(&a.h);
+    spool_archive_out_free(&a);
     for (size_t i = 0; datas && i < n; i++)
         buf_free(&datas[i]);
     free(datas);
@@ -530,265 +376,9 @@ out:
     return rc;
 }
 
-int spool_archive_parse(const char *data, size_t len, spool_archive_cb cb, void *arg, struct err *e)
-{
-    json_object *man = NULL;
-    int rc = -1;
-    size_t ml = strlen(EXPORT_MAGIC);
-    if (len < ml + 14 || memcmp(data, EXPORT_MAGIC, ml) != 0) {
-        err_set(e, "not a nexus-shipper spool export (bad magic)");
-        return -1;
-    }
-    /* trailer: "END xxxxxxxx\n" */
-    const char *tr = data + len - 13;
-    unsigned int want;
-    char hex[9];
-    memcpy(hex, tr + 4, 8);
-    hex[8] = '\0';
-    if (strncmp(tr, "END ", 4) != 0 || tr[12] != '\n' || strspn(hex, "0123456789abcdef") != 8 ||
-        sscanf(hex, "%8x", &want) != 1) {
-        err_set(e, "truncated (no END trailer); refusing it");
-        return -1;
-    }
-    if (crc32c(0, data, len - 13) != want) {
-        err_set(e, "damaged (checksum mismatch); refusing it");
-        return -1;
-    }
-    const char *nl = memchr(data + ml, '\n', len - 13 - ml);
-    if (!nl) {
-        err_set(e, "no manifest line");
-        return -1;
-    }
-    json_tokener *tok = json_tokener_new();
-    man = tok ? json_tokener_parse_ex(tok, data + ml, (int)(nl - data - (long)ml)) : NULL;
-    if (tok)
-        json_tokener_free(tok);
-    json_object *segs;
-    if (!man || !json_object_object_get_ex(man, "segments", &segs) ||
-        !json_object_is_type(segs, json_type_array)) {
-        err_set(e, "manifest is not valid JSON with a segments array");
-        goto out;
-    }
-    /* pass 1 verifies every segment, pass 2 hands them out */
-    size_t ns = json_object_array_length(segs);
-    for (int pass = 1; pass <= 2; pass++) {
-        const char *p = nl + 1, *end = data + len - 13;
-        for (size_t i = 0; i < ns; i++) {
-            json_object *s = json_object_array_get_idx(segs, i), *jsize, *jcrc, *jname;
-            if (!json_object_object_get_ex(s, "size", &jsize) ||
-                !json_object_object_get_ex(s, "crc32c", &jcrc) ||
-                !json_object_object_get_ex(s, "name", &jname)) {
-                err_set(e, "manifest entry %zu lacks size/crc32c/name", i);
-                goto out;
-            }
-            int64_t sz = json_object_get_int64(jsize);
-            if (sz <= 0 || sz > end - p) {
-                err_set(e, "segment %zu claims %lld bytes, archive has %lld left", i, (long long)sz,
-                        (long long)(end - p));
-                goto out;
-            }
-            const char *nm = json_object_get_string(jname), *jc = json_object_get_string(jcrc);
-            char crc[16];
-            snprintf(crc, sizeof crc, "%08x", crc32c(0, p, (size_t)sz));
-            struct seg_meta m;
-            const void *pl;
-            size_t pll;
-            struct err e2;
-            if (!jc || strcmp(crc, jc) != 0 ||
-                spool_decode(p, (size_t)sz, &m, &pl, &pll, &e2) < 0) {
-                err_set(e, "segment %s is damaged; refusing the archive", nm ? nm : "?");
-                goto out;
-            }
-            if (!nm || !str_has_suffix(nm, ".seg") || strchr(nm, '/') || nm[0] == '.' ||
-                strlen(nm) > 128 || strchr(m.target, '/') || m.target[0] == '.' || !m.target[0] ||
-                strcmp(m.target, "quarantine") == 0) {
-                err_set(e, "bad segment name or target in the manifest (entry %zu)", i);
-                goto out;
-            }
-            if (spool_record_check(&m, NULL, &e2) < 0) {
-                err_set(e, "segment %.128s refused: %s; refusing the archive", nm, e2.msg);
-                goto out;
-            }
-            if (pass == 2 && cb && cb(arg, nm, &m, pl, pll) < 0) {
-                err_set(e, "stopped at segment %s", nm);
-                goto out;
-            }
-            p += sz;
-        }
-        if (p != end) {
-            err_set(e, "%lld unexpected bytes after the last segment", (long long)(end - p));
-            goto out;
-        }
-    }
-    rc = (int)ns;
-out:
-    json_object_put(man);
-    return rc;
-}
-
-/* The import ledger, spool_dir/.imported: one line "<target>/<segment
- * name>" per imported segment, appended (and fsync'd) once the segments
- * are durable. Loaded as a sorted array of 128-bit digests (16 bytes per
- * entry, however long the file): no size limit, a read error is an error.
- * flock(2) on it serialises imports into one spool. */
-struct digest {
-    uint64_t a, b;
-};
-
-struct ledger {
-    int fd;
-    char path[PATH_MAX];
-    struct digest *d; /* sorted */
-    size_t n, cap;
-};
-
-struct digest_state {
-    uint64_t a, b;
-};
-
-static void digest_start(struct digest_state *s)
-{
-    s->a = 0xcbf29ce484222325u; /* FNV-1a */
-    s->b = 0x9e3779b97f4a7c15u;
-}
-
-static void digest_add(struct digest_state *s, const void *p, size_t n)
-{
-    const unsigned char *c = p;
-    for (size_t i = 0; i < n; i++) {
-        s->a = (s->a ^ c[i]) * 0x100000001b3u;
-        s->b = (s->b + c[i] + 1) * 0xff51afd7ed558ccdu;
-        s->b ^= s->b >> 29;
-    }
-}
-
-static struct digest digest_end(const struct digest_state *s)
-{
-    uint64_t b = s->b; /* murmur3 fmix64 */
-    b ^= b >> 33;
-    b *= 0xc4ceb9fe1a85ec53u;
-    b ^= b >> 33;
-    return (struct digest){s->a, b};
-}
-
-static struct digest digest_of(const char *key)
-{
-    struct digest_state s;
-    digest_start(&s);
-    digest_add(&s, key, strlen(key));
-    return digest_end(&s);
-}
-
-static int digest_cmp(const void *x, const void *y)
-{
-    const struct digest *p = x, *q = y;
-    return p->a != q->a ? (p->a < q->a ? -1 : 1) : p->b != q->b ? (p->b < q->b ? -1 : 1) : 0;
-}
-
-static int ledger_push(struct ledger *l, struct digest d)
-{
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 4096;
-        struct digest *nd = realloc(l->d, cap * sizeof *nd);
-        if (!nd)
-            return -1;
-        l->d = nd;
-        l->cap = cap;
-    }
-    l->d[l->n++] = d;
-    return 0;
-}
-
-static void ledger_close(struct ledger *l)
-{
-    if (l->fd >= 0)
-        close(l->fd); /* releases the flock */
-    l->fd = -1;
-    free(l->d);
-    l->d = NULL;
-}
-
-/* Opens, locks (waiting for another import) and loads the ledger. */
-static int ledger_open(struct ledger *l, const char *spool, struct err *e)
-{
-    memset(l, 0, sizeof *l);
-    l->fd = -1;
-    snprintf(l->path, sizeof l->path, "%s/.imported", spool);
-    l->fd = open(l->path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (l->fd < 0) {
-        err_set(e, "cannot open the import ledger %s: %s", l->path, strerror(errno));
-        return -1;
-    }
-    if (flock(l->fd, LOCK_EX | LOCK_NB) < 0) {
-        if (errno != EWOULDBLOCK) {
-            err_set(e, "cannot lock the import ledger %s: %s", l->path, strerror(errno));
-            goto fail;
-        }
-        fprintf(stderr, "spool import: waiting for another import into this spool (lock on %s)\n",
-                l->path);
-        while (flock(l->fd, LOCK_EX) < 0) {
-            if (errno != EINTR) {
-                err_set(e, "cannot lock the import ledger %s: %s", l->path, strerror(errno));
-                goto fail;
-            }
-        }
-    }
-    enum { CHUNK = 1 << 16 };
-    char *chunk = malloc(CHUNK);
-    if (!chunk)
-        goto oom;
-    struct digest_state st;
-    digest_start(&st);
-    bool in_line = false;
-    for (off_t off = 0;;) {
-        ssize_t r = pread(l->fd, chunk, CHUNK, off);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            err_set(e, "cannot read the import ledger %s: %s", l->path, strerror(errno));
-            free(chunk);
-            goto fail;
-        }
-        if (r == 0)
-            break;
-        off += r;
-        for (const char *p = chunk, *end = chunk + r; p < end;) {
-            const char *nl = memchr(p, '\n', (size_t)(end - p));
-            const char *stop = nl ? nl : end;
-            digest_add(&st, p, (size_t)(stop - p));
-            in_line = in_line || stop > p;
-            if (nl) {
-                if (in_line && ledger_push(l, digest_end(&st)) < 0) { /* empty lines: none */
-                    free(chunk);
-                    goto oom;
-                }
-                digest_start(&st);
-                in_line = false;
-            }
-            p = stop + (nl ? 1 : 0);
-        }
-    }
-    free(chunk);
-    if (in_line && ledger_push(l, digest_end(&st)) < 0) /* a last line without '\n' */
-        goto oom;
-    qsort(l->d, l->n, sizeof *l->d, digest_cmp);
-    return 0;
-oom:
-    err_set(e, "out of memory loading the import ledger %s (%zu entries)", l->path, l->n);
-fail:
-    ledger_close(l);
-    return -1;
-}
-
-static bool ledger_has(const struct ledger *l, const char *key)
-{
-    struct digest d = digest_of(key);
-    return l->n && bsearch(&d, l->d, l->n, sizeof *l->d, digest_cmp) != NULL;
-}
-
 struct import_ctx {
     struct spool *sp;
-    const struct ledger *ledger;
+    const struct spool_ledger *ledger;
     struct buf keys; /* ledger lines to add once the records are durable */
     struct progress *pg;
     size_t added, skipped;
@@ -803,7 +393,7 @@ static int import_one(void *arg, const char *name, const struct seg_meta *m, con
     progress_update(c->pg, c->added + c->skipped + 1, NULL);
     char key[SPOOL_NAME_MAX + 200];
     snprintf(key, sizeof key, "%s/%s", m->target, name);
-    if (ledger_has(c->ledger, key)) {
+    if (spool_ledger_has(c->ledger, key)) {
         c->skipped++;
         return 0;
     }
@@ -818,39 +408,6 @@ static int import_one(void *arg, const char *name, const struct seg_meta *m, con
     return 0;
 }
 
-/* Reads what the file holds now; the length is what was read (a file
- * still being copied is refused by the trailer check, never over-read). */
-static int read_archive(const char *file, struct buf *out, struct err *e)
-{
-    int fd = open(file, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        err_set(e, "cannot open %s: %s", file, strerror(errno));
-        return -1;
-    }
-    int rc = -1;
-    for (;;) {
-        if (buf_reserve(out, 1 << 20) < 0) {
-            err_set(e, "%s: larger than %zu bytes or out of memory", file, out->max);
-            goto done;
-        }
-        ssize_t r = read(fd, out->data + out->len, out->cap - out->len - 1);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            err_set(e, "cannot read %s: %s", file, strerror(errno));
-            goto done;
-        }
-        if (r == 0)
-            break;
-        out->len += (size_t)r;
-    }
-    buf_cstr(out);
-    rc = 0;
-done:
-    close(fd);
-    return rc;
-}
-
 static int cmd_import(const struct config *cfg, struct spool *sp, int argc, char **argv)
 {
     if (argc < 2 || argv[1][0] == '-') {
@@ -861,12 +418,12 @@ static int cmd_import(const struct config *cfg, struct spool *sp, int argc, char
     struct buf data;
     buf_init(&data, (size_t)8 << 30);
     struct err e;
-    struct ledger led = {.fd = -1};
+    struct spool_ledger led = {.fd = -1};
     struct import_ctx c = {
         .sp = sp, .ledger = &led, .pg = progress_new(stderr, "spool import", "segments", 0)};
     buf_init(&c.keys, 0);
     int rc = EXIT_FAIL;
-    if (read_archive(file, &data, &e) < 0) {
+    if (spool_archive_read(file, &data, &e) < 0) {
         fprintf(stderr, "spool import: %s\n", e.msg);
         goto out;
     }
@@ -881,7 +438,7 @@ static int cmd_import(const struct config *cfg, struct spool *sp, int argc, char
                 "spool import: %s is signed but no archive_key_file is configured: signature "
                 "not checked\n",
                 file);
-    if (ledger_open(&led, spool_dir(sp), &e) < 0) {
+    if (spool_ledger_open(&led, spool_dir(sp), &e) < 0) {
         fprintf(stderr, "spool import: %s; nothing imported from %s\n", e.msg, file);
         goto out;
     }
@@ -899,18 +456,7 @@ static int cmd_import(const struct config *cfg, struct spool *sp, int argc, char
         fprintf(stderr, "spool import: cannot sync the spool: %s\n", strerror(errno));
         goto out;
     }
-    const char *kp = c.keys.data ? c.keys.data : "";
-    size_t kl = c.keys.len;
-    while (kl) {
-        ssize_t w = write(led.fd, kp, kl);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            break;
-        kp += w;
-        kl -= (size_t)w;
-    }
-    if (kl || fsync(led.fd) < 0) {
+    if (spool_ledger_append(&led, c.keys.data ? c.keys.data : "", c.keys.len) < 0) {
         fprintf(stderr,
                 "spool import: imported %zu segment(s) from %s but cannot record them in %s: %s; "
                 "importing %s again would add them twice\n",
@@ -923,7 +469,7 @@ static int cmd_import(const struct config *cfg, struct spool *sp, int argc, char
     rc = EXIT_OK;
 out:
     progress_done(c.pg, rc ? "failed" : NULL);
-    ledger_close(&led);
+    spool_ledger_close(&led);
     buf_free(&c.keys);
     buf_free(&data);
     return rc;

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "spool.h"
-#include "spool_cli.h"
+#include "spool_archive.h"
 
 static int check(void *arg, const char *name, const struct seg_meta *m, const void *payload,
                  size_t len)

@@ -13,7 +13,7 @@ Standard library only.
 SPEC is a JSON object: {"kind": 1|2, "target": "rw-default", "name":
 "x.seg", "extra": "PUT /metrics/job/j", "payload": "text", "samples": 1}
 (kind defaults to 1, name to "<n>.seg", extra and payload to "").
-Encodings follow src/spool.h (segment) and src/spool_cli.h (archive).
+Encodings follow src/delivery/spool.h (segment) and src/delivery/spool_archive.h (archive).
 """
 import hashlib
 import hmac

@@ -17,7 +17,7 @@
 #include "testlib.h"
 #include "pushgateway.h"
 #include "spool.h"
-#include "spool_cli.h"
+#include "spool_archive.h"
 #include "util.h"
 
 static void meta_init(struct seg_meta *m, const char *target, uint32_t samples)

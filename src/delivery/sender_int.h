@@ -1,12 +1,21 @@
-/* sender_int: the layout of struct sender and struct target. For sender.c
- * and the unit tests only; everything else uses the API in sender.h. */
+/* sender_int: the layout of struct sender and struct target, and the few
+ * functions the sender's files share (sender.c: construction, submit,
+ * the writer lock; sender_deliver.c: delivery and its thread;
+ * sender_metrics.c: counters and status). For those files and the unit
+ * tests only; everything else uses the API in sender.h. The helpers below
+ * are called without s->mu held (count_dropped and make_room take it). */
 #ifndef NS_SENDER_INT_H
 #define NS_SENDER_INT_H
 
 #include "relabel.h"
 #include "sender.h"
 
-struct mem_batch;
+struct mem_batch {
+    struct mem_batch *next;
+    struct seg_meta m;
+    size_t len;
+    char data[];
+};
 
 struct target {
     char name[SPOOL_NAME_MAX];  /* spool directory name: rw-<name> or pushgateway */
@@ -30,7 +39,7 @@ struct target {
     struct histogram send_seconds;
     uint64_t spool_bytes, spool_segments;
     int64_t spool_oldest_ms;
-    long last_status;     /* of the last attempt; 0 = transport error */
+    long last_status; /* of the last attempt; 0 = transport error */
     /* outage summaries (outage_report): when the failing started, when it
      * was last summarised; after a recovery, what the replay delivered */
     int64_t outage_since_mono, outage_logged_mono, replay_since_mono;
@@ -52,7 +61,7 @@ struct sender {
     struct spool *spool; /* NULL if it could not be opened */
     struct rw_encoder *enc;
     bool spool_only;
-    int64_t send_deadline_mono; /* 0, or no send may run past it (SENDER_FINAL) */
+    int64_t send_deadline_mono;              /* 0, or no send may run past it (SENDER_FINAL) */
     const volatile sig_atomic_t *abort_flag; /* set: sends in flight are aborted */
     uint64_t quarantined;                    /* batches quarantined */
     uint64_t refused; /* records refused before sending (not what their target sends) */
@@ -69,5 +78,10 @@ struct sender {
     /* the last delivery result, for `once` */
     uint64_t accepted_batches; /* delivered or spooled this process */
 };
+
+/* sender.c */
+void count_dropped(struct sender *s, struct target *t, enum drop_reason r, uint64_t samples);
+struct target *target_by_dir(struct sender *s, const char *dir);
+size_t make_room(struct sender *s, uint64_t need);
 
 #endif

@@ -13,7 +13,7 @@
  * one way to ship: the daemon's cycle, `once`, cleanup and skopeo runs
  * (through ship.h) and `spool replay` all enqueue and deliver through this
  * API; struct sender is opaque (its layout is in sender_int.h, for
- * sender.c and the tests only). */
+ * sender*.c and the tests only). */
 #ifndef NS_SENDER_H
 #define NS_SENDER_H
 
