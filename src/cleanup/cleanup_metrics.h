@@ -16,7 +16,7 @@
 
 #include "cleanup.h"
 #include "series.h"
-#include "ship.h"
+#include "run_job.h"
 
 struct cleanup_state {
     uint64_t runs[4]; /* by enum cl_status */

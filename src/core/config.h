@@ -14,9 +14,9 @@
  * keys). The caller owns the result and frees it with config_free().
  *
  * Per-target filters: the [remote_write] keys keep_metrics, drop_metrics,
- * keep_series, drop_series and drop_labels become cfg_remote_write.relabel
- * (relabel.h), owned by the configuration; the sender uses it from its
- * collecting thread only (it keeps state for drop_labels). */
+ * keep_series, drop_series and drop_labels are checked here (regexes,
+ * selector.h) and kept as text; the sender builds each target's relabel
+ * (delivery/relabel.h) from them. */
 #ifndef NS_CONFIG_H
 #define NS_CONFIG_H
 
@@ -27,7 +27,6 @@
 
 #include "util.h"
 
-struct relabel;
 struct cfg_keyline;
 
 struct strlist {
@@ -83,13 +82,12 @@ struct cfg_remote_write {
     int64_t max_samples_per_send;
     int64_t min_backoff_ms;
     int64_t max_backoff_ms;
-    /* per-target filtering (relabel.h), built from the five keys */
+    /* per-target filtering: the sender builds a relabel (relabel.h) from these */
     char *keep_metrics;
     char *drop_metrics;
     char *keep_series;
     char *drop_series;
     struct strlist drop_labels;
-    struct relabel *relabel; /* never NULL after config_load */
 };
 
 struct cfg_pushgateway {

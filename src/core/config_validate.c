@@ -16,7 +16,6 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "relabel.h"
 
 /* The line of `key` (NULL: the section header) of section instance sec,
  * else of the section header, 0 when neither came from the file. */
@@ -179,8 +178,9 @@ const char *cfg_inline_secret(const struct config *cfg)
     return NULL;
 }
 
-/* Builds a target's relabel from its five keys and merges its `header`
- * lines into `headers`. -1 only when out of memory. */
+/* Merges a target's `header` lines into `headers` (its five filter keys
+ * were checked when set; the sender builds the relabel). -1 only when out
+ * of memory. */
 static int finish_remote_write(struct config *cfg, struct diag *d, struct cfg_remote_write *rw)
 {
     for (size_t h = 0; h < rw->header_lines.n; h++) {
@@ -194,18 +194,6 @@ static int finish_remote_write(struct config *cfg, struct diag *d, struct cfg_re
     strv_free(rw->header_lines.v, rw->header_lines.n);
     rw->header_lines.v = NULL;
     rw->header_lines.n = 0;
-    struct relabel_spec spec = {.keep_metrics = rw->keep_metrics,
-                                .drop_metrics = rw->drop_metrics,
-                                .keep_series = rw->keep_series,
-                                .drop_series = rw->drop_series,
-                                .drop_labels = (const char *const *)rw->drop_labels.v,
-                                .n_drop_labels = rw->drop_labels.n};
-    struct err e2;
-    if (!(rw->relabel = relabel_new(&spec, &e2))) {
-        /* the values were checked when set: only out of memory is left */
-        cfg_report(d, where(cfg, rw, NULL), "%s", e2.msg);
-        return -1;
-    }
     return 0;
 }
 

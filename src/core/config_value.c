@@ -12,7 +12,7 @@
 
 #include "log.h"
 #include "names.h"
-#include "relabel.h"
+#include "selector.h"
 
 void cfg_free_section_values(const struct section_desc *sd, void *sec)
 {
@@ -52,8 +52,6 @@ void cfg_free_section_values(const struct section_desc *sd, void *sec)
     }
     if (strcmp(sd->name, "remote_write") == 0) {
         free(((struct cfg_remote_write *)sec)->name);
-        relabel_free(((struct cfg_remote_write *)sec)->relabel);
-        ((struct cfg_remote_write *)sec)->relabel = NULL;
     }
 }
 

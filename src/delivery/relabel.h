@@ -40,6 +40,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "selector.h"
 #include "series.h"
 #include "util.h"
 
@@ -60,16 +61,6 @@ struct relabel;
 struct relabel *relabel_new(const struct relabel_spec *s, struct err *e);
 void relabel_free(struct relabel *r);
 bool relabel_active(const struct relabel *r);
-
-/* ---- selectors, also for validating a configuration value ------------ */
-struct relabel_selectors;
-/* Parses one or more selectors. -1 with e->msg saying what and at which
- * character (1-based) on error. */
-int relabel_selectors_parse(const char *text, struct relabel_selectors **out, struct err *e);
-void relabel_selectors_free(struct relabel_selectors *s);
-/* `labels`: name,value pairs (n pairs), __name__ included. */
-bool relabel_selectors_match(const struct relabel_selectors *s, const char *const *labels,
-                             size_t n);
 
 /* ---- applying ----------------------------------------------------------- */
 struct relabel_out {

@@ -54,6 +54,7 @@ static void target_free(struct target *t)
     if (!t)
         return;
     http_client_free(t->http);
+    relabel_free(t->relabel);
     free(t->url);
     while (t->mem_head) {
         struct mem_batch *m = t->mem_head;
@@ -128,6 +129,20 @@ static struct target *rw_target(const struct cfg_remote_write *rw, const char *u
     buf_free(&tenant);
     if (!t)
         return NULL;
+    /* per-target filters: the values were checked by config_load, so only
+     * memory can fail here */
+    struct relabel_spec spec = {.keep_metrics = rw->keep_metrics,
+                                .drop_metrics = rw->drop_metrics,
+                                .keep_series = rw->keep_series,
+                                .drop_series = rw->drop_series,
+                                .drop_labels = (const char *const *)rw->drop_labels.v,
+                                .n_drop_labels = rw->drop_labels.n};
+    struct err re;
+    if (!(t->relabel = relabel_new(&spec, &re))) {
+        log_error("remote_write %s: %s", t->label, re.msg);
+        target_free(t);
+        return NULL;
+    }
     t->max_samples = rw->max_samples_per_send;
     t->min_backoff_ms = rw->min_backoff_ms;
     t->max_backoff_ms = rw->max_backoff_ms;
@@ -190,7 +205,6 @@ struct sender *sender_new(const struct config *cfg, struct err *e)
             target_free(t);
             goto oom;
         }
-        t->relabel = cfg->rw[i]->relabel;
         if (cfg->rw[i]->insecure_skip_verify)
             log_warn("remote_write %s: TLS certificate verification is OFF (insecure_skip_verify)",
                      t->label);

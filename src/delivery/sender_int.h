@@ -26,7 +26,7 @@ struct target {
     struct http_client *http;
     int64_t max_samples;
     int64_t min_backoff_ms, max_backoff_ms;
-    struct relabel *relabel; /* per-target filters (the config's; only sender_submit uses it) */
+    struct relabel *relabel; /* per-target filters, owned (only sender_submit uses it) */
     /* delivery state */
     unsigned failures;
     int64_t next_try_mono;

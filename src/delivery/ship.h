@@ -32,6 +32,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "run_job.h"
 #include "sender.h"
 #include "series.h"
 
@@ -45,15 +46,6 @@ void ship_identity_free(const char **ext, size_t n);
 /* A series buffer with the identity and the global keep/drop filters; the
  * caller frees it with sb_free(). NULL on allocation failure. */
 struct series_buf *ship_sb_new(const struct config *cfg);
-
-/* A batch job whose runs are recorded in state_dir: its series are
- * rendered from that state, never from memory, so any writer renders the
- * same cumulative values. */
-struct run_job {
-    const char *job; /* Pushgateway job: "skopeo", "registry_cleanup" */
-    /* Adds the job's series to sb (inside a transaction); 0 or -1. */
-    int (*publish)(const char *state_dir, struct series_buf *sb);
-};
 
 /* Ships a finished run's series under the one-writer rule above, within
  * the targets' timeouts. Returns 0 when they were delivered, spooled or

@@ -16,7 +16,8 @@
 #include <stdbool.h>
 
 #include "series.h"
-#include "ship.h"
+#include "config.h"
+#include "run_job.h"
 #include "skopeo.h"
 
 #define SK_MAX_TYPES 32
