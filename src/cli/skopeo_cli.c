@@ -21,6 +21,7 @@
 #include "sender.h"
 #include "series.h"
 #include "ship.h"
+#include "json_bound.h"
 #include "skopeo.h"
 #include "skopeo_metrics.h"
 #include "textfmt.h"
@@ -252,8 +253,13 @@ static void print_result(const char *opname, const struct out_ctx *c, const stru
     if (c->json) {
         json_object *o = result_json(opname, c, r);
         if (!strcmp(opname, "inspect") && r->ok) {
-            json_object *ins = json_tokener_parse(r->out);
-            json_object_object_add(o, "inspect", ins);
+            char why[200];
+            json_object *ins = json_parse_bounded(r->out, strlen(r->out), SKOPEO_MAX_JSON_COST, why,
+                                                  sizeof why);
+            if (ins)
+                json_object_object_add(o, "inspect", ins);
+            else
+                json_object_object_add(o, "inspect_error", json_object_new_string(why));
         }
         print_json(o);
         json_object_put(o);

@@ -1,5 +1,7 @@
 #include "json_util.h"
 
+#include "json_bound.h"
+
 #include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
@@ -321,78 +323,14 @@ int jd_time_ms(struct jdec *d, json_object *parent, const char *key, unsigned fl
     return 1;
 }
 
-/* What json-c allocates per value (measured with json-c 0.16, rounded up):
- * an object 784 bytes (a 16-slot hash table), an array 144 (32 slots), a
- * scalar 64 plus a string's bytes, an object member's key about 80. */
-#define JD_COST_OBJECT 800u
-#define JD_COST_ARRAY  160u
-#define JD_COST_VALUE  80u
-#define JD_COST_KEY    96u
-
-/* One pass over the text, outside strings: nesting depth and what
- * parsing it would allocate (an over-estimate). Returns the estimate in
- * bytes, or SIZE_MAX when the depth passes JD_MAX_DEPTH (*depth set). */
-static size_t jd_cost(const char *p, size_t len, size_t *objects, size_t *arrays, size_t *values,
-                      unsigned *depth)
-{
-    size_t o = 0, a = 0, sep = 0, keys = 0, cost = len;
-    unsigned d = 0, maxd = 0;
-    bool in_str = false;
-    for (size_t i = 0; i < len; i++) {
-        char c = p[i];
-        if (in_str) {
-            if (c == '\\')
-                i++;
-            else if (c == '"')
-                in_str = false;
-            continue;
-        }
-        switch (c) {
-        case '"':
-            in_str = true;
-            break;
-        case '{':
-        case '[':
-            if (c == '{')
-                o++;
-            else
-                a++;
-            if (++d > maxd)
-                maxd = d;
-            break;
-        case '}':
-        case ']':
-            if (d)
-                d--;
-            break;
-        case ',':
-            sep++;
-            break;
-        case ':':
-            keys++;
-            break;
-        default:
-            break;
-        }
-    }
-    *objects = o;
-    *arrays = a;
-    *values = sep + 1;
-    *depth = maxd;
-    if (maxd > JD_MAX_DEPTH)
-        return SIZE_MAX;
-    /* at most len / 2 of each: no overflow for any len that fits memory */
-    cost += o * JD_COST_OBJECT + a * JD_COST_ARRAY + (sep + 1) * JD_COST_VALUE + keys * JD_COST_KEY;
-    return cost;
-}
-
 int jd_parse(const char *what, const char *body, size_t len, const char *content_type,
              json_object **out, struct err *e)
 {
     *out = NULL;
     size_t objects, arrays, values;
     unsigned depth;
-    size_t cost = jd_cost(body ? body : "", body ? len : 0, &objects, &arrays, &values, &depth);
+    size_t cost =
+        json_parse_cost(body ? body : "", body ? len : 0, &objects, &arrays, &values, &depth);
     if (cost == SIZE_MAX) {
         err_set(e, "%s: answer refused: JSON nested %u deep (more than %d)", what, depth,
                 JD_MAX_DEPTH);

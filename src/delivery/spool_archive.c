@@ -2,6 +2,8 @@
  * writing archives, and the import ledger. Contract: spool_archive.h. */
 #include "spool_archive.h"
 
+#include "json_bound.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -208,12 +210,17 @@ int spool_archive_parse(const char *data, size_t len, spool_archive_cb cb, void 
         err_set(e, "no manifest line");
         return -1;
     }
-    json_tokener *tok = json_tokener_new();
-    man = tok ? json_tokener_parse_ex(tok, data + ml, (int)(nl - data - (long)ml)) : NULL;
-    if (tok)
-        json_tokener_free(tok);
+    /* a hand-carried file: its manifest may cost a small multiple of its
+     * size to parse, never a JSON bomb's hundreds */
+    size_t mlen = (size_t)(nl - data - (long)ml);
+    char why[200];
+    man = json_parse_bounded(data + ml, mlen, 16 * mlen + (64u << 20), why, sizeof why);
+    if (!man) {
+        err_set(e, "manifest refused: %s", why);
+        goto out;
+    }
     json_object *segs;
-    if (!man || !json_object_object_get_ex(man, "segments", &segs) ||
+    if (!json_object_object_get_ex(man, "segments", &segs) ||
         !json_object_is_type(segs, json_type_array)) {
         err_set(e, "manifest is not valid JSON with a segments array");
         goto out;

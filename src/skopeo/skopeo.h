@@ -219,4 +219,8 @@ int skopeo_parse_line(const char *line, struct skopeo_line *out);
 #ifdef __cplusplus
 }
 #endif
+/* JSON that skopeo prints for a registry (inspect, manifests) is parsed
+ * only when json-c would need at most this much for it (json_bound.h). */
+#define SKOPEO_MAX_JSON_COST (64u << 20)
+
 #endif

@@ -4,6 +4,7 @@
  * the run (skopeo_run.c) with the operation's line handler. libc and
  * json-c. */
 #include "skopeo.h"
+#include "json_bound.h"
 #include "skopeo_int.h"
 
 #include <errno.h>
@@ -217,7 +218,16 @@ static void read_sizes(const char *src, const struct skopeo_options *o, struct p
             free(ref);
             continue;
         }
-        json_object *m = json_tokener_parse(ir.out);
+        char why[200];
+        /* a registry's answer, through skopeo: bounded like every JSON from outside */
+        json_object *m = json_parse_bounded(ir.out, strlen(ir.out), SKOPEO_MAX_JSON_COST, why,
+                                            sizeof why);
+        if (!m) {
+            all = false;
+            skopeo_result_free(&ir);
+            free(ref);
+            continue;
+        }
         json_object *layers = NULL, *cfg = NULL, *mans = NULL, *v = NULL;
         if (m && json_object_object_get_ex(m, "manifests", &mans) &&
             json_object_is_type(mans, json_type_array)) {

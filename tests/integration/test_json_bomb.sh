@@ -59,3 +59,31 @@ bomb arrays63 '[]' $((63 << 20)) false "GET /service/rest/v1/repositorySettings:
 bomb arrays63-nolength '[]' $((63 << 20)) true "GET /service/rest/v1/repositorySettings: answer larger than 16777216 bytes"
 bomb objects4 '{}' $((4 << 20)) false "would take about"
 bomb objects-under-limit '{}' 220000 false "GET /service/rest/v1/repositorySettings: [0]"
+
+# a registry's answer through skopeo (a sibling of the above): `skopeo
+# inspect --json` of a manifest that is a JSON bomb (the fake skopeo prints
+# 12 MiB of [[],...], under skopeo's 16 MiB output cap): refused before
+# parsing, the peak RSS bounded, the reason in the result
+cat >"$IT_TMP/skopeo-bomb" <<'SH'
+#!/bin/sh
+case "$*" in
+*--version*) echo "skopeo version 1.9.3"; exit 0 ;;
+esac
+/usr/bin/python3 -c 'import sys; sys.stdout.write("[" + ",".join(["[]"] * (12 << 18)) + "]")'
+SH
+chmod +x "$IT_TMP/skopeo-bomb"
+cat >"$IT_TMP/sk.conf" <<EOF2
+$(it_conf instance="bomb" state_dir="$IT_TMP/state")
+[skopeo]
+binary = $IT_TMP/skopeo-bomb
+EOF2
+rc=0
+/usr/bin/time -f '%M' -o "$IT_TMP/skopeo.rss" "$BIN" -c "$IT_TMP/sk.conf" skopeo inspect --json \
+	docker://registry.example/x/y:v1 >"$IT_TMP/skopeo.json" 2>"$IT_TMP/skopeo.err" || rc=$?
+kb=$(tail -n 1 "$IT_TMP/skopeo.rss")
+assert_eq 0 "$rc" "skopeo inspect of a bomb: exit code ($(tail -3 "$IT_TMP/skopeo.err"))"
+assert_contains "$(cat "$IT_TMP/skopeo.json")" "would take about" "the bomb is refused with a reason"
+it_log "skopeo inspect bomb: peak RSS $((kb / 1024)) MiB"
+if [ "$measure_rss" = 1 ]; then
+	[ "$kb" -lt $((150 * 1024)) ] || fail "skopeo inspect bomb: peak RSS $kb kB (limit 150 MiB)"
+fi
