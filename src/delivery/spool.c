@@ -341,6 +341,22 @@ int read_at(const char *path, uint64_t off, uint64_t len, struct buf *b, struct 
     return 0;
 }
 
+/* Decodes the record read into payload and leaves only its payload there
+ * (NUL-terminated); on a bad record empties payload and says why in e2. */
+static int decode_in_place(struct buf *payload, struct seg_meta *m, struct err *e2)
+{
+    const void *p;
+    size_t pl;
+    if (spool_decode(payload->data, payload->len, m, &p, &pl, e2) < 0) {
+        buf_reset(payload);
+        return -1;
+    }
+    memmove(payload->data, p, pl);
+    payload->len = pl;
+    payload->data[pl] = '\0';
+    return 0;
+}
+
 int spool_read_rec(const struct seg_info *si, struct seg_meta *m, struct buf *payload,
                    struct err *e)
 {
@@ -358,17 +374,11 @@ int spool_read_rec(const struct seg_info *si, struct seg_meta *m, struct buf *pa
         buf_reset(payload); /* marked done by another process meanwhile */
         return 1;
     }
-    const void *p;
-    size_t pl;
     struct err e2;
-    if (spool_decode(payload->data, payload->len, m, &p, &pl, &e2) < 0) {
+    if (decode_in_place(payload, m, &e2) < 0) {
         err_set(e, "%s at offset %llu: %s", si->path, (unsigned long long)si->offset, e2.msg);
-        buf_reset(payload);
         return -1;
     }
-    memmove(payload->data, p, pl);
-    payload->len = pl;
-    payload->data[pl] = '\0';
     return 0;
 }
 
@@ -394,17 +404,11 @@ int spool_read(const char *path, struct seg_meta *m, struct buf *payload, struct
         buf_reset(payload);
         return -1;
     }
-    const void *p;
-    size_t pl;
     struct err e2;
-    if (spool_decode(payload->data, payload->len, m, &p, &pl, &e2) < 0) {
+    if (decode_in_place(payload, m, &e2) < 0) {
         err_set(e, "%s: %s", path, e2.msg);
-        buf_reset(payload);
         return -1;
     }
-    memmove(payload->data, p, pl);
-    payload->len = pl;
-    payload->data[pl] = '\0';
     return 0;
 }
 
