@@ -219,7 +219,9 @@ static const struct ent *first_pending(const struct tgt *t, bool skip_damaged)
     return NULL;
 }
 
-int spool_peek(struct spool *sp, const char *target, struct seg_info *out)
+/* Takes sp->mu and ensure()s the index; on failure releases the lock
+ * (errno as ensure left it) and returns -1. */
+static int lock_ensured(struct spool *sp)
 {
     pthread_mutex_lock(&sp->mu);
     if (ensure(sp) < 0) {
@@ -228,6 +230,13 @@ int spool_peek(struct spool *sp, const char *target, struct seg_info *out)
         errno = saved;
         return -1;
     }
+    return 0;
+}
+
+int spool_peek(struct spool *sp, const char *target, struct seg_info *out)
+{
+    if (lock_ensured(sp) < 0)
+        return -1;
     const struct ent *best = NULL;
     const struct tgt *bt = NULL;
     for (const struct tgt *t = sp->t; t; t = t->next) {
@@ -484,13 +493,8 @@ void spool_unlock(struct spool *sp)
 int spool_usage(struct spool *sp, const char *target, struct spool_usage *u)
 {
     memset(u, 0, sizeof *u);
-    pthread_mutex_lock(&sp->mu);
-    if (ensure(sp) < 0) {
-        int saved = errno;
-        pthread_mutex_unlock(&sp->mu);
-        errno = saved;
+    if (lock_ensured(sp) < 0)
         return -1;
-    }
     for (const struct tgt *t = sp->t; t; t = t->next) {
         if (target && strcmp(t->name, target) != 0)
             continue;
