@@ -24,6 +24,32 @@ static const char accept_manifests[] =
     "application/vnd.docker.distribution.manifest.list.v2+json, "
     "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json";
 
+/* Queues a GET of the URL that fmt makes, for repository repo (token
+ * scope "repository:REPO:pull" as the hint); the other arguments are
+ * rm_submit's. Returns 0, or -1 (out of memory). */
+static int submit_get(struct rm *rm, const char *repo, const char *accept, unsigned flags,
+                      rm_done_fn done, void *ud, size_t a, size_t b, const char *fmt, ...)
+    __attribute__((format(printf, 9, 10)));
+static int submit_get(struct rm *rm, const char *repo, const char *accept, unsigned flags,
+                      rm_done_fn done, void *ud, size_t a, size_t b, const char *fmt, ...)
+{
+    struct buf url, hint;
+    buf_init(&url, 8192);
+    buf_init(&hint, 1024);
+    va_list ap;
+    va_start(ap, fmt);
+    buf_vprintf(&url, fmt, ap);
+    va_end(ap);
+    buf_printf(&hint, "repository:%s:pull", repo);
+    int rc = buf_cstr(&url) && buf_cstr(&hint) &&
+                     rm_submit(rm, "GET", url.data, hint.data, accept, flags, done, ud, a, b) == 0
+                 ? 0
+                 : -1;
+    buf_free(&url);
+    buf_free(&hint);
+    return rc;
+}
+
 /* ---- scan ------------------------------------------------------------ */
 
 static int list_catalog(struct reg *g, char ***names, size_t *n, struct cleanup_result *res,
@@ -445,18 +471,8 @@ static int want_config(struct scan *s, struct cfg_ctx *x, const char *digest)
         s->shared++;
         return 0;
     }
-    struct buf url, hint;
-    buf_init(&url, 8192);
-    buf_init(&hint, 1024);
-    buf_printf(&url, "%s/v2/%s/blobs/%s", s->g->base, mj->rp->name, digest);
-    buf_printf(&hint, "repository:%s:pull", mj->rp->name);
-    int rc = buf_cstr(&url) && buf_cstr(&hint) &&
-                     rm_submit(s->g->rm, "GET", url.data, hint.data, NULL, RM_FOLLOW, cb_config, x,
-                               0, 0) == 0
-                 ? 0
-                 : -1;
-    buf_free(&url);
-    buf_free(&hint);
+    int rc = submit_get(s->g->rm, mj->rp->name, NULL, RM_FOLLOW, cb_config, x, 0, 0,
+                        "%s/v2/%s/blobs/%s", s->g->base, mj->rp->name, digest);
     if (rc == 0)
         scan_sent(s);
     if (rc < 0) {
@@ -553,10 +569,6 @@ static void manifest_details(struct scan *s, size_t i)
         image_blobs(s, i, pm, NULL);
         return;
     }
-    struct buf url, hint;
-    buf_init(&url, 8192);
-    buf_init(&hint, 1024);
-    buf_printf(&hint, "repository:%s:pull", mj->rp->name);
     for (size_t k = 0; k < pm->n_children; k++) {
         const char *d = pm->children[k];
         if (cl_strv_push(&m->children, &m->n_children, d) < 0 ||
@@ -574,18 +586,14 @@ static void manifest_details(struct scan *s, size_t i)
                 m->created_ms = ce->created_ms;
             continue;
         }
-        buf_reset(&url);
-        buf_printf(&url, "%s/v2/%s/manifests/%s", s->g->base, mj->rp->name, d);
-        if (!buf_cstr(&url) || !buf_cstr(&hint) ||
-            rm_submit(s->g->rm, "GET", url.data, hint.data, accept_manifests, 0, cb_child, s, i,
-                      m->n_children - 1) < 0) {
+        if (submit_get(s->g->rm, mj->rp->name, accept_manifests, 0, cb_child, s, i,
+                       m->n_children - 1, "%s/v2/%s/manifests/%s", s->g->base, mj->rp->name,
+                       d) < 0) {
             mj_fail(mj, "out of memory");
             break;
         }
         scan_sent(s);
     }
-    buf_free(&url);
-    buf_free(&hint);
 }
 
 static int cmp_tag(const void *a, const void *b)
@@ -650,17 +658,8 @@ static int scan_tags(struct scan *sc)
     struct cleanup_result *res = sc->res;
     sc->pg = progress_new(sc->progress, "cleanup: listing tags", "repositories", res->n_repos);
     for (size_t r = 0; r < res->n_repos; r++) {
-        struct buf url, hint;
-        buf_init(&url, 8192);
-        buf_init(&hint, 1024);
-        buf_printf(&url, "%s/v2/%s/tags/list", res->registry, res->repos[r].name);
-        buf_printf(&hint, "repository:%s:pull", res->repos[r].name);
-        int sr = buf_cstr(&url) && buf_cstr(&hint)
-                     ? rm_submit(sc->g->rm, "GET", url.data, hint.data, NULL, 0, cb_tags, sc, r, 0)
-                     : -1;
-        buf_free(&url);
-        buf_free(&hint);
-        if (sr < 0)
+        if (submit_get(sc->g->rm, res->repos[r].name, NULL, 0, cb_tags, sc, r, 0,
+                       "%s/v2/%s/tags/list", res->registry, res->repos[r].name) < 0)
             return -1;
     }
     scan_wait(sc);
@@ -684,25 +683,13 @@ static int scan_manifests(struct scan *sc)
         return -1;
     for (size_t r = 0; r < res->n_repos; r++) {
         struct cl_repo *rp = &res->repos[r];
-        struct buf url, hint;
-        buf_init(&url, 8192);
-        buf_init(&hint, 1024);
-        buf_printf(&hint, "repository:%s:pull", rp->name);
         for (size_t i = 0; i < rp->n_tags; i++) {
             sc->tj[sc->n_tj] = (struct tag_job){.rp = rp, .t = &rp->tags[i]};
-            buf_reset(&url);
-            buf_printf(&url, "%s/v2/%s/manifests/%s", res->registry, rp->name, rp->tags[i].tag);
-            if (!buf_cstr(&url) || !buf_cstr(&hint) ||
-                rm_submit(sc->g->rm, "GET", url.data, hint.data, accept_manifests, 0, cb_manifest,
-                          sc, sc->n_tj, 0) < 0) {
-                buf_free(&url);
-                buf_free(&hint);
+            if (submit_get(sc->g->rm, rp->name, accept_manifests, 0, cb_manifest, sc, sc->n_tj, 0,
+                           "%s/v2/%s/manifests/%s", res->registry, rp->name, rp->tags[i].tag) < 0)
                 return -1;
-            }
             sc->n_tj++;
         }
-        buf_free(&url);
-        buf_free(&hint);
     }
     scan_wait(sc);
     return 0;

@@ -348,21 +348,40 @@ static int take_writer_daemon(struct sender *snd, const struct config *cfg)
     }
 }
 
-static int cmd_run(const char *path)
+/* Installs on_signal for SIGTERM and SIGINT, and for SIGHUP, SIGUSR1 and
+ * SIGUSR2 too when daemon. */
+static void catch_signals(bool daemon)
 {
-    struct config *cfg = load(path);
-    if (!cfg)
-        return EXIT_CONFIG;
-    setup_logging(cfg);
-    /* handlers first: a signal during start-up must not kill the process
-     * (or a delivery thread) in the middle of a write */
     struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-    sigaction(SIGUSR1, &sa, NULL);
-    sigaction(SIGUSR2, &sa, NULL);
+    if (daemon) {
+        sigaction(SIGHUP, &sa, NULL);
+        sigaction(SIGUSR1, &sa, NULL);
+        sigaction(SIGUSR2, &sa, NULL);
+    }
+}
+
+/* Loads the configuration, sets up logging and catch_signals(daemon);
+ * NULL when the configuration does not load. */
+static struct config *load_and_catch(const char *path, bool daemon)
+{
+    struct config *cfg = load(path);
+    if (!cfg)
+        return NULL;
+    setup_logging(cfg);
+    catch_signals(daemon);
+    return cfg;
+}
+
+static int cmd_run(const char *path)
+{
+    /* handlers first: a signal during start-up must not kill the process
+     * (or a delivery thread) in the middle of a write */
+    struct config *cfg = load_and_catch(path, true);
+    if (!cfg)
+        return EXIT_CONFIG;
     signal(SIGPIPE, SIG_IGN);
     struct err e;
     struct sender *snd = sender_new(cfg, &e);
@@ -549,25 +568,17 @@ int main(int argc, char **argv)
         config_write_manpage(stdout, PACKAGE_VERSION);
         rc = EXIT_OK;
     } else if (strcmp(cmd, "spool") == 0) {
-        struct config *cfg = load(config_path);
+        struct config *cfg = load_and_catch(config_path, false);
         if (!cfg) {
             cli_free(&cl);
             return EXIT_CONFIG;
         }
-        setup_logging(cfg);
-        struct sigaction sa = {.sa_handler = on_signal};
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGTERM, &sa, NULL);
-        sigaction(SIGINT, &sa, NULL);
         rc = spool_cli(cfg, cargc, cargv, &g_stop);
         config_free(cfg);
     } else if (strcmp(cmd, "healthcheck") == 0) {
         rc = httpd_healthcheck_main(config_path, cargc, cargv);
     } else if (strcmp(cmd, "cleanup") == 0) {
-        struct sigaction sa = {.sa_handler = on_signal};
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGTERM, &sa, NULL);
-        sigaction(SIGINT, &sa, NULL);
+        catch_signals(false);
         rc = cleanup_cli(config_path, cargc, cargv, &g_log, &g_stop);
     } else if (strcmp(cmd, "skopeo") == 0) {
         rc = skopeo_cli(config_path, cargc, cargv);

@@ -35,17 +35,13 @@ void cfg_report(struct diag *d, int line, const char *fmt, ...)
         buf_printf(&b, "%s: %s", d->file, m);
     else
         buf_puts(&b, m);
-    if (d->n == d->cap) {
-        size_t nc = d->cap ? d->cap * 2 : 8;
-        struct problem *nv = realloc(d->v, nc * sizeof *nv);
-        if (!nv) {
-            buf_free(&b);
-            d->oom = true;
-            return;
-        }
-        d->v = nv;
-        d->cap = nc;
+    struct problem *nv = array_grow(d->v, &d->cap, d->n, sizeof *nv, 8);
+    if (!nv) {
+        buf_free(&b);
+        d->oom = true;
+        return;
     }
+    d->v = nv;
     const char *t = buf_cstr(&b);
     char *msg = t ? strdup(t) : NULL;
     buf_free(&b);
@@ -70,14 +66,11 @@ int cfg_keyline_set(struct config *cfg, const void *sec, const struct key_desc *
             cfg->keylines[i].line = line;
             return 0;
         }
-    if (cfg->n_keylines == cfg->cap_keylines) {
-        size_t nc = cfg->cap_keylines ? cfg->cap_keylines * 2 : 32;
-        struct cfg_keyline *nv = realloc(cfg->keylines, nc * sizeof *nv);
-        if (!nv)
-            return -1;
-        cfg->keylines = nv;
-        cfg->cap_keylines = nc;
-    }
+    struct cfg_keyline *nv = array_grow(cfg->keylines, &cfg->cap_keylines, cfg->n_keylines,
+                                        sizeof *nv, 32);
+    if (!nv)
+        return -1;
+    cfg->keylines = nv;
     cfg->keylines[cfg->n_keylines++] = (struct cfg_keyline){sec, k, line, false};
     return 0;
 }

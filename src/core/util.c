@@ -53,6 +53,19 @@ int buf_reserve(struct buf *b, size_t extra)
     return 0;
 }
 
+void *array_grow(void *v, size_t *cap, size_t n, size_t elem, size_t first)
+{
+    if (n < *cap)
+        return v;
+    size_t nc = *cap ? *cap * 2 : first;
+    if (nc < *cap || nc > SIZE_MAX / elem)
+        return NULL;
+    void *nv = realloc(v, nc * elem);
+    if (nv)
+        *cap = nc;
+    return nv;
+}
+
 int buf_append(struct buf *b, const void *data, size_t len)
 {
     if (buf_reserve(b, len) < 0)

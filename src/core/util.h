@@ -102,6 +102,14 @@ void strv_free(char **v, size_t n);
 bool str_has_prefix(const char *s, const char *prefix);
 bool str_has_suffix(const char *s, const char *suffix);
 
+/* Makes room for one more element in a malloc'd array v of *cap elements
+ * of elem bytes, n of them used: when n == *cap it reallocs to twice *cap
+ * (first when *cap is 0) and updates *cap. Returns the array to use from
+ * now on (v itself when there was room), or NULL when memory runs out or
+ * the size would overflow; v and *cap are then unchanged and v still
+ * owns its elements. */
+void *array_grow(void *v, size_t *cap, size_t n, size_t elem, size_t first);
+
 /* ---- url_redact: URLs as they may be logged or printed ----
  * Writes into out (outlen bytes, truncated, always NUL-terminated) a copy
  * of url without its secrets: userinfo (user, password, login options)

@@ -161,25 +161,19 @@ static enum send_outcome send_one(struct sender *s, struct target *t, const stru
     } else {
         *why = rw_drop_reason(r.status, r.body.data);
         count_dropped(s, t, *why, m->samples);
+        const char *msg = "receiver rejected a batch, not retrying";
         if (*why == DROP_OUT_OF_BOUNDS && answer->data &&
             (strcasestr(answer->data, "out of order") || strcasestr(answer->data, "duplicate")))
-            log_event(LOG_ERROR,
-                      "receiver refused samples older than (or at the time of) samples it already "
-                      "has for the same series, dropped: a second writer of these series (another "
-                      "shipper with the same instance and labels) or a clock that stepped back",
-                      LOG_S("target", t->label), LOG_URL("url", t->url), LOG_I("status", r.status),
-                      LOG_S("error", answer->data), LOG_I("samples", m->samples));
+            msg = "receiver refused samples older than (or at the time of) samples it already "
+                  "has for the same series, dropped: a second writer of these series (another "
+                  "shipper with the same instance and labels) or a clock that stepped back";
         else if (*why == DROP_OUT_OF_BOUNDS)
-            log_event(LOG_ERROR,
-                      "receiver refused the samples as too old, dropped. Prometheus keeps only its "
-                      "head block (~1-3 h): set storage.tsdb.out_of_order_time_window on it to "
-                      "accept replays of long outages",
-                      LOG_S("target", t->label), LOG_URL("url", t->url), LOG_I("status", r.status),
-                      LOG_S("error", answer->data), LOG_I("samples", m->samples));
-        else
-            log_event(LOG_ERROR, "receiver rejected a batch, not retrying",
-                      LOG_S("target", t->label), LOG_URL("url", t->url), LOG_I("status", r.status),
-                      LOG_S("error", answer->data), LOG_I("samples", m->samples));
+            msg = "receiver refused the samples as too old, dropped. Prometheus keeps only its "
+                  "head block (~1-3 h): set storage.tsdb.out_of_order_time_window on it to "
+                  "accept replays of long outages";
+        log_event(LOG_ERROR, msg, LOG_S("target", t->label), LOG_URL("url", t->url),
+                  LOG_I("status", r.status), LOG_S("error", answer->data),
+                  LOG_I("samples", m->samples));
     }
     http_response_free(&r);
     return o;

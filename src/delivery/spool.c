@@ -219,7 +219,9 @@ static const struct ent *first_pending(const struct tgt *t, bool skip_damaged)
     return NULL;
 }
 
-int spool_peek(struct spool *sp, const char *target, struct seg_info *out)
+/* Takes sp->mu and ensure()s the index; on failure releases the lock
+ * (errno as ensure left it) and returns -1. */
+static int lock_ensured(struct spool *sp)
 {
     pthread_mutex_lock(&sp->mu);
     if (ensure(sp) < 0) {
@@ -228,6 +230,13 @@ int spool_peek(struct spool *sp, const char *target, struct seg_info *out)
         errno = saved;
         return -1;
     }
+    return 0;
+}
+
+int spool_peek(struct spool *sp, const char *target, struct seg_info *out)
+{
+    if (lock_ensured(sp) < 0)
+        return -1;
     const struct ent *best = NULL;
     const struct tgt *bt = NULL;
     for (const struct tgt *t = sp->t; t; t = t->next) {
@@ -341,6 +350,22 @@ int read_at(const char *path, uint64_t off, uint64_t len, struct buf *b, struct 
     return 0;
 }
 
+/* Decodes the record read into payload and leaves only its payload there
+ * (NUL-terminated); on a bad record empties payload and says why in e2. */
+static int decode_in_place(struct buf *payload, struct seg_meta *m, struct err *e2)
+{
+    const void *p;
+    size_t pl;
+    if (spool_decode(payload->data, payload->len, m, &p, &pl, e2) < 0) {
+        buf_reset(payload);
+        return -1;
+    }
+    memmove(payload->data, p, pl);
+    payload->len = pl;
+    payload->data[pl] = '\0';
+    return 0;
+}
+
 int spool_read_rec(const struct seg_info *si, struct seg_meta *m, struct buf *payload,
                    struct err *e)
 {
@@ -358,17 +383,11 @@ int spool_read_rec(const struct seg_info *si, struct seg_meta *m, struct buf *pa
         buf_reset(payload); /* marked done by another process meanwhile */
         return 1;
     }
-    const void *p;
-    size_t pl;
     struct err e2;
-    if (spool_decode(payload->data, payload->len, m, &p, &pl, &e2) < 0) {
+    if (decode_in_place(payload, m, &e2) < 0) {
         err_set(e, "%s at offset %llu: %s", si->path, (unsigned long long)si->offset, e2.msg);
-        buf_reset(payload);
         return -1;
     }
-    memmove(payload->data, p, pl);
-    payload->len = pl;
-    payload->data[pl] = '\0';
     return 0;
 }
 
@@ -394,17 +413,11 @@ int spool_read(const char *path, struct seg_meta *m, struct buf *payload, struct
         buf_reset(payload);
         return -1;
     }
-    const void *p;
-    size_t pl;
     struct err e2;
-    if (spool_decode(payload->data, payload->len, m, &p, &pl, &e2) < 0) {
+    if (decode_in_place(payload, m, &e2) < 0) {
         err_set(e, "%s: %s", path, e2.msg);
-        buf_reset(payload);
         return -1;
     }
-    memmove(payload->data, p, pl);
-    payload->len = pl;
-    payload->data[pl] = '\0';
     return 0;
 }
 
@@ -480,13 +493,8 @@ void spool_unlock(struct spool *sp)
 int spool_usage(struct spool *sp, const char *target, struct spool_usage *u)
 {
     memset(u, 0, sizeof *u);
-    pthread_mutex_lock(&sp->mu);
-    if (ensure(sp) < 0) {
-        int saved = errno;
-        pthread_mutex_unlock(&sp->mu);
-        errno = saved;
+    if (lock_ensured(sp) < 0)
         return -1;
-    }
     for (const struct tgt *t = sp->t; t; t = t->next) {
         if (target && strcmp(t->name, target) != 0)
             continue;

@@ -333,14 +333,10 @@ static int digest_cmp(const void *x, const void *y)
 
 static int ledger_push(struct spool_ledger *l, struct spool_digest d)
 {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 4096;
-        struct spool_digest *nd = realloc(l->d, cap * sizeof *nd);
-        if (!nd)
-            return -1;
-        l->d = nd;
-        l->cap = cap;
-    }
+    struct spool_digest *nd = array_grow(l->d, &l->cap, l->n, sizeof *nd, 4096);
+    if (!nd)
+        return -1;
+    l->d = nd;
     l->d[l->n++] = d;
     return 0;
 }

@@ -175,14 +175,10 @@ static int64_t family_get(struct series_buf *sb, const struct metric_desc *d)
         sb->famtab = t;
         sb->famtcap = nc;
     }
-    if (sb->nfam == sb->famcap) {
-        size_t nc = sb->famcap ? sb->famcap * 2 : 32;
-        struct family *nf = realloc(sb->fam, nc * sizeof *nf);
-        if (!nf)
-            return -1;
-        sb->fam = nf;
-        sb->famcap = nc;
-    }
+    struct family *nf = array_grow(sb->fam, &sb->famcap, sb->nfam, sizeof *nf, 32);
+    if (!nf)
+        return -1;
+    sb->fam = nf;
     int64_t hid = strpool_intern(&sb->pool, d->help ? d->help : "", d->help ? strlen(d->help) : 0);
     int64_t uid = strpool_intern(&sb->pool, d->unit ? d->unit : "", d->unit ? strlen(d->unit) : 0);
     if (hid < 0 || uid < 0)
@@ -507,14 +503,10 @@ static int series_store(struct series_buf *sb, int64_t idx, const char *name, co
         sb->rejected++;
         return -1;
     }
-    if (sb->npend == sb->pendcap) {
-        size_t nc = sb->pendcap ? sb->pendcap * 2 : 256;
-        struct pending *np2 = realloc(sb->pend, nc * sizeof *np2);
-        if (!np2)
-            return SET_OOM;
-        sb->pend = np2;
-        sb->pendcap = nc;
-    }
+    struct pending *np2 = array_grow(sb->pend, &sb->pendcap, sb->npend, sizeof *np2, 256);
+    if (!np2)
+        return SET_OOM;
+    sb->pend = np2;
     sb->pend[sb->npend++] = (struct pending){(uint32_t)idx, s->gen, v};
     s->gen = sb->gen;
     s->owner = sb->owner_id;

@@ -20,13 +20,14 @@ const char *metric_type_name(enum metric_type t)
     }
 }
 
-int textfmt_escape_label(const char *v, struct buf *out)
+/* Appends [v, end) with \\ and newline escaped, and " too when quote. */
+static int escape_text(const char *v, const char *end, bool quote, struct buf *out)
 {
-    for (const char *p = v; *p; p++) {
+    for (const char *p = v; p < end; p++) {
         int rc;
         if (*p == '\\')
             rc = buf_append(out, "\\\\", 2);
-        else if (*p == '"')
+        else if (quote && *p == '"')
             rc = buf_append(out, "\\\"", 2);
         else if (*p == '\n')
             rc = buf_append(out, "\\n", 2);
@@ -38,6 +39,11 @@ int textfmt_escape_label(const char *v, struct buf *out)
     return 0;
 }
 
+int textfmt_escape_label(const char *v, struct buf *out)
+{
+    return escape_text(v, v + strlen(v), true, out);
+}
+
 /* HELP text: \\ and \n escaped. The format has no escape for a carriage
  * return, and a reader that accepts CRLF line ends (textparse does) would
  * take one that ends the text for part of the line end: trailing CRs are
@@ -47,18 +53,7 @@ static int escape_help(const char *v, struct buf *out)
     const char *end = v + strlen(v);
     while (end > v && end[-1] == '\r')
         end--;
-    for (const char *p = v; p < end; p++) {
-        int rc;
-        if (*p == '\\')
-            rc = buf_append(out, "\\\\", 2);
-        else if (*p == '\n')
-            rc = buf_append(out, "\\n", 2);
-        else
-            rc = buf_append(out, p, 1);
-        if (rc < 0)
-            return -1;
-    }
-    return 0;
+    return escape_text(v, end, false, out);
 }
 
 void textfmt_value(double v, char *out, size_t n)

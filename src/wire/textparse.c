@@ -128,14 +128,23 @@ static size_t name_len(const char *s, bool colon)
     return n;
 }
 
+/* Copies a token of length n into tmp (cap bytes) as a C string; false
+ * when it is empty or does not fit. */
+static bool token_copy(const char *s, size_t n, char *tmp, size_t cap)
+{
+    if (n == 0 || n >= cap)
+        return false;
+    memcpy(tmp, s, n);
+    tmp[n] = '\0';
+    return true;
+}
+
 /* Parses a value token of length n; true when valid. */
 static bool parse_value(const char *s, size_t n, double *out)
 {
     char tmp[64];
-    if (n == 0 || n >= sizeof tmp)
+    if (!token_copy(s, n, tmp, sizeof tmp))
         return false;
-    memcpy(tmp, s, n);
-    tmp[n] = '\0';
     const char *t = tmp;
     int sign = 1;
     if (*t == '+' || *t == '-') {
@@ -166,10 +175,8 @@ static bool parse_value(const char *s, size_t n, double *out)
 static bool parse_ts(const char *s, size_t n, int64_t *out)
 {
     char tmp[32];
-    if (n == 0 || n >= sizeof tmp)
+    if (!token_copy(s, n, tmp, sizeof tmp))
         return false;
-    memcpy(tmp, s, n);
-    tmp[n] = '\0';
     size_t i = tmp[0] == '-' || tmp[0] == '+';
     if (!tmp[i])
         return false;
