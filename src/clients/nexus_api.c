@@ -323,9 +323,7 @@ void docker_conns_free(struct docker_conn *v, size_t n)
     free(v);
 }
 
-/* GET path (named `what` in errors, a literal: d keeps it) whose answer
- * must be a JSON array: *j (the caller puts it) and its *arr of *len. */
-static int get_array(struct nexus_api *a, const char *path, const char *what, int64_t deadline,
+int nexus_get_array(struct nexus_api *a, const char *path, const char *what, int64_t deadline,
                      json_object **j, struct jdec *d, json_object **arr, size_t *len, struct err *e)
 {
     if (nexus_get_json(a, path, deadline, j, e) < 0)
@@ -347,7 +345,7 @@ int nexus_docker_connectors(struct nexus_api *a, int64_t deadline_mono_ms, struc
     struct jdec d;
     json_object *arr;
     size_t len;
-    if (get_array(a, path, "GET /service/rest/v1/repositorySettings", deadline_mono_ms, &j, &d,
+    if (nexus_get_array(a, path, "GET /service/rest/v1/repositorySettings", deadline_mono_ms, &j, &d,
                   &arr, &len, e) < 0)
         goto out;
     if (len && !(v = calloc(2 * len, sizeof *v)))
@@ -425,7 +423,7 @@ int nexus_list_repositories(struct nexus_api *a, int64_t deadline_mono_ms, const
     struct jdec d;
     json_object *arr;
     size_t len;
-    if (get_array(a, path, "GET /service/rest/v1/repositories", deadline_mono_ms, &j, &d, &arr,
+    if (nexus_get_array(a, path, "GET /service/rest/v1/repositories", deadline_mono_ms, &j, &d, &arr,
                   &len, e) < 0)
         goto out;
     if (len && !(v = calloc(len, sizeof *v)))

@@ -69,6 +69,13 @@ int nexus_api_url(const struct nexus_api *a, const char *path, struct buf *out);
 int nexus_get_json(struct nexus_api *a, const char *path, int64_t deadline_mono_ms,
                    json_object **out, struct err *e);
 
+/* GET path (named `what` in errors, a literal: d keeps it) whose answer
+ * must be a JSON array: *j (the caller puts it, also on error) and its
+ * *arr of *len. -1 with e set. */
+int nexus_get_array(struct nexus_api *a, const char *path, const char *what, int64_t deadline,
+                    json_object **j, struct jdec *d, json_object **arr, size_t *len,
+                    struct err *e);
+
 /* One page of a continuationToken listing: `items` is the page's array
  * (n elements) and d's path already reads "items". Return 0 to go on,
  * -1 (with d->e set) to stop with an error. */

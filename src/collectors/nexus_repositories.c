@@ -103,13 +103,11 @@ static int collect(void *state, struct collect_ctx *ctx)
         err_set(ctx->e, "out of memory");
         goto out;
     }
-    if (nexus_get_json(a, ENDPOINT, ctx->deadline_mono, &j, ctx->e) < 0)
-        goto out;
     struct jdec d;
-    jd_init(&d, "GET " ENDPOINT, ctx->e);
     json_object *arr;
     size_t n;
-    if (jd_array(&d, j, NULL, 0, &arr, &n) < 0)
+    if (nexus_get_array(a, ENDPOINT, "GET " ENDPOINT, ctx->deadline_mono, &j, &d, &arr, &n,
+                        ctx->e) < 0)
         goto out;
     /* validate and store the settings first, probe afterwards */
     for (size_t i = 0; i < n; i++) {
