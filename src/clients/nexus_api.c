@@ -324,7 +324,7 @@ void docker_conns_free(struct docker_conn *v, size_t n)
 }
 
 int nexus_get_array(struct nexus_api *a, const char *path, const char *what, int64_t deadline,
-                     json_object **j, struct jdec *d, json_object **arr, size_t *len, struct err *e)
+                    json_object **j, struct jdec *d, json_object **arr, size_t *len, struct err *e)
 {
     if (nexus_get_json(a, path, deadline, j, e) < 0)
         return -1;
@@ -345,8 +345,8 @@ int nexus_docker_connectors(struct nexus_api *a, int64_t deadline_mono_ms, struc
     struct jdec d;
     json_object *arr;
     size_t len;
-    if (nexus_get_array(a, path, "GET /service/rest/v1/repositorySettings", deadline_mono_ms, &j, &d,
-                  &arr, &len, e) < 0)
+    if (nexus_get_array(a, path, "GET /service/rest/v1/repositorySettings", deadline_mono_ms, &j,
+                        &d, &arr, &len, e) < 0)
         goto out;
     if (len && !(v = calloc(2 * len, sizeof *v)))
         goto oom;
@@ -423,8 +423,8 @@ int nexus_list_repositories(struct nexus_api *a, int64_t deadline_mono_ms, const
     struct jdec d;
     json_object *arr;
     size_t len;
-    if (nexus_get_array(a, path, "GET /service/rest/v1/repositories", deadline_mono_ms, &j, &d, &arr,
-                  &len, e) < 0)
+    if (nexus_get_array(a, path, "GET /service/rest/v1/repositories", deadline_mono_ms, &j, &d,
+                        &arr, &len, e) < 0)
         goto out;
     if (len && !(v = calloc(len, sizeof *v)))
         goto oom;

@@ -73,8 +73,7 @@ int nexus_get_json(struct nexus_api *a, const char *path, int64_t deadline_mono_
  * must be a JSON array: *j (the caller puts it, also on error) and its
  * *arr of *len. -1 with e set. */
 int nexus_get_array(struct nexus_api *a, const char *path, const char *what, int64_t deadline,
-                    json_object **j, struct jdec *d, json_object **arr, size_t *len,
-                    struct err *e);
+                    json_object **j, struct jdec *d, json_object **arr, size_t *len, struct err *e);
 
 /* One page of a continuationToken listing: `items` is the page's array
  * (n elements) and d's path already reads "items". Return 0 to go on,
