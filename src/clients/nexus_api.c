@@ -1,5 +1,6 @@
 #include "nexus_api.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -321,6 +322,27 @@ void docker_conns_free(struct docker_conn *v, size_t n)
     for (size_t i = 0; v && i < n; i++)
         free(v[i].repository);
     free(v);
+}
+
+int nexus_probe(struct nexus_api *a, const char *url, int64_t deadline_mono_ms,
+                struct http_response *r, struct err *e, const char *who, const char *what_fmt, ...)
+{
+    if (http_request(a->probe, "GET", url, NULL, 0, NULL, 0, deadline_mono_ms, r) == 0)
+        return 0;
+    char shown[URL_REDACT_MAX];
+    if (deadline_mono_ms && mono_ms() >= deadline_mono_ms) {
+        char what[256];
+        va_list ap;
+        va_start(ap, what_fmt);
+        vsnprintf(what, sizeof what, what_fmt, ap);
+        va_end(ap);
+        err_set(e, "deadline reached while probing %s (GET %s)", what,
+                url_redact(url, shown, sizeof shown));
+        return -1;
+    }
+    log_debug("%s: GET %s: %s", who, url_redact(url, shown, sizeof shown), r->error);
+    r->status = 0;
+    return 0;
 }
 
 int nexus_get_array(struct nexus_api *a, const char *path, const char *what, int64_t deadline,
