@@ -1,5 +1,6 @@
 #include "nexus_api.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -323,10 +324,29 @@ void docker_conns_free(struct docker_conn *v, size_t n)
     free(v);
 }
 
-/* GET path (named `what` in errors, a literal: d keeps it) whose answer
- * must be a JSON array: *j (the caller puts it) and its *arr of *len. */
-static int get_array(struct nexus_api *a, const char *path, const char *what, int64_t deadline,
-                     json_object **j, struct jdec *d, json_object **arr, size_t *len, struct err *e)
+int nexus_probe(struct nexus_api *a, const char *url, int64_t deadline_mono_ms,
+                struct http_response *r, struct err *e, const char *who, const char *what_fmt, ...)
+{
+    if (http_request(a->probe, "GET", url, NULL, 0, NULL, 0, deadline_mono_ms, r) == 0)
+        return 0;
+    char shown[URL_REDACT_MAX];
+    if (deadline_mono_ms && mono_ms() >= deadline_mono_ms) {
+        char what[256];
+        va_list ap;
+        va_start(ap, what_fmt);
+        vsnprintf(what, sizeof what, what_fmt, ap);
+        va_end(ap);
+        err_set(e, "deadline reached while probing %s (GET %s)", what,
+                url_redact(url, shown, sizeof shown));
+        return -1;
+    }
+    log_debug("%s: GET %s: %s", who, url_redact(url, shown, sizeof shown), r->error);
+    r->status = 0;
+    return 0;
+}
+
+int nexus_get_array(struct nexus_api *a, const char *path, const char *what, int64_t deadline,
+                    json_object **j, struct jdec *d, json_object **arr, size_t *len, struct err *e)
 {
     if (nexus_get_json(a, path, deadline, j, e) < 0)
         return -1;
@@ -347,8 +367,8 @@ int nexus_docker_connectors(struct nexus_api *a, int64_t deadline_mono_ms, struc
     struct jdec d;
     json_object *arr;
     size_t len;
-    if (get_array(a, path, "GET /service/rest/v1/repositorySettings", deadline_mono_ms, &j, &d,
-                  &arr, &len, e) < 0)
+    if (nexus_get_array(a, path, "GET /service/rest/v1/repositorySettings", deadline_mono_ms, &j,
+                        &d, &arr, &len, e) < 0)
         goto out;
     if (len && !(v = calloc(2 * len, sizeof *v)))
         goto oom;
@@ -425,8 +445,8 @@ int nexus_list_repositories(struct nexus_api *a, int64_t deadline_mono_ms, const
     struct jdec d;
     json_object *arr;
     size_t len;
-    if (get_array(a, path, "GET /service/rest/v1/repositories", deadline_mono_ms, &j, &d, &arr,
-                  &len, e) < 0)
+    if (nexus_get_array(a, path, "GET /service/rest/v1/repositories", deadline_mono_ms, &j, &d,
+                        &arr, &len, e) < 0)
         goto out;
     if (len && !(v = calloc(len, sizeof *v)))
         goto oom;

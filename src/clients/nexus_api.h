@@ -69,6 +69,22 @@ int nexus_api_url(const struct nexus_api *a, const char *path, struct buf *out);
 int nexus_get_json(struct nexus_api *a, const char *path, int64_t deadline_mono_ms,
                    json_object **out, struct err *e);
 
+/* GET path (named `what` in errors, a literal: d keeps it) whose answer
+ * must be a JSON array: *j (the caller puts it, also on error) and its
+ * *arr of *len. -1 with e set. */
+int nexus_get_array(struct nexus_api *a, const char *path, const char *what, int64_t deadline,
+                    json_object **j, struct jdec *d, json_object **arr, size_t *len, struct err *e);
+
+/* One anonymous GET of url on a->probe (repository and docker port
+ * probes). 0 with *r filled; when nothing answered, r->status is 0 and
+ * r->error says why (logged at debug as "<who>: GET <url>: <error>").
+ * -1 with e only when the deadline passed: "deadline reached while
+ * probing <what> (GET <url>)", what from the format. URLs are shown
+ * redacted. The caller frees r (http_response_free) in every case. */
+int nexus_probe(struct nexus_api *a, const char *url, int64_t deadline_mono_ms,
+                struct http_response *r, struct err *e, const char *who, const char *what_fmt, ...)
+    __attribute__((format(printf, 7, 8)));
+
 /* One page of a continuationToken listing: `items` is the page's array
  * (n elements) and d's path already reads "items". Return 0 to go on,
  * -1 (with d->e set) to stop with an error. */

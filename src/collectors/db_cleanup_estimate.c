@@ -21,7 +21,8 @@
  *        attributes.docker.layers) referenced ONLY by deletable manifests of
  *        the repository: a layer shared with a kept tag is not counted
  *
- * State: struct db, the rules, and the rendered query with its parameters. */
+ * State: a struct docker_src (db_docker_sql.h): the session, the rules and
+ * the rendered query with its parameters. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,51 +42,17 @@ static const struct metric_desc m_bytes = {
     "and layers no kept tag references).",
     "bytes"};
 
-struct state {
-    struct db *db;
-    struct cleanup_rules rules;
-    bool rules_ok;
-    struct docker_sql q; /* the query db_docker runs too (db_docker_sql.h) */
-};
+/* the state is a struct docker_src: the query db_docker runs too (db_docker_sql.h) */
 
 static bool enabled(const struct config *cfg)
 {
     return cfg->database && cfg->cleanup;
 }
 
-static void destroy(void *p)
-{
-    struct state *s = p;
-    if (!s)
-        return;
-    db_free(s->db);
-    if (s->rules_ok)
-        cleanup_rules_free(&s->rules);
-    docker_sql_free(&s->q);
-    free(s);
-}
-
 static int init(const struct config *cfg, void **out, struct err *e)
 {
-    struct state *s = calloc(1, sizeof *s);
-    if (!s) {
-        err_set(e, "out of memory");
-        return -1;
-    }
-    if (cleanup_rules_init(&s->rules, cfg->cleanup, e) < 0)
-        goto fail;
-    s->rules_ok = true;
-    if (docker_sql_build(&s->q, cfg->database, &s->rules, cfg->cleanup) < 0) {
-        err_set(e, "out of memory");
-        goto fail;
-    }
-    if (!(s->db = db_new(cfg->database, e)) || docker_sql_prefetch(s->db, &s->q, e) < 0)
-        goto fail;
-    *out = s;
-    return 0;
-fail:
-    destroy(s);
-    return -1;
+    *out = docker_src_new(cfg, true, "db_cleanup_estimate", e);
+    return *out ? 0 : -1;
 }
 
 static int row(void *ud, const PGresult *r, struct err *e)
@@ -106,7 +73,7 @@ static int row(void *ud, const PGresult *r, struct err *e)
 
 static int collect(void *p, struct collect_ctx *ctx)
 {
-    struct state *s = p;
+    struct docker_src *s = p;
     char **fmts = NULL;
     size_t nf = 0;
     if (db_formats(s->db, sb_cycle_ts(ctx->sb), ctx->deadline_mono, &fmts, &nf, ctx->e) < 0)
@@ -125,5 +92,5 @@ const struct collector collector_db_cleanup_estimate = {
     .enabled = enabled,
     .init = init,
     .collect = collect,
-    .destroy = destroy,
+    .destroy = docker_src_free,
 };

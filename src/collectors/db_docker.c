@@ -72,11 +72,8 @@ static const struct metric_desc m_isize = {
 #define MAX_REPOS 100000
 
 struct state {
-    struct db *db;
+    struct docker_src *src; /* with [cleanup], the estimate's query too (db_docker_sql.h) */
     struct nexus_api *api; /* with [nexus]: REST view of the ports; else NULL */
-    struct cleanup_rules rules;
-    bool rules_ok;
-    struct docker_sql q; /* with [cleanup], the estimate's query too (db_docker_sql.h) */
 };
 
 static const char SQL_PORTS[] =
@@ -90,11 +87,8 @@ static void destroy(void *p)
 {
     struct state *s = p;
     if (s) {
-        db_free(s->db);
+        docker_src_free(s->src);
         nexus_api_free(s->api);
-        if (s->rules_ok)
-            cleanup_rules_free(&s->rules);
-        docker_sql_free(&s->q);
         free(s);
     }
 }
@@ -110,17 +104,7 @@ static int init(const struct config *cfg, void **out, struct err *e)
      * parameters): the second of the two in a cycle gets the rows of the
      * first. Rules it cannot use (db_cleanup_estimate is down for them)
      * leave the estimate out here. */
-    if (cfg->cleanup) {
-        struct err e2 = {{0}};
-        s->rules_ok = cleanup_rules_init(&s->rules, cfg->cleanup, &e2) == 0;
-        if (!s->rules_ok)
-            log_debug("db_docker: docker query without the cleanup estimate: %s", e2.msg);
-    }
-    if (docker_sql_build(&s->q, cfg->database, s->rules_ok ? &s->rules : NULL, cfg->cleanup) < 0) {
-        err_set(e, "out of memory");
-        goto fail;
-    }
-    if (!(s->db = db_new(cfg->database, e)) || docker_sql_prefetch(s->db, &s->q, e) < 0)
+    if (!(s->src = docker_src_new(cfg, false, "db_docker", e)))
         goto fail;
     if (cfg->nexus && !(s->api = nexus_api_new(cfg->nexus, e)))
         goto fail;
@@ -249,7 +233,7 @@ static int collect(void *p, struct collect_ctx *ctx)
     char **fmts = NULL;
     size_t nf = 0;
     int rc = -1;
-    if (db_formats(s->db, sb_cycle_ts(ctx->sb), ctx->deadline_mono, &fmts, &nf, ctx->e) < 0)
+    if (db_formats(s->src->db, sb_cycle_ts(ctx->sb), ctx->deadline_mono, &fmts, &nf, ctx->e) < 0)
         goto out;
     bool docker = false;
     for (size_t i = 0; i < nf; i++)
@@ -259,8 +243,8 @@ static int collect(void *p, struct collect_ctx *ctx)
         goto out;
     }
     struct ports pv = {ctx, NULL, 0};
-    if (docker_sql_run(s->db, &s->q, ctx, docker_row, ctx) < 0 ||
-        db_query(s->db, "docker_ports", SQL_PORTS, 0, NULL, 2 * MAX_REPOS, ctx->deadline_mono,
+    if (docker_sql_run(s->src->db, &s->src->q, ctx, docker_row, ctx) < 0 ||
+        db_query(s->src->db, "docker_ports", SQL_PORTS, 0, NULL, 2 * MAX_REPOS, ctx->deadline_mono,
                  port_row, &pv, ctx->e) < 0 ||
         (s->api && compare_ports(s, &pv, ctx) < 0)) {
         docker_conns_free(pv.v, pv.n);

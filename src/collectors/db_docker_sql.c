@@ -30,6 +30,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
+
 #define MAX_ROWS (100000 + 1000000) /* R rows + I rows */
 
 /* tags of an image ordered as `nexus-shipper cleanup` orders them: newest
@@ -243,4 +245,44 @@ int docker_sql_prefetch(struct db *d, const struct docker_sql *q, struct err *e)
     int rc = db_prefetch(d, name, q->sql.data, q->nparams, part_params(q, 0, pv), e);
     free(pv);
     return rc;
+}
+
+struct docker_src *docker_src_new(const struct config *cfg, bool need_rules, const char *who,
+                                  struct err *e)
+{
+    struct docker_src *s = calloc(1, sizeof *s);
+    if (!s) {
+        err_set(e, "out of memory");
+        return NULL;
+    }
+    if (cfg->cleanup) {
+        struct err e2 = {{0}};
+        s->rules_ok = cleanup_rules_init(&s->rules, cfg->cleanup, need_rules ? e : &e2) == 0;
+        if (!s->rules_ok && need_rules)
+            goto fail;
+        if (!s->rules_ok)
+            log_debug("%s: docker query without the cleanup estimate: %s", who, e2.msg);
+    }
+    if (docker_sql_build(&s->q, cfg->database, s->rules_ok ? &s->rules : NULL, cfg->cleanup) < 0) {
+        err_set(e, "out of memory");
+        goto fail;
+    }
+    if (!(s->db = db_new(cfg->database, e)) || docker_sql_prefetch(s->db, &s->q, e) < 0)
+        goto fail;
+    return s;
+fail:
+    docker_src_free(s);
+    return NULL;
+}
+
+void docker_src_free(void *src)
+{
+    struct docker_src *s = src;
+    if (!s)
+        return;
+    db_free(s->db);
+    if (s->rules_ok)
+        cleanup_rules_free(&s->rules);
+    docker_sql_free(&s->q);
+    free(s);
 }

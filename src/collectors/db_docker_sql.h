@@ -94,4 +94,23 @@ int docker_sql_run(struct db *d, const struct docker_sql *q, struct collect_ctx 
  * other parts run. -1 on OOM. */
 int docker_sql_prefetch(struct db *d, const struct docker_sql *q, struct err *e);
 
+/* What both docker collectors keep: the session, the [cleanup] rules and
+ * the query rendered with them. */
+struct docker_src {
+    struct db *db;
+    struct cleanup_rules rules;
+    bool rules_ok;
+    struct docker_sql q;
+};
+
+/* Sets up a docker_src for cfg: with [cleanup], compiles its rules so
+ * the query carries the estimate — rules that do not compile are an error
+ * when need_rules, else the query goes without the estimate (logged at
+ * debug, naming `who`) — then renders the query, opens the session and
+ * asks for the prefetch. NULL with e. Free with docker_src_free() (takes
+ * a void * so it serves as a collector's destroy; NULL is a no-op). */
+struct docker_src *docker_src_new(const struct config *cfg, bool need_rules, const char *who,
+                                  struct err *e);
+void docker_src_free(void *src);
+
 #endif

@@ -74,13 +74,11 @@ static int collect(void *state, struct collect_ctx *ctx)
     struct nexus_api *a = state;
     json_object *j = NULL;
     int rc = -1;
-    if (nexus_get_json(a, ENDPOINT, ctx->deadline_mono, &j, ctx->e) < 0)
-        goto out;
     struct jdec d;
-    jd_init(&d, "GET " ENDPOINT, ctx->e);
     json_object *arr;
     size_t n;
-    if (jd_array(&d, j, NULL, 0, &arr, &n) < 0)
+    if (nexus_get_array(a, ENDPOINT, "GET " ENDPOINT, ctx->deadline_mono, &j, &d, &arr, &n,
+                        ctx->e) < 0)
         goto out;
     for (size_t i = 0; i < n; i++) {
         size_t m = jd_push_index(&d, i);

@@ -34,6 +34,7 @@ static const struct metric_desc m_dur = {"nexus_docker_port_probe_duration_secon
 static const struct metric_desc m_code = {
     "nexus_docker_port_probe_status_code", MT_GAUGE,
     "HTTP status of the GET /v2/ probe of the connector port; 0 when there was no answer.", ""};
+static const struct probe_descs m_probe = {&m_up, &m_dur, &m_code};
 static const struct metric_desc m_conflict = {
     "nexus_docker_port_conflict", MT_GAUGE,
     "1 if the connector port is also claimed by another repository or scheme, else 0.", ""};
@@ -52,15 +53,9 @@ static int probe(struct nexus_api *a, struct collect_ctx *ctx, const struct dock
         err_set(ctx->e, "out of memory");
         goto out;
     }
-    if (http_request(a->probe, "GET", u.data, NULL, 0, NULL, 0, ctx->deadline_mono, &r) < 0) {
-        if (ctx->deadline_mono && mono_ms() >= ctx->deadline_mono) {
-            err_set(ctx->e, "deadline reached while probing docker port %d of %s (GET %s)", c->port,
-                    c->repository, u.data);
-            goto out;
-        }
-        log_debug("nexus_docker_ports: GET %s: %s", u.data, r.error);
-        r.status = 0;
-    }
+    if (nexus_probe(a, u.data, ctx->deadline_mono, &r, ctx->e, "nexus_docker_ports",
+                    "docker port %d of %s", c->port, c->repository) < 0)
+        goto out;
     char ver[64];
     bool up =
         r.status == 200 ||
@@ -68,12 +63,8 @@ static int probe(struct nexus_api *a, struct collect_ctx *ctx, const struct dock
     if (!up)
         log_debug("nexus_docker_ports: %s port %d (%s): %s", c->repository, c->port, u.data,
                   r.status ? "not a registry answer" : r.error);
-    if (coll_set(ctx, &m_up, up ? 1 : 0, "repository", c->repository, "port", port, "scheme",
-                 scheme, NULL) < 0 ||
-        coll_set(ctx, &m_dur, r.seconds, "repository", c->repository, "port", port, "scheme",
-                 scheme, NULL) < 0 ||
-        coll_set(ctx, &m_code, (double)r.status, "repository", c->repository, "port", port,
-                 "scheme", scheme, NULL) < 0)
+    if (coll_set_probe(ctx, &m_probe, up, r.seconds, r.status, "repository", c->repository, "port",
+                       port, "scheme", scheme, NULL) < 0)
         goto out;
     rc = 0;
 out:

@@ -45,25 +45,11 @@ struct fwd {
     char first_skip[512];
 };
 
-static enum metric_type map_type(enum tp_type t)
-{
-    switch (t) {
-    case TP_COUNTER:
-        return MT_COUNTER;
-    case TP_GAUGE:
-        return MT_GAUGE;
-    case TP_HISTOGRAM:
-        return MT_HISTOGRAM;
-    default:
-        return MT_UNKNOWN;
-    }
-}
-
 static int on_sample(void *ud, const struct tp_sample *s, struct err *e)
 {
     (void)e;
     struct fwd *f = ud;
-    struct metric_desc d = {s->name, map_type(s->type), s->help, ""};
+    struct metric_desc d = {s->name, tp_metric_type(s->type), s->help, ""};
     const char *suffix = NULL;
     if (s->type == TP_HISTOGRAM && *s->suffix) {
         d.name = s->family;

@@ -47,6 +47,8 @@ static const struct metric_desc m_present = {
     "For each expected repository ([nexus] expected_repositories): 1 if Nexus lists it, else 0.",
     ""};
 
+static const struct probe_descs m_probe = {&m_up, &m_dur, &m_code};
+
 #define ENDPOINT "/service/rest/v1/repositorySettings"
 
 static int probe(struct nexus_api *a, struct collect_ctx *ctx, const char *name, const char *url)
@@ -63,23 +65,11 @@ static int probe(struct nexus_api *a, struct collect_ctx *ctx, const char *name,
                buf_puts(&u, "/") < 0) {
         goto oom;
     }
-    char shown[URL_REDACT_MAX];
-    if (http_request(a->probe, "GET", u.data, NULL, 0, NULL, 0, ctx->deadline_mono, &r) < 0) {
-        if (ctx->deadline_mono && mono_ms() >= ctx->deadline_mono) {
-            err_set(ctx->e, "deadline reached while probing repository %s (GET %s)", name,
-                    url_redact(u.data, shown, sizeof shown));
-            goto out;
-        }
-        log_debug("nexus_repositories: GET %s: %s", url_redact(u.data, shown, sizeof shown),
-                  r.error);
-        r.status = 0;
-    }
+    if (nexus_probe(a, u.data, ctx->deadline_mono, &r, ctx->e, "nexus_repositories",
+                    "repository %s", name) < 0)
+        goto out;
     bool up = r.status >= 200 && r.status < 500;
-    char code[16];
-    snprintf(code, sizeof code, "%ld", r.status);
-    if (coll_set(ctx, &m_up, up ? 1 : 0, "repository", name, NULL) < 0 ||
-        coll_set(ctx, &m_dur, r.seconds, "repository", name, NULL) < 0 ||
-        coll_set(ctx, &m_code, (double)r.status, "repository", name, NULL) < 0)
+    if (coll_set_probe(ctx, &m_probe, up, r.seconds, r.status, "repository", name, NULL) < 0)
         goto out;
     rc = 0;
     goto out;
@@ -103,13 +93,11 @@ static int collect(void *state, struct collect_ctx *ctx)
         err_set(ctx->e, "out of memory");
         goto out;
     }
-    if (nexus_get_json(a, ENDPOINT, ctx->deadline_mono, &j, ctx->e) < 0)
-        goto out;
     struct jdec d;
-    jd_init(&d, "GET " ENDPOINT, ctx->e);
     json_object *arr;
     size_t n;
-    if (jd_array(&d, j, NULL, 0, &arr, &n) < 0)
+    if (nexus_get_array(a, ENDPOINT, "GET " ENDPOINT, ctx->deadline_mono, &j, &d, &arr, &n,
+                        ctx->e) < 0)
         goto out;
     /* validate and store the settings first, probe afterwards */
     for (size_t i = 0; i < n; i++) {

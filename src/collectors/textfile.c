@@ -44,20 +44,6 @@ static int init(const struct config *cfg, void **state, struct err *e)
     return 0;
 }
 
-static enum metric_type map_type(enum tp_type t)
-{
-    switch (t) {
-    case TP_COUNTER:
-        return MT_COUNTER;
-    case TP_GAUGE:
-        return MT_GAUGE;
-    case TP_HISTOGRAM:
-        return MT_HISTOGRAM;
-    default:
-        return MT_UNKNOWN;
-    }
-}
-
 struct pass {
     struct series_buf *sb; /* NULL: the checking pass */
     size_t stored, skipped;
@@ -73,7 +59,7 @@ static int on_sample(void *ud, const struct tp_sample *s, struct err *e)
     }
     if (!p->sb)
         return 0;
-    struct metric_desc d = {s->name, map_type(s->type), s->help, ""};
+    struct metric_desc d = {s->name, tp_metric_type(s->type), s->help, ""};
     const char *suffix = NULL;
     if (s->type == TP_HISTOGRAM && *s->suffix) {
         d.name = s->family;

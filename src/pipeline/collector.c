@@ -18,6 +18,22 @@ int coll_set(struct collect_ctx *ctx, const struct metric_desc *d, double v, ...
     return rc;
 }
 
+int coll_set_probe(struct collect_ctx *ctx, const struct probe_descs *d, bool up, double seconds,
+                   long status, ...)
+{
+    const struct metric_desc *const descs[3] = {d->up, d->seconds, d->status};
+    const double vals[3] = {up ? 1 : 0, seconds, (double)status};
+    for (int i = 0; i < 3; i++) {
+        va_list ap;
+        va_start(ap, status);
+        int rc = sb_vset(ctx->sb, descs[i], vals[i], ap, 16, ctx->e);
+        va_end(ap);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
 bool nexus_collector_enabled(const struct config *cfg)
 {
     return cfg->nexus != NULL;

@@ -46,4 +46,13 @@ extern const size_t n_builtin_collectors;
 int coll_set(struct collect_ctx *ctx, const struct metric_desc *d, double v, ...)
     __attribute__((sentinel));
 
+/* The three samples of one HTTP probe with the same NULL-terminated label
+ * pairs: up (1 or 0), the probe's duration in seconds and its HTTP status
+ * (0 = no answer). -1 with ctx->e as coll_set. */
+struct probe_descs {
+    const struct metric_desc *up, *seconds, *status;
+};
+int coll_set_probe(struct collect_ctx *ctx, const struct probe_descs *d, bool up, double seconds,
+                   long status, ...) __attribute__((sentinel));
+
 #endif

@@ -497,3 +497,17 @@ int tp_parse(const char *data, size_t len, const struct tp_limits *lim, tp_sampl
     tp_free(p);
     return rc;
 }
+
+enum metric_type tp_metric_type(enum tp_type t)
+{
+    switch (t) {
+    case TP_COUNTER:
+        return MT_COUNTER;
+    case TP_GAUGE:
+        return MT_GAUGE;
+    case TP_HISTOGRAM:
+        return MT_HISTOGRAM;
+    default:
+        return MT_UNKNOWN;
+    }
+}

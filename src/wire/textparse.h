@@ -39,6 +39,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "series.h"
 #include "util.h"
 
 enum tp_type { TP_UNTYPED = 0, TP_COUNTER, TP_GAUGE, TP_HISTOGRAM, TP_SUMMARY };
@@ -81,5 +82,8 @@ int tp_parse(const char *data, size_t len, const struct tp_limits *lim, tp_sampl
              struct err *e);
 
 const char *tp_type_name(enum tp_type t);
+/* The series buffer's type for a parsed family: counter, gauge and
+ * histogram map to theirs, untyped and summary to MT_UNKNOWN. */
+enum metric_type tp_metric_type(enum tp_type t);
 
 #endif
