@@ -140,14 +140,10 @@ static int component_page(void *ud, struct jdec *d, json_object *items, size_t n
         jd_pop(d, m);
         if (!version || !*version)
             continue;
-        if (r->npairs == r->cappairs) {
-            size_t nc = r->cappairs ? r->cappairs * 2 : 256;
-            struct pair *nv = realloc(r->pairs, nc * sizeof *nv);
-            if (!nv)
-                goto oom;
-            r->pairs = nv;
-            r->cappairs = nc;
-        }
+        struct pair *nv = array_grow(r->pairs, &r->cappairs, r->npairs, sizeof *nv, 256);
+        if (!nv)
+            goto oom;
+        r->pairs = nv;
         struct pair *p = &r->pairs[r->npairs];
         p->image = strdup(name);
         p->tag = strdup(version);

@@ -165,14 +165,10 @@ static int target_add(struct target **v, size_t *n, size_t *cap, const char *hos
     for (size_t i = 0; i < *n; i++)
         if ((*v)[i].port == port && strcasecmp((*v)[i].host, host) == 0)
             return 0;
-    if (*n == *cap) {
-        size_t nc = *cap ? *cap * 2 : 16;
-        struct target *nv = realloc(*v, nc * sizeof *nv);
-        if (!nv)
-            return -1;
-        *v = nv;
-        *cap = nc;
-    }
+    struct target *nv = array_grow(*v, cap, *n, sizeof *nv, 16);
+    if (!nv)
+        return -1;
+    *v = nv;
     struct target *t = &(*v)[*n];
     t->host = strdup(host);
     t->repository = strdup(repo ? repo : "");

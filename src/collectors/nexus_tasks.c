@@ -76,16 +76,12 @@ static int remember(struct walk *w, const char *type, const char *name)
             free(k);
             return 0;
         }
-    if (w->n == w->cap) {
-        size_t nc = w->cap ? w->cap * 2 : 64;
-        char **nv = realloc(w->seen, nc * sizeof *nv);
-        if (!nv) {
-            free(k);
-            return -1;
-        }
-        w->seen = nv;
-        w->cap = nc;
+    char **nv = array_grow(w->seen, &w->cap, w->n, sizeof *nv, 64);
+    if (!nv) {
+        free(k);
+        return -1;
     }
+    w->seen = nv;
     w->seen[w->n++] = k;
     return 1;
 }
