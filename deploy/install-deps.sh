@@ -10,7 +10,7 @@ BUILD_PKGS="gcc make autoconf automake libtool pkg-config
 TEST_PKGS="prometheus victoria-metrics prometheus-pushgateway skopeo docker-registry postgresql
   python3 python3-snappy python3-protobuf python3-cryptography curl ca-certificates procps
   valgrind cppcheck clang-format systemd chromium
-  dpkg-dev debhelper fakeroot lintian debootstrap"
+  dpkg-dev debhelper fakeroot lintian debootstrap time"
 
 # libFuzzer targets (make fuzz-smoke)
 FUZZ_PKGS="clang libclang-rt-14-dev"
