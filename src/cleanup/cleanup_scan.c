@@ -637,7 +637,8 @@ static int scan_catalog(struct cl_run *run)
         res->repos[res->n_repos++].name = names[i];
         names[i] = NULL;
     }
-    qsort(res->repos, res->n_repos, sizeof *res->repos, cmp_repo);
+    if (res->n_repos)
+        qsort(res->repos, res->n_repos, sizeof *res->repos, cmp_repo);
     rc = 0;
 out:
     strv_free(names, n_names);

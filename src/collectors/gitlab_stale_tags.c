@@ -492,7 +492,8 @@ static int collect(void *state, struct collect_ctx *ctx)
                 goto out;
             projects_loaded = true;
         }
-        qsort(r.pairs, r.npairs, sizeof *r.pairs, cmp_pair);
+        if (r.npairs)
+            qsort(r.pairs, r.npairs, sizeof *r.pairs, cmp_pair);
         for (size_t a = 0, b; a < r.npairs; a = b) {
             for (b = a + 1; b < r.npairs && strcmp(r.pairs[b].image, r.pairs[a].image) == 0; b++) {
             }

@@ -156,7 +156,8 @@ static int collect(void *state, struct collect_ctx *ctx)
         n++;
     }
     closedir(d);
-    qsort(names, n, sizeof *names, by_name);
+    if (n) /* an empty directory has no array: qsort(NULL) is undefined */
+        qsort(names, n, sizeof *names, by_name);
     for (size_t i = 0; i < n; i++)
         if (!one_file(dir, names[i], ctx))
             error = true;

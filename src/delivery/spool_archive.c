@@ -413,7 +413,8 @@ int spool_ledger_open(struct spool_ledger *l, const char *spool, struct err *e)
     free(chunk);
     if (in_line && ledger_push(l, digest_end(&st)) < 0) /* a last line without '\n' */
         goto oom;
-    qsort(l->d, l->n, sizeof *l->d, digest_cmp);
+    if (l->n) /* an empty ledger has no array: qsort(NULL) is undefined */
+        qsort(l->d, l->n, sizeof *l->d, digest_cmp);
     return 0;
 oom:
     err_set(e, "out of memory loading the import ledger %s (%zu entries)", l->path, l->n);

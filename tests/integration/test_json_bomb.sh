@@ -30,7 +30,11 @@ EOF
 # RSS is judged natively only: valgrind's and ASan's are their own
 measure_rss=1
 [ -z "${NS_REAL_BINARY:-}${NS_VALGRIND:-}" ] || measure_rss=0
-if nm "$BIN" 2>/dev/null | grep -q __asan_init; then measure_rss=0; fi
+# (an ASan build: the binary, or the library it was linked with, names the runtime)
+if grep -qa "__asan_init\|AddressSanitizer" "$BIN" 2>/dev/null ||
+	{ [ -f "$(dirname "$BIN")/config.log" ] && grep -q "enable-sanitizers" "$(dirname "$BIN")/config.log"; }; then
+	measure_rss=0
+fi
 [ "$measure_rss" = 1 ] || it_log "RSS bound not checked (valgrind or ASan: RSS is the tool's)"
 
 # bomb NAME UNIT SIZE NO_LENGTH WANT: serve the bomb on /v1/repositories,
