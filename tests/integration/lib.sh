@@ -656,7 +656,7 @@ wait_within() {
 # top_srcdir / top_builddir come from `make check` (AM_TESTS_ENVIRONMENT);
 # run by hand, they default to this checkout and its _build directory.
 top_srcdir=${top_srcdir:-$IT_TOP}
-top_builddir=${top_builddir:-$IT_TOP/_build}
+top_builddir=${top_builddir:-${BUILD_DIR:-$IT_TOP/_build}} # the benches set BUILD_DIR
 # BIN: the nexus-shipper under test. Every nexus-shipper a test starts goes
 # through it: under `make check NS_VALGRIND=1` it is tests/valgrind-wrap.sh.
 BIN=${NEXUS_SHIPPER:-$top_builddir/nexus-shipper}
