@@ -187,7 +187,10 @@ static int cmd_replay(const struct config *cfg, struct spool *sp, int argc, char
         sender_free(snd);
         return EXIT_FAIL;
     }
-    sender_set_abort(snd, stop);
+    /* no abort flag: a SIGTERM lets the send in flight finish (and be marked
+     * done) before the loop stops, so an interrupted replay resumes without
+     * sending that batch twice; each sender_deliver call below lasts about a
+     * second (its deadline), so the stop is seen within a second and a send */
     size_t backlog = sender_backlog(snd);
     struct progress *pg = backlog ? progress_new(stderr, "spool replay", "batches", backlog) : NULL;
     /* the daemon's delivery loop (sender_deliver), until the spool is empty
