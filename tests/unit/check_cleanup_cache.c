@@ -19,6 +19,7 @@
 #include "cleanup.h"
 #include "cleanup_cache.h"
 #include "skopeo.h"
+#include "testlib.h"
 
 static void dig(char *out, int i)
 {
@@ -279,9 +280,5 @@ static Suite *cache_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(cache_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tl_run(cache_suite(), "cleanup_cache");
 }

@@ -13,6 +13,7 @@
 #include "cleanup_rules.h"
 #include "db.h"
 #include "util.h"
+#include "testlib.h"
 
 #define DAY  86400000LL
 #define HOUR 3600000LL
@@ -241,9 +242,5 @@ static Suite *rules_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(rules_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tl_run(rules_suite(), "cleanup_rules");
 }

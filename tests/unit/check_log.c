@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "testlib.h"
 
 /* 2026-12-07T23:12:32.045Z */
 #define T0 1796685152045LL
@@ -169,9 +170,5 @@ static Suite *log_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(log_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tl_run(log_suite(), "log");
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "progress.h"
+#include "testlib.h"
 
 /* each formatter against a table of (input, expected) */
 static const struct fmt_case {
@@ -114,7 +115,7 @@ START_TEST(test_off_and_null)
 }
 END_TEST
 
-int main(void)
+static Suite *progress_suite(void)
 {
     Suite *s = suite_create("progress");
     TCase *tc = tcase_create("core");
@@ -124,9 +125,10 @@ int main(void)
     tcase_add_test(tc, test_plain_quiet_when_short);
     tcase_add_test(tc, test_off_and_null);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return s;
+}
+
+int main(void)
+{
+    return tl_run(progress_suite(), "progress");
 }

@@ -9,6 +9,7 @@
 
 #include "relabel.h"
 #include "series.h"
+#include "testlib.h"
 
 /* ---- the selector parser -------------------------------------------------- */
 
@@ -265,9 +266,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tl_run(suite(), "relabel");
 }

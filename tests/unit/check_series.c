@@ -8,6 +8,7 @@
 
 #include "series.h"
 #include "util.h"
+#include "testlib.h"
 
 static const struct metric_desc m_a = {"test_a", MT_GAUGE, "A gauge.", ""};
 static const struct metric_desc m_b = {"test_b_total", MT_COUNTER, "A counter.", ""};
@@ -798,9 +799,5 @@ static Suite *series_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(series_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tl_run(series_suite(), "series");
 }

@@ -3,7 +3,6 @@
  * (no sender) and a state_dir with a recorded cleanup run and skopeo
  * operations. */
 #include <check.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,26 +14,15 @@
 #include "nsconfig.h"
 #include "scheduler.h"
 #include "status_page.h"
+#include "testlib.h"
 #include "util.h"
 
-static char tmpdir[64];
-
-static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)st;
-    (void)flag;
-    (void)f;
-    return remove(p);
-}
-
+/* NAME under the program's directory (testlib's basedir) */
 static void write_file(const char *name, const char *text)
 {
     char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    fclose(f);
+    snprintf(path, sizeof path, "%s/%s", basedir, name);
+    tl_write_file(path, text, 0600);
 }
 
 START_TEST(escapes_markup_and_control_bytes)
@@ -58,10 +46,10 @@ static const struct collector fake_down = {.name = "fake<down>"};
 START_TEST(page_shows_collectors_runs_and_identity)
 {
     char conf[PATH_MAX], text[1024];
-    snprintf(conf, sizeof conf, "%s/s.conf", tmpdir);
+    snprintf(conf, sizeof conf, "%s/s.conf", basedir);
     snprintf(text, sizeof text,
-             "[shipper]\ninstance = page-host\nspool_dir = %s/spool\nstate_dir = %s\n", tmpdir,
-             tmpdir);
+             "[shipper]\ninstance = page-host\nspool_dir = %s/spool\nstate_dir = %s\n", basedir,
+             basedir);
     write_file("s.conf", text);
     write_file("cleanup.state", "runs success 2\nlast_run_ms 1700000000000\nlast_status success\n"
                                 "last_scanned 31337\nlast_success_ms 1700000000000\n"
@@ -111,9 +99,9 @@ END_TEST
 START_TEST(page_without_state)
 {
     char conf[PATH_MAX], text[1024];
-    snprintf(conf, sizeof conf, "%s/s2.conf", tmpdir);
+    snprintf(conf, sizeof conf, "%s/s2.conf", basedir);
     snprintf(text, sizeof text, "[shipper]\nspool_dir = %s/spool2\nstate_dir = %s/nothing\n",
-             tmpdir, tmpdir);
+             basedir, basedir);
     write_file("s2.conf", text);
     struct err e;
     struct config *cfg = config_load(conf, &e);
@@ -129,23 +117,18 @@ START_TEST(page_without_state)
 }
 END_TEST
 
-int main(void)
+static Suite *status_page_suite(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/ns-check-page-XXXXXX");
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
-        return EXIT_FAILURE;
-    }
     Suite *su = suite_create("status_page");
     TCase *tc = tcase_create("page");
     tcase_add_test(tc, escapes_markup_and_control_bytes);
     tcase_add_test(tc, page_shows_collectors_runs_and_identity);
     tcase_add_test(tc, page_without_state);
     suite_add_tcase(su, tc);
-    SRunner *sr = srunner_create(su);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return su;
+}
+
+int main(void)
+{
+    return tl_run(status_page_suite(), "page");
 }

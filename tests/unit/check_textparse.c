@@ -8,6 +8,7 @@
 #include "textfmt.h"
 #include "textparse.h"
 #include "util.h"
+#include "testlib.h"
 
 /* Renders every sample as one line:
  *   name{a=<v>,...} value [@ts] | family suffix type | help
@@ -281,9 +282,5 @@ static Suite *textparse_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(textparse_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tl_run(textparse_suite(), "textparse");
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "url.h"
+#include "testlib.h"
 
 START_TEST(test_link_next)
 {
@@ -104,9 +105,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tl_run(suite(), "url");
 }
