@@ -208,11 +208,7 @@ static int cmd_once(const char *path, int argc, char **argv)
         log_error("%s", e.msg);
         goto out_cfg;
     }
-    int64_t budget = 1000;
-    for (size_t i = 0; i < cfg->n_rw; i++)
-        budget += cfg->rw[i]->timeout_ms;
-    if (cfg->pushgateway)
-        budget += cfg->pushgateway->timeout_ms;
+    int64_t budget = ship_budget_ms(cfg);
     if (snd) {
         long pid = 0;
         enum writer_state ws = sender_take_writer(snd, false, budget, NULL, &pid);

@@ -61,6 +61,16 @@ struct series_buf *ship_sb_new(const struct config *cfg)
     return sb;
 }
 
+int64_t ship_budget_ms(const struct config *cfg)
+{
+    int64_t budget = 1000;
+    for (size_t i = 0; i < cfg->n_rw; i++)
+        budget += cfg->rw[i]->timeout_ms;
+    if (cfg->pushgateway)
+        budget += cfg->pushgateway->timeout_ms;
+    return budget;
+}
+
 void ship_wake_daemon(long pid)
 {
     if (pid > 1 && kill((pid_t)pid, SIGUSR2) < 0)
@@ -107,11 +117,7 @@ int ship_run(const struct config *cfg, const struct run_job *job, const volatile
         log_error("%s metrics: %s", job->job, e.msg);
         return -1;
     }
-    int64_t budget = 1000;
-    for (size_t i = 0; i < cfg->n_rw; i++)
-        budget += cfg->rw[i]->timeout_ms;
-    if (cfg->pushgateway)
-        budget += cfg->pushgateway->timeout_ms;
+    int64_t budget = ship_budget_ms(cfg);
     long pid = 0;
     int rc = 0;
     struct series_buf *sb = NULL;

@@ -47,6 +47,10 @@ void ship_identity_free(const char **ext, size_t n);
  * caller frees it with sb_free(). NULL on allocation failure. */
 struct series_buf *ship_sb_new(const struct config *cfg);
 
+/* The time a one-shot producer (`once`, a run) gives delivery: one second
+ * plus every target's timeout (each gets one attempt). */
+int64_t ship_budget_ms(const struct config *cfg);
+
 /* Ships a finished run's series under the one-writer rule above, within
  * the targets' timeouts. Returns 0 when they were delivered, spooled or
  * handed to the running daemon (or left recorded for the next writer),
